@@ -1,0 +1,9 @@
+"""Layer types of the spec format, one module per torch.nn family.
+
+``LAYER_TYPES`` maps each type name to its class, in palette order.
+"""
+
+from . import conv, pool, norm, dropout, activation, reshape, linear  # noqa: F401  (registers)
+from .base import LAYER_TYPES, Arg, ArgErrors, Inference, Layer, LayerError, Note
+
+__all__ = ["LAYER_TYPES", "Arg", "ArgErrors", "Inference", "Layer", "LayerError", "Note"]

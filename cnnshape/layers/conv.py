@@ -1,0 +1,279 @@
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d.
+
+Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
+
+- ``ConvNd``: ``out = floor((in + pad_left + pad_right - k_eff) / stride) + 1``
+- ``ConvTransposeNd``: ``out = (in-1)*stride - 2*padding + k_eff + output_padding``
+"""
+
+
+from typing import Any
+
+from .. import formulas as F
+from .base import (
+    AXIS_NAMES, INPUT_LAYOUT, MIX, Arg, Inference, Layer, LayerError, Note, Shape, _weight_shape,
+    ntuple, register, shape_str,
+)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def check_channels(layer: Layer, declared: int | None, actual: int, key: str, shape: Shape) -> None:
+    if declared is not None and declared != actual:
+        raise LayerError(
+            f"{layer.type} expected {key} = {actual} (the channels of the incoming "
+            f"{shape_str(shape)}), received {key}: {declared}",
+            f"set {key}: {actual}, or remove {key} to have it inferred",
+            key,
+        )
+
+
+def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
+    for what, n in (("in_channels", in_ch), ("out_channels", out_ch)):
+        if n % groups:
+            divisors = [g for g in range(1, n + 1) if n % g == 0 and in_ch % g == 0 and out_ch % g == 0]
+            raise LayerError(
+                f"{what} must be divisible by groups: {what} = {n}, groups = {groups} "
+                f"({n} % {groups} = {n % groups})",
+                f"use groups in {divisors}" if len(divisors) <= 8 else
+                f"use a groups value that divides both {in_ch} and {out_ch}",
+                "groups",
+            )
+
+
+class _ConvBase(Layer):
+    family = "convolution"
+
+    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True)
+    out_channels = Arg("int", doc="Number of filters (output channels).", ge=1)
+    kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
+    stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)
+
+    def _axes(self, name: str) -> tuple[int, ...]:
+        return ntuple(getattr(self, name), self.rank)
+
+
+class _ConvNd(_ConvBase):
+    padding = Arg("axes", 0, "Zero-padding per side: int, one int per axis, 'same' or 'valid'.",
+                  ge=0, words=("same", "valid"))
+    dilation = Arg("axes", 1, "Spacing between kernel elements.", ge=1)
+    groups = Arg("int", 1, "Blocked connections: in_channels and out_channels must be divisible by it.", ge=1)
+    bias = Arg("bool", True, "Add a learnable bias.")
+    padding_mode = Arg("choice", "zeros", "How to pad.", choices=("zeros", "reflect", "replicate", "circular"))
+    weight = Arg("weight", None, "Fixed kernel values, shape [out_channels, in_channels/groups, "
+                 "*kernel_size] (the in_channels/groups level may be dropped when it is 1).", nullable=True)
+
+    def weight_shape(self) -> tuple[int, ...]:
+        """Shape of the nested ``weight`` list as written."""
+        return _weight_shape(self.weight)
+
+    def resolved_padding(self) -> tuple[tuple[int, int], ...]:
+        """(left, right) per axis after resolving 'same' / 'valid'."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.rank
+        if self.padding == "same":
+            return tuple(F.same_padding(k, d) for k, d in zip(self._axes("kernel_size"), self._axes("dilation")))
+        return tuple((p, p) for p in self._axes("padding"))
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        rank = self.rank
+        self.expect_rank(shape, (rank + 1,), INPUT_LAYOUT[rank])
+        c_in, spatial = shape[0], shape[1:]
+        check_channels(self, self.in_channels, c_in, "in_channels", shape)
+        check_groups(self, c_in, self.out_channels, self.groups)
+        ks, st, dl = self._axes("kernel_size"), self._axes("stride"), self._axes("dilation")
+        notes: list[Note] = []
+        if self.padding == "same":
+            if any(s != 1 for s in st):
+                raise LayerError(
+                    f"padding='same' is not supported for strided convolutions: received stride {self.stride}",
+                    "use stride: 1 with padding: same, or give explicit padding "
+                    f"(e.g. padding: {[(F.effective_kernel(k, d) - 1) // 2 for k, d in zip(ks, dl)]})",
+                    "padding",
+                )
+            odd = [AXIS_NAMES[rank][i] for i, (k, d) in enumerate(zip(ks, dl)) if (d * (k - 1)) % 2]
+            if odd:
+                notes.append(Note(
+                    f"padding='same' with an even kernel pads asymmetrically along {', '.join(odd)} "
+                    "(the extra pixel goes right/bottom)",
+                    "use an odd kernel_size for symmetric padding", "padding"))
+        pads = self.resolved_padding()
+        out, unused = [], []
+        axes = AXIS_NAMES[rank]
+        for i, (n, k, s, d, (pl, pr)) in enumerate(zip(spatial, ks, st, dl, pads)):
+            ax = axes[i]
+            if self.padding_mode == "reflect" and (pl >= n or pr >= n):
+                raise LayerError(
+                    f"reflect padding must be smaller than the input along {ax}: "
+                    f"padding ({pl}, {pr}) on an axis of size {n}",
+                    f"reduce padding to ≤ {n - 1} along {ax}, or use padding_mode: replicate or zeros",
+                    "padding")
+            if self.padding_mode == "circular" and (pl > n or pr > n):
+                raise LayerError(
+                    f"circular padding wraps around more than once along {ax}: "
+                    f"padding ({pl}, {pr}) on an axis of size {n}",
+                    f"reduce padding to ≤ {n} along {ax}, or use padding_mode: zeros", "padding")
+            keff = F.effective_kernel(k, d)
+            padded = n + pl + pr
+            if keff > padded:
+                max_k = (padded - 1) // d + 1
+                need = -(-(keff - n) // 2)
+                dil = f" (dilation {d}: effective {keff})" if d > 1 else ""
+                raise LayerError(
+                    f"kernel larger than the padded input along {ax}: expected kernel_size ≤ {max_k}"
+                    f"{dil}, received {k}; padded input {n} + {pl} + {pr} = {padded}",
+                    f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
+                    "kernel_size")
+            o = (padded - keff) // s + 1
+            dropped = (padded - keff) % s
+            if dropped:
+                unused.append(f"{_plural(dropped, 'pixel')} of {padded} along {ax}")
+            out.append(o)
+        if unused:
+            notes.append(Note(
+                f"stride {self.stride} leaves the last {', '.join(unused)} (padded input) unused",
+                "adjust padding, or make (in + padding - k_eff) divisible by the stride", "stride"))
+        if self.weight is not None:
+            self._check_weight(c_in)
+        cin_g = c_in // self.groups
+        kprod = F.prod(ks)
+        params = self.out_channels * cin_g * kprod + (self.out_channels if self.bias else 0)
+        macs = self.out_channels * F.prod(out) * cin_g * kprod
+        rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
+        return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
+
+    def _check_weight(self, c_in: int) -> None:
+        ks = self._axes("kernel_size")
+        cin_g = c_in // self.groups
+        full = (self.out_channels, cin_g, *ks)
+        got = self.weight_shape()
+        ok = got == full or (cin_g == 1 and got == (self.out_channels, *ks))
+        if not ok:
+            short = f" (or {shape_str((self.out_channels, *ks))})" if cin_g == 1 else ""
+            raise LayerError(
+                f"weight has the wrong shape: expected {shape_str(full)}{short} = "
+                f"[out_channels, in_channels/groups, *kernel_size], received {shape_str(got)}",
+                "give one kernel per output channel, each of in_channels/groups x kernel_size values",
+                "weight")
+
+    def explain(self, shape: Shape) -> list[str]:
+        if len(shape) != self.rank + 1:
+            return []
+        lines = []
+        for ax, n, k, s, d, (pl, pr) in zip(AXIS_NAMES[self.rank], shape[1:], self._axes("kernel_size"),
+                                            self._axes("stride"), self._axes("dilation"),
+                                            self.resolved_padding()):
+            pad = f"2*{pl}" if pl == pr else f"{pl} + {pr}"
+            out = (n + pl + pr - F.effective_kernel(k, d)) // s + 1
+            lines.append(f"{ax}: floor(({n} + {pad} - {d}*({k}-1) - 1)/{s} + 1) = {out}")
+        return lines
+
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        kw = {k: v for k, v in self.args().items() if k != "weight"}
+        kw["in_channels"] = shape[0]
+        kw.setdefault("out_channels", self.out_channels)
+        kw.setdefault("kernel_size", self.kernel_size)
+        order = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                 "groups", "bias", "padding_mode"]
+        return {k: _tup(kw[k]) for k in order if k in kw}
+
+
+def _tup(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+class _ConvTransposeNd(_ConvBase):
+    padding = Arg("axes", 0, "Implicit zero-padding removed from each side of the output.", ge=0)
+    output_padding = Arg("axes", 0, "Extra size added to one side of the output.", ge=0)
+    groups = Arg("int", 1, "Blocked connections: in_channels and out_channels must be divisible by it.", ge=1)
+    bias = Arg("bool", True, "Add a learnable bias.")
+    dilation = Arg("axes", 1, "Spacing between kernel elements.", ge=1)
+    padding_mode = Arg("choice", "zeros", "Only 'zeros' is supported by torch.", choices=("zeros",))
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        rank = self.rank
+        self.expect_rank(shape, (rank + 1,), INPUT_LAYOUT[rank])
+        c_in, spatial = shape[0], shape[1:]
+        check_channels(self, self.in_channels, c_in, "in_channels", shape)
+        check_groups(self, c_in, self.out_channels, self.groups)
+        ks, st, dl = self._axes("kernel_size"), self._axes("stride"), self._axes("dilation")
+        pd, op = self._axes("padding"), self._axes("output_padding")
+        out = []
+        for ax, n, k, s, d, p, o in zip(AXIS_NAMES[rank], spatial, ks, st, dl, pd, op):
+            if o >= s and o >= d:
+                raise LayerError(
+                    f"output_padding must be smaller than either stride or dilation along {ax}: "
+                    f"received output_padding {o}, stride {s}, dilation {d}",
+                    f"set output_padding ≤ {max(s, d) - 1}", "output_padding")
+            size = F.conv_transpose_out(n, k, s, p, o, d)
+            if size < 1:
+                raise LayerError(
+                    f"output size too small along {ax}: ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {o} + 1 = {size}",
+                    f"reduce padding to ≤ {(F.conv_transpose_out(n, k, s, 0, o, d) - 1) // 2}", "padding")
+            out.append(size)
+        cout_g = self.out_channels // self.groups
+        kprod = F.prod(ks)
+        params = c_in * cout_g * kprod + (self.out_channels if self.bias else 0)
+        macs = c_in * F.prod(spatial) * cout_g * kprod
+        return Inference((self.out_channels, *out), params, macs, MIX)
+
+    def explain(self, shape: Shape) -> list[str]:
+        if len(shape) != self.rank + 1:
+            return []
+        return [f"{ax}: ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {o} + 1 = {F.conv_transpose_out(n, k, s, p, o, d)}"
+                for ax, n, k, s, d, p, o in zip(AXIS_NAMES[self.rank], shape[1:], self._axes("kernel_size"),
+                                                self._axes("stride"), self._axes("dilation"),
+                                                self._axes("padding"), self._axes("output_padding"))]
+
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        kw = self.args()
+        kw["in_channels"] = shape[0]
+        kw.setdefault("out_channels", self.out_channels)
+        kw.setdefault("kernel_size", self.kernel_size)
+        order = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                 "groups", "bias", "dilation", "padding_mode"]
+        return {k: _tup(kw[k]) for k in order if k in kw}
+
+
+@register
+class Conv1d(_ConvNd):
+    """1-d convolution. Input ``[C_in, L]`` -> ``[C_out, L_out]``,
+    ``L_out = floor((L + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)``."""
+    rank = 1
+
+
+@register
+class Conv2d(_ConvNd):
+    """2-d convolution. Input ``[C_in, H, W]`` -> ``[C_out, H_out, W_out]``, per axis
+    ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)``."""
+    rank = 2
+
+
+@register
+class Conv3d(_ConvNd):
+    """3-d convolution. Input ``[C_in, D, H, W]`` -> ``[C_out, D_out, H_out, W_out]``, per axis
+    ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)``."""
+    rank = 3
+
+
+@register
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transposed convolution. ``[C_in, L]`` -> ``[C_out, L_out]``,
+    ``L_out = (L-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1``."""
+    rank = 1
+
+
+@register
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transposed convolution. ``[C_in, H, W]`` -> ``[C_out, H_out, W_out]``, per axis
+    ``out = (in-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1``."""
+    rank = 2
+
+
+@register
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-d transposed convolution. ``[C_in, D, H, W]`` -> ``[C_out, D_out, H_out, W_out]``, per axis
+    ``out = (in-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1``."""
+    rank = 3

@@ -1,0 +1,59 @@
+"""Dropout, Dropout1d, Dropout2d, Dropout3d. Shape: unchanged.
+
+``Dropout`` takes any shape. ``Dropout1d`` needs ``[C, L]`` (torch would read a ``[F]``
+input's batch axis as channels, so cnnshape rejects it). ``Dropout2d``/``Dropout3d`` expect
+``[C, H, W]``/``[C, D, H, W]``; on other ranks torch only warns, and so does cnnshape.
+"""
+
+
+from typing import ClassVar
+
+from .base import KEEP, Arg, Inference, Layer, Note, Shape, register, shape_str
+
+
+class _Dropout(Layer):
+    family = "dropout"
+    expected: ClassVar[int | None] = None
+    layout: ClassVar[str] = ""
+
+    p = Arg("float", 0.5, "Drop probability in [0, 1].", ge=0.0, le=1.0)
+    inplace = Arg("bool", False, "Operate in place.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        notes = ()
+        if self.expected is not None and len(shape) != self.expected:
+            notes = (Note(
+                f"{self.type} expects {self.layout}, received {shape_str(shape)}: torch warns "
+                "and drops channels of a different layout",
+                f"use Dropout{len(shape) - 1}d" if 2 <= len(shape) <= 4 else "use Dropout"),)
+        return Inference(shape, 0, 0, KEEP, notes)
+
+
+@register
+class Dropout(_Dropout):
+    """Element-wise dropout; any shape, unchanged."""
+
+
+@register
+class Dropout1d(_Dropout):
+    """Channel dropout over ``[C, L]``; shape unchanged."""
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        self.expect_rank(shape, (2,), "[C, L]",
+                         "use Dropout for feature vectors" if len(shape) == 1 else
+                         f"use Dropout{len(shape) - 1}d" if len(shape) <= 4 else "use Dropout")
+        return Inference(shape)
+
+
+@register
+class Dropout2d(_Dropout):
+    """Channel dropout over ``[C, H, W]``; shape unchanged."""
+    expected = 3
+    layout = "[C, H, W]"
+
+
+@register
+class Dropout3d(_Dropout):
+    """Channel dropout over ``[C, D, H, W]``; shape unchanged."""
+    expected = 4
+    layout = "[C, D, H, W]"

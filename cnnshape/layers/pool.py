@@ -1,0 +1,219 @@
+"""Pooling: MaxPool, AvgPool and the adaptive poolings, in 1d/2d/3d.
+
+Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defaults to
+``kernel_size``):
+
+- ``MaxPoolNd`` / ``AvgPoolNd``: ``out = floor((in + 2*padding - k_eff) / stride) + 1``;
+  with ``ceil_mode`` ``ceil`` instead of ``floor``, then the last window is dropped if it
+  would start in the right padding: ``if (out-1)*stride >= in + padding: out -= 1``.
+- ``Adaptive*PoolNd``: ``out = output_size`` (``null`` entries keep the input size).
+"""
+
+
+from typing import Any
+
+from .. import formulas as F
+from .base import (
+    AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, ntuple,
+    register,
+)
+
+
+class _WindowPool(Layer):
+    """Shared rule of max and average pooling."""
+
+    family = "pooling"
+    kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
+    stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
+    padding = Arg("axes", 0, "Implicit padding on both sides (at most kernel_size // 2).", ge=0)
+
+    def _axes(self, name: str) -> tuple[int, ...]:
+        value = getattr(self, name, 1)
+        if name == "stride" and value is None:
+            value = self.kernel_size
+        return ntuple(value, self.rank)
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        rank = self.rank
+        self.expect_rank(shape, (rank + 1,), INPUT_LAYOUT[rank])
+        ks, st, pd, dl = (self._axes(n) for n in ("kernel_size", "stride", "padding", "dilation"))
+        out, notes, unused = [], [], []
+        for ax, n, k, s, p, d in zip(AXIS_NAMES[rank], shape[1:], ks, st, pd, dl):
+            if 2 * p > k:
+                raise LayerError(
+                    f"pad should be at most half of kernel_size along {ax}: expected padding ≤ {k // 2} "
+                    f"(kernel_size {k} // 2), received {p}",
+                    f"reduce padding to ≤ {k // 2} or increase kernel_size to ≥ {2 * p}", "padding")
+            o = F.pool_out(n, k, s, p, d, self.ceil_mode)
+            if o < 1:
+                keff = F.effective_kernel(k, d)
+                dil = f"{d}*({k}-1) - 1" if d > 1 else f"{k}"
+                max_k = (n + 2 * p - 1) // d + 1
+                raise LayerError(
+                    f"output size too small along {ax}: floor(({n} + 2*{p} - {dil})/{s}) + 1 = {o}; "
+                    f"the window ({keff}) is larger than the padded input ({n + 2 * p})",
+                    f"reduce kernel_size to ≤ {max_k} along {ax}, or remove this pooling layer",
+                    "kernel_size")
+            rem = (n + 2 * p - F.effective_kernel(k, d)) % s
+            if rem and not self.ceil_mode:
+                unused.append(f"{rem} of {n + 2 * p} along {ax}")
+            out.append(o)
+        if unused:
+            notes.append(Note(
+                f"{self.type} drops the last {', '.join(unused)} input pixels "
+                "((in + 2*padding - k_eff) % stride)",
+                "use ceil_mode: true, pad the input, or choose sizes divisible by the stride", "kernel_size"))
+        rf = tuple((F.effective_kernel(k, d), s, p) for k, s, p, d in zip(ks, st, pd, dl))
+        return Inference((shape[0], *out), 0, 0, rf, tuple(notes))
+
+    def explain(self, shape: Shape) -> list[str]:
+        if len(shape) != self.rank + 1:
+            return []
+        rnd = "ceil" if self.ceil_mode else "floor"
+        return [f"{ax}: {rnd}(({n} + 2*{p} - {d}*({k}-1) - 1)/{s} + 1) = {F.pool_out(n, k, s, p, d, self.ceil_mode)}"
+                for ax, n, k, s, p, d in zip(AXIS_NAMES[self.rank], shape[1:], *(self._axes(x) for x in
+                                             ("kernel_size", "stride", "padding", "dilation")))]
+
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        return super().torch_kwargs(shape)
+
+
+class _MaxPoolNd(_WindowPool):
+    dilation = Arg("axes", 1, "Spacing between window elements.", ge=1)
+    return_indices = Arg("bool", False, "Also return argmax indices (only allowed on the last layer).")
+    ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
+
+    def returns_tuple(self) -> bool:
+        return self.return_indices
+
+
+class _AvgPoolNd(_WindowPool):
+    ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
+    count_include_pad = Arg("bool", True, "Count the zero-padding in the average.")
+
+
+class _AvgPoolDivisor(_AvgPoolNd):
+    divisor_override = Arg("int", None, "Divide by this instead of the window size (non-zero).", nullable=True)
+
+    def check_args(self, values: dict) -> None:
+        if values.get("divisor_override") == 0:
+            raise LayerError(f"{self.type}.divisor_override: divisor must be not zero, received 0",
+                             "remove divisor_override (divide by the window size) or use a non-zero int",
+                             "divisor_override")
+
+
+class _AdaptivePool(Layer):
+    family = "pooling"
+    fixes_size = True
+    output_size = Arg("axes", doc="Target size: int, or a list per axis whose null entries keep "
+                      "the input size.", ge=1, null_items=True)
+
+    def sizes(self, spatial: Shape) -> tuple[int, ...]:
+        want = ntuple(self.output_size, self.rank)
+        return tuple(n if o is None else o for n, o in zip(spatial, want))
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        self.expect_rank(shape, (self.rank + 1,), INPUT_LAYOUT[self.rank])
+        spatial = shape[1:]
+        out = self.sizes(spatial)
+        rf: Any = KEEP
+        windows = []
+        for n, o in zip(spatial, out):
+            if n % o:
+                rf = MIX
+                break
+            windows.append((n // o, n // o, 0))
+        else:
+            rf = tuple(windows)
+        notes = ()
+        if any(o > n for n, o in zip(spatial, out)):
+            notes = (Note(f"{self.type} upsamples: output {list(out)} is larger than the input "
+                          f"{list(spatial)} (windows repeat input pixels)",
+                          "use a smaller output_size", "output_size"),)
+        return Inference((shape[0], *out), 0, 0, rf, notes)
+
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        return super().torch_kwargs(shape)
+
+
+class _AdaptiveMax(_AdaptivePool):
+    return_indices = Arg("bool", False, "Also return argmax indices (only allowed on the last layer).")
+
+    def returns_tuple(self) -> bool:
+        return self.return_indices
+
+
+def _doc(kind: str, rank: int) -> str:
+    return f"{kind} over {INPUT_LAYOUT[rank]}; see the module docstring for the shape rule."
+
+
+@register
+class MaxPool1d(_MaxPoolNd):
+    __doc__ = _doc("1-d max pooling", 1)
+    rank = 1
+
+
+@register
+class MaxPool2d(_MaxPoolNd):
+    __doc__ = _doc("2-d max pooling", 2)
+    rank = 2
+
+
+@register
+class MaxPool3d(_MaxPoolNd):
+    __doc__ = _doc("3-d max pooling", 3)
+    rank = 3
+
+
+@register
+class AvgPool1d(_AvgPoolNd):
+    __doc__ = _doc("1-d average pooling", 1)
+    rank = 1
+
+
+@register
+class AvgPool2d(_AvgPoolDivisor):
+    __doc__ = _doc("2-d average pooling", 2)
+    rank = 2
+
+
+@register
+class AvgPool3d(_AvgPoolDivisor):
+    __doc__ = _doc("3-d average pooling", 3)
+    rank = 3
+
+
+@register
+class AdaptiveAvgPool1d(_AdaptivePool):
+    __doc__ = _doc("1-d adaptive average pooling", 1)
+    rank = 1
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptivePool):
+    __doc__ = _doc("2-d adaptive average pooling", 2)
+    rank = 2
+
+
+@register
+class AdaptiveAvgPool3d(_AdaptivePool):
+    __doc__ = _doc("3-d adaptive average pooling", 3)
+    rank = 3
+
+
+@register
+class AdaptiveMaxPool1d(_AdaptiveMax):
+    __doc__ = _doc("1-d adaptive max pooling", 1)
+    rank = 1
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptiveMax):
+    __doc__ = _doc("2-d adaptive max pooling", 2)
+    rank = 2
+
+
+@register
+class AdaptiveMaxPool3d(_AdaptiveMax):
+    __doc__ = _doc("3-d adaptive max pooling", 3)
+    rank = 3

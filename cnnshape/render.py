@@ -1,0 +1,109 @@
+"""Terminal rendering of reports: the layer table and compiler-style diagnostics (rich)."""
+
+from .analysis import Report
+from .errors import Diagnostic
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow"}
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M'."""
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip() if unit else f"{n:g}"
+
+
+def mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.2f} MB"
+
+
+def shape_text(shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def rf_text(rf) -> str:
+    if rf is None:
+        return "-"
+    sizes = "x".join(str(a.size) for a in rf)
+    jumps = "x".join(str(a.jump) for a in rf) if len({a.jump for a in rf}) > 1 else str(rf[0].jump)
+    return f"{sizes} /{jumps}"
+
+
+def report_table(report: Report, title: str | None = None):
+    """A rich Table: input row, one row per layer, totals in the footer."""
+    from rich.table import Table
+    from rich.text import Text
+
+    spec = report.spec
+    t = report.totals
+    table = Table(title=title, title_justify="left", show_footer=True, header_style="bold",
+                  footer_style="bold", box=None, pad_edge=False, padding=(0, 1))
+    broken = {d.index for d in report.errors if d.index is not None}
+    warned = {d.index for d in report.warnings}
+    table.add_column("#", justify="right", footer="")
+    table.add_column("name", footer="total")
+    table.add_column("type", footer="")
+    table.add_column("output", footer=shape_text(report.output) if report.output else "-")
+    table.add_column("RF size /jump", footer="")
+    table.add_column("params", justify="right", footer=f"{t.params:,}")
+    table.add_column("MACs", justify="right", footer=human(t.macs))
+    table.add_row("", Text("input", style="dim"), "", shape_text(spec.input), "1" if len(spec.input) > 1 else "-",
+                  "", "")
+    for lr in report.layers:
+        mark = Text(" ⚠", style="yellow") if lr.index in warned else Text("")
+        frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
+        table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
+                      rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
+                      f"{lr.macs:,}" if lr.macs else "0")
+    shown = len(report.layers)
+    for i in range(shown, len(spec.layers)):
+        style = "bold red" if i in broken else "dim"
+        mark = "✗" if i in broken else "·"
+        table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
+                      Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
+    return table
+
+
+def totals_text(report: Report):
+    from rich.text import Text
+
+    t = report.totals
+    spec = report.spec
+    lines = [
+        f"params: {t.params:,} (trainable {t.trainable_params:,}, frozen {t.frozen_params:,})"
+        f" = {mb(t.param_bytes)} in {spec.dtype}",
+        f"MACs per sample: {t.macs:,} ({human(t.macs)}); batch {spec.batch}: {human(t.macs * spec.batch)}",
+        f"memory at batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)}"
+        f" (x2 with gradients), params {mb(t.param_bytes)}",
+    ]
+    return Text("\n".join(lines), style="dim")
+
+
+def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=None):
+    """Compiler-style: ``file:line:col: error: message``, the YAML line, a caret, the hint."""
+    from rich.text import Text
+
+    out = Text()
+    line = d.key_line or d.line
+    col = d.key_column or d.column
+    where = source_path or "<spec>"
+    if line is not None:
+        where += f":{line}:{col}"
+    out.append(f"{where}: ", style="bold")
+    out.append(f"{d.severity}: ", style=SEVERITY_STYLE[d.severity])
+    layer = f"layer {d.index} ({d.name}): " if d.index is not None else ""
+    out.append(f"{layer}{d.message}\n")
+    if line is not None and source_text_line is not None:
+        text = source_text_line(line)
+        if text is not None:
+            gutter = f"{line:>5} | "
+            out.append(gutter, style="dim")
+            out.append(text + "\n")
+            width = len(d.key) if d.key and d.key_column else max(1, len(text.strip()))
+            out.append(" " * (len(gutter) - 2) + "| ", style="dim")
+            out.append(" " * ((col or 1) - 1) + "^" + "~" * (width - 1) + "\n", style="bold green")
+    if d.hint:
+        out.append("  hint: ", style="bold cyan")
+        out.append(d.hint.replace("\n", "\n        ") + "\n")
+    return out

@@ -1,0 +1,275 @@
+"""The spec: a validated, immutable description of a network (SPEC.md section 1).
+
+``load(path | text | dict)`` is the single entry point; it returns a :class:`Spec` or
+raises :class:`~cnnshape.errors.SpecError` carrying every located problem (with "did you
+mean" for misspelled types and keys), or :class:`~cnnshape.errors.SpecFileError` when the
+file cannot be read.
+"""
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import Diagnostic, SpecError, SpecFileError
+from .layers import LAYER_TYPES, ArgErrors, Layer
+from .layers.base import did_you_mean
+from .yaml_io import Positions, parse, read_text
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+TOP_KEYS = ("name", "description", "input", "batch", "dtype", "layers")
+
+#: attributes of torch.nn.Sequential: a child with one of these names cannot be added
+#: (torch raises "attribute ... already exists"). Checked against torch in the tests.
+RESERVED_NAMES = frozenset("""
+T_destination add_module append apply bfloat16 buffers call_super_init children compile cpu
+cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
+get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers
+named_children named_modules named_parameters parameters pop register_backward_hook
+register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter
+register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a spec came from: file name, text and value positions (for diagnostics)."""
+
+    path: str | None = None
+    text: str | None = None
+    positions: Positions = field(default_factory=Positions)
+
+    def line(self, number: int) -> str | None:
+        if self.text is None or number is None:
+            return None
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A network: input shape (one sample, channels first), batch, dtype and layers."""
+
+    input: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    batch: int = 1
+    dtype: str = "float32"
+    name: str | None = None
+    description: str | None = None
+    source: Source | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        """Child names as the compiled nn.Sequential has them."""
+        return [layer.name if layer.name is not None else str(i) for i, layer in enumerate(self.layers)]
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data as in the YAML (only what differs from defaults at top level)."""
+        out: dict[str, Any] = {}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.description is not None:
+            out["description"] = self.description
+        out["input"] = list(self.input)
+        if self.batch != 1:
+            out["batch"] = self.batch
+        if self.dtype != "float32":
+            out["dtype"] = self.dtype
+        out["layers"] = [_layer_item(layer) for layer in self.layers]
+        return out
+
+    def replace(self, **changes) -> "Spec":
+        return replace(self, **changes)
+
+    # positions --------------------------------------------------------------------
+    def position(self, *path) -> tuple[int | None, int | None]:
+        if self.source is None:
+            return (None, None)
+        return self.source.positions.get(*path)
+
+
+def _layer_item(layer: Layer) -> Any:
+    d = layer.to_dict()
+    return d["type"] if len(d) == 1 else d
+
+
+# --------------------------------------------------------------------------- loading
+def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = None) -> Spec:
+    """Load and validate a spec from a path, YAML text or a dict.
+
+    A ``str`` is YAML text when it contains a newline or a ``:``-free flow mapping start,
+    otherwise a path. ``input`` / ``batch`` override the file's values.
+    """
+    source_name = None
+    if isinstance(obj, dict):
+        data, src = obj, Source()
+    else:
+        if isinstance(obj, os.PathLike) or (isinstance(obj, str) and _looks_like_path(obj)):
+            source_name = str(obj)
+            text = read_text(obj)
+        elif isinstance(obj, str):
+            text = obj
+        else:
+            raise TypeError(f"load() takes a path, YAML text or a dict, not {type(obj).__name__}")
+        data, positions = parse(text, source_name)
+        src = Source(source_name, text, positions)
+    overrides = {}
+    if input is not None:
+        overrides["input"] = list(input)
+    if batch is not None:
+        overrides["batch"] = batch
+    return from_data(data, src, overrides)
+
+
+def _looks_like_path(s: str) -> bool:
+    if "\n" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
+        return False
+    return True
+
+
+def from_data(data: Any, src: Source | None = None, overrides: dict | None = None) -> Spec:
+    """Validate already-parsed data (see :func:`load`)."""
+    src = src or Source()
+    pos = src.positions
+    diags: list[Diagnostic] = []
+
+    def top(message, hint="", key=None):
+        line, col = pos.get(key) if key else (1, 1) if src.text else (None, None)
+        kl, kc = pos.exact(key) if key else (None, None)
+        diags.append(Diagnostic(message, hint, line=line, column=col, key=key,
+                                key_line=kl if key else None, key_column=kc if key else None))
+
+    if not isinstance(data, dict):
+        kind = type(data).__name__ if data is not None else "nothing"
+        raise SpecError([Diagnostic(
+            f"a spec is a mapping with input: and layers:, received {_kind(data) or kind}",
+            "start from:\n  input: [1, 28, 28]\n  layers:\n    - {type: Conv2d, out_channels: 4, kernel_size: 3}",
+            line=1 if src.text else None, column=1 if src.text else None)], src.path)
+    data = {**data, **(overrides or {})}
+    for key in data:
+        if key not in TOP_KEYS:
+            top(f"unknown top-level key '{key}'{did_you_mean(str(key), TOP_KEYS)}",
+                f"a spec has: {', '.join(TOP_KEYS)}", key)
+    for key in ("name", "description"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            top(f"{key} must be a string, received {_kind(data[key])}", f'quote it: {key}: "..."', key)
+    shape = data.get("input")
+    if "input" not in data:
+        top("the spec has no input shape", "add input: [C, H, W] (one sample, channels first, no batch), "
+            "e.g. input: [1, 28, 28]")
+    elif not (isinstance(shape, list) and 1 <= len(shape) <= 4
+              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)):
+        top(f"input must be a list of 1 to 4 positive ints ([F], [C, L], [C, H, W] or [C, D, H, W]), "
+            f"received {shape!r}", "e.g. input: [1, 28, 28] (no batch dimension)", "input")
+    batch = data.get("batch", 1)
+    if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1):
+        top(f"batch must be a positive int, received {batch!r}", "e.g. batch: 64", "batch")
+    dtype = data.get("dtype", "float32")
+    if dtype not in DTYPE_BYTES:
+        top(f"unknown dtype {dtype!r}{did_you_mean(str(dtype), DTYPE_BYTES)}",
+            f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
+    raw_layers = data.get("layers")
+    layers: list[Layer] = []
+    first_bad = None
+    if "layers" not in data:
+        top("the spec has no layers", "add layers: with at least one layer, e.g. - {type: Linear, out_features: 10}")
+    elif not isinstance(raw_layers, list) or not raw_layers:
+        top(f"layers must be a non-empty list, received {_kind(raw_layers)}",
+            "write one layer per line: - {type: Conv2d, ...} or - ReLU", "layers")
+    else:
+        for i, item in enumerate(raw_layers):
+            layer, errs = _layer_from_item(item, i, pos)
+            if errs:
+                diags.extend(errs)
+                first_bad = i if first_bad is None else first_bad
+            else:
+                layers.append(layer)
+        _check_names(raw_layers, layers, first_bad, pos, diags)
+    top_ok = not any(d.index is None for d in diags)
+    if diags:
+        partial = None
+        if top_ok and layers:
+            valid_prefix = layers[: first_bad if first_bad is not None else len(layers)]
+            if valid_prefix:
+                partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
+                               data.get("name"), data.get("description"), src)
+        diags.sort(key=lambda d: (d.index is not None, d.index or 0, d.key_line or 0))
+        raise SpecError(diags, src.path, partial)
+    return Spec(tuple(shape), tuple(layers), batch, dtype, data.get("name"), data.get("description"), src)
+
+
+def _kind(v) -> str:
+    return {dict: "a mapping", list: "a list", str: f"the string {v!r}", type(None): "nothing",
+            bool: f"the boolean {v}", int: f"the number {v}", float: f"the number {v}"}.get(type(v), repr(v))
+
+
+def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[Diagnostic]]:
+    line, col = pos.get("layers", i)
+
+    def diag(message, hint="", key=None):
+        kl, kc = pos.exact("layers", i, key) if key else (None, None)
+        name = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else str(i)
+        return Diagnostic(message, hint, index=i, name=name, line=line, column=col, key=key,
+                          key_line=kl, key_column=kc)
+
+    if isinstance(item, str):
+        values, type_name = {}, item
+    elif isinstance(item, dict):
+        if "type" not in item:
+            guess = ""
+            if len(item) == 1:
+                (k, v), = item.items()
+                if k in LAYER_TYPES or did_you_mean(str(k), LAYER_TYPES):
+                    guess = f" (write {{type: {k}, ...}} instead of {k}: ...)"
+            return None, [diag(f"layer {i} has no type{guess}",
+                               "each layer is a type name (- ReLU) or a mapping with type: "
+                               "(- {type: Conv2d, out_channels: 8, kernel_size: 3})")]
+        type_name = item["type"]
+        values = {k: v for k, v in item.items() if k != "type"}
+    else:
+        return None, [diag(f"layer {i} must be a type name or a mapping, received {_kind(item)}",
+                           "e.g. - ReLU or - {type: Linear, out_features: 10}")]
+    if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
+        shown = type_name if isinstance(type_name, str) else _kind(type_name)
+        hint = did_you_mean(str(type_name), LAYER_TYPES)
+        return None, [diag(f"unknown layer type '{shown}'{hint}",
+                           "supported types: " + ", ".join(LAYER_TYPES), "type" if isinstance(item, dict) else None)]
+    try:
+        return LAYER_TYPES[type_name](**values), []
+    except ArgErrors as exc:
+        return None, [diag(e.message, e.hint, e.key) for e in exc.errors]
+
+
+def _check_names(raw_layers, layers, first_bad, pos, diags) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw_layers):
+        explicit = item.get("name") if isinstance(item, dict) else None
+        name = explicit if isinstance(explicit, str) else str(i)
+        line, col = pos.get("layers", i)
+        kl, kc = pos.exact("layers", i, "name")
+        if isinstance(explicit, str):
+            problem = None
+            if not explicit or "." in explicit:
+                problem = (f"layer name {explicit!r} is not a valid module name (empty or contains '.')",
+                           "use letters, digits and underscores, e.g. conv1")
+            elif explicit in RESERVED_NAMES:
+                problem = (f"layer name '{explicit}' clashes with the nn.Sequential attribute "
+                           f"'{explicit}' (torch refuses such a child)", f"rename it, e.g. {explicit}_layer")
+            if problem:
+                diags.append(Diagnostic(problem[0], problem[1], index=i, name=explicit, line=line,
+                                        column=col, key="name", key_line=kl, key_column=kc))
+        if name in seen:
+            j = seen[name]
+            diags.append(Diagnostic(
+                f"duplicate layer name '{name}': layer {j} "
+                f"{'is named' if str(j) != name else 'has the default name'} '{name}' too",
+                "layer names must be unique (defaults are the layer indices)", index=i, name=name,
+                line=line, column=col, key="name", key_line=kl, key_column=kc))
+        seen.setdefault(name, i)
