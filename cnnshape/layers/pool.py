@@ -10,7 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defa
 """
 
 
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import formulas as F
 from .base import (
@@ -23,6 +23,8 @@ class _WindowPool(Layer):
     """Shared rule of max and average pooling."""
 
     family = "pooling"
+    #: torch's avg_pool3d also requires input >= kernel_size (padding not counted) (found by the property suite)
+    kernel_must_fit: ClassVar[bool] = False
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
     padding = Arg("axes", 0, "Implicit padding on both sides (at most kernel_size // 2).", ge=0)
@@ -44,6 +46,11 @@ class _WindowPool(Layer):
                     f"pad should be at most half of kernel_size along {ax}: expected padding ≤ {k // 2} "
                     f"(kernel_size {k} // 2), received {p}",
                     f"reduce padding to ≤ {k // 2} or increase kernel_size to ≥ {2 * p}", "padding")
+            if self.kernel_must_fit and n < k:
+                raise LayerError(
+                    f"input smaller than the kernel along {ax}: expected kernel_size ≤ {n} (the unpadded "
+                    f"input), received {k} ({self.type} requires it even with padding or ceil_mode)",
+                    f"reduce kernel_size to ≤ {n} along {ax}, or remove this pooling layer", "kernel_size")
             o = F.pool_out(n, k, s, p, d, self.ceil_mode)
             if o < 1:
                 keff = F.effective_kernel(k, d)
@@ -181,6 +188,7 @@ class AvgPool2d(_AvgPoolDivisor):
 class AvgPool3d(_AvgPoolDivisor):
     __doc__ = _doc("3-d average pooling", 3)
     rank = 3
+    kernel_must_fit = True
 
 
 @register

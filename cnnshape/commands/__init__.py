@@ -1,0 +1,1 @@
+"""CLI commands that are imported lazily (they need torch)."""

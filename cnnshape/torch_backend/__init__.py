@@ -1,0 +1,1 @@
+"""Everything that needs torch: build, verify, export/import. Imported only on demand."""

@@ -1,0 +1,119 @@
+"""Compile a spec into a real ``torch.nn.Sequential``.
+
+Children are named by the spec's names (default: indices), so ``state_dict`` keys equal
+those of the same hand-written ``nn.Sequential``. The spec is analysed first: a spec the
+calculator rejects raises :class:`BuildError` carrying the same located diagnostics,
+never a torch traceback.
+"""
+
+from collections import OrderedDict
+
+from ..analysis import Report, analyze
+from ..errors import CnnshapeError, Diagnostic
+from ..spec import Spec, load
+
+TORCH_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "float64": "float64"}
+
+
+class BuildError(CnnshapeError):
+    """The spec cannot be compiled; ``diagnostics`` are the located errors."""
+
+    def __init__(self, diagnostics: list[Diagnostic], message: str | None = None):
+        self.diagnostics = list(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else None
+        if message is None and first is not None:
+            where = f"line {first.line}: " if first.line else ""
+            layer = f"layer {first.index} ({first.name}): " if first.index is not None else ""
+            message = f"{where}{layer}{first.message}" + (f" — {first.hint}" if first.hint else "")
+        super().__init__(message or "cannot build the spec")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux /proc/meminfo), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def resolve_device(device):
+    """torch.device for ``device`` ('cpu', 'cuda', 'cuda:1', 'mps', 'meta', 'auto' or None);
+    a clear BuildError when it is not there (never a silent fallback)."""
+    import torch
+
+    if device is None or device == "cpu":
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BuildError([], f"unknown device {device!r}: {exc}; use cpu, cuda, cuda:N, mps, meta or auto") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BuildError([], f"device {device!r} requested but CUDA is not available on this machine "
+                                 "(no NVIDIA GPU, or torch is a CPU build); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BuildError([], f"device {device!r} requested but only {torch.cuda.device_count()} "
+                                 "CUDA device(s) exist")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise BuildError([], f"device {device!r} requested but Apple MPS is not available on this "
+                                 "machine; use --device cpu")
+    return dev
+
+
+def build(spec, *, device=None, dtype=None, force: bool = False, report: Report | None = None):
+    """Compile ``spec`` (a Spec, path, YAML text or dict) into ``torch.nn.Sequential``.
+
+    ``device='meta'`` builds without allocating parameters (shape-only use). A model whose
+    parameters would not fit in available memory is refused unless ``force=True``.
+    """
+    import torch
+    from torch import nn
+
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    report = report or analyze(spec)
+    if not report.ok:
+        raise BuildError(list(report.errors))
+    dev = resolve_device(device)
+    tdtype = getattr(torch, TORCH_DTYPES[dtype or spec.dtype])
+    need = report.totals.params * torch.empty((), dtype=tdtype).element_size()
+    if dev.type == "cpu" and not force:
+        avail = available_memory()
+        if avail is not None and need > 0.8 * avail:
+            raise BuildError([], f"the model's parameters need {need / 1e9:.2f} GB but only "
+                                 f"{avail / 1e9:.2f} GB of memory is available; build with "
+                                 "device='meta' for shapes only, or force=True")
+    children = OrderedDict()
+    with torch.device(dev):
+        for lr in report.layers:
+            layer = lr.layer
+            cls = getattr(nn, layer.type)
+            module = cls(**layer.torch_kwargs(lr.input))
+            weight = getattr(layer, "weight", None)
+            if weight is not None and isinstance(weight, list):
+                w = torch.tensor(weight, dtype=torch.float32, device="cpu")
+                if w.dim() == module.weight.dim() - 1:
+                    w = w.unsqueeze(1)
+                if dev.type != "meta":
+                    with torch.no_grad():
+                        module.weight.copy_(w.to(module.weight.dtype))
+            if not layer.trainable:
+                for p in module.parameters():
+                    p.requires_grad_(False)
+            children[lr.name] = module
+    model = nn.Sequential(children)
+    return model.to(dtype=tdtype)

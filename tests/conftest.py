@@ -1,0 +1,15 @@
+import os
+import sys
+
+from hypothesis import HealthCheck, settings
+
+# fast profile for the README test command / CI; thorough: CNNSHAPE_HYPOTHESIS=thorough
+settings.register_profile("fast", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.register_profile("thorough", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.load_profile(os.environ.get("CNNSHAPE_HYPOTHESIS", "fast"))
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPECS = os.path.join(ROOT, "specs")
+PY = sys.executable
