@@ -129,7 +129,7 @@ def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = Non
 
 
 def _looks_like_path(s: str) -> bool:
-    if "\n" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
+    if not s.strip() or "\n" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
         return False
     return True
 
@@ -172,7 +172,7 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
     if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1):
         top(f"batch must be a positive int, received {batch!r}", "e.g. batch: 64", "batch")
     dtype = data.get("dtype", "float32")
-    if dtype not in DTYPE_BYTES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         top(f"unknown dtype {dtype!r}{did_you_mean(str(dtype), DTYPE_BYTES)}",
             f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
     raw_layers = data.get("layers")
@@ -200,7 +200,7 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             if valid_prefix:
                 partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
                                data.get("name"), data.get("description"), src)
-        diags.sort(key=lambda d: (d.index is not None, d.index or 0, d.key_line or 0))
+        diags.sort(key=lambda d: (d.index is not None, d.index or 0))
         raise SpecError(diags, src.path, partial)
     return Spec(tuple(shape), tuple(layers), batch, dtype, data.get("name"), data.get("description"), src)
 
@@ -232,7 +232,7 @@ def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[D
                                "each layer is a type name (- ReLU) or a mapping with type: "
                                "(- {type: Conv2d, out_channels: 8, kernel_size: 3})")]
         type_name = item["type"]
-        values = {k: v for k, v in item.items() if k != "type"}
+        values = {str(k): v for k, v in item.items() if k != "type"}
     else:
         return None, [diag(f"layer {i} must be a type name or a mapping, received {_kind(item)}",
                            "e.g. - ReLU or - {type: Linear, out_features: 10}")]

@@ -171,7 +171,7 @@ class Arg:
                 if v in self.words:
                     return v
                 extra = f", or one of {', '.join(self.words)}" if self.words else ""
-                raise ValueError(f"expected an int or a list of ints{extra}, received '{v}'"
+                raise ValueError(f"expected an int or a list of ints{extra}, received a string '{v}'"
                                  + (did_you_mean(v, self.words) if self.words else ""))
             if isinstance(v, list):
                 if rank is not None and len(v) != rank:
