@@ -1,0 +1,70 @@
+"""``from_module``: turn an existing ``nn.Sequential`` of supported layers into a spec."""
+
+from ..analysis import analyze
+from ..errors import CnnshapeError
+from ..layers import LAYER_TYPES
+from ..spec import Spec, from_data
+
+SKIP = {"name", "trainable", "weight", "in_channels", "in_features", "num_features"}
+
+
+def _plain(v, collapse: bool):
+    """tuple -> list; convolutions store every size as a tuple (the spec may have used an
+    int), so equal entries collapse back to one int; pools keep what the user passed."""
+    if isinstance(v, tuple):
+        v = list(v)
+        if collapse and v and all(x == v[0] for x in v):
+            return v[0]
+    return v
+
+
+def _default_equal(value, default):
+    if default is None:
+        return value is None
+    if isinstance(value, list):
+        return all(x == default for x in value)
+    return value == default
+
+
+def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
+    """A spec for ``module`` (nn.Sequential, or a single supported layer) on ``input_shape``
+    (one sample, no batch). Unsupported layers raise CnnshapeError naming them."""
+    from torch import nn
+
+    children = list(module.named_children()) if isinstance(module, nn.Sequential) else [("0", module)]
+    layers = []
+    for i, (child_name, child) in enumerate(children):
+        type_name = type(child).__name__
+        cls = LAYER_TYPES.get(type_name)
+        if cls is None or getattr(nn, type_name, None) is not type(child):
+            raise CnnshapeError(f"child '{child_name}' is a {type_name}, which cnnshape does not support; "
+                                f"supported: {', '.join(LAYER_TYPES)}")
+        d = {"type": type_name}
+        collapse = isinstance(child, nn.modules.conv._ConvNd)
+        for key, arg in cls.ARGS.items():
+            if key in SKIP or not hasattr(child, key):
+                continue
+            value = getattr(child, key)
+            if key == "bias":
+                value = child.bias is not None
+            value = _plain(value, collapse)
+            if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
+                    and arg.default is None:
+                continue
+            if not arg.required and _default_equal(value, arg.default):
+                continue
+            d[key] = value
+        if child_name != str(i):
+            d["name"] = child_name
+        params = list(child.parameters())
+        if params and not any(p.requires_grad for p in params):
+            d["trainable"] = False
+        layers.append(d)
+    data = {"input": list(input_shape), "layers": layers}
+    if batch != 1:
+        data["batch"] = batch
+    if name:
+        data["name"] = name
+    spec = from_data(data)
+    analyze(spec)
+    return spec

@@ -1,0 +1,75 @@
+"""``verify``: build the spec, run a real forward pass and compare every layer's output
+shape and parameter counts with the analysis, and the totals with torchinfo."""
+
+from dataclasses import dataclass
+
+from ..analysis import Report, analyze
+from ..spec import Spec, load
+from .build import build, resolve_device
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int
+    name: str
+    type: str
+    analysed_shape: tuple
+    torch_shape: tuple
+    analysed_params: int
+    torch_params: int
+    analysed_trainable: int
+    torch_trainable: int
+
+    @property
+    def ok(self) -> bool:
+        return (self.analysed_shape == self.torch_shape and self.analysed_params == self.torch_params
+                and self.analysed_trainable == self.torch_trainable)
+
+
+@dataclass(frozen=True)
+class Verification:
+    report: Report
+    rows: tuple[Row, ...]
+    device: str
+    torchinfo_params: int | None
+    torchinfo_trainable: int | None
+
+    @property
+    def ok(self) -> bool:
+        t = self.report.totals
+        info_ok = self.torchinfo_params is None or (
+            self.torchinfo_params == t.params and self.torchinfo_trainable == t.trainable_params)
+        return all(r.ok for r in self.rows) and len(self.rows) == len(self.report.layers) and info_ok
+
+
+def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool = True) -> Verification:
+    """Run the spec in torch (``device='meta'`` for shape-only checks of huge nets)."""
+    import torch
+
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    report = analyze(spec)
+    model = build(spec, device=device, report=report)
+    dev = resolve_device(device)
+    n = batch or spec.batch
+    x = torch.randn(n, *spec.input, device=dev, dtype=next(iter(model.parameters()), torch.zeros(())).dtype
+                    if any(True for _ in model.parameters()) else torch.float32)
+    rows = []
+    model.eval()
+    with torch.no_grad():
+        for lr, module in zip(report.layers, model):
+            x = module(x)
+            if isinstance(x, tuple):
+                x = x[0]
+            params = sum(p.numel() for p in module.parameters())
+            trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+            rows.append(Row(lr.index, lr.name, lr.type, lr.output, tuple(x.shape[1:]), lr.params, params,
+                            lr.trainable_params, trainable))
+    info_params = info_trainable = None
+    if use_torchinfo:
+        import torchinfo
+
+        stats = torchinfo.summary(model, input_size=(n, *spec.input), device=dev, verbose=0,
+                                  dtypes=[x.dtype])
+        info_params, info_trainable = stats.total_params, stats.trainable_params
+    return Verification(report, tuple(rows), str(dev), info_params, info_trainable)
