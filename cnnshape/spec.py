@@ -129,7 +129,7 @@ def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = Non
 
 
 def _looks_like_path(s: str) -> bool:
-    if not s.strip() or "\n" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
+    if not s.strip() or "\n" in s or "\x00" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
         return False
     return True
 

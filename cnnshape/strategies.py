@@ -203,17 +203,6 @@ def invalid_specs(draw):
 
 def to_yaml(spec: dict) -> str:
     """A spec dict as YAML text (one flow mapping per layer), for bug reports."""
-    import json
+    from .yaml_out import dump_data
 
-    lines = []
-    for key in ("name", "input", "batch", "dtype"):
-        if key in spec:
-            lines.append(f"{key}: {json.dumps(spec[key])}")
-    lines.append("layers:")
-    for layer in spec["layers"]:
-        if isinstance(layer, str):
-            lines.append(f"  - {layer}")
-        else:
-            inner = ", ".join(f"{k}: {json.dumps(v)}" for k, v in layer.items())
-            lines.append(f"  - {{{inner}}}")
-    return "\n".join(lines) + "\n"
+    return dump_data(spec)

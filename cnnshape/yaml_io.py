@@ -57,6 +57,8 @@ def read_text(path: str | os.PathLike) -> str:
         raise SpecFileError(f"{p}: no such file") from None
     except OSError as exc:
         raise SpecFileError(f"{p}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        raise SpecFileError(f"{str(p)!r}: not a valid path ({exc})") from None
     if p.is_dir():
         raise SpecFileError(f"{p}: is a directory, not a spec file")
     if size > MAX_BYTES:

@@ -11,19 +11,27 @@ def _value(v) -> str:
     if v is None:
         return "null"
     if isinstance(v, str):
-        return v if v.replace("_", "").isalnum() and not v.replace(".", "").isdigit() else json.dumps(v)
+        plain = (v.replace("_", "").isalnum() and not v[0].isdigit()
+                 and v.lower() not in {"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
+        return v if plain else json.dumps(v)
     if isinstance(v, list):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     return repr(v)
 
 
 def dump_spec(spec: Spec) -> str:
-    d = spec.to_dict()
+    """A Spec as YAML text."""
+    return dump_data(spec.to_dict())
+
+
+def dump_data(d: dict) -> str:
+    """Spec data (a dict in the YAML format, valid or not) as YAML text."""
     lines = []
     for key in ("name", "description"):
         if key in d:
             lines.append(f"{key}: {_value(d[key])}")
-    lines.append(f"input: {_value(d['input'])}")
+    if "input" in d:
+        lines.append(f"input: {_value(d['input'])}")
     for key in ("batch", "dtype"):
         if key in d:
             lines.append(f"{key}: {_value(d[key])}")

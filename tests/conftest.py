@@ -4,7 +4,7 @@ import sys
 from hypothesis import HealthCheck, settings
 
 # fast profile for the README test command / CI; thorough: CNNSHAPE_HYPOTHESIS=thorough
-settings.register_profile("fast", max_examples=150, deadline=None,
+settings.register_profile("fast", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 settings.register_profile("thorough", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

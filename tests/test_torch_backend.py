@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from hypothesis import given, note, settings
+from hypothesis import given, note
 from torch import nn
 
 from cnnshape import strategies as cs
@@ -143,7 +143,6 @@ def test_from_module_rejects_unsupported():
         from_module(nn.Sequential(nn.Linear(3, 3), nn.PReLU()), [3])
 
 
-@settings(max_examples=60)
 @given(cs.valid_specs(max_layers=5))
 def test_build_forward_and_round_trip(spec_dict):
     """build -> batched forward gives the analysed shape; spec -> module -> spec is lossless."""

@@ -21,8 +21,8 @@ def _plain(v, collapse: bool):
 def _default_equal(value, default):
     if default is None:
         return value is None
-    if isinstance(value, list):
-        return all(x == default for x in value)
+    if isinstance(value, list):  # torch kept the list the user gave: keep it too
+        return False
     return value == default
 
 
