@@ -132,8 +132,9 @@ def _print_tables(results, show_warnings: bool):
             continue
         spec = report.spec
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
-        out.print(report_table(report, title=title))
-        out.print(totals_text(report))
+        if report.layers or report.ok:
+            out.print(report_table(report, title=title))
+            out.print(totals_text(report))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:

@@ -100,7 +100,12 @@ def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=Non
             gutter = f"{line:>5} | "
             out.append(gutter, style="dim")
             out.append(text + "\n")
-            width = len(d.key) if d.key and d.key_column else max(1, len(text.strip()))
+            if d.key and d.key_column:
+                width = len(d.key)
+            elif d.index is not None:  # the whole layer item
+                width = max(1, len(text.rstrip()) - (col or 1) + 1)
+            else:
+                width = 1
             out.append(" " * (len(gutter) - 2) + "| ", style="dim")
             out.append(" " * ((col or 1) - 1) + "^" + "~" * (width - 1) + "\n", style="bold green")
     if d.hint:

@@ -239,8 +239,9 @@ def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[D
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
         shown = type_name if isinstance(type_name, str) else _kind(type_name)
         hint = did_you_mean(str(type_name), LAYER_TYPES)
-        return None, [diag(f"unknown layer type '{shown}'{hint}",
-                           "supported types: " + ", ".join(LAYER_TYPES), "type" if isinstance(item, dict) else None)]
+        fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
+               "supported types: " + ", ".join(LAYER_TYPES))
+        return None, [diag(f"unknown layer type '{shown}'{hint}", fix, "type" if isinstance(item, dict) else None)]
     try:
         return LAYER_TYPES[type_name](**values), []
     except ArgErrors as exc:

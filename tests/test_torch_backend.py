@@ -161,3 +161,16 @@ def test_build_forward_and_round_trip(spec_dict):
     assert [(lr.output, lr.params, lr.trainable_params) for lr in analyze(again).layers] == \
         [(lr.output, lr.params, lr.trainable_params) for lr in report.layers]
     assert list(rebuilt.state_dict()) == list(model.state_dict())
+
+
+@given(cs.valid_specs(max_layers=5))
+def test_generated_totals_equal_torchinfo(spec_dict):
+    """Parameter totals of generated specs equal torchinfo's summary of the built model."""
+    import torchinfo
+
+    note(cs.to_yaml(spec_dict))
+    spec = load(spec_dict)
+    report = analyze(spec)
+    stats = torchinfo.summary(build(spec), input_size=(spec.batch, *spec.input), verbose=0, mode="eval")
+    assert stats.total_params == report.totals.params
+    assert stats.trainable_params == report.totals.trainable_params
