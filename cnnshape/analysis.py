@@ -12,10 +12,8 @@ from typing import Any
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
 from .layers import Layer, LayerError, Note
-from .layers.base import MIX, KEEP, shape_str
+from .layers.base import KEEP, MIX, Shape, shape_str
 from .spec import Spec
-
-Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

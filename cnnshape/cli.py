@@ -97,8 +97,7 @@ def _json_doc(path, report, exc, multi: bool):
     if report is not None:
         doc = report.to_dict()
     else:
-        spec_input = None
-        doc = {"ok": False, "input": spec_input, "batch": None, "output": None, "layers": [],
+        doc = {"ok": False, "input": None, "batch": None, "output": None, "layers": [],
                "totals": None, "errors": [], "warnings": []}
         if isinstance(exc, SpecFileError):
             doc["errors"] = [{"index": None, "name": None, "line": None, "column": None,

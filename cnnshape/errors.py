@@ -1,6 +1,6 @@
 """Diagnostics (located errors and warnings) and the exceptions that carry them."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -27,9 +27,6 @@ class Diagnostic:
         if self.key is not None:
             out.update(key=self.key, key_line=self.key_line, key_column=self.key_column)
         return out
-
-    def with_(self, **changes) -> "Diagnostic":
-        return replace(self, **changes)
 
 
 class CnnshapeError(Exception):

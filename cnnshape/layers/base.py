@@ -16,8 +16,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
-from ..formulas import RFAxis  # noqa: F401  (re-exported for layer modules)
-
 Shape = tuple[int, ...]
 
 #: registry: type name -> layer class (filled by @register, in definition order)

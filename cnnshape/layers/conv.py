@@ -7,7 +7,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 """
 
 
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import formulas as F
 from .base import (
@@ -51,11 +51,21 @@ class _ConvBase(Layer):
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)
 
+    #: torch's constructor argument order (for readable exported code)
+    torch_order: ClassVar[tuple[str, ...]] = ()
+
     def _axes(self, name: str) -> tuple[int, ...]:
         return ntuple(getattr(self, name), self.rank)
 
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        kw = {"in_channels": shape[0], "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+              **{k: v for k, v in self.args().items() if k not in ("in_channels", "weight")}}
+        return {k: tuple(kw[k]) if isinstance(kw[k], list) else kw[k] for k in self.torch_order if k in kw}
+
 
 class _ConvNd(_ConvBase):
+    torch_order = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                   "groups", "bias", "padding_mode")
     padding = Arg("axes", 0, "Zero-padding per side: int, one int per axis, 'same' or 'valid'.",
                   ge=0, words=("same", "valid"))
     dilation = Arg("axes", 1, "Spacing between kernel elements.", ge=1)
@@ -170,21 +180,11 @@ class _ConvNd(_ConvBase):
             lines.append(f"{ax}: floor(({n} + {pad} - {d}*({k}-1) - 1)/{s} + 1) = {out}")
         return lines
 
-    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
-        kw = {k: v for k, v in self.args().items() if k != "weight"}
-        kw["in_channels"] = shape[0]
-        kw.setdefault("out_channels", self.out_channels)
-        kw.setdefault("kernel_size", self.kernel_size)
-        order = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-                 "groups", "bias", "padding_mode"]
-        return {k: _tup(kw[k]) for k in order if k in kw}
-
-
-def _tup(v):
-    return tuple(v) if isinstance(v, list) else v
 
 
 class _ConvTransposeNd(_ConvBase):
+    torch_order = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                   "groups", "bias", "dilation", "padding_mode")
     padding = Arg("axes", 0, "Implicit zero-padding removed from each side of the output.", ge=0)
     output_padding = Arg("axes", 0, "Extra size added to one side of the output.", ge=0)
     groups = Arg("int", 1, "Blocked connections: in_channels and out_channels must be divisible by it.", ge=1)
@@ -227,14 +227,6 @@ class _ConvTransposeNd(_ConvBase):
                                                 self._axes("stride"), self._axes("dilation"),
                                                 self._axes("padding"), self._axes("output_padding"))]
 
-    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
-        kw = self.args()
-        kw["in_channels"] = shape[0]
-        kw.setdefault("out_channels", self.out_channels)
-        kw.setdefault("kernel_size", self.kernel_size)
-        order = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                 "groups", "bias", "dilation", "padding_mode"]
-        return {k: _tup(kw[k]) for k in order if k in kw}
 
 
 @register

@@ -52,8 +52,8 @@ def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool =
     model = build(spec, device=device, report=report)
     dev = resolve_device(device)
     n = batch or spec.batch
-    x = torch.randn(n, *spec.input, device=dev, dtype=next(iter(model.parameters()), torch.zeros(())).dtype
-                    if any(True for _ in model.parameters()) else torch.float32)
+    first = next(model.parameters(), None)
+    x = torch.randn(n, *spec.input, device=dev, dtype=first.dtype if first is not None else torch.float32)
     rows = []
     model.eval()
     with torch.no_grad():
