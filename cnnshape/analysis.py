@@ -109,7 +109,8 @@ def _located(spec: Spec, index: int, name: str, note, severity: str) -> Diagnost
     if key and kl is None:
         key = None  # the argument was not written: point at the layer only
     return Diagnostic(note.message, note.hint, index=index, name=name, line=line, column=col,
-                      key=key, key_line=kl, key_column=kc, severity=severity)
+                      key=key, key_line=kl, key_column=kc, severity=severity,
+                      fix=getattr(note, "fix", None))
 
 
 def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:

@@ -30,6 +30,7 @@ class LazyGroup(click.Group):
         "verify": ("cnnshape.commands.torch_cmds", "verify_cmd"),
         "export": ("cnnshape.commands.torch_cmds", "export_cmd"),
         "import": ("cnnshape.commands.torch_cmds", "import_cmd"),
+        "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
     }
 
     def list_commands(self, ctx):

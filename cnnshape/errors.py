@@ -1,6 +1,6 @@
 """Diagnostics (located errors and warnings) and the exceptions that carry them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +19,8 @@ class Diagnostic:
     key_line: int | None = None
     key_column: int | None = None
     severity: str = "error"  # "error" | "warning"
+    #: argument changes that fix the layer ({key: value}; None removes), or None
+    fix: dict | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of SPEC.md (``key*`` fields only when a key is involved)."""

@@ -5,7 +5,8 @@ import json
 from .spec import Spec
 
 
-def _value(v) -> str:
+def yaml_value(v) -> str:
+    """One value in YAML flow style (``[3, 5]``, ``same``, ``\"yes\"``, ``null``)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
@@ -15,7 +16,7 @@ def _value(v) -> str:
                  and v.lower() not in {"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
         return v if plain else json.dumps(v)
     if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(yaml_value(x) for x in v) + "]"
     return repr(v)
 
 
@@ -29,16 +30,16 @@ def dump_data(d: dict) -> str:
     lines = []
     for key in ("name", "description"):
         if key in d:
-            lines.append(f"{key}: {_value(d[key])}")
+            lines.append(f"{key}: {yaml_value(d[key])}")
     if "input" in d:
-        lines.append(f"input: {_value(d['input'])}")
+        lines.append(f"input: {yaml_value(d['input'])}")
     for key in ("batch", "dtype"):
         if key in d:
-            lines.append(f"{key}: {_value(d[key])}")
+            lines.append(f"{key}: {yaml_value(d[key])}")
     lines.append("layers:")
     for item in d["layers"]:
         if isinstance(item, str):
             lines.append(f"  - {item}")
         else:
-            lines.append("  - {" + ", ".join(f"{k}: {_value(v)}" for k, v in item.items()) + "}")
+            lines.append("  - {" + ", ".join(f"{k}: {yaml_value(v)}" for k, v in item.items()) + "}")
     return "\n".join(lines) + "\n"

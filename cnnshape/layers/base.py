@@ -34,11 +34,14 @@ class LayerError(Exception):
     the layer as a whole.
     """
 
-    def __init__(self, message: str, hint: str = "", key: str | None = None):
+    def __init__(self, message: str, hint: str = "", key: str | None = None, fix: dict | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.key = key
+        #: machine-applicable form of the hint: argument changes ({key: value}, None
+        #: removes the key) that make this layer fit; used by the TUI's "apply fix"
+        self.fix = fix
 
 
 class ArgErrors(Exception):
@@ -56,6 +59,7 @@ class Note:
     message: str
     hint: str = ""
     key: str | None = None
+    fix: dict | None = None
 
 
 #: receptive-field rule of a layer: KEEP (pointwise), MIX (positions mixed: RF undefined
@@ -381,20 +385,23 @@ class Layer:
         """Raise a located error unless ``len(shape)`` is one of ``ranks``."""
         if len(shape) in ranks:
             return
+        fix = None
         if not hint:
             if len(shape) == 1:
                 hint = "this layer needs a feature map: move Flatten/Linear after it, or use a 1-d/2-d/3-d input"
             else:
                 rank = len(shape) - 1
                 family = self.type[:-2] if self.type[-2:] in ("1d", "2d", "3d") else None
-                if family and rank in (1, 2, 3):
+                if family and rank in (1, 2, 3) and f"{family}{rank}d" in LAYER_TYPES:
                     hint = f"the incoming map is {rank}-d: use {family}{rank}d"
+                    fix = {"type": f"{family}{rank}d"}
                 else:
                     hint = "check the layers before this one"
         raise LayerError(
             f"{self.type} expects input {layout} ({ranks[-1]} dims per sample), "
             f"received {shape_str(shape)} ({len(shape)} dims)",
             hint,
+            fix=fix,
         )
 
 

@@ -27,6 +27,7 @@ def check_channels(layer: Layer, declared: int | None, actual: int, key: str, sh
             f"{shape_str(shape)}), received {key}: {declared}",
             f"set {key}: {actual}, or remove {key} to have it inferred",
             key,
+            fix={key: actual},
         )
 
 

@@ -27,7 +27,8 @@ class Linear(Layer):
                      f"the last axis of the incoming {shape_str(shape)}")
             raise LayerError(
                 f"Linear expected in_features = {last} ({where}), received in_features: {self.in_features}",
-                f"set in_features: {last}, or remove in_features to have it inferred", "in_features")
+                f"set in_features: {last}, or remove in_features to have it inferred", "in_features",
+                fix={"in_features": last})
         notes = ()
         if len(shape) > 1:
             notes = (Note(

@@ -1,0 +1,329 @@
+"""Editable designs: pure edit operations, undo/redo history and live evaluation.
+
+This module is the logic behind the TUI (which only displays and dispatches keys). A
+:class:`Design` holds the spec as the user's *data* (what the YAML says), not as a
+validated :class:`~cnnshape.spec.Spec`: an edit may leave a layer invalid (a kernel that
+does not fit, a typo in a value) and the design must show that, not refuse it or lose
+the rest. :func:`evaluate` turns a design into a report plus one status per layer.
+
+Every edit is a pure function ``Design -> Design`` (raising :class:`EditError` for an
+impossible request, such as moving the first layer up); :class:`History` stacks them for
+undo/redo. Each layer item remembers which item of the opened file it came from
+(``origin``) so that saving can keep that item's comments and style (see
+:mod:`cnnshape.roundtrip`).
+"""
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .analysis import Report, analyze
+from .errors import Diagnostic, SpecError
+from .layers import LAYER_TYPES
+from .layers.base import did_you_mean
+from .spec import TOP_KEYS, from_data
+
+#: sentinel: remove the argument (use the layer's default)
+UNSET = object()
+
+
+class EditError(ValueError):
+    """An edit that cannot be applied (the design is unchanged)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One layer as written: a type name (``"ReLU"``) or a mapping with ``type``."""
+
+    data: Any
+    origin: int | None = None  # index of the item in the opened file, None if new
+
+    @property
+    def type(self) -> str:
+        if isinstance(self.data, str):
+            return self.data
+        if isinstance(self.data, dict):
+            return str(self.data.get("type", "?"))
+        return "?"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The written arguments (without ``type``)."""
+        if isinstance(self.data, dict):
+            return {k: v for k, v in self.data.items() if k != "type"}
+        return {}
+
+    @property
+    def name(self) -> str | None:
+        v = self.values.get("name")
+        return v if isinstance(v, str) else None
+
+
+def _item_data(type_name: str, values: dict[str, Any]) -> Any:
+    return type_name if not values else {"type": type_name, **values}
+
+
+@dataclass(frozen=True)
+class Design:
+    """A spec being edited: ordered top-level values (without ``layers``) and items."""
+
+    top: tuple[tuple[str, Any], ...]
+    items: tuple[Item, ...]
+
+    @classmethod
+    def from_data(cls, data: dict) -> "Design":
+        top = tuple((k, v) for k, v in data.items() if k != "layers")
+        layers = data.get("layers")
+        layers = layers if isinstance(layers, list) else []
+        return cls(top, tuple(Item(x, i) for i, x in enumerate(layers)))
+
+    def get(self, key: str, default=None):
+        return dict(self.top).get(key, default)
+
+    def data(self) -> dict[str, Any]:
+        """Plain data as :func:`cnnshape.spec.from_data` takes it (and YAML writes it)."""
+        return {**dict(self.top), "layers": [it.data for it in self.items]}
+
+    def names(self) -> list[str]:
+        return [it.name if it.name is not None else str(i) for i, it in enumerate(self.items)]
+
+    def _with_items(self, items) -> "Design":
+        return replace(self, items=tuple(items))
+
+    def _check_index(self, i: int) -> None:
+        if not 0 <= i < len(self.items):
+            raise EditError(f"no layer {i}: the design has {len(self.items)} layers")
+
+
+# ------------------------------------------------------------------------ edits
+def set_top(d: Design, key: str, value: Any) -> Design:
+    """Set (or with UNSET remove) a top-level value such as ``input`` or ``batch``."""
+    if key not in TOP_KEYS or key == "layers":
+        raise EditError(f"unknown top-level key '{key}'{did_you_mean(key, TOP_KEYS)}")
+    top = dict(d.top)
+    if value is UNSET:
+        top.pop(key, None)
+    else:
+        top[key] = value
+    order = [k for k, _ in d.top] + [k for k in TOP_KEYS if k not in dict(d.top)]
+    return replace(d, top=tuple((k, top[k]) for k in order if k in top))
+
+
+def set_args(d: Design, i: int, changes: dict[str, Any]) -> Design:
+    """Change arguments of layer ``i`` (UNSET removes one). ``type`` may be changed too."""
+    d._check_index(i)
+    item = d.items[i]
+    type_name = changes.get("type", item.type)
+    if type_name is UNSET:
+        raise EditError("a layer needs a type")
+    values = dict(item.values)
+    for k, v in changes.items():
+        if k == "type":
+            continue
+        if v is UNSET:
+            values.pop(k, None)
+        else:
+            values[k] = v
+    items = list(d.items)
+    items[i] = replace(item, data=_item_data(type_name, values))
+    return d._with_items(items)
+
+
+def apply_fix(d: Design, diag: Diagnostic) -> Design:
+    """Apply a diagnostic's machine-applicable fix to its layer."""
+    if not diag.fix or diag.index is None:
+        raise EditError("this problem has no automatic fix; follow the hint")
+    return set_args(d, diag.index, {k: UNSET if v is None else v for k, v in diag.fix.items()})
+
+
+def insert(d: Design, at: int, type_name: str, values: dict[str, Any] | None = None) -> Design:
+    """Insert a new layer of ``type_name`` at position ``at`` (0 = first, len = last)."""
+    if type_name not in LAYER_TYPES:
+        raise EditError(f"unknown layer type '{type_name}'{did_you_mean(type_name, LAYER_TYPES)}")
+    if not 0 <= at <= len(d.items):
+        raise EditError(f"cannot insert at {at}: positions are 0..{len(d.items)}")
+    values = dict(values) if values is not None else default_values(type_name)
+    items = list(d.items)
+    items.insert(at, Item(_item_data(type_name, values)))
+    return d._with_items(items)
+
+
+def default_values(type_name: str) -> dict[str, Any]:
+    """Values a freshly inserted layer starts with: its required arguments filled with
+    the most common choice (so the new layer is usually valid right away)."""
+    start = {"out_channels": 16, "kernel_size": 3, "out_features": 10, "output_size": 1}
+    cls = LAYER_TYPES[type_name]
+    return {k: start.get(k, 1) for k, a in cls.ARGS.items() if a.required}
+
+
+def delete(d: Design, i: int) -> Design:
+    d._check_index(i)
+    items = list(d.items)
+    del items[i]
+    return d._with_items(items)
+
+
+def duplicate(d: Design, i: int) -> Design:
+    """Copy layer ``i`` right after itself (a copy of a named layer gets a fresh name)."""
+    d._check_index(i)
+    item = d.items[i]
+    data = item.data
+    if item.name is not None:
+        taken = set(d.names())
+        n = 2
+        while f"{item.name}_{n}" in taken:
+            n += 1
+        data = {**data, "name": f"{item.name}_{n}"}
+    items = list(d.items)
+    items.insert(i + 1, Item(data))
+    return d._with_items(items)
+
+
+def move(d: Design, i: int, delta: int) -> Design:
+    d._check_index(i)
+    j = i + delta
+    if not 0 <= j < len(d.items):
+        raise EditError(f"layer {i} is already {'first' if delta < 0 else 'last'}")
+    items = list(d.items)
+    items.insert(j, items.pop(i))
+    return d._with_items(items)
+
+
+def rename(d: Design, i: int, name: str | None) -> Design:
+    """Give layer ``i`` a child-module name (None or empty: back to its index)."""
+    d._check_index(i)
+    return set_args(d, i, {"name": UNSET if not name else name})
+
+
+# ----------------------------------------------------------------------- history
+@dataclass
+class History:
+    """Undo/redo over designs. ``apply(op, ...)`` records one step with a label."""
+
+    current: Design
+    _undo: list[tuple[Design, str]] = field(default_factory=list)
+    _redo: list[tuple[Design, str]] = field(default_factory=list)
+    limit: int = 500
+
+    def apply(self, label: str, op, *args, **kwargs) -> Design:
+        new = op(self.current, *args, **kwargs)
+        self.push(new, label)
+        return new
+
+    def push(self, new: Design, label: str) -> None:
+        if new == self.current:
+            return
+        self._undo.append((self.current, label))
+        del self._undo[: -self.limit]
+        self._redo.clear()
+        self.current = new
+
+    def undo(self) -> str:
+        """Step back; returns the label of the undone edit (EditError if none)."""
+        if not self._undo:
+            raise EditError("nothing to undo")
+        prev, label = self._undo.pop()
+        self._redo.append((self.current, label))
+        self.current = prev
+        return label
+
+    def redo(self) -> str:
+        if not self._redo:
+            raise EditError("nothing to redo")
+        nxt, label = self._redo.pop()
+        self._undo.append((self.current, label))
+        self.current = nxt
+        return label
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+
+# -------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class Row:
+    """One design item with what the analysis says about it.
+
+    ``status``: ``ok``, ``warning``, ``error`` or ``unreached`` (after the first error,
+    shapes are unknown).
+    """
+
+    index: int
+    name: str
+    type: str
+    status: str
+    report: Any  # LayerReport | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    report: Report | None  # None when the top level (input, batch...) is invalid
+    rows: tuple[Row, ...]
+    errors: tuple[Diagnostic, ...]
+    warnings: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def diagnostics_for(self, index: int) -> list[Diagnostic]:
+        return [d for d in (*self.errors, *self.warnings) if d.index == index]
+
+
+def evaluate(d: Design) -> Evaluation:
+    """Validate and analyse a design; never raises for bad data."""
+    report = None
+    try:
+        spec = from_data(d.data())
+        report = analyze(spec)
+        errors, warnings = report.errors, report.warnings
+    except SpecError as exc:
+        if exc.partial is not None:
+            report = analyze(exc.partial, tuple(exc.diagnostics))
+            errors, warnings = report.errors, report.warnings
+        else:
+            errors, warnings = tuple(exc.diagnostics), ()
+    by_index = {lr.index: lr for lr in report.layers} if report is not None else {}
+    bad = {e.index for e in errors if e.index is not None}
+    warned = {w.index for w in warnings}
+    first_bad = min(bad) if bad else None
+    top_bad = any(e.index is None for e in errors)
+    rows = []
+    for i, (item, name) in enumerate(zip(d.items, d.names())):
+        if i in bad:
+            status = "error"
+        elif top_bad or (first_bad is not None and i > first_bad) or i not in by_index:
+            status = "unreached"
+        elif i in warned:
+            status = "warning"
+        else:
+            status = "ok"
+        rows.append(Row(i, name, item.type, status, by_index.get(i)))
+    return Evaluation(report, tuple(rows), tuple(errors), tuple(warnings))
+
+
+# ------------------------------------------------------------------ value input
+def parse_value(text: str) -> Any:
+    """A value typed into a form field, read as YAML: ``3`` -> 3, ``[3, 5]`` -> [3, 5],
+    ``same`` -> 'same', ``true`` -> True, empty -> UNSET (the default)."""
+    from .yaml_io import parse
+
+    text = text.strip()
+    if not text:
+        return UNSET
+    try:
+        value, _ = parse(f"v: {text}\n")
+    except SpecError:
+        return text
+    return value.get("v") if isinstance(value, dict) else text
+
+
+def format_value(value: Any) -> str:
+    """The inverse of :func:`parse_value` for display in a form field."""
+    from .yaml_out import yaml_value
+
+    return "" if value is UNSET else yaml_value(value)

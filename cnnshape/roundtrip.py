@@ -1,0 +1,258 @@
+"""Open a spec file for editing and save a design back into it, keeping what the user wrote.
+
+Saving re-uses the file's own YAML (ruamel.yaml round-trip mode): comments, key order,
+flow/block style, quoting and indentation of everything the edits did not touch stay as
+they were; a moved layer takes its end-of-line comment with it. One known normalisation:
+ruamel.yaml drops alignment spaces *inside* flow lists (``[ 0,  0]`` becomes ``[0, 0]``)
+when the file is re-written after an edit. Writes are atomic and
+refuse to replace a file that changed on disk since it was opened or last saved
+(:class:`ChangedOnDisk`: the caller offers reload / overwrite / save as).
+"""
+
+import copy
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+from .design import Design
+from .errors import SpecFileError
+from .yaml_io import parse, read_text
+from .yaml_out import dump_data
+
+#: what a new design starts with (a valid minimal classifier to grow from)
+NEW_DESIGN = {
+    "input": [1, 28, 28],
+    "batch": 1,
+    "layers": [{"type": "Conv2d", "out_channels": 8, "kernel_size": 3}, "ReLU", "Flatten",
+               {"type": "Linear", "out_features": 10}],
+}
+
+
+class ChangedOnDisk(Exception):
+    """The file was changed by someone else since it was opened (or last saved)."""
+
+
+def _digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _disk_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+@dataclass
+class DesignFile:
+    """A spec file opened for editing (mutable session state, not a result object)."""
+
+    path: Path
+    original: Design            # the design as opened (items' origins index into _doc)
+    text: str | None            # the file's text as opened/saved (None: new file)
+    _doc: Any = None            # ruamel round-trip document of the opened text
+    _indent: tuple[int, int] = (2, 4, 2)
+
+    @property
+    def is_new(self) -> bool:
+        return self.text is None
+
+    # ---------------------------------------------------------------- open
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "DesignFile":
+        """Open ``path``; a missing file starts a new design there.
+
+        Raises SpecFileError when the file cannot be read, is not YAML, or its top level
+        is not a mapping (the TUI shows that on an error screen).
+        """
+        path = Path(path)
+        if not path.exists():
+            if not path.parent.exists():
+                raise SpecFileError(f"{path}: folder {path.parent} does not exist")
+            return cls(path, Design.from_data(copy.deepcopy(NEW_DESIGN)), None)
+        if path.is_dir():
+            raise SpecFileError(f"{path}: is a folder, not a spec file")
+        text = read_text(path)
+        from .errors import SpecError
+
+        try:
+            data, _ = parse(text, str(path))
+        except SpecError as exc:
+            d = exc.diagnostics[0]
+            where = f":{d.line}:{d.column}" if d.line else ""
+            raise SpecFileError(f"{path}{where}: {d.message}" + (f"\n  hint: {d.hint}" if d.hint else "")) from None
+        if not isinstance(data, dict):
+            kind = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+            raise SpecFileError(f"{path}: not a cnnshape spec (the YAML is {kind}); a spec is a mapping "
+                                "with input: and layers:")
+        if "layers" in data and not isinstance(data["layers"], list):
+            raise SpecFileError(f"{path}: layers: must be a list of layers, received "
+                                f"{type(data['layers']).__name__}")
+        doc, indent = _rt_load(text)
+        return cls(path, Design.from_data(data), text, doc, indent)
+
+    # ---------------------------------------------------------------- render
+    def render(self, design: Design) -> str:
+        """The YAML text of ``design``, round-tripped over the opened file when possible."""
+        if design == self.original and self.text is not None:
+            return self.text  # nothing changed: the file exactly as it is
+        if self._doc is None:
+            return dump_data(design.data())
+        doc = copy.deepcopy(self._doc)
+        _apply(doc, self.original, design)
+        return _rt_dump(doc, self._indent)
+
+    # ---------------------------------------------------------------- save
+    def changed_on_disk(self) -> bool:
+        return _digest(_disk_text(self.path)) != _digest(self.text)
+
+    def save(self, design: Design, *, force: bool = False, path: str | os.PathLike | None = None) -> Path:
+        """Write ``design`` atomically; ChangedOnDisk unless ``force`` when the file
+        changed since opened/saved. ``path`` saves as another file (which must not exist
+        unless ``force``)."""
+        text = self.render(design)
+        if path is not None and Path(path) != self.path:
+            target = Path(path)
+            if target.exists() and not force:
+                raise ChangedOnDisk(f"{target} already exists")
+            write_atomic(target, text)
+            self.path = target
+        else:
+            if not force and self.changed_on_disk():
+                raise ChangedOnDisk(f"{self.path} changed on disk since it was opened")
+            write_atomic(self.path, text)
+        self.text = text
+        return self.path
+
+
+# --------------------------------------------------------------- ruamel round trip
+def _rt_yaml(indent=(2, 4, 2)):
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096
+    y.indent(mapping=indent[0], sequence=indent[1], offset=indent[2])
+    return y
+
+
+def _rt_load(text: str):
+    """(round-trip document, (mapping, sequence, offset) indent) or (None, default)."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    try:
+        _, ind, bsi = load_yaml_guess_indent(text)
+        ind = ind or 2
+        bsi = bsi if bsi is not None else 0
+        indent = (ind, max(ind, bsi + 2), bsi)
+        doc = _rt_yaml(indent).load(text)
+    except (YAMLError, ValueError, TypeError):
+        return None, (2, 4, 2)
+    if not isinstance(doc, dict) or not isinstance(doc.get("layers", []), list):
+        return None, (2, 4, 2)
+    return doc, indent
+
+
+def _rt_dump(doc, indent) -> str:
+    buf = io.StringIO()
+    _rt_yaml(indent).dump(doc, buf)
+    return buf.getvalue()
+
+
+def _flow(value):
+    """A new value in flow style (lists and mappings written on one line)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, list):
+        seq = CommentedSeq(_flow(v) for v in value)
+        seq.fa.set_flow_style()
+        return seq
+    if isinstance(value, dict):
+        m = CommentedMap((k, _flow(v)) for k, v in value.items())
+        m.fa.set_flow_style()
+        return m
+    return value
+
+
+def _plain(node):
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+def _update_map(node, old: dict, new: dict) -> None:
+    """Make mapping ``node`` (whose plain value was ``old``) equal ``new``, in place."""
+    for k in [k for k in node if str(k) not in new]:
+        del node[k]
+    for k, v in new.items():
+        if k in old and old[k] == v and type(old[k]) is type(v):
+            continue
+        if k in node and isinstance(node[k], list) and isinstance(v, list) and \
+                getattr(node[k].fa, "flow_style", False) is False:
+            node[k] = _flow(v)
+            node[k].fa.set_block_style()
+        else:
+            node[k] = _flow(v)
+
+
+def _apply(doc, original: Design, design: Design) -> None:
+    """Turn round-trip ``doc`` (which holds ``original``) into ``design``."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    top_new = dict(design.top)
+    old_top = dict(original.top)
+    for k in [k for k in doc if k != "layers" and str(k) not in top_new]:
+        del doc[k]
+    keys = list(doc.keys())
+    for k, v in top_new.items():
+        if k in old_top and old_top[k] == v:
+            continue
+        if k in doc:
+            doc[k] = _flow(v)
+        else:  # a new key: before layers
+            pos = keys.index("layers") if "layers" in keys else len(keys)
+            doc.insert(pos, k, _flow(v))
+            keys = list(doc.keys())
+    old_seq = doc.get("layers")
+    if not isinstance(old_seq, CommentedSeq):
+        old_seq = CommentedSeq()
+        doc["layers"] = old_seq
+    old_nodes = list(old_seq)
+    old_comments = dict(old_seq.ca.items)
+    new_nodes, new_comments = [], {}
+    for j, item in enumerate(design.items):
+        o = item.origin
+        if o is not None and o < len(old_nodes):
+            node = old_nodes[o]
+            before = original.items[o].data
+            if before == item.data:
+                pass
+            elif isinstance(node, CommentedMap) and isinstance(item.data, dict):
+                _update_map(node, before if isinstance(before, dict) else {}, item.data)
+            else:
+                node = _flow(item.data)
+            if o in old_comments:
+                new_comments[j] = old_comments[o]
+        else:
+            node = _flow(item.data)
+        new_nodes.append(node)
+    # rebuild the sequence in place (keeps its own style and the comment before it)
+    old_seq.ca.items.clear()
+    del old_seq[:]
+    old_seq.extend(new_nodes)
+    old_seq.ca.items.update(new_comments)

@@ -1,0 +1,432 @@
+"""The design studio: ``cnnshape tui SPEC``.
+
+A thin shell: keys and widgets here, every edit is a pure function of
+:mod:`cnnshape.design` recorded in a :class:`~cnnshape.design.History`, every view is
+re-drawn from :func:`~cnnshape.design.evaluate` after each change.
+"""
+
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from .. import design as D
+from ..errors import SpecFileError
+from ..roundtrip import ChangedOnDisk, DesignFile
+from .screens import (ChoiceScreen, ErrorScreen, Field, FormScreen, PaletteScreen, PromptScreen,
+                      TextScreen, layer_fields)
+from .view import COLUMNS, details_markup, diagnostic_label, table_rows, totals_text
+
+HELP = """\
+[b]cnnshape design studio[/b]
+
+Every change is re-analysed at once: shapes, receptive fields, params, MACs, errors.
+
+[b]Layers[/b] (the table; row 0 is the input)
+  e / enter    edit the selected layer's arguments (or the input shape, batch, dtype)
+  a            add a layer after the selection (palette: type to filter)
+  i            insert a layer before the selection
+  d / delete   delete the layer          y  duplicate it
+  K / J        move it up / down (also shift+up / shift+down)
+  r            rename it (the child-module name in the compiled nn.Sequential)
+  f            apply the automatic fix of the selected layer's problem
+[b]History and files[/b]
+  ctrl+z / u   undo                      ctrl+y / U  redo
+  ctrl+s       save (comments and layout of the file are kept)
+  S            save as                   v  view the YAML of the design
+  q            quit (asks when there are unsaved changes)
+[b]Elsewhere[/b]
+  tab          move between table and problems list; enter on a problem jumps to its layer
+  ctrl+p       command palette            ?  this help
+
+Status marks: ✓ ok  ⚠ warning  ✗ error  · not analysed (after an error).
+"""
+
+
+class DesignApp(App):
+    """Edit a spec with live analysis."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cnnshape"
+    BINDINGS = [
+        Binding("e", "edit", "Edit"),
+        Binding("a", "add", "Add"),
+        Binding("i", "insert_before", "Insert", show=False),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("y", "duplicate", "Dup"),
+        Binding("K,shift+up", "move(-1)", "Up", show=False),
+        Binding("J,shift+down", "move(1)", "Down", show=False),
+        Binding("r", "rename", "Rename"),
+        Binding("f", "fix", "Fix"),
+        Binding("ctrl+z,u", "undo", "Undo"),
+        Binding("ctrl+y,U", "redo", "Redo"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("S", "save_as", "Save as", show=False),
+        Binding("v", "yaml", "YAML"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("q", "quit_app", "Quit"),
+    ]
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.open_error: str | None = None
+        self.file: DesignFile | None = None
+        try:
+            self.file = DesignFile.open(self.path)
+        except SpecFileError as exc:
+            self.open_error = str(exc)
+        start = self.file.original if self.file else D.Design((), ())
+        self.history = D.History(start)
+        self.saved = start
+        self.evaluation = D.evaluate(start) if self.file else None
+        self.message = ""
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield DataTable(id="layers", cursor_type="row", zebra_stripes=True)
+                yield Static(id="totals")
+            with Vertical(id="right"):
+                with VerticalScroll(id="details-box"):
+                    yield Static(id="details")
+                yield OptionList(id="problems")
+        yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.open_error is not None:
+            self.push_screen(ErrorScreen(self.open_error))
+            return
+        table = self.query_one("#layers", DataTable)
+        table.add_columns(*COLUMNS)
+        self.query_one("#details-box").border_title = "layer"
+        self.query_one("#problems").border_title = "problems"
+        table.border_title = "layers"
+        if self.file.is_new:
+            self.message = f"new design: {self.path} does not exist yet (ctrl+s creates it)"
+        first_bad = next((e.index for e in self.evaluation.errors if e.index is not None), None)
+        self.refresh_view(select=first_bad if first_bad is not None else "keep")
+        table.focus()
+
+    # ----------------------------------------------------------------- drawing
+    @property
+    def design(self) -> D.Design:
+        return self.history.current
+
+    @property
+    def dirty(self) -> bool:
+        return self.design != self.saved
+
+    @property
+    def selected(self) -> int | None:
+        """Selected layer index (None: the input row)."""
+        row = self.query_one("#layers", DataTable).cursor_row
+        return None if row <= 0 else min(row - 1, len(self.design.items) - 1)
+
+    def refresh_view(self, select: int | None | str = "keep") -> None:
+        """Re-analyse the current design and redraw everything."""
+        self.evaluation = ev = D.evaluate(self.design)
+        table = self.query_one("#layers", DataTable)
+        row = table.cursor_row
+        if select != "keep":
+            row = 0 if select is None else select + 1
+        table.clear()
+        for i, cells in enumerate(table_rows(self.design, ev)):
+            table.add_row(*cells, key=str(i))
+        if table.row_count:
+            table.move_cursor(row=max(0, min(row, table.row_count - 1)), animate=False)
+        self.query_one("#totals", Static).update(totals_text(self.design, ev))
+        problems = self.query_one("#problems", OptionList)
+        problems.clear_options()
+        diags = [*ev.errors, *ev.warnings]
+        problems.add_options([Option(diagnostic_label(d), id=str(k)) for k, d in enumerate(diags)]
+                             or [Option("[green]✓ no problems[/]", id="none", disabled=True)])
+        if diags:
+            problems.highlighted = 0
+        problems.border_title = f"problems ({len(ev.errors)} errors, {len(ev.warnings)} warnings)"
+        self._update_details()
+        name = self.design.get("name")
+        self.title = f"cnnshape · {self.path.name}{' ●' if self.dirty else ''}"
+        self.sub_title = (name if isinstance(name, str) else "") + ("  (modified)" if self.dirty else "")
+        self._show_status()
+
+    def _update_details(self) -> None:
+        self.query_one("#details", Static).update(details_markup(self.design, self.evaluation, self.selected))
+
+    def _show_status(self) -> None:
+        ev = self.evaluation
+        state = "[green]✓ valid[/]" if ev.ok else f"[red]✗ {len(ev.errors)} error(s)[/]"
+        self.query_one("#status", Static).update(f" {state}  {self.message}")
+
+    def say(self, message: str) -> None:
+        self.message = message
+        self._show_status()
+
+    @on(DataTable.RowHighlighted, "#layers")
+    def _row_changed(self, event: DataTable.RowHighlighted) -> None:
+        if self.evaluation is not None:
+            self._update_details()
+
+    @on(OptionList.OptionSelected, "#problems")
+    def _jump(self, event: OptionList.OptionSelected) -> None:
+        diags = [*self.evaluation.errors, *self.evaluation.warnings]
+        if event.option.id and event.option.id.isdigit():
+            d = diags[int(event.option.id)]
+            table = self.query_one("#layers", DataTable)
+            table.move_cursor(row=0 if d.index is None else d.index + 1)
+            table.focus()
+
+    # ------------------------------------------------------------------ editing
+    def edit(self, label: str, op, *args) -> bool:
+        """Apply one pure edit, record it for undo, redraw. False if refused."""
+        try:
+            self.history.apply(label, op, *args)
+        except D.EditError as exc:
+            self.say(f"[yellow]{exc}[/]")
+            return False
+        self.message = label
+        self.refresh_view()
+        return True
+
+    def action_edit(self) -> None:
+        i = self.selected
+        if i is None:
+            self._edit_top()
+            return
+        item = self.design.items[i]
+        if item.type not in D.LAYER_TYPES:
+            self.push_screen(PaletteScreen(f"Layer {i}: unknown type '{item.type}', pick one"),
+                             lambda t: t and self.edit(f"set type of layer {i} to {t}", D.set_args, i, {"type": t}))
+            return
+        fields = layer_fields(item.type, item.values)
+
+        def preview(values: dict) -> str:
+            trial = D.set_args(self.design, i, values)
+            ev = D.evaluate(trial)
+            row = ev.rows[i]
+            diags = ev.diagnostics_for(i)
+            if row.report is not None and row.status != "error":
+                warn = "".join(f"\n[yellow]⚠ {d.message}[/]" for d in diags)
+                downstream = "" if ev.ok else f"\n[red]then: {ev.errors[0].message}[/]"
+                return f"output → [b]{list(row.report.output)}[/b]{warn}{downstream}"
+            return "\n".join(f"[red]✗ {d.message}[/]\n  [cyan]{d.hint}[/]" for d in diags if d.severity == "error") \
+                or "[dim]not analysed (an earlier layer has an error)[/]"
+
+        def done(changes):
+            if changes:
+                keys = ", ".join(changes)
+                self.edit(f"layer {i} ({item.type}): set {keys}", D.set_args, i, changes)
+
+        self.push_screen(FormScreen(f"Edit layer {i}: {item.type}", fields, preview), done)
+
+    def _edit_top(self) -> None:
+        top = dict(self.design.top)
+        fields = [
+            Field("input", "axes", top.get("input", D.UNSET), None, doc="one sample, channels first: [C, H, W]",
+                  required=True),
+            Field("batch", "int", top.get("batch", D.UNSET), 1, doc="batch size for memory and MAC totals"),
+            Field("dtype", "choice", top.get("dtype", D.UNSET), "float32",
+                  ("float32", "float16", "bfloat16", "float64"), "parameter/activation dtype"),
+            Field("name", "str", top.get("name", D.UNSET), None),
+            Field("description", "str", top.get("description", D.UNSET), None),
+        ]
+
+        def done(changes):
+            if not changes:
+                return
+            d = self.design
+            for k, v in changes.items():
+                d = D.set_top(d, k, v)
+            self.history.push(d, f"set {', '.join(changes)}")
+            self.message = f"set {', '.join(changes)}"
+            self.refresh_view()
+
+        self.push_screen(FormScreen("Input and top-level settings", fields), done)
+
+    def _insert_at(self, at: int) -> None:
+        def done(type_name):
+            if type_name and self.edit(f"insert {type_name} at {at}", D.insert, at, type_name):
+                self.refresh_view(select=at)
+        self.push_screen(PaletteScreen(f"Insert a layer at position {at}"), done)
+
+    def action_add(self) -> None:
+        i = self.selected
+        self._insert_at(0 if i is None else i + 1)
+
+    def action_insert_before(self) -> None:
+        i = self.selected
+        self._insert_at(0 if i is None else i)
+
+    def _need_layer(self) -> int | None:
+        i = self.selected
+        if i is None or not self.design.items:
+            self.say("[yellow]select a layer first (row 0 is the input)[/]")
+            return None
+        return i
+
+    def action_delete(self) -> None:
+        i = self._need_layer()
+        if i is not None:
+            self.edit(f"delete layer {i} ({self.design.items[i].type})", D.delete, i)
+
+    def action_duplicate(self) -> None:
+        i = self._need_layer()
+        if i is not None and self.edit(f"duplicate layer {i}", D.duplicate, i):
+            self.refresh_view(select=i + 1)
+
+    def action_move(self, delta: int) -> None:
+        i = self._need_layer()
+        if i is not None and self.edit(f"move layer {i} {'up' if delta < 0 else 'down'}", D.move, i, delta):
+            self.refresh_view(select=i + delta)
+
+    def action_rename(self) -> None:
+        i = self._need_layer()
+        if i is None:
+            return
+        current = self.design.items[i].name or ""
+
+        def done(name):
+            if name is not None:
+                self.edit(f"rename layer {i} to {name or str(i)}", D.rename, i, name.strip() or None)
+        self.push_screen(PromptScreen(f"Name of layer {i} (empty: its index)", current, "e.g. conv1"), done)
+
+    def action_fix(self) -> None:
+        ev = self.evaluation
+        i = self.selected
+        candidates = [d for d in (*ev.errors, *ev.warnings) if d.fix and (i is None or d.index == i)]
+        candidates = candidates or [d for d in ev.errors if d.fix]
+        if not candidates:
+            self.say("[yellow]no automatic fix here: follow the hint in the layer pane[/]")
+            return
+        d = candidates[0]
+        change = ", ".join(f"{k}: {v}" for k, v in d.fix.items())
+        if self.edit(f"fix layer {d.index}: {change}", D.apply_fix, d):
+            self.refresh_view(select=d.index)
+
+    def action_undo(self) -> None:
+        try:
+            label = self.history.undo()
+        except D.EditError as exc:
+            self.say(f"[yellow]{exc}[/]")
+            return
+        self.message = f"undone: {label}"
+        self.refresh_view()
+
+    def action_redo(self) -> None:
+        try:
+            label = self.history.redo()
+        except D.EditError as exc:
+            self.say(f"[yellow]{exc}[/]")
+            return
+        self.message = f"redone: {label}"
+        self.refresh_view()
+
+    # ------------------------------------------------------------------- files
+    def action_save(self, then=None) -> None:
+        try:
+            path = self.file.save(self.design)
+        except ChangedOnDisk:
+            def answer(choice):
+                if choice == "overwrite":
+                    self._do_save(force=True, then=then)
+                elif choice == "reload":
+                    self._reload()
+                elif choice == "saveas":
+                    self.action_save_as()
+            self.push_screen(ChoiceScreen(
+                "File changed on disk", f"{self.path} was changed by another program since you opened it.\n"
+                "Overwrite it with your design, reload it (your edits are lost), or save elsewhere?",
+                [("saveas", "Save as… (s)"), ("reload", "Reload (r)"), ("overwrite", "Overwrite (o)"),
+                 ("cancel", "Cancel (c)")]), answer)
+            return
+        except OSError as exc:
+            self.say(f"[red]cannot save: {exc}[/]")
+            return
+        self._saved(path, then)
+
+    def _do_save(self, force=False, path=None, then=None) -> None:
+        try:
+            saved = self.file.save(self.design, force=force, path=path)
+        except (ChangedOnDisk, OSError) as exc:
+            self.say(f"[red]not saved: {exc}[/]")
+            return
+        self._saved(saved, then)
+
+    def _saved(self, path: Path, then=None) -> None:
+        self.path = path
+        self.saved = self.design
+        self.message = f"saved {path}"
+        self.refresh_view()
+        if then:
+            then()
+
+    def action_save_as(self) -> None:
+        def done(name):
+            if name:
+                target = Path(name).expanduser()
+                if target.exists() and target != self.path:
+                    self.say(f"[red]{target} exists: choose another name[/]")
+                    return
+                self._do_save(path=target)
+        self.push_screen(PromptScreen("Save as", str(self.path)), done)
+
+    def _reload(self) -> None:
+        try:
+            self.file = DesignFile.open(self.path)
+        except SpecFileError as exc:
+            self.say(f"[red]cannot reload: {exc}[/]")
+            return
+        self.history = D.History(self.file.original)
+        self.saved = self.file.original
+        self.message = f"reloaded {self.path} (undo history cleared)"
+        self.refresh_view()
+
+    def action_yaml(self) -> None:
+        self.push_screen(TextScreen(f"YAML of {self.path.name} (as it would be saved)",
+                                    self.file.render(self.design), "yaml"))
+
+    def action_help(self) -> None:
+        self.push_screen(TextScreen("Help", HELP))
+
+    def action_quit_app(self) -> None:
+        if not self.dirty:
+            self.exit()
+            return
+
+        def answer(choice):
+            if choice == "save":
+                self.action_save(then=self.exit)
+            elif choice == "discard":
+                self.exit()
+        self.push_screen(ChoiceScreen("Unsaved changes", f"Save your changes to {self.path} before quitting?",
+                                      [("save", "Save and quit (s)"), ("discard", "Quit without saving (d)"),
+                                       ("cancel", "Cancel (c)")]), answer)
+
+    # ----------------------------------------------------------- command palette
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for title, help_, action in (
+            ("Edit layer", "edit the selected layer's arguments", self.action_edit),
+            ("Add layer", "insert a layer after the selection", self.action_add),
+            ("Delete layer", "delete the selected layer", self.action_delete),
+            ("Duplicate layer", "copy the selected layer", self.action_duplicate),
+            ("Apply fix", "apply the automatic fix of the selected problem", self.action_fix),
+            ("Undo", "undo the last edit", self.action_undo),
+            ("Redo", "redo the undone edit", self.action_redo),
+            ("Save", "save the spec (keeps comments)", self.action_save),
+            ("Save as", "save to another file", self.action_save_as),
+            ("Show YAML", "the design as YAML", self.action_yaml),
+            ("Help", "keys and marks", self.action_help),
+        ):
+            yield SystemCommand(title, help_, action)
+
+
+def run(path: str | Path) -> None:
+    DesignApp(path).run()

@@ -1,0 +1,292 @@
+"""Modal screens of the design studio: forms, palette, prompts, choices, YAML, help, errors.
+
+Screens only collect input and hand it back with ``dismiss``; what an answer means is
+decided by the app, using :mod:`cnnshape.design`.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets.option_list import Option
+
+from .markup import escape
+from ..design import UNSET, format_value, parse_value
+from ..layers import LAYER_TYPES
+
+
+@dataclass(frozen=True)
+class Field:
+    """One form field: a layer argument or a top-level value."""
+
+    key: str
+    kind: str              # int/float/str/axes/weight/choice/bool
+    value: Any             # current value or UNSET
+    default: Any = None
+    choices: tuple = ()
+    doc: str = ""
+    required: bool = False
+
+
+def layer_fields(type_name: str, values: dict[str, Any]) -> list[Field]:
+    """The form of a layer type, made from its declared arguments."""
+    cls = LAYER_TYPES[type_name]
+    out = []
+    for key, arg in cls.ARGS.items():
+        out.append(Field(key, arg.kind, values.get(key, UNSET), arg.default,
+                         tuple(arg.choices or ()), arg.doc, arg.required))
+    return out
+
+
+class FormScreen(ModalScreen[dict | None]):
+    """Edit fields; dismisses with ``{key: value or UNSET}`` for the changed fields.
+
+    ``preview(values) -> str`` (optional) is shown live under the form, e.g. the layer's
+    output shape or its error for the values typed so far.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
+
+    def __init__(self, title: str, fields: list[Field], preview: Callable[[dict], str] | None = None):
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+        self.preview = preview
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static("", id="form-preview")
+            with VerticalScroll(id="form-fields"):
+                for f in self.fields:
+                    with Horizontal(classes="field"):
+                        yield Label(f.key + (" *" if f.required else ""), classes="field-key")
+                        yield self._widget(f)
+                    if f.doc:
+                        yield Static(escape(f.doc), classes="field-doc")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply (ctrl+s)", variant="primary", id="apply")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _widget(self, f: Field):
+        wid = f"f-{f.key}"
+        if f.kind in ("choice", "bool"):
+            opts = [(str(c), c) for c in f.choices] if f.kind == "choice" else [("true", True), ("false", False)]
+            default = "" if f.default is None else f" ({format_value(f.default)})"
+            return Select(opts, prompt=f"default{default}", allow_blank=True,
+                          value=Select.NULL if f.value is UNSET else f.value, id=wid, classes="field-input",
+                          compact=True)
+        placeholder = "required" if f.required else f"default: {format_value(f.default)}"
+        return Input(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
+                     id=wid, classes="field-input", compact=True)
+
+    def on_mount(self) -> None:
+        self._update_preview()
+        first = self.query(".field-input").first()
+        first.focus()
+
+    def values(self) -> dict[str, Any]:
+        """Every field's value as typed (UNSET where blank)."""
+        out = {}
+        for f in self.fields:
+            w = self.query_one(f"#f-{f.key}")
+            if isinstance(w, Select):
+                out[f.key] = UNSET if w.value is Select.NULL else w.value
+            else:
+                out[f.key] = parse_value(w.value)
+        return out
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields whose value differs from what the form opened with."""
+        out = {}
+        for key, new in self.values().items():
+            old = self._field(key).value
+            same = (new is UNSET and old is UNSET) or (
+                new is not UNSET and old is not UNSET and new == old and type(new) is type(old))
+            if not same:
+                out[key] = new
+        return out
+
+    def _field(self, key: str) -> Field:
+        return next(f for f in self.fields if f.key == key)
+
+    def _update_preview(self) -> None:
+        if self.preview is not None:
+            self.query_one("#form-preview", Static).update(self.preview(self.values()))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._update_preview()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._update_preview()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.action_cancel()
+
+    def action_apply(self) -> None:
+        self.dismiss(self.changes())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PaletteScreen(ModalScreen[str | None]):
+    """Pick a layer type: type to filter, arrows to choose, enter to insert."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "to_list", "List", show=False)]
+
+    def __init__(self, title: str = "Insert layer"):
+        super().__init__()
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="palette"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(placeholder="filter: conv, pool, relu, 2d ...", id="palette-filter")
+            yield OptionList(*self._options(""), id="palette-list")
+
+    @staticmethod
+    def _options(text: str) -> list[Option]:
+        words = text.lower().split()
+        out = []
+        for name, cls in LAYER_TYPES.items():
+            doc = (cls.__doc__ or "").strip().split("\n")[0]
+            hay = f"{name} {cls.family} {doc}".lower()
+            if all(w in hay for w in words):
+                doc = doc.replace("``", "")
+                prompt = Text.assemble((f"{name:<18}", "bold"), (f"{cls.family:<14}", "dim"), doc[:48],
+                                       no_wrap=True, overflow="ellipsis")
+                out.append(Option(prompt, id=name))
+        return out
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        ol.add_options(self._options(event.value))
+        if ol.option_count:
+            ol.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        ol = self.query_one(OptionList)
+        if ol.option_count:
+            idx = ol.highlighted if ol.highlighted is not None else 0
+            self.dismiss(ol.get_option_at_index(idx).id)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_to_list(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line of text (a name, a path)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = ""):
+        super().__init__()
+        self.title_text, self.value, self.placeholder = title, value, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
+            yield Static("enter: OK · esc: cancel", classes="field-doc")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with a few answers (buttons; first letter keys work too)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]):
+        super().__init__()
+        self.title_text, self.message, self.choices = title, message, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(escape(self.message))
+            with Horizontal(classes="buttons"):
+                for i, (cid, label) in enumerate(self.choices):
+                    yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default")
+
+    def on_mount(self) -> None:
+        self.query(Button).first().focus()
+
+    def on_key(self, event) -> None:
+        for cid, label in self.choices:
+            key = label.split("(")[-1].rstrip(")") if "(" in label else ""
+            if key and event.key == key:
+                event.stop()
+                self.dismiss(cid)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id[2:])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextScreen(ModalScreen[None]):
+    """Read-only text (the YAML of the design, help)."""
+
+    BINDINGS = [Binding("escape,q,v,question_mark", "close", "Close")]
+
+    def __init__(self, title: str, text: str, language: str | None = None):
+        super().__init__()
+        self.title_text, self.text, self.language = title, text, language
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            if self.language:
+                yield TextArea(self.text, language=self.language, read_only=True, id="text-view")
+            else:
+                with VerticalScroll():
+                    yield Static(self.text, id="text-view")
+            yield Static("esc: close", classes="field-doc")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorScreen(Screen):
+    """Shown instead of the studio when the file cannot be opened as a spec."""
+
+    BINDINGS = [Binding("q,escape", "app.exit", "Quit")]
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="error-screen"):
+            yield Label("Cannot open this file as a cnnshape spec", classes="dialog-title error")
+            yield Static(escape(self.message), id="error-message")
+            yield Static("\nA spec is YAML like:\n\n  input: [1, 28, 28]\n  layers:\n"
+                         "    - {type: Conv2d, out_channels: 8, kernel_size: 3}\n    - ReLU\n\n"
+                         "Fix the file, or start a new design: cnnshape tui new.yaml\n\nq: quit",
+                         classes="field-doc")
+        yield Footer()

@@ -1,0 +1,215 @@
+"""Pure edit operations, history and round-trip saving (no Textual)."""
+
+import os
+import shutil
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnnshape import design as D
+from cnnshape.analysis import check
+from cnnshape.layers import LAYER_TYPES
+from cnnshape.roundtrip import ChangedOnDisk, DesignFile
+
+from .conftest import SPECS
+
+FM = os.path.join(SPECS, "fashion_mnist.yaml")
+
+
+@pytest.fixture
+def fm(tmp_path):
+    p = tmp_path / "fm.yaml"
+    shutil.copy(FM, p)
+    return p
+
+
+def test_kernel_change_breaks_linear_and_fix_repairs_it(fm):
+    f = DesignFile.open(fm)
+    d = D.set_args(f.original, 0, {"kernel_size": 5})
+    ev = D.evaluate(d)
+    assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
+    assert ev.rows[3].report.output == (576,)
+    err = ev.errors[0]
+    assert err.index == 4 and "576" in err.message and err.fix == {"in_features": 576}
+    fixed = D.apply_fix(d, err)
+    assert D.evaluate(fixed).ok
+    assert fixed.items[4].data == {"type": "Linear", "in_features": 576, "out_features": 64}
+
+
+def test_rank_mismatch_fix_changes_type():
+    d = D.Design.from_data({"input": [3, 8, 8], "layers": ["BatchNorm1d"]})
+    err = D.evaluate(d).errors[0]
+    assert err.fix == {"type": "BatchNorm2d"}
+    assert D.evaluate(D.apply_fix(d, err)).ok
+
+
+def test_edits_and_errors():
+    d = D.Design.from_data({"input": [1, 28, 28], "layers": ["ReLU", {"type": "Linear", "out_features": 3, "name": "fc"}]})
+    d2 = D.insert(d, 0, "Conv2d")
+    assert d2.items[0].data == {"type": "Conv2d", "out_channels": 16, "kernel_size": 3}
+    assert D.evaluate(d2).ok
+    d3 = D.duplicate(d2, 2)
+    assert d3.names()[2:] == ["fc", "fc_2"]
+    assert D.move(d3, 0, 1).items[1].type == "Conv2d"
+    with pytest.raises(D.EditError, match="already first"):
+        D.move(d3, 0, -1)
+    with pytest.raises(D.EditError, match="did you mean 'Conv2d'"):
+        D.insert(d, 0, "conv2d")
+    with pytest.raises(D.EditError, match="no layer 9"):
+        D.delete(d, 9)
+    assert D.rename(d3, 0, "conv1").names()[0] == "conv1"
+    assert D.rename(D.rename(d3, 0, "conv1"), 0, None).items[0].data == d3.items[0].data
+    assert D.set_args(d3, 0, {"kernel_size": D.UNSET}).items[0].values == {"out_channels": 16}
+    top = D.set_top(d, "batch", 8)
+    assert top.get("batch") == 8 and [k for k, _ in top.top] == ["input", "batch"]
+
+
+def test_invalid_values_are_kept_and_shown():
+    d = D.Design.from_data({"input": [1, 28, 28], "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3}, "ReLU"]})
+    bad = D.set_args(d, 0, {"kernel_size": "five"})
+    ev = D.evaluate(bad)
+    assert [r.status for r in ev.rows] == ["error", "unreached"]
+    assert "kernel_size" in ev.errors[0].message
+    assert bad.items[0].values["kernel_size"] == "five"  # not lost, not refused
+    worse = D.set_top(bad, "input", [0])
+    ev = D.evaluate(worse)
+    assert ev.report is None and any(e.index is None for e in ev.errors)
+
+
+def test_history_undo_redo():
+    d = D.Design.from_data({"input": [4], "layers": [{"type": "Linear", "out_features": 2}]})
+    h = D.History(d)
+    h.apply("a", D.insert, 0, "ReLU")
+    h.apply("b", D.set_args, 1, {"out_features": 3})
+    assert h.undo() == "b" and h.current.items[1].values["out_features"] == 2
+    assert h.undo() == "a" and h.current == d
+    with pytest.raises(D.EditError):
+        h.undo()
+    assert h.redo() == "a"
+    h.apply("c", D.delete, 0)  # a new edit clears the redo stack
+    assert not h.can_redo
+
+
+def test_parse_and_format_values():
+    assert D.parse_value("3") == 3 and D.parse_value("[3, 5]") == [3, 5]
+    assert D.parse_value("same") == "same" and D.parse_value("true") is True
+    assert D.parse_value("") is D.UNSET and D.parse_value("0.5") == 0.5
+    assert D.parse_value("[3, ") == "[3,"  # unparsable text is kept as text (then shown invalid)
+    for v in (3, [3, 5], "same", True, None, 0.25, "yes"):
+        assert D.parse_value(D.format_value(v)) == v
+
+
+# ------------------------------------------------------------------ round trip
+def test_untouched_save_is_byte_identical(tmp_path):
+    for name in sorted(os.listdir(SPECS)):
+        p = tmp_path / name
+        shutil.copy(os.path.join(SPECS, name), p)
+        f = DesignFile.open(p)
+        assert f.render(f.original) == p.read_text(), name
+
+
+def test_save_keeps_comments_and_style(fm):
+    f = DesignFile.open(fm)
+    d = D.set_args(f.original, 0, {"kernel_size": 5})
+    d = D.apply_fix(d, D.evaluate(d).errors[0])
+    d = D.move(d, 1, 1)               # ReLU after MaxPool
+    d = D.insert(d, 7, "Softmax")
+    f.save(d)
+    text = fm.read_text()
+    assert text.startswith("# The Fashion-MNIST CNN")
+    assert "input: [1, 28, 28]   # one grayscale 28x28 image" in text
+    assert "  - {type: Conv2d, in_channels: 1, out_channels: 4, kernel_size: 5}   # 28 x 28 --> 26 x 26 x 4" in text
+    assert "  - {type: Linear, in_features: 576, out_features: 64}                 # 13*13*4 = 676" in text
+    # the moved MaxPool kept its comment, the ReLU moved without stealing it
+    lines = text.splitlines()
+    i = lines.index("  - {type: MaxPool2d, kernel_size: 2}                                  # 13 x 13 x 4")
+    assert lines[i + 1] == "  - ReLU"
+    assert lines[-1] == "  - Softmax"
+    again = check(str(fm))
+    assert again.ok and [lr.type for lr in again.layers][-1] == "Softmax"
+    assert DesignFile.open(fm).original.data() == d.data()
+
+
+def test_block_style_layers_edit(tmp_path):
+    p = tmp_path / "edges.yaml"
+    shutil.copy(os.path.join(SPECS, "edge_filters.yaml"), p)
+    f = DesignFile.open(p)
+    d = D.set_args(f.original, 0, {"bias": True, "trainable": D.UNSET})
+    f.save(d)
+    text = p.read_text()
+    assert "    bias: true\n" in text and "trainable" not in text
+    assert "# horizontal edges" in text and "# general edges" in text
+    assert DesignFile.open(p).original.data() == d.data()
+
+
+def test_clobber_protection(fm, tmp_path):
+    f = DesignFile.open(fm)
+    d = D.set_top(f.original, "batch", 8)
+    fm.write_text(fm.read_text() + "# edited elsewhere\n")
+    with pytest.raises(ChangedOnDisk):
+        f.save(d)
+    assert fm.read_text().endswith("# edited elsewhere\n")  # untouched
+    other = tmp_path / "other.yaml"
+    f.save(d, path=other)
+    assert "batch: 8" in other.read_text()
+    with pytest.raises(ChangedOnDisk):  # save-as never replaces an existing file silently
+        DesignFile.open(fm).save(d, path=other)
+    f2 = DesignFile.open(fm)
+    f2.save(D.set_top(f2.original, "batch", 4), force=True)
+    assert "batch: 4" in fm.read_text() and "# edited elsewhere" in fm.read_text()
+
+
+def test_open_errors_and_new(tmp_path):
+    from cnnshape.errors import SpecFileError
+
+    f = DesignFile.open(tmp_path / "new.yaml")
+    assert f.is_new and D.evaluate(f.original).ok
+    f.save(f.original)
+    assert check(str(tmp_path / "new.yaml")).ok
+    for text, match in (("{ not yaml: [", "new.yaml|not"), ("- a\n- b\n", "not a cnnshape spec"),
+                        ("", "empty"), ("layers: 3\ninput: [1]\n", "must be a list")):
+        p = tmp_path / "bad.yaml"
+        p.write_text(text)
+        with pytest.raises(SpecFileError):
+            DesignFile.open(p)
+    with pytest.raises(SpecFileError, match="is a folder"):
+        DesignFile.open(tmp_path)
+    with pytest.raises(SpecFileError, match="does not exist"):
+        DesignFile.open(tmp_path / "no" / "such.yaml")
+
+
+# ------------------------------------------------------------- random edit walks
+OPS = st.one_of(
+    st.tuples(st.just("insert"), st.integers(0, 20), st.sampled_from(sorted(LAYER_TYPES))),
+    st.tuples(st.just("delete"), st.integers(0, 20)),
+    st.tuples(st.just("duplicate"), st.integers(0, 20)),
+    st.tuples(st.just("move"), st.integers(0, 20), st.sampled_from([-1, 1])),
+    st.tuples(st.just("set"), st.integers(0, 20), st.sampled_from(
+        ["kernel_size", "stride", "padding", "out_channels", "out_features", "in_features", "bogus"]),
+        st.one_of(st.integers(-2, 9), st.just("same"), st.lists(st.integers(0, 5), max_size=3))),
+    st.tuples(st.just("rename"), st.integers(0, 20), st.sampled_from(["a", "b", "to", "", "x.y"])),
+)
+
+
+@given(st.lists(OPS, max_size=12))
+def test_random_edit_walks_never_crash_and_undo_restores(ops):
+    f = DesignFile.open(FM)
+    h = D.History(f.original)
+    applied = 0
+    for op in ops:
+        kind, *args = op
+        fn = {"insert": D.insert, "delete": D.delete, "duplicate": D.duplicate, "move": D.move,
+              "set": lambda d, i, k, v: D.set_args(d, i, {k: v}), "rename": D.rename}[kind]
+        try:
+            before = h.current
+            h.apply(kind, fn, *args)
+            applied += h.current != before
+        except D.EditError:
+            pass
+        ev = D.evaluate(h.current)  # never raises, one row per item
+        assert len(ev.rows) == len(h.current.items)
+        f.render(h.current)  # always renderable
+    for _ in range(applied):
+        h.undo()
+    assert h.current == f.original

@@ -1,0 +1,299 @@
+"""The design studio driven with real key presses (Textual Pilot)."""
+
+import asyncio
+import os
+import shutil
+
+import pytest
+
+from cnnshape.analysis import check
+from cnnshape.roundtrip import DesignFile
+from cnnshape.tui.app import DesignApp
+from cnnshape.tui.screens import ChoiceScreen, ErrorScreen, FormScreen, PaletteScreen, PromptScreen, TextScreen
+
+from .conftest import SPECS
+
+SIZE = (150, 45)
+
+
+@pytest.fixture
+def fm(tmp_path):
+    p = tmp_path / "fm.yaml"
+    shutil.copy(os.path.join(SPECS, "fashion_mnist.yaml"), p)
+    return p
+
+
+def run(app, script):
+    async def main():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await script(pilot)
+    asyncio.run(main())
+
+
+def screen_text(app) -> str:
+    """Everything the details/problems/status panes show, as plain text."""
+    parts = []
+    for sel in ("#details", "#status", "#totals"):
+        w = app.query_one(sel)
+        parts.append(str(w.render()))
+    return "\n".join(parts)
+
+
+async def set_field(pilot, key, text):
+    w = pilot.app.screen.query_one(f"#f-{key}")
+    w.focus()
+    await pilot.pause()
+    await pilot.press("ctrl+u", *list(text) if text else [])
+    await pilot.pause()
+
+
+def test_done_when_flow_kernel_fix_undo_redo_save(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        table = app.query_one("#layers")
+        assert app.evaluation.ok
+        await pilot.press("down")                       # layer 0: Conv2d
+        assert app.selected == 0
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        await set_field(pilot, "kernel_size", "5")
+        preview = str(app.screen.query_one("#form-preview").render())
+        assert "[4, 24, 24]" in preview and "576" in preview  # live preview before applying
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, FormScreen)
+        ev = app.evaluation
+        assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
+        assert ev.rows[3].report.output == (576,)
+        assert str(table.get_row_at(4)[3]) == "[576]"   # the Flatten row of the table
+        assert "in_features = 576" in str(app.query_one("#problems").get_option_at_index(0).prompt)
+        await pilot.press("f")                          # apply the fix
+        await pilot.pause()
+        assert app.evaluation.ok
+        assert app.design.items[4].values["in_features"] == 576
+        await pilot.press("ctrl+z")
+        assert not app.evaluation.ok
+        await pilot.press("ctrl+z")
+        assert app.design == app.file.original
+        await pilot.press("ctrl+y", "ctrl+y")
+        assert app.evaluation.ok and app.dirty
+        assert "●" in app.title
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not app.dirty and "saved" in screen_text(app)
+
+    run(app, script)
+    text = fm.read_text()
+    assert "kernel_size: 5}   # 28 x 28 --> 26 x 26 x 4" in text
+    assert "in_features: 576, out_features: 64}                 # 13*13*4 = 676" in text
+    assert text.startswith("# The Fashion-MNIST CNN")
+    assert check(str(fm)).ok
+
+
+def test_insert_delete_duplicate_move_rename_keys(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        n = len(app.design.items)
+        await pilot.press("down", "a")                  # add after layer 0
+        await pilot.pause()
+        assert isinstance(app.screen, PaletteScreen)
+        await pilot.press(*"batchnorm2d", "enter")
+        await pilot.pause()
+        assert app.design.items[1].type == "BatchNorm2d" and app.selected == 1
+        assert app.evaluation.ok
+        await pilot.press("y")                          # duplicate
+        assert [it.type for it in app.design.items[1:3]] == ["BatchNorm2d", "BatchNorm2d"]
+        assert app.selected == 2                        # the copy is selected
+        await pilot.press("d")                          # delete the copy
+        assert len(app.design.items) == n + 1 and app.selected == 2
+        await pilot.press("up", "J")                          # move BatchNorm down (after ReLU)
+        assert [it.type for it in app.design.items[1:3]] == ["ReLU", "BatchNorm2d"] and app.selected == 2
+        await pilot.press("K")
+        assert app.design.items[1].type == "BatchNorm2d"
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"bn1", "enter")
+        await pilot.pause()
+        assert app.design.names()[1] == "bn1"
+        await pilot.press("i")                          # insert before, then cancel
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.design.items) == n + 1
+        # input row: change the input shape; everything re-analyses
+        await pilot.press("up", "up", "up", "e")
+        await pilot.pause()
+        assert app.selected is None and isinstance(app.screen, FormScreen)
+        await set_field(pilot, "input", "[1, 32, 32]")
+        await set_field(pilot, "batch", "8")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.design.get("input") == [1, 32, 32] and app.design.get("batch") == 8
+        assert not app.evaluation.ok                    # in_features: 676 no longer fits
+        assert app.evaluation.errors[0].fix == {"in_features": 900}
+        for _ in range(8):
+            await pilot.press("ctrl+z")
+        assert app.design == app.file.original
+
+    run(app, script)
+
+
+def test_invalid_value_is_shown_not_lost(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "e")
+        await pilot.pause()
+        await set_field(pilot, "kernel_size", "[3, ")
+        assert "kernel_size" in str(app.screen.query_one("#form-preview").render())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.evaluation.rows[0].status == "error"
+        assert app.design.items[0].values["kernel_size"] == "[3,"
+        assert "error" in str(app.query_one("#status").render())
+        await pilot.press("e")                          # the form reopens with the bad text
+        await pilot.pause()
+        await set_field(pilot, "kernel_size", "3")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.evaluation.ok
+
+    run(app, script)
+
+
+def test_clobber_protection_offers_choices(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "d")
+        fm.write_text(fm.read_text() + "# changed by someone else\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        assert fm.read_text().endswith("# changed by someone else\n")
+        await pilot.press("r")                          # reload: their version
+        await pilot.pause()
+        assert not app.dirty and len(app.design.items) == 7
+
+    run(app, script)
+    assert fm.read_text().endswith("# changed by someone else\n")
+
+
+def test_clobber_overwrite(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "d")
+        fm.write_text("# changed\n" + fm.read_text())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert not app.dirty
+
+    run(app, script)
+    assert len(DesignFile.open(fm).original.items) == 6
+
+
+def test_quit_prompts_when_unsaved(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "d", "q")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("c")                          # cancel: still here, still modified
+        await pilot.pause()
+        assert app.dirty and app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("s")                          # save and quit
+        await pilot.pause()
+
+    run(app, script)
+    assert len(DesignFile.open(fm).original.items) == 6
+
+
+def test_error_spec_opens_on_the_right_layer(tmp_path):
+    p = tmp_path / "broken.yaml"
+    shutil.copy(os.path.join(SPECS, "broken_fashion_mnist.yaml"), p)
+    app = DesignApp(p)
+
+    async def script(pilot):
+        ev = app.evaluation
+        assert not ev.ok
+        bad = ev.errors[0].index
+        assert ev.rows[bad].status == "error"
+        assert app.selected == bad                      # opens on the broken layer
+        await pilot.press("up", "up")
+        app.query_one("#problems").focus()
+        await pilot.press("enter")                      # jump to the problem's layer
+        await pilot.pause()
+        assert app.selected == bad
+        assert "error" in str(app.query_one("#details").render())
+
+    run(app, script)
+
+
+@pytest.mark.parametrize("text", ["{ not: yaml: [", "- just\n- a list\n", "\x00\x01binary"])
+def test_non_spec_file_shows_error_screen(tmp_path, text):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    app = DesignApp(p)
+
+    async def script(pilot):
+        assert isinstance(app.screen, ErrorScreen)
+        assert "bad.yaml" in str(app.screen.query_one("#error-message").render())
+        await pilot.press("q")
+
+    run(app, script)
+
+
+def test_missing_path_starts_new_design(tmp_path):
+    p = tmp_path / "new.yaml"
+    app = DesignApp(p)
+
+    async def script(pilot):
+        assert app.evaluation.ok and "new design" in screen_text(app)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    run(app, script)
+    assert check(str(p)).ok
+
+
+def test_yaml_view_help_and_palette_commands(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen)
+        assert "# one grayscale 28x28 image" in app.screen.query_one("#text-view").text
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Edit layer", "Add layer", "Undo", "Save", "Apply fix"} <= set(titles)
+
+    run(app, script)
+
+
+def test_studio_does_not_import_torch(fm):
+    import subprocess
+    import sys
+
+    code = ("import asyncio, sys\nfrom cnnshape.tui.app import DesignApp\n"
+            "async def main():\n    app = DesignApp(sys.argv[1])\n"
+            "    async with app.run_test() as pilot:\n        await pilot.press('down', 'e')\n"
+            "        await pilot.pause()\n"
+            "asyncio.run(main())\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    r = subprocess.run([sys.executable, "-c", code, str(fm)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
