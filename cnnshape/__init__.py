@@ -29,6 +29,10 @@ _LAZY = {
     "verify": ("cnnshape.torch_backend.verify", "verify"),
     "export_python": ("cnnshape.torch_backend.export", "export_python"),
     "from_module": ("cnnshape.torch_backend.importer", "from_module"),
+    "train": ("cnnshape.torch_backend.train", "train"),
+    "load_data": ("cnnshape.torch_backend.data", "load_data"),
+    "save_checkpoint": ("cnnshape.torch_backend.checkpoint", "save_checkpoint"),
+    "load_checkpoint": ("cnnshape.torch_backend.checkpoint", "load_checkpoint"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -31,6 +31,8 @@ class LazyGroup(click.Group):
         "export": ("cnnshape.commands.torch_cmds", "export_cmd"),
         "import": ("cnnshape.commands.torch_cmds", "import_cmd"),
         "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
+        "train": ("cnnshape.commands.train_cmds", "train_cmd"),
+        "viz": ("cnnshape.commands.train_cmds", "viz_cmd"),
     }
 
     def list_commands(self, ctx):

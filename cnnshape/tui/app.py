@@ -115,6 +115,12 @@ class DesignApp(App):
         self.refresh_view(select=first_bad if first_bad is not None else "keep")
         table.focus()
 
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Studio keys act on the main screen only (not under a dialog or the error screen)."""
+        if action in {b.action.split("(")[0] for b in self.BINDINGS} and self.screen is not self.screen_stack[0]:
+            return False
+        return True
+
     # ----------------------------------------------------------------- drawing
     @property
     def design(self) -> D.Design:

@@ -1,0 +1,195 @@
+"""``cnnshape train`` and ``cnnshape viz`` (torch imported only when they run)."""
+
+import json
+import os
+import sys
+
+import click
+
+from ..cli import EXIT_FAILED, EXIT_INVALID
+from .torch_cmds import _fail, _load
+
+DATA_HELP = "digits (real, offline), mnist, fashion-mnist (IDX files in --data-dir), shapes (generated), folder:PATH."
+
+
+def _data(name, spec, data_dir, limit, samples, seed):
+    from ..analysis import analyze
+    from ..torch_backend.data import DataError, load_data
+
+    out = analyze(spec).output
+    outputs = out[0] if out is not None and len(out) == 1 else None
+    try:
+        return load_data(name, spec.input, data_dir=data_dir, limit=limit, samples=samples, seed=seed,
+                         outputs=outputs)
+    except DataError as exc:
+        _fail(str(exc), EXIT_INVALID)
+
+
+def _device(device):
+    from ..torch_backend.build import BuildError, resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except BuildError as exc:
+        _fail(str(exc))
+    if device == "auto":
+        import torch
+
+        why = [] if dev.type == "cuda" else ["no CUDA GPU"] + ([] if dev.type == "mps" else ["no Apple MPS"])
+        note = f"device: {dev} (auto{': ' + ', '.join(why) if why else ''})"
+    else:
+        note = f"device: {dev}"
+    return dev, note
+
+
+@click.command("train")
+@click.argument("spec")
+@click.option("--data", default="digits", show_default=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(), help="Folder with the IDX files (mnist, fashion-mnist).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. A missing device is an error.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 3).")
+@click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps instead of epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default 0.01 sgd, 0.001 adam).")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
+              help="sgd uses momentum 0.9, as in the tutorials.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, split and order (reproducible on CPU).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--limit", type=click.IntRange(min=10), help="Use at most this many samples.")
+@click.option("--samples", type=click.IntRange(min=10), help="How many samples --data shapes generates (default 2000).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write checkpoint.pt and metrics.json here.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optimizer, seed, val_fraction,
+              limit, samples, out_dir, fmt):
+    """Train SPEC briefly on real or generated data and report loss and accuracy."""
+    from ..torch_backend.build import BuildError
+    from ..torch_backend.checkpoint import save_checkpoint
+    from ..torch_backend.train import TrainError, train
+
+    s = _load(spec)
+    dev, dev_note = _device(device)
+    ds = _data(data, s, data_dir, limit, samples, seed)
+    lr = lr or (0.01 if optimizer == "sgd" else 0.001)
+    quiet = fmt == "json"
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    if not quiet:
+        err.print(f"[bold]{spec}[/] on [bold]{ds.name}[/] ({len(ds)} samples, {ds.num_classes} classes) · {dev_note}"
+                  f" · {optimizer} lr {lr} · batch {batch_size}")
+        for n in ds.notices:
+            err.print(f"[cyan]note:[/] {n}")
+    progress_cb, bar = None, None
+    if not quiet:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("loss {task.fields[loss]:.4f} · acc {task.fields[acc]:.1%} · "
+                                  "{task.fields[ips]:,.0f} img/s · {task.fields[ms]:.1f} ms/step"),
+                       TimeElapsedColumn(), console=err, transient=False)
+        task = None
+
+        def progress_cb(p):
+            nonlocal task
+            if task is None:
+                task = bar.add_task("train", total=p.total_steps, epoch=p.epoch, loss=p.loss, acc=p.accuracy,
+                                    ips=p.images_per_s, ms=p.step_ms)
+            bar.update(task, completed=p.step, epoch=f"{p.epoch}/{p.epochs}", loss=p.loss, acc=p.accuracy,
+                       ips=p.images_per_s, ms=p.step_ms)
+            if p.val_accuracy is not None:
+                bar.console.print(f"  epoch {p.epoch}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
+                                  f"val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}")
+    try:
+        if bar is not None:
+            bar.start()
+        result = train(s, ds, device=dev, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                       optimizer=optimizer, seed=seed, val_fraction=val_fraction, on_progress=progress_cb)
+    except TrainError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    except BuildError as exc:
+        _fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.stop()
+    payload = {"spec": spec, "data": ds.name, "samples": len(ds), "classes": list(ds.classes),
+               "notices": list(ds.notices), "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+               "seed": seed, **result.to_dict()}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s, metrics=result.to_dict(),
+                             classes=ds.classes, data=ds.name)
+        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+            json.dump(payload, f, indent=2)
+        payload["checkpoint"] = ck
+    if quiet:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for w in result.warnings:
+            err.print(f"[yellow]warning:[/] {w}")
+        style = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
+        f = result.final
+        chance = 1 / ds.num_classes
+        summary = result.message
+        if f is not None and f.val_accuracy is not None and result.stopped != "nan":
+            summary += f" (chance: {chance:.0%})"
+        click.echo(click.style(summary, fg=style))
+        if out_dir:
+            click.echo(f"checkpoint: {payload['checkpoint']} · metrics: {os.path.join(out_dir, 'metrics.json')}")
+    if result.stopped == "nan":
+        sys.exit(EXIT_INVALID)
+    if result.stopped == "interrupted":
+        sys.exit(130)
+
+
+@click.command("viz")
+@click.argument("spec")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Weights from `cnnshape train --out` (default: "
+              "the spec's initial weights, fixed `weight:` kernels included).")
+@click.option("--layer", help="Layer name or index (default: every conv layer).")
+@click.option("--data", default="digits", show_default=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path())
+@click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True, help="Which sample to feed.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
+    """Write filters and feature maps of SPEC's layers for one sample as a PNG."""
+    import torch
+
+    from ..torch_backend import viz
+    from ..torch_backend.build import BuildError, build
+    from ..torch_backend.checkpoint import CheckpointError, load_checkpoint
+
+    s = _load(spec)
+    try:
+        if checkpoint:
+            model = load_checkpoint(checkpoint, s).model
+        else:
+            torch.manual_seed(seed)
+            model = build(s, dtype="float32")
+    except (CheckpointError, BuildError) as exc:
+        _fail(str(exc), EXIT_INVALID)
+    ds = _data(data, s, data_dir, None, 64 if data == "shapes" else None, seed)
+    if sample >= len(ds):
+        _fail(f"--sample {sample}: the data set has {len(ds)} samples", EXIT_INVALID)
+    x = ds.x[sample]
+    names = [layer] if layer else viz.conv_layers(model)
+    if not names:
+        _fail("the spec has no conv layers; pick one with --layer NAME to see its feature maps", EXIT_INVALID)
+    panels = [viz.Panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})",
+                        [viz.input_tile(x)])]
+    try:
+        for name in names:
+            lname, _ = viz.child(model, name)
+            if lname in viz.conv_layers(model):
+                w = viz.filters(model, lname)
+                panels.append(viz.Panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", viz.filter_tiles(w)))
+            maps = viz.feature_maps(model, x, lname)
+            panels.append(viz.Panel(f"{lname}: feature maps {list(maps.shape)}", viz.map_tiles(maps)))
+    except viz.VizError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    try:
+        viz.write_png(out_path, panels)
+    except OSError as exc:
+        _fail(f"cannot write {out_path}: {exc}")
+    click.echo(f"wrote {out_path}: " + "; ".join(p.title for p in panels))

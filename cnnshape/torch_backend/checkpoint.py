@@ -1,0 +1,119 @@
+"""Checkpoints: state_dict + the spec + metrics in one file (``torch.save``).
+
+The file is a plain dict of tensors and builtins, so ``torch.load(path, weights_only=True)``
+reads it without cnnshape: ``ckpt["state_dict"]`` has the keys of the compiled
+``nn.Sequential`` and loads into the exported plain-PyTorch model with the
+``load_sequential_state`` helper that ``cnnshape export --to python`` writes.
+"""
+
+import os
+from dataclasses import dataclass
+
+from ..errors import CnnshapeError
+from ..spec import Spec, from_data, load
+
+FORMAT = "cnnshape-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(CnnshapeError):
+    """Unreadable checkpoint, or one whose spec does not match."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: object
+    spec: Spec
+    metrics: dict
+    classes: tuple[str, ...]
+    data: str | None
+    path: str
+
+
+def save_checkpoint(path, model, spec: Spec, *, metrics: dict | None = None, classes=(), data: str | None = None):
+    """Write the model's weights with the spec (atomically: temp file + rename)."""
+    import tempfile
+
+    import torch
+
+    path = os.fspath(path)
+    payload = {
+        "format": FORMAT, "version": VERSION,
+        "spec": spec.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": metrics or {}, "classes": list(classes), "data": data,
+    }
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".cnnshape-", suffix=".pt", dir=folder)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _first_difference(a, b, where="spec") -> str | None:
+    if type(a) is not type(b):
+        return f"{where}: {a!r} vs {b!r}"
+    if isinstance(a, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                return f"{where}.{k}: {'missing' if k not in a else repr(a[k])} vs {'missing' if k not in b else repr(b[k])}"
+            d = _first_difference(a[k], b[k], f"{where}.{k}")
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{where}: {len(a)} items vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _first_difference(x, y, f"{where}[{i}]")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{where}: {a!r} vs {b!r}"
+
+
+def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
+    """Restore a model from a checkpoint; with ``spec`` (Spec/path/text/dict) refuse a
+    checkpoint trained for a different architecture."""
+    import torch
+
+    from .build import build
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file (pickle, zip, runtime)
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a cnnshape checkpoint (no '{FORMAT}' marker); "
+                              "a plain state_dict loads with model.load_state_dict(torch.load(path))")
+    saved = from_data(payload["spec"])
+    if spec is not None:
+        if not isinstance(spec, Spec):
+            spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
+        a, b = spec.to_dict(), saved.to_dict()
+        for k in ("name", "description", "batch"):  # not part of the architecture
+            a.pop(k, None)
+            b.pop(k, None)
+        diff = _first_difference(b, a)
+        if diff:
+            raise CheckpointError(f"{path} was trained for a different spec: {diff.replace('spec', 'checkpoint', 1)} "
+                                  "(checkpoint vs given spec)\n  fix: use the spec it was trained with "
+                                  "(it is stored in the checkpoint), or train again")
+    model = build(saved, device=device, dtype="float32")
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored spec ({exc})") from None
+    model.eval()
+    return Checkpoint(model, saved, payload.get("metrics", {}), tuple(payload.get("classes", ())),
+                      payload.get("data"), path)

@@ -1,0 +1,299 @@
+"""Offline data sets for brief training, fitted to a spec's input shape.
+
+``load_data(name, input_shape, ...)`` returns a :class:`Dataset`: all samples as one
+float tensor ``[N, *input]`` and labels ``[N]`` (held in memory: no per-sample Python on
+the training hot path), class names, and notices about what was adapted (resizing,
+channel replication). Sources, all offline:
+
+- ``digits``: the 1,797 real 8x8 handwritten digits scikit-learn ships;
+- ``mnist`` / ``fashion-mnist``: the standard IDX files from a local folder;
+- ``shapes``: generated circles, squares, triangles, crosses... (waves for 1-D inputs,
+  solids for 3-D inputs) at any size and channel count;
+- ``folder:PATH``: one sub-folder per class of image files (Pillow).
+"""
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CnnshapeError
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "shapes", "folder:PATH")
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_CLASSES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+}
+TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+SHAPES_MAX_BYTES = 256 * 1024 * 1024
+DATA_MAX_BYTES = 512 * 1024 * 1024
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class DataError(CnnshapeError):
+    """The data set cannot be loaded or does not fit the spec (message says how to fix)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x: object              # torch.Tensor [N, *input], float32
+    y: object              # torch.Tensor [N], int64
+    classes: tuple[str, ...]
+    notices: tuple[str, ...] = field(default=())
+    #: logits a model must output (generated data fitted to a wider classifier uses only
+    #: the first ``len(classes)`` of them); None: one per class
+    outputs: int | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.outputs or len(self.classes)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+# ----------------------------------------------------------------------- IDX files
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (optionally .gz): the MNIST format. Raises DataError when corrupt."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    code, ndim = raw[2], raw[3]
+    if code not in dtypes:
+        raise DataError(f"{path}: unknown IDX data type 0x{code:02x}")
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dt = np.dtype(dtypes[code])
+    need = int(np.prod(dims)) * dt.itemsize
+    body = raw[4 + 4 * ndim:]
+    if len(body) != need:
+        raise DataError(f"{path}: IDX header says {dims} ({need} bytes) but the file holds {len(body)} bytes")
+    return np.frombuffer(body, dtype=dt).reshape(dims)
+
+
+def find_idx(name: str, data_dir: str | os.PathLike | None, split: str = "train") -> tuple[Path, Path]:
+    """Locate the IDX image/label files of ``name`` in ``data_dir`` (also the layout
+    torchvision uses: DIR/MNIST/raw, DIR/FashionMNIST/raw); DataError naming the files."""
+    base = Path(data_dir or os.environ.get("CNNSHAPE_DATA", "data")).expanduser()
+    folders = [base, base / TORCHVISION_DIRS[name] / "raw", base / TORCHVISION_DIRS[name], base / name]
+    found = []
+    for stem in IDX_FILES[split]:
+        hit = None
+        for folder in folders:
+            for candidate in (folder / stem, folder / f"{stem}.gz"):
+                if candidate.is_file():
+                    hit = candidate
+                    break
+            if hit:
+                break
+        found.append(hit)
+    if None in found:
+        files = ", ".join(f"{s}.gz" for s in IDX_FILES[split])
+        raise DataError(
+            f"{name}: the IDX files are not in {base} (looked in {', '.join(str(f) for f in folders)})\n"
+            f"  put {files} (gzipped or not) into {base}, or pass --data-dir to the folder that has "
+            f"them (a torchvision download folder works: it holds {TORCHVISION_DIRS[name]}/raw/)\n"
+            "  cnnshape does not download data; --data digits or --data shapes work offline")
+    return found[0], found[1]
+
+
+# ------------------------------------------------------------------------ helpers
+def _fit_images(x: np.ndarray, shape: tuple[int, ...], source: str, notices: list[str]):
+    """Images ``[N, C, H, W]`` (floats 0..1) to the spec input (resize, channels)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    n, c, h, w = t.shape
+    if len(shape) == 1:  # [F] input: flatten a square image
+        side = int(round(shape[0] ** 0.5))
+        if side * side * c != shape[0] and side * side != shape[0]:
+            raise DataError(f"{source} images are {c}x{h}x{w}; a flat input [{shape[0]}] fits only "
+                            f"square images (e.g. input: [{h * w}] or [{c}, {h}, {w}])")
+        if (side, side) != (h, w):
+            t = F.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)
+            notices.append(f"{source}: resized {h}x{w} to {side}x{side} (bilinear) and flattened to [{shape[0]}]")
+        if side * side * c != shape[0]:
+            t = t.mean(1, keepdim=True)
+        return t.reshape(n, -1)
+    if len(shape) != 3:
+        raise DataError(f"{source} holds 2-D images but the spec's input is {list(shape)}; "
+                        "use --data shapes (it generates 1-D and 3-D data) or an image input [C, H, W]")
+    C, H, W = shape
+    if (H, W) != (h, w):
+        t = F.interpolate(t, size=(H, W), mode="bilinear", align_corners=False)
+        notices.append(f"{source}: resized {h}x{w} to {H}x{W} (bilinear) to fit input {list(shape)}")
+    if C != c:
+        if c == 1:
+            t = t.expand(-1, C, -1, -1).contiguous()
+            notices.append(f"{source}: replicated the 1 grey channel to {C} channels")
+        elif C == 1:
+            t = t.mean(1, keepdim=True)
+            notices.append(f"{source}: averaged {c} colour channels to 1 grey channel")
+        else:
+            raise DataError(f"{source} images have {c} channels; the spec's input has {C}")
+    return t
+
+
+def _cap(n: int, shape, notices: list[str], source: str, limit: int | None) -> int:
+    """How many samples to keep so the fitted tensor stays under DATA_MAX_BYTES."""
+    per = 4 * int(np.prod(shape))
+    keep = min(n, limit or n, max(64, DATA_MAX_BYTES // per))
+    if keep < min(n, limit or n):
+        notices.append(f"{source}: {min(n, limit or n)} samples at {list(shape)} would take "
+                       f"{min(n, limit or n) * per / 1e6:.0f} MB in memory; using the first {keep} (--limit to choose)")
+    return keep
+
+
+def _normalise(t):
+    """Zero mean, unit variance over the whole set (as the tutorials' Normalize does)."""
+    std = float(t.std())
+    return (t - t.mean()) / (std if std > 0 else 1.0)
+
+
+# ------------------------------------------------------------------------ sources
+def _digits(shape, notices, limit):
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("--data digits needs scikit-learn: pip install scikit-learn") from None
+    d = load_digits()
+    x = (d.images / 16.0)[:, None, :, :]
+    y = d.target
+    keep = _cap(len(y), shape, notices, "digits", limit)
+    x, y = x[:keep], y[:keep]
+    return _fit_images(x, shape, "digits (8x8)", notices), y, [str(i) for i in range(10)]
+
+
+def _idx(name, shape, notices, data_dir, limit):
+    img_path, lab_path = find_idx(name, data_dir)
+    images = read_idx(img_path)
+    labels = read_idx(lab_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{img_path}: expected images [N, H, W] and labels [N], received "
+                        f"{list(images.shape)} and {list(labels.shape)}")
+    keep = _cap(len(labels), shape, notices, name, limit)
+    images, labels = images[:keep], labels[:keep]
+    x = images[:, None, :, :].astype(np.float32) / 255.0
+    return _fit_images(x, shape, f"{name} ({images.shape[1]}x{images.shape[2]})", notices), \
+        labels.astype(np.int64), IDX_CLASSES[name]
+
+
+def _folder(path, shape, notices, limit):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("--data folder:PATH needs Pillow: pip install pillow") from None
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder:{path}: {root} is not a folder; give a folder with one sub-folder per class")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(f"folder:{path}: found {len(classes)} class folder(s) in {root}; need at least 2 "
+                        "(e.g. cats/ and dogs/, each holding image files)")
+    if len(shape) != 3:
+        raise DataError(f"folder:{path} holds images; the spec's input {list(shape)} is not [C, H, W]")
+    C, H, W = shape
+    mode = "L" if C == 1 else "RGB"
+    xs, ys, sizes, bad = [], [], set(), []
+    for k, cls in enumerate(classes):
+        files = sorted(p for p in (root / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    sizes.add(im.size)
+                    im = im.convert(mode).resize((W, H), Image.BILINEAR)
+                    xs.append(np.asarray(im, dtype=np.float32) / 255.0)
+                    ys.append(k)
+            except (OSError, ValueError) as exc:
+                bad.append(f"{f.name} ({exc})")
+    if not xs:
+        raise DataError(f"folder:{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders")
+    if bad:
+        notices.append(f"folder: skipped {len(bad)} unreadable file(s), e.g. {bad[0]}")
+    if sizes != {(W, H)}:
+        notices.append(f"folder: resized images of {len(sizes)} size(s) to {H}x{W}")
+    x = np.stack(xs)
+    x = x[:, None] if mode == "L" else x.transpose(0, 3, 1, 2)
+    if C not in (1, 3):
+        raise DataError(f"folder images are grey (1) or RGB (3) channels; the spec's input has {C}")
+    y = np.asarray(ys)
+    keep = _cap(len(y), shape, notices, "folder", limit)
+    if keep < len(y):
+        order = np.random.default_rng(0).permutation(len(y))[:keep]
+        x, y = x[order], y[order]
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(x)), y, classes
+
+
+def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None, samples: int | None = None,
+              seed: int = 0, normalise: bool = True, outputs: int | None = None) -> Dataset:
+    """Load data set ``name`` (see :data:`DATASETS`) fitted to ``input_shape``.
+
+    ``outputs`` (the classifier's width) only shapes generated data: ``shapes`` then makes
+    ``min(outputs, available)`` classes, and a wider classifier uses the first ones.
+    Real data sets keep their classes (a width mismatch is the trainer's clear error).
+    """
+    import torch
+
+    from .shapes_data import shapes
+
+    shape = tuple(input_shape)
+    notices: list[str] = []
+    key = name.lower()
+    if key == "digits":
+        x, y, classes = _digits(shape, notices, limit)
+    elif key in ("mnist", "fashion-mnist", "fashion_mnist", "fashionmnist"):
+        key = "mnist" if key == "mnist" else "fashion-mnist"
+        x, y, classes = _idx(key, shape, notices, data_dir, limit)
+    elif key == "shapes":
+        n = samples or limit or 2000
+        per_sample = 4 * int(np.prod(shape))
+        cap = max(64, SHAPES_MAX_BYTES // per_sample)
+        if n > cap:
+            notices.append(f"shapes: {n} samples of {list(shape)} would take {n * per_sample / 1e6:.0f} MB; "
+                           f"generating {cap}")
+            n = cap
+        from .shapes_data import classes_for
+
+        available = len(classes_for(shape))
+        k = min(outputs, available) if outputs else available
+        x, y, classes = shapes(shape, n, seed, notices, k)
+        if outputs and outputs != k:
+            notices.append(f"shapes: the spec outputs {outputs} classes; the data has {k} ({', '.join(classes)}), "
+                           f"so outputs {k}..{outputs - 1} are never the target")
+    elif key.startswith("folder:"):
+        x, y, classes = _folder(name[len("folder:"):], shape, notices, limit)
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(key, [d.split(":")[0] for d in DATASETS], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DataError(f"unknown data set '{name}'{hint}; use one of: {', '.join(DATASETS)}")
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if normalise:
+        x = _normalise(x)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    extra = outputs if key == "shapes" and outputs and outputs > len(classes) else None
+    return Dataset(key, x.contiguous(), y, tuple(classes), tuple(notices), extra)

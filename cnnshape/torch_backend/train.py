@@ -1,0 +1,273 @@
+"""Brief training of a spec on in-memory data, with checkpoints that carry their spec.
+
+``train(spec, dataset, ...)`` is a plain loop over tensors already on the device (one
+``index_select`` per batch, no DataLoader, no per-sample Python), so it runs as fast as a
+hand-written PyTorch loop (see ``benchmarks/bench_train.py``). It reports progress
+through a callback, stops cleanly on a cancel request or Ctrl-C (keeping the weights of
+the last good step), and stops before the optimizer step when the loss is not finite,
+naming that step.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..analysis import analyze
+from ..errors import CnnshapeError
+from ..spec import Spec, from_data, load
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+class TrainError(CnnshapeError):
+    """The spec and the data or options do not fit (message says how to fix it)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to ``on_progress`` every few steps and at the end of each epoch."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float           # mean training loss since the last report
+    accuracy: float       # training accuracy since the last report
+    images_per_s: float
+    step_ms: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    images_per_s: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: object = field(repr=False)
+    device: str
+    history: tuple[EpochMetrics, ...]
+    steps: int
+    seconds: float
+    stopped: str | None          # None (finished), "cancelled", "interrupted", "nan"
+    message: str
+    warnings: tuple[str, ...]
+    losses: tuple[float, ...]    # one mean loss per progress report (for plots)
+
+    @property
+    def final(self) -> EpochMetrics | None:
+        return self.history[-1] if self.history else None
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "steps": self.steps, "seconds": round(self.seconds, 3),
+                "stopped": self.stopped, "message": self.message, "warnings": list(self.warnings),
+                "epochs": [m.to_dict() for m in self.history],
+                "final": self.final.to_dict() if self.final else None}
+
+
+def loss_for(spec: Spec) -> tuple[str, list[str]]:
+    """('cross_entropy' | 'nll' | 'nll_of_log', warnings) for the spec's last layer."""
+    last = spec.layers[-1].type
+    if last == "LogSoftmax":
+        return "nll", []
+    if last == "Softmax":
+        return "nll_of_log", [
+            "the spec ends in Softmax: training uses NLLLoss on log(output) (CrossEntropyLoss would "
+            "apply softmax a second time); for better numerics remove the Softmax and let the loss do it"]
+    return "cross_entropy", []
+
+
+def check_fit(spec: Spec, num_classes: int) -> None:
+    """TrainError unless the spec outputs ``[num_classes]`` per sample."""
+    report = analyze(spec)
+    if not report.ok:
+        e = report.errors[0]
+        raise TrainError(f"the spec has errors; first: layer {e.index} ({e.name}): {e.message}"
+                         + (f"\n  fix: {e.hint}" if e.hint else ""))
+    out = report.output
+    if len(out) != 1:
+        raise TrainError(f"a classifier must output [num_classes] per sample; this spec outputs {list(out)}\n"
+                         "  fix: add Flatten (and a Linear with out_features: "
+                         f"{num_classes}) at the end")
+    if out[0] != num_classes:
+        last = next((lr for lr in reversed(report.layers) if lr.layer.ARGS.get("out_features")), None)
+        where = ""
+        if last is not None:
+            where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")
+        raise TrainError(f"the data has {num_classes} classes but the spec outputs {out[0]} values per sample\n"
+                         f"  fix: set out_features: {num_classes}{where}")
+
+
+def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int | None = None,
+          batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.9,
+          seed: int = 0, val_fraction: float = 0.1, model=None,
+          on_progress: Callable[[Progress], None] | None = None,
+          should_stop: Callable[[], bool] | None = None, progress_every: int = 10) -> TrainResult:
+    """Train ``spec`` (Spec, path, text or dict) on ``dataset`` (:class:`~.data.Dataset`).
+
+    Runs ``steps`` optimizer steps if given, else ``epochs`` (default 3) passes over the
+    training split. ``model`` continues training an already built model of this spec.
+    """
+    import torch
+
+    from .build import build, resolve_device
+
+    if not isinstance(spec, Spec):
+        spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
+    if optimizer not in OPTIMIZERS:
+        raise TrainError(f"unknown optimizer '{optimizer}'; use one of {', '.join(OPTIMIZERS)}")
+    for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 1), ("steps", steps, 1)):
+        if value is not None and value < low:
+            raise TrainError(f"{name} must be >= {low}, received {value}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise TrainError(f"lr must be a positive number, received {lr}")
+    if not 0 <= val_fraction < 1:
+        raise TrainError(f"val_fraction must be in [0, 1), received {val_fraction}")
+    if tuple(dataset.x.shape[1:]) != tuple(spec.input):
+        raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
+                         f"{list(spec.input)}")
+    check_fit(spec, dataset.num_outputs)
+    loss_kind, warnings = loss_for(spec)
+    if spec.dtype != "float32":
+        warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
+    dev = resolve_device(device)
+
+    torch.manual_seed(seed)
+    if model is None:
+        model = build(spec, device=dev, dtype="float32")
+    model = model.to(dev)
+    g = torch.Generator().manual_seed(seed)
+    n = len(dataset)
+    order = torch.randperm(n, generator=g)
+    n_val = int(round(n * val_fraction))
+    if n - n_val < 1:
+        raise TrainError(f"only {n} samples: nothing left to train on with val_fraction {val_fraction}")
+    val_idx, tr_idx = order[:n_val], order[n_val:]
+    x_tr = dataset.x.index_select(0, tr_idx).to(dev)
+    y_tr = dataset.y.index_select(0, tr_idx).to(dev)
+    x_val = dataset.x.index_select(0, val_idx).to(dev)
+    y_val = dataset.y.index_select(0, val_idx).to(dev)
+    n_tr = x_tr.shape[0]
+    bs = min(batch_size, n_tr)
+    batches = n_tr // bs + (1 if n_tr % bs > 1 else 0)  # a last batch of 1 is dropped (BatchNorm)
+    if steps is None:
+        epochs = epochs or 3
+        total = epochs * batches
+    else:
+        total = steps
+        epochs = math.ceil(steps / batches)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TrainError("the spec has no trainable parameters (all layers trainable: false or parameter-free)")
+    opt = (torch.optim.SGD(params, lr=lr, momentum=momentum) if optimizer == "sgd"
+           else torch.optim.Adam(params, lr=lr))
+    nll = torch.nn.NLLLoss()
+    ce = torch.nn.CrossEntropyLoss()
+
+    def loss_fn(out, y):
+        if loss_kind == "cross_entropy":
+            return ce(out, y)
+        if loss_kind == "nll":
+            return nll(out, y)
+        return nll(torch.log(out.clamp_min(1e-12)), y)
+
+    history: list[EpochMetrics] = []
+    losses: list[float] = []
+    step = 0
+    stopped, message = None, ""
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            perm = torch.randperm(n_tr, generator=g).to(dev)
+            ep_loss = ep_correct = ep_seen = 0.0
+            win_loss = win_correct = win_seen = 0.0
+            t_epoch = t_win = time.perf_counter()
+            win_steps = 0
+            for b in range(batches):
+                if step >= total:
+                    break
+                if should_stop is not None and should_stop():
+                    stopped, message = "cancelled", f"stopped at step {step} of {total} (weights of step {step} kept)"
+                    break
+                idx = perm[b * bs:(b + 1) * bs]
+                xb = x_tr.index_select(0, idx)
+                yb = y_tr.index_select(0, idx)
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                loss_v = loss.item()
+                if not math.isfinite(loss_v):
+                    stopped = "nan"
+                    message = (f"the loss became {loss_v} at step {step + 1} (epoch {epoch}); training stopped "
+                               f"before that step's update, keeping the weights of step {step}. "
+                               f"Try a smaller learning rate (now {lr})")
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                k = yb.shape[0]
+                correct = (out.argmax(1) == yb).sum().item()
+                ep_loss += loss_v * k
+                ep_correct += correct
+                ep_seen += k
+                win_loss += loss_v * k
+                win_correct += correct
+                win_seen += k
+                win_steps += 1
+                if on_progress is not None and (step % progress_every == 0 or step == total):
+                    now = time.perf_counter()
+                    dt = max(now - t_win, 1e-9)
+                    losses.append(win_loss / win_seen)
+                    on_progress(Progress(step, total, epoch, epochs, win_loss / win_seen, win_correct / win_seen,
+                                         win_seen / dt, dt / win_steps * 1e3))
+                    win_loss = win_correct = win_seen = 0.0
+                    win_steps = 0
+                    t_win = now
+            if ep_seen:
+                secs = time.perf_counter() - t_epoch
+                vl, va = _evaluate(model, x_val, y_val, loss_fn) if n_val else (None, None)
+                m = EpochMetrics(epoch, step, ep_loss / ep_seen, ep_correct / ep_seen, vl, va, secs, ep_seen / secs)
+                history.append(m)
+                if on_progress is not None:
+                    on_progress(Progress(step, total, epoch, epochs, m.train_loss, m.train_accuracy,
+                                         m.images_per_s, secs / max(1, ep_seen / bs) * 1e3, vl, va))
+            if stopped or step >= total:
+                break
+    except KeyboardInterrupt:
+        stopped, message = "interrupted", f"interrupted at step {step} of {total} (weights of step {step} kept)"
+    model.eval()
+    if not message:
+        f = history[-1] if history else None
+        acc = f" · val accuracy {f.val_accuracy:.1%}" if f and f.val_accuracy is not None else ""
+        message = f"trained {step} steps in {time.perf_counter() - t_start:.1f} s on {dev}{acc}"
+    return TrainResult(model, str(dev), tuple(history), step, time.perf_counter() - t_start, stopped, message,
+                       tuple(warnings), tuple(losses))
+
+
+def _evaluate(model, x, y, loss_fn, chunk: int = 512) -> tuple[float, float]:
+    import torch
+
+    model.eval()
+    total_loss = correct = 0.0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], chunk):
+            out = model(x[i:i + chunk])
+            total_loss += loss_fn(out, y[i:i + chunk]).item() * out.shape[0]
+            correct += (out.argmax(1) == y[i:i + chunk]).sum().item()
+    model.train()
+    return total_loss / x.shape[0], correct / x.shape[0]

@@ -1,0 +1,187 @@
+"""What a net learned: conv filters and feature maps, as PNG grids or terminal half-blocks.
+
+``filters(model, name)`` and ``feature_maps(model, x, name)`` take tensors out of the
+compiled ``nn.Sequential``; ``grid`` tiles 2-D arrays (each normalised on its own, so
+weak maps stay visible) and ``write_png`` stacks labelled grids into one image;
+``half_blocks`` draws an array in a terminal with ``▀`` (two pixels per character).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CnnshapeError
+
+
+class VizError(CnnshapeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    tiles: list          # list of 2-D (grey) or [H, W, 3] (colour) float arrays
+    labels: list | None = None
+
+
+def child(model, name: str):
+    """The child module ``name`` (or index) of an nn.Sequential; VizError listing names."""
+    names = [n for n, _ in model.named_children()]
+    if name not in names and name.isdigit() and int(name) < len(names):
+        name = names[int(name)]
+    if name not in names:
+        import difflib
+
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise VizError(f"no layer named '{name}'{hint}; layers: {', '.join(names)}")
+    return name, dict(model.named_children())[name]
+
+
+def conv_layers(model) -> list[str]:
+    """Names of the children that have a conv kernel (weight of rank >= 3)."""
+    return [n for n, m in model.named_children() if getattr(m, "weight", None) is not None and m.weight.dim() >= 3]
+
+
+def filters(model, name: str) -> np.ndarray:
+    """Conv weights as numpy ``[out, in, *kernel]``."""
+    name, m = child(model, name)
+    w = getattr(m, "weight", None)
+    if w is None or w.dim() < 3:
+        raise VizError(f"layer '{name}' ({type(m).__name__}) has no convolution filters; "
+                       f"conv layers: {', '.join(conv_layers(model)) or 'none'}")
+    return w.detach().float().cpu().numpy()
+
+
+def feature_maps(model, x, name: str) -> np.ndarray:
+    """Output of child ``name`` for one sample ``x`` ([*input]) as numpy (batch removed)."""
+    import torch
+
+    name, _ = child(model, name)
+    h = x.unsqueeze(0)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for n, m in model.named_children():
+            h = m(h)
+            if n == name:
+                break
+    model.train(was)
+    return h[0].float().cpu().numpy()
+
+
+def filter_tiles(w: np.ndarray) -> list[np.ndarray]:
+    """One tile per output channel: RGB when there are 3 input channels, else the mean."""
+    tiles = []
+    for f in w:
+        if f.ndim == 2:       # 1-D conv: [in, k] -> show as in x k
+            tiles.append(f)
+        elif f.ndim == 3:     # 2-D conv: [in, kh, kw]
+            tiles.append(np.moveaxis(f, 0, -1) if f.shape[0] == 3 else f.mean(0))
+        else:                 # 3-D conv: middle depth slice
+            tiles.append(f.mean(0)[f.shape[1] // 2])
+    return tiles
+
+
+def map_tiles(a: np.ndarray) -> list[np.ndarray]:
+    """One tile per channel of an activation ``[C, ...]``."""
+    if a.ndim == 1:
+        return [a[None, :]]
+    if a.ndim == 2:           # [C, L]: one row per channel, stacked as one image
+        return [a]
+    if a.ndim == 3:
+        return list(a)
+    return [c[c.shape[0] // 2] for c in a]  # [C, D, H, W]: middle slice
+
+
+def input_tile(x) -> np.ndarray:
+    a = x.detach().float().cpu().numpy()
+    if a.ndim == 3:
+        return np.moveaxis(a, 0, -1) if a.shape[0] == 3 else a.mean(0)
+    if a.ndim == 2:
+        return a
+    if a.ndim == 4:
+        return a.mean(0)[a.shape[1] // 2]
+    side = int(round(a.shape[0] ** 0.5))
+    return a[: side * side].reshape(side, side) if side * side <= a.shape[0] else a[None]
+
+
+def _norm(t: np.ndarray) -> np.ndarray:
+    t = t.astype(np.float32)
+    lo, hi = float(t.min()), float(t.max())
+    return (t - lo) / (hi - lo) if hi > lo else np.zeros_like(t)
+
+
+def write_png(path, panels: list[Panel], scale: int | None = None) -> str:
+    """Stack labelled tile grids into one PNG (Pillow); returns the path."""
+    from PIL import Image, ImageDraw
+
+    blocks = []
+    for p in panels:
+        tiles = [_norm(t) for t in p.tiles]
+        th = max(t.shape[0] for t in tiles)
+        tw = max(t.shape[1] for t in tiles)
+        s = scale or max(1, min(12, 64 // max(th, tw, 1)) or 1)
+        cols = min(len(tiles), max(1, int(np.ceil(np.sqrt(len(tiles) * 1.6)))))
+        rows = int(np.ceil(len(tiles) / cols))
+        pad = 4
+        W = cols * (tw * s + pad) + pad
+        H = rows * (th * s + pad) + pad + 18
+        img = Image.new("RGB", (max(W, 8 * len(p.title) + 8), H), (32, 32, 32))
+        draw = ImageDraw.Draw(img)
+        draw.text((pad, 3), p.title, fill=(230, 230, 230))
+        for i, t in enumerate(tiles):
+            arr = (t * 255).astype(np.uint8)
+            tile = Image.fromarray(arr, "RGB" if arr.ndim == 3 else "L").convert("RGB")
+            tile = tile.resize((t.shape[1] * s, t.shape[0] * s), Image.NEAREST)
+            r, c = divmod(i, cols)
+            img.paste(tile, (pad + c * (tw * s + pad), 18 + pad + r * (th * s + pad)))
+        blocks.append(img)
+    W = max(b.width for b in blocks)
+    out = Image.new("RGB", (W, sum(b.height for b in blocks)), (32, 32, 32))
+    y = 0
+    for b in blocks:
+        out.paste(b, (0, y))
+        y += b.height
+    out.save(path)
+    return str(path)
+
+
+def half_blocks(a: np.ndarray, max_width: int = 32):
+    """A rich Text drawing 2-D array ``a`` with ``▀`` (top pixel fg, bottom pixel bg)."""
+    from rich.text import Text
+
+    a = _norm(a if a.ndim == 2 else a.mean(-1))
+    h, w = a.shape
+    step = max(1, int(np.ceil(w / max_width)))
+    a = a[::step, ::step]
+    if a.shape[0] % 2:
+        a = np.vstack([a, np.zeros((1, a.shape[1]), dtype=a.dtype)])
+    text = Text()
+    for r in range(0, a.shape[0], 2):
+        for top, bot in zip(a[r], a[r + 1]):
+            t, b = int(top * 255), int(bot * 255)
+            text.append("▀", style=f"rgb({t},{t},{t}) on rgb({b},{b},{b})")
+        text.append("\n")
+    return text
+
+
+def tile_grid_text(tiles: list[np.ndarray], labels: list[str], width: int = 100, tile_width: int = 16):
+    """Several half-block tiles side by side, wrapped to ``width`` characters."""
+    from rich.table import Table
+
+    cols = max(1, width // (tile_width + 2))
+    table = Table.grid(padding=(0, 1))
+    for _ in range(min(cols, len(tiles))):
+        table.add_column()
+    row = []
+    for t, lab in zip(tiles, labels):
+        cell = half_blocks(t, tile_width)
+        cell.append(lab[:tile_width], style="dim")
+        row.append(cell)
+        if len(row) == cols:
+            table.add_row(*row)
+            row = []
+    if row:
+        table.add_row(*row)
+    return table
