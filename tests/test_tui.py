@@ -297,3 +297,94 @@ def test_studio_does_not_import_torch(fm):
             "asyncio.run(main())\nassert 'torch' not in sys.modules, 'torch imported'\n")
     r = subprocess.run([sys.executable, "-c", code, str(fm)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ------------------------------------------------------------------- training
+async def _wait(pilot, cond, timeout=60.0):
+    import time
+
+    t = time.monotonic()
+    while not cond():
+        if time.monotonic() - t > timeout:
+            raise AssertionError("timed out waiting")
+        await pilot.pause(0.05)
+
+
+def test_train_panel_trains_plots_and_shows_maps(fm):
+    from cnnshape.tui.maps_screen import MapsScreen
+    from cnnshape.tui.train_screen import TrainScreen
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await _wait(pilot, lambda: "cpu" in str(screen.query_one("#t-devices").render()))
+        assert "cuda" in str(screen.query_one("#t-devices").render())  # listed, available or not
+        screen.query_one("#t-epochs").value = "4"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await _wait(pilot, lambda: screen.result is not None)
+        r = screen.result
+        assert r.stopped is None and r.final.val_accuracy > 0.5      # digits: chance 0.1
+        assert len(screen.query_one("#t-loss").data) >= 5            # the live loss plot got points
+        assert screen.losses[-1] < screen.losses[0]
+        assert "ms/step" in str(screen.query_one("#t-stats").render())
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, MapsScreen)
+        await app.workers.wait_for_complete()
+        await _wait(pilot, lambda: app.screen.drawn is not None)
+        assert app.screen.drawn == ("0", "after", (4, 26, 26))
+        assert "after training" in str(app.screen.query_one("#m-info").render())
+        await pilot.press("b")
+        assert "before training" in str(app.screen.query_one("#m-info").render())
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+    run(app, script)
+
+
+def test_train_panel_stop_and_lock(fm):
+    from cnnshape.tui.train_screen import TrainScreen
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        n = len(app.design.items)
+        await pilot.press("t")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#t-epochs").value = "500"
+        await pilot.press("ctrl+r")
+        await _wait(pilot, lambda: len(screen.losses) >= 2)
+        await pilot.press("escape", "d")        # cannot leave, cannot edit the design underneath
+        await pilot.pause()
+        assert app.screen is screen and len(app.design.items) == n and screen.running
+        await pilot.press("ctrl+x")
+        await app.workers.wait_for_complete()
+        await _wait(pilot, lambda: screen.result is not None)
+        assert screen.result.stopped == "cancelled" and screen.result.steps < 500 * 26
+        assert not screen.running
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TrainScreen)
+
+    run(app, script)
+
+
+def test_train_refused_for_a_broken_design(tmp_path):
+    p = tmp_path / "broken.yaml"
+    shutil.copy(os.path.join(SPECS, "broken_fashion_mnist.yaml"), p)
+    app = DesignApp(p)
+
+    async def script(pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert "fix the errors first" in screen_text(app)
+
+    run(app, script)

@@ -38,6 +38,9 @@ Every change is re-analysed at once: shapes, receptive fields, params, MACs, err
   ctrl+z / u   undo                      ctrl+y / U  redo
   ctrl+s       save (comments and layout of the file are kept)
   S            save as                   v  view the YAML of the design
+[b]Training[/b] (imports torch on first use)
+  t            train the design briefly (data, device, epochs, lr...; live loss plot, Stop)
+  m            filters and feature maps of a sample, before/after training
   q            quit (asks when there are unsaved changes)
 [b]Elsewhere[/b]
   tab          move between table and problems list; enter on a problem jumps to its layer
@@ -67,6 +70,8 @@ class DesignApp(App):
         Binding("ctrl+s", "save", "Save"),
         Binding("S", "save_as", "Save as", show=False),
         Binding("v", "yaml", "YAML"),
+        Binding("t", "train", "Train"),
+        Binding("m", "maps", "Maps", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
     ]
@@ -85,6 +90,7 @@ class DesignApp(App):
         self.saved = start
         self.evaluation = D.evaluate(start) if self.file else None
         self.message = ""
+        self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -394,6 +400,34 @@ class DesignApp(App):
         self.message = f"reloaded {self.path} (undo history cleared)"
         self.refresh_view()
 
+    def _spec_for_torch(self):
+        """The current design as a Spec, or None (with a message) when it has errors."""
+        from ..spec import from_data
+
+        if not self.evaluation.ok:
+            self.say("[yellow]fix the errors first: only a valid design can train or show feature maps[/]")
+            return None
+        return from_data(self.design.data())
+
+    def action_train(self) -> None:
+        spec = self._spec_for_torch()
+        if spec is None:
+            return
+        from .train_screen import TrainScreen
+
+        if self.train_screen is None or self.train_screen.spec != spec:
+            self.train_screen = TrainScreen(spec, str(self.path.name))
+        self.push_screen(self.train_screen)
+
+    def action_maps(self) -> None:
+        spec = self._spec_for_torch()
+        if spec is None:
+            return
+        from .maps_screen import MapsScreen
+
+        ts = self.train_screen if self.train_screen is not None and self.train_screen.spec == spec else None
+        self.push_screen(MapsScreen(spec, ts.result if ts else None, ts.dataset if ts else None))
+
     def action_yaml(self) -> None:
         self.push_screen(TextScreen(f"YAML of {self.path.name} (as it would be saved)",
                                     self.file.render(self.design), "yaml"))
@@ -429,6 +463,8 @@ class DesignApp(App):
             ("Save", "save the spec (keeps comments)", self.action_save),
             ("Save as", "save to another file", self.action_save_as),
             ("Show YAML", "the design as YAML", self.action_yaml),
+            ("Train", "train the design briefly on digits / shapes / your data", self.action_train),
+            ("Filters and feature maps", "see what the layers compute for a sample", self.action_maps),
             ("Help", "keys and marks", self.action_help),
         ):
             yield SystemCommand(title, help_, action)
