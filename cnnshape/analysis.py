@@ -30,10 +30,20 @@ class LayerReport:
     macs: int
     receptive_field: tuple[RFAxis, ...] | None
     layer: Layer = field(repr=False, compare=False)
+    #: dotted module path = state_dict prefix of the compiled model ("layer2.0.conv1")
+    path: str = ""
+    #: rows of the layers inside a block (empty for plain layers)
+    children: tuple["LayerReport", ...] = ()
+
+    def walk(self):
+        """This row and every nested row, depth first."""
+        yield self
+        for c in self.children:
+            yield from c.walk()
 
     def to_dict(self) -> dict[str, Any]:
         rf = self.receptive_field
-        return {
+        out = {
             "index": self.index, "name": self.name, "type": self.type,
             "input": list(self.input), "output": list(self.output),
             "params": self.params, "trainable_params": self.trainable_params, "macs": self.macs,
@@ -41,6 +51,11 @@ class LayerReport:
                 "size": [a.size for a in rf], "jump": [a.jump for a in rf],
                 "start": [float(a.start) for a in rf]},
         }
+        if self.path and self.path != self.name:
+            out["path"] = self.path
+        if self.children:
+            out["children"] = [c.to_dict() for c in self.children]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,83 +117,155 @@ def _initial_rf(shape: Shape) -> tuple[RFAxis, ...] | None:
     return tuple(RFAxis(1, 1, 0.0) for _ in shape[1:])
 
 
-def _located(spec: Spec, index: int, name: str, note, severity: str) -> Diagnostic:
-    line, col = spec.position("layers", index)
-    key = note.key
-    kl, kc = spec.source.positions.exact("layers", index, key) if key and spec.source else (None, None)
-    if key and kl is None:
-        key = None  # the argument was not written: point at the layer only
-    return Diagnostic(note.message, note.hint, index=index, name=name, line=line, column=col,
-                      key=key, key_line=kl, key_column=kc, severity=severity,
-                      fix=getattr(note, "fix", None))
+class _Stop(Exception):
+    """The first error was recorded: unwind the walk."""
+
+
+class Walk:
+    """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
+
+    Collects rows, located errors/warnings and the totals; the first error stops it.
+    """
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.batch = spec.batch
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.act_elems = 0
+        self.size_bound = False  # a Flatten merged spatial axes whose size depends on the input
+        self.adaptive = False
+        self.top = 0
+        self.ctx: list[tuple[tuple, str, bool]] = []  # (YAML path, dotted path, trainable) of open blocks
+
+    # ------------------------------------------------------------------ locating
+    def _diag(self, note, ypath: tuple, dotted: str, severity: str) -> Diagnostic:
+        pos = self.spec.source.positions if self.spec.source else None
+        line, col = pos.get(*ypath) if pos else (None, None)
+        key = note.key
+        kl, kc = pos.exact(*ypath, key) if key and pos else (None, None)
+        if key and kl is None:
+            key = None  # the argument was not written: point at the layer only
+        return Diagnostic(note.message, note.hint, index=self.top, name=dotted, line=line, column=col,
+                          key=key, key_line=kl, key_column=kc, severity=severity,
+                          fix=getattr(note, "fix", None))
+
+    def warn(self, note) -> None:
+        ypath, dotted, _ = self.ctx[-1]
+        self.warnings.append(self._diag(note, ypath, dotted, "warning"))
+
+    def merge_memory(self, shape: Shape) -> None:
+        self.act_elems += prod(shape)
+
+    # ------------------------------------------------------------------ walking
+    def item(self, layer: Layer, shape: Shape, rf, ypath: tuple, dotted: str, name: str, index: int,
+             tuple_ok: bool) -> LayerReport:
+        trainable = layer.trainable and all(t for _, _, t in self.ctx)
+        if layer.is_block:
+            self.ctx.append((ypath, dotted, trainable))
+            try:
+                out, out_rf, children = layer.analyze(shape, rf, self)
+            except LayerError as exc:
+                self.errors.append(self._diag(exc, ypath, dotted, "error"))
+                raise _Stop from None
+            finally:
+                self.ctx.pop()
+            return LayerReport(index, name, layer.type, shape, out, sum(c.params for c in children),
+                               sum(c.trainable_params for c in children), sum(c.macs for c in children),
+                               out_rf, layer, dotted, tuple(children))
+        try:
+            inf = layer.infer(shape, self.batch)
+            if layer.returns_tuple() and not tuple_ok:
+                raise LayerError(
+                    f"{layer.type} with return_indices: true returns (values, indices); the next "
+                    "layer would receive a tuple",
+                    "set return_indices: false (indices are only usable on the last layer)",
+                    "return_indices")
+        except LayerError as exc:
+            self.errors.append(self._diag(exc, ypath, dotted, "error"))
+            raise _Stop from None
+        notes = list(inf.notes)
+        if layer.fixes_size:
+            self.adaptive = True
+        if layer.flattens and inf.rf == MIX and not self.adaptive:
+            self.size_bound = True
+        if self.size_bound and getattr(layer, "in_features", None) is not None:
+            notes.append(Note(
+                f"in_features: {layer.in_features} only fits input {shape_str(self.spec.input)}: another "
+                "input size changes the flattened length",
+                "remove in_features (it is inferred), or add an adaptive pooling layer before Flatten",
+                "in_features"))
+            self.size_bound = False
+        for note in notes:
+            self.warnings.append(self._diag(note, ypath, dotted, "warning"))
+        rule = inf.rf
+        if rf is not None:
+            if rule == MIX:
+                rf = None
+            elif rule != KEEP:
+                rf = None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
+        self.act_elems += prod(inf.output)
+        p = inf.params
+        return LayerReport(index, name, layer.type, shape, inf.output, p, p if trainable else 0, inf.macs,
+                           rf, layer, dotted)
+
+    def seq(self, layers, shape: Shape, rf, ykey, names=None, offset: int = 0):
+        """Run ``layers`` (a child sequence of the current block; ``ykey`` its YAML key
+        below the block, e.g. "body" or ("branches", 1)) -> (shape, rf, rows)."""
+        ypath, dotted, _ = self.ctx[-1]
+        ykey = (ykey,) if isinstance(ykey, str) else tuple(ykey)
+        from .layers.blocks import child_names
+
+        names = names or child_names(layers, offset)
+        rows = []
+        for j, (layer, name) in enumerate(zip(layers, names)):
+            row = self.item(layer, shape, rf, ypath + ykey + (j,), f"{dotted}.{name}", name, j + offset, False)
+            rows.append(row)
+            shape, rf = row.output, row.receptive_field
+        return shape, rf, rows
+
+    def nested(self, name: str, layers, shape: Shape, rf, ykey):
+        """Run ``layers`` as one nn.Sequential child called ``name`` -> (shape, rf, [row])."""
+        ypath, dotted, trainable = self.ctx[-1]
+        self.ctx.append((ypath, f"{dotted}.{name}", trainable))
+        try:
+            out, out_rf, rows = self.seq(layers, shape, rf, ykey)
+        finally:
+            self.ctx.pop()
+        row = LayerReport(int(name) if name.isdigit() else 0, name, "Sequential", shape, out,
+                          sum(r.params for r in rows), sum(r.trainable_params for r in rows),
+                          sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))
+        return out, out_rf, [row]
 
 
 def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
-    """Analyse ``spec`` layer by layer without torch.
+    """Analyse ``spec`` layer by layer (recursing into blocks) without torch.
 
     ``extra_errors`` (e.g. schema errors of the layers after a valid prefix) are appended
     to the report's errors.
     """
     shape: Shape = tuple(spec.input)
     rf = _initial_rf(shape)
-    batch = spec.batch
     names = spec.names
+    walk = Walk(spec)
     reports: list[LayerReport] = []
-    warnings: list[Diagnostic] = []
-    errors: list[Diagnostic] = []
-    params = trainable = macs = act_elems = 0
-    size_bound = False  # a Flatten merged spatial axes whose size depends on the input
-    adaptive = False
     last = len(spec.layers) - 1
     for i, layer in enumerate(spec.layers):
+        walk.top = i
         try:
-            inf = layer.infer(shape, batch)
-            if layer.returns_tuple() and i < last:
-                raise LayerError(
-                    f"{layer.type} with return_indices: true returns (values, indices); the next "
-                    f"layer ({spec.layers[i + 1].type}) would receive a tuple",
-                    "set return_indices: false (indices are only usable on the last layer)",
-                    "return_indices")
-        except LayerError as exc:
-            errors.append(_located(spec, i, names[i], exc, "error"))
+            row = walk.item(layer, shape, rf, ("layers", i), names[i], names[i], i, i == last)
+        except _Stop:
             break
-        notes = list(inf.notes)
-        if layer.fixes_size:
-            adaptive = True
-        if layer.flattens and inf.rf == MIX and not adaptive:
-            size_bound = True
-        if size_bound and getattr(layer, "in_features", None) is not None:
-            notes.append(Note(
-                f"in_features: {layer.in_features} only fits input {shape_str(spec.input)}: another "
-                "input size changes the flattened length",
-                "remove in_features (it is inferred), or add an adaptive pooling layer before Flatten",
-                "in_features"))
-            size_bound = False
-        for note in notes:
-            warnings.append(_located(spec, i, names[i], note, "warning"))
-        # receptive field
-        rule = inf.rf
-        if rf is not None:
-            if rule == MIX:
-                rf = None
-            elif rule != KEEP:
-                if len(rule) != len(rf):
-                    rf = None
-                else:
-                    rf = tuple(a.window(*w) for a, w in zip(rf, rule))
-        p = inf.params
-        t = p if layer.trainable else 0
-        params += p
-        trainable += t
-        macs += inf.macs
-        act_elems += prod(inf.output)
-        reports.append(LayerReport(i, names[i], layer.type, shape, inf.output, p, t, inf.macs, rf, layer))
-        shape = inf.output
-    errors.extend(extra_errors)
+        reports.append(row)
+        shape, rf = row.output, row.receptive_field
+    errors = walk.errors + list(extra_errors)
     item = spec.itemsize
-    totals = Totals(params, trainable, macs, params * item, prod(spec.input) * batch * item,
-                    act_elems * batch * item)
-    return Report(spec, tuple(reports), tuple(errors), tuple(warnings), totals)
+    params = sum(r.params for r in reports)
+    trainable = sum(r.trainable_params for r in reports)
+    macs = sum(r.macs for r in reports)
+    totals = Totals(params, trainable, macs, params * item, prod(spec.input) * spec.batch * item,
+                    walk.act_elems * spec.batch * item)
+    return Report(spec, tuple(reports), tuple(errors), tuple(walk.warnings), totals)
 
 
 def check(obj, *, input=None, batch=None) -> Report:

@@ -28,6 +28,7 @@ def json_schema() -> dict:
             "batch": {"type": "integer", "minimum": 1, "default": 1,
                       "description": "Batch used for memory figures and test passes."},
             "dtype": {"enum": list(DTYPE_BYTES), "default": "float32"},
-            "layers": {"type": "array", "minItems": 1, "items": {"oneOf": variants}},
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"}},
         },
+        "$defs": {"layer": {"oneOf": variants}},
     }

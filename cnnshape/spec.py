@@ -210,15 +210,24 @@ def _kind(v) -> str:
             bool: f"the boolean {v}", int: f"the number {v}", float: f"the number {v}"}.get(type(v), repr(v))
 
 
-def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[Diagnostic]]:
-    line, col = pos.get("layers", i)
+def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
+                     dotted: str | None = None) -> tuple[Layer | None, list[Diagnostic]]:
+    """One layer item (recursively for blocks). ``path`` is its YAML path (default
+    ``("layers", i)``), ``dotted`` its module path; diagnostics carry the top-level index."""
+    path = path or ("layers", i)
+    line, col = pos.get(*path)
+    top = path[1]
 
-    def diag(message, hint="", key=None):
-        kl, kc = pos.exact("layers", i, key) if key else (None, None)
-        name = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else str(i)
-        return Diagnostic(message, hint, index=i, name=name, line=line, column=col, key=key,
+    def diag(message, hint="", key=None, fix=None):
+        kl, kc = pos.exact(*path, key) if key else (None, None)
+        own = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
+        name = own if own and dotted is None else (dotted or str(i))
+        if dotted is not None and own:
+            name = dotted
+        return Diagnostic(message, hint, index=top, name=name, line=line, column=col, key=key,
                           key_line=kl, key_column=kc)
 
+    where = f"layer {i}" if dotted is None else f"layer {dotted}"
     if isinstance(item, str):
         values, type_name = {}, item
     elif isinstance(item, dict):
@@ -228,13 +237,13 @@ def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[D
                 (k, v), = item.items()
                 if k in LAYER_TYPES or did_you_mean(str(k), LAYER_TYPES):
                     guess = f" (write {{type: {k}, ...}} instead of {k}: ...)"
-            return None, [diag(f"layer {i} has no type{guess}",
+            return None, [diag(f"{where} has no type{guess}",
                                "each layer is a type name (- ReLU) or a mapping with type: "
                                "(- {type: Conv2d, out_channels: 8, kernel_size: 3})")]
         type_name = item["type"]
         values = {str(k): v for k, v in item.items() if k != "type"}
     else:
-        return None, [diag(f"layer {i} must be a type name or a mapping, received {_kind(item)}",
+        return None, [diag(f"{where} must be a type name or a mapping, received {_kind(item)}",
                            "e.g. - ReLU or - {type: Linear, out_features: 10}")]
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
         shown = type_name if isinstance(type_name, str) else _kind(type_name)
@@ -242,10 +251,83 @@ def _layer_from_item(item, i: int, pos: Positions) -> tuple[Layer | None, list[D
         fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
                "supported types: " + ", ".join(LAYER_TYPES))
         return None, [diag(f"unknown layer type '{shown}'{hint}", fix, "type" if isinstance(item, dict) else None)]
+    cls = LAYER_TYPES[type_name]
+    errors: list[Diagnostic] = []
+    if cls.is_block:
+        values, errors = _block_values(cls, values, pos, path, dotted if dotted is not None else
+                                       (values.get("name") if isinstance(values.get("name"), str) else str(i)))
     try:
-        return LAYER_TYPES[type_name](**values), []
+        layer = cls(**values)
     except ArgErrors as exc:
-        return None, [diag(e.message, e.hint, e.key) for e in exc.errors]
+        return None, errors + [diag(e.message, e.hint, e.key) for e in exc.errors]
+    return (None, errors) if errors else (layer, [])
+
+
+def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
+    """Convert a block's nested layer lists to Layer tuples (collecting located errors)."""
+    out = dict(values)
+    errors: list[Diagnostic] = []
+
+    def seq(raw, key_path: tuple, prefix: str, offset: int = 0):
+        if not isinstance(raw, list):
+            return raw  # the Arg validation reports the wrong type
+        layers, names = [], []
+        for j, sub in enumerate(raw):
+            own = sub.get("name") if isinstance(sub, dict) and isinstance(sub.get("name"), str) else None
+            child = own or str(j + offset)
+            layer, errs = _layer_from_item(sub, path[1], pos, key_path + (j,), f"{prefix}.{child}")
+            errors.extend(errs)
+            if layer is not None:
+                layers.append(layer)
+            names.append((child, key_path + (j,)))
+        _check_child_names(names, prefix, path[1], pos, errors)
+        return layers if len(layers) == len(raw) else raw
+
+    for key, arg in cls.ARGS.items():
+        if key not in values or values[key] is None:
+            continue
+        if arg.kind == "layers":
+            offset = len(values.get("body") or []) if key == "after" and isinstance(values.get("body"), list) else 0
+            prefix = f"{dotted}.{values.get('shortcut_name', 'shortcut')}" if key == "shortcut" else dotted
+            if cls.type == "Repeat":
+                prefix = f"{dotted}.*"
+            out[key] = seq(values[key], path + (key,), prefix, offset)
+        elif arg.kind == "branches" and isinstance(values[key], list):
+            out[key] = [seq(b, path + (key, bi), f"{dotted}.{bi}") for bi, b in enumerate(values[key])]
+        elif arg.kind == "overrides" and isinstance(values[key], dict):
+            body = out.get("body")
+            single = body[0] if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Layer) else None
+            conv = {}
+            for k, v in values[key].items():
+                if single is not None and single.is_block and single.ARGS.get(k) is not None \
+                        and single.ARGS[k].kind == "layers" and isinstance(v, list):
+                    conv[k] = seq(v, path + (key, k), f"{dotted}.0.{k}")
+                else:
+                    conv[k] = v
+            out[key] = conv
+    return out, errors
+
+
+def _check_child_names(names, prefix, top, pos, errors) -> None:
+    seen = set()
+    for child, p in names:
+        line, col = pos.get(*p)
+        kl, kc = pos.exact(*p, "name")
+        if "." in child or not child:
+            errors.append(Diagnostic(f"layer name {child!r} is not a valid module name (empty or contains '.')",
+                                     "use letters, digits and underscores, e.g. conv1", index=top,
+                                     name=f"{prefix}.{child}", line=line, column=col, key="name",
+                                     key_line=kl, key_column=kc))
+        elif child in RESERVED_NAMES:
+            errors.append(Diagnostic(f"layer name '{child}' clashes with the nn.Module attribute '{child}'",
+                                     f"rename it, e.g. {child}_layer", index=top, name=f"{prefix}.{child}",
+                                     line=line, column=col, key="name", key_line=kl, key_column=kc))
+        elif child in seen:
+            errors.append(Diagnostic(f"duplicate layer name '{child}' in {prefix}",
+                                     "names must be unique within a block (defaults are the positions)",
+                                     index=top, name=f"{prefix}.{child}", line=line, column=col, key="name",
+                                     key_line=kl, key_column=kc))
+        seen.add(child)
 
 
 def _check_names(raw_layers, layers, first_bad, pos, diags) -> None:

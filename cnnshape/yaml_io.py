@@ -95,7 +95,8 @@ class _Converter:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"the document is nested more than {MAX_DEPTH} levels deep")
         mark = node.start_mark
-        if len(path) <= 3:
+        if len(path) <= 3 or not isinstance(node, ScalarNode):
+            # every value of the top levels, and every mapping/list deeper (nested layers)
             self.positions.table.setdefault(path, (mark.line + 1, mark.column + 1))
         tag = node.tag.value if hasattr(node.tag, "value") else node.tag
         if isinstance(node, ScalarNode):
@@ -121,8 +122,7 @@ class _Converter:
                 if key in out:
                     raise self.fail(key_node, f"duplicate key '{key}'", "keep one of the two entries")
                 kmark = key_node.start_mark
-                if len(path) <= 2:
-                    self.positions.table[path + (key,)] = (kmark.line + 1, kmark.column + 1)
+                self.positions.table[path + (key,)] = (kmark.line + 1, kmark.column + 1)
                 out[key] = self.convert(value_node, path + (key,), depth + 1)
             return out
         raise self.fail(node, "unsupported YAML node")  # pragma: no cover

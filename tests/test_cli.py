@@ -110,7 +110,8 @@ def test_check_does_not_import_torch():
 def test_schema_command_validates_shipped_specs():
     r = cnnshape("schema")
     schema = json.loads(r.stdout)
-    assert schema["properties"]["layers"]["items"]["oneOf"]
+    assert schema["properties"]["layers"]["items"] == {"$ref": "#/$defs/layer"}
+    assert len(schema["$defs"]["layer"]["oneOf"]) > 40
     jsonschema = pytest.importorskip("jsonschema")
     from cnnshape.yaml_io import parse
     for path in SPEC_FILES:

@@ -192,6 +192,21 @@ class Arg:
             self._bounds(v, self.name)
         elif kind == "weight":
             _weight_shape(v)
+        elif kind == "layers":
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, Layer) for x in v):
+                raise ValueError(f"expected a list of layers, received {_type_name(v)}")
+            if not v and not self.nullable:
+                raise ValueError(f"{self.name} needs at least one layer")
+            return tuple(v)
+        elif kind == "branches":
+            if not isinstance(v, (list, tuple)) or not all(
+                    isinstance(b, (list, tuple)) and b and all(isinstance(x, Layer) for x in b) for b in v):
+                raise ValueError("expected a list of branches, each a non-empty list of layers")
+            return tuple(tuple(b) for b in v)
+        elif kind == "overrides":
+            if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+                raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
+            return dict(v)
         return v
 
     def json_schema(self, rank: int | None) -> dict:
@@ -221,13 +236,19 @@ class Arg:
                 arr["minItems"] = arr["maxItems"] = rank
             options = [num("integer"), arr] + ([{"enum": list(self.words)}] if self.words else [])
             s = {"anyOf": options}
+        elif kind == "layers":
+            s = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
+        elif kind == "branches":
+            s = {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
+        elif kind == "overrides":
+            s = {"type": "object"}
         else:  # weight
             s = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
         if self.nullable:
             s = {"anyOf": [s, {"type": "null"}]}
         if self.doc:
             s["description"] = self.doc
-        if not self.required and self.default is not None and kind != "weight":
+        if not self.required and self.default is not None and kind not in ("weight", "layers", "branches"):
             s["default"] = self.default
         return s
 
@@ -262,6 +283,8 @@ class Layer:
     fixes_size: ClassVar[bool] = False
     #: the layer merges axes into one (Flatten)
     flattens: ClassVar[bool] = False
+    #: the layer contains layers (see cnnshape.layers.blocks)
+    is_block: ClassVar[bool] = False
     #: declared arguments, in torch's order (collected from the class and its bases)
     ARGS: ClassVar[dict[str, Arg]] = {}
 

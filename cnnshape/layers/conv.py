@@ -138,13 +138,15 @@ class _ConvNd(_ConvBase):
                     f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
                     "kernel_size")
             o = (padded - keff) // s + 1
-            dropped = (padded - keff) % s
-            if dropped:
-                unused.append(f"{_plural(dropped, 'pixel')} of {padded} along {ax}")
+            # input pixels past the last window; only worth a note when the windows tile the
+            # input (k_eff >= stride) and real pixels, not just right padding, are lost
+            dropped = (padded - keff) % s - pr
+            if dropped > 0 and keff >= s:
+                unused.append(f"{_plural(dropped, 'pixel')} of {n} along {ax}")
             out.append(o)
         if unused:
             notes.append(Note(
-                f"stride {self.stride} leaves the last {', '.join(unused)} (padded input) unused",
+                f"stride {self.stride} leaves the last {', '.join(unused)} of the input unused",
                 "adjust padding, or make (in + padding - k_eff) divisible by the stride", "stride"))
         if self.weight is not None:
             self._check_weight(c_in)

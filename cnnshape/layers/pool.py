@@ -61,9 +61,10 @@ class _WindowPool(Layer):
                     f"the window ({keff}) is larger than the padded input ({n + 2 * p})",
                     f"reduce kernel_size to ≤ {max_k} along {ax}, or remove this pooling layer",
                     "kernel_size")
-            rem = (n + 2 * p - F.effective_kernel(k, d)) % s
-            if rem and not self.ceil_mode:
-                unused.append(f"{rem} of {n + 2 * p} along {ax}")
+            keff = F.effective_kernel(k, d)
+            rem = (n + 2 * p - keff) % s - p  # real input pixels (not padding) past the last window
+            if rem > 0 and keff >= s and not self.ceil_mode:
+                unused.append(f"{rem} of {n} along {ax}")
             out.append(o)
         if unused:
             notes.append(Note(
