@@ -64,7 +64,10 @@ def main():
               help="Override the spec's input shape, e.g. 3,32,32 (one sample, no batch).")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the spec's batch size.")
 @click.option("--no-warnings", is_flag=True, help="Hide warnings (table format).")
-def check(specs, fmt, input_shape, batch, no_warnings):
+@click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Table rows for blocks: 1 = one row per top-level item (e.g. per ResNet stage), "
+                   "2+ = also the layers inside blocks, that many levels deep.")
+def check(specs, fmt, input_shape, batch, no_warnings, depth):
     """Validate specs analytically: shapes, receptive fields, params, MACs, memory.
 
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
@@ -90,7 +93,7 @@ def check(specs, fmt, input_shape, batch, no_warnings):
         docs = [_json_doc(path, report, exc, multi=len(specs) > 1) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
     else:
-        _print_tables(results, show_warnings=not no_warnings)
+        _print_tables(results, show_warnings=not no_warnings, depth=depth)
     sys.exit(status)
 
 
@@ -112,7 +115,7 @@ def _json_doc(path, report, exc, multi: bool):
     return doc
 
 
-def _print_tables(results, show_warnings: bool):
+def _print_tables(results, show_warnings: bool, depth: int = 1):
     from rich.console import Console
 
     from .errors import SpecFileError
@@ -135,7 +138,7 @@ def _print_tables(results, show_warnings: bool):
         spec = report.spec
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
         if report.layers or report.ok:
-            out.print(report_table(report, title=title))
+            out.print(report_table(report, title=title, depth=depth))
             out.print(totals_text(report))
         src_line = spec.source.line if spec.source else None
         if show_warnings:

@@ -30,8 +30,9 @@ def rf_text(rf) -> str:
     return f"{sizes} /{jumps}"
 
 
-def report_table(report: Report, title: str | None = None):
-    """A rich Table: input row, one row per layer, totals in the footer."""
+def report_table(report: Report, title: str | None = None, depth: int = 1):
+    """A rich Table: input row, one row per layer, totals in the footer. ``depth`` > 1
+    also lists the layers inside blocks (indented, with their dotted module paths)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -56,6 +57,7 @@ def report_table(report: Report, title: str | None = None):
         table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
                       rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
                       f"{lr.macs:,}" if lr.macs else "0")
+        _nested_rows(table, lr, depth, 1)
     shown = len(report.layers)
     for i in range(shown, len(spec.layers)):
         style = "bold red" if i in broken else "dim"
@@ -63,6 +65,18 @@ def report_table(report: Report, title: str | None = None):
         table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
                       Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
     return table
+
+
+def _nested_rows(table, lr, depth: int, level: int) -> None:
+    from rich.text import Text
+
+    if level >= depth:
+        return
+    for c in lr.children:
+        table.add_row("", Text("  " * level + c.path, style="dim" if c.children else ""), Text(c.type, style="dim"),
+                      shape_text(c.output), rf_text(c.receptive_field), f"{c.params:,}",
+                      f"{c.macs:,}" if c.macs else "0")
+        _nested_rows(table, c, depth, level + 1)
 
 
 def totals_text(report: Report):

@@ -206,3 +206,61 @@ def to_yaml(spec: dict) -> str:
     from .yaml_out import dump_data
 
     return dump_data(spec)
+
+
+# ------------------------------------------------------------------- nested specs
+_INNER = ("conv", "conv", "maxpool", "avgpool", "batchnorm", "activation", "dropout")
+
+
+@st.composite
+def _leaves(draw, ndim: int, lo: int = 1, hi: int = 3):
+    return [draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)) for _ in range(draw(st.integers(lo, hi)))]
+
+
+@st.composite
+def block_dicts(draw, ndim: int, depth: int = 0):
+    """One block (Sequential, Residual, Concat or Repeat) of feature-map layers for an
+    input with ``ndim`` dims; valid or not (shapes may not agree where branches merge)."""
+    kind = draw(st.sampled_from(["Residual", "Residual", "Concat", "Sequential", "Repeat"]))
+    rank = RANK_OF_NDIM[ndim]
+    if kind == "Sequential":
+        return {"type": "Sequential", "body": draw(_leaves(ndim))}
+    if kind == "Concat":
+        return {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(draw(st.integers(2, 3)))]}
+    if kind == "Residual":
+        body = draw(_leaves(ndim))
+        if draw(st.booleans()):  # a 'same'-padded conv keeps shapes: the common, valid case
+            body = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3,
+                     "padding": "same"}] + [x for x in body if x["type"].startswith(("BatchNorm", "ReLU", "Tanh"))]
+        d = {"type": "Residual", "body": body}
+        if draw(st.booleans()):
+            d["shortcut"] = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1,
+                              "stride": draw(st.integers(1, 2))}]
+        if draw(st.booleans()):
+            d["after"] = ["ReLU"]
+        return d
+    inner = draw(block_dicts(ndim, depth + 1)) if depth == 0 and draw(st.booleans()) else None
+    if inner is not None and inner["type"] == "Repeat":
+        inner = None
+    body = [inner] if inner else [{**x, "name": f"l{i}"} for i, x in enumerate(draw(_leaves(ndim, 1, 2)))]
+    d = {"type": "Repeat", "n": draw(st.integers(1, 3)), "body": body}
+    if inner is None and draw(st.booleans()) and body[0]["type"].startswith("Conv"):
+        d["first"] = {"l0": {"stride": 2}}
+    return d
+
+
+@st.composite
+def nested_spec_dicts(draw, max_items: int = 4):
+    """Specs mixing plain layers and blocks (1-d, 2-d and 3-d feature maps), valid or not;
+    sometimes ending in a classifier head."""
+    ndim = draw(st.sampled_from([2, 3, 3, 3, 4]))
+    shape = draw(input_shapes(ndim))
+    items = []
+    for _ in range(draw(st.integers(1, max_items))):
+        if draw(st.integers(0, 2)):
+            items.append(draw(block_dicts(ndim)))
+        else:
+            items.append(draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)))
+    if draw(st.booleans()):
+        items += ["Flatten", {"type": "Linear", "out_features": draw(st.integers(1, 5))}]
+    return {"input": shape, "layers": items, **({"batch": 2} if draw(st.booleans()) else {})}

@@ -86,3 +86,101 @@ def run(spec: dict) -> TorchRun:
         out.macs.append(macs_of(module, x, y))
         x = y
     return out
+
+
+# ------------------------------------------------------------------- nested specs
+class Fail(Exception):
+    pass
+
+
+def _leaf(d, x):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = getattr(nn, d["type"])(**torch_kwargs(d, x))
+            module.eval()
+            with torch.no_grad():
+                y = module(x)
+    except Exception as exc:  # noqa: BLE001 - torch's refusal is the point
+        raise Fail(f"{d['type']}: {type(exc).__name__}: {exc}") from None
+    if isinstance(y, tuple):
+        raise Fail("returns a tuple inside the chain")
+    if y.numel() == 0:
+        raise Fail(f"empty output {tuple(y.shape)}")
+    return y, sum(p.numel() for p in module.parameters()), macs_of(module, x, y)
+
+
+def _first_copy(body, first):
+    """The first copy of a Repeat body: ``first`` = {child name: {args}} or, for a one-block
+    body, {argument of that block: value} (written from the spec format's description)."""
+    body = [dict(b) if isinstance(b, dict) else {"type": b} for b in body]
+    for key, change in (first or {}).items():
+        named = [b for b in body if b.get("name") == key]
+        if named:
+            named[0].update(change)
+        elif len(body) == 1 and key in ("shortcut", "after", "body", "shortcut_name"):
+            body[0][key] = change
+        elif len(body) == 1:
+            inner = [b for b in body[0].get("body", []) if isinstance(b, dict) and b.get("name") == key]
+            if not inner:
+                raise Fail(f"no child {key}")
+            inner[0].update(change)
+        else:
+            raise Fail(f"no child {key}")
+    return body
+
+
+def _item(d, x):
+    """Run one item (layer or block) -> (y, params, macs)."""
+    d = {"type": d} if isinstance(d, str) else d
+    t = d["type"]
+    if t == "Sequential":
+        return _seq(d["body"], x)
+    if t == "Repeat":
+        params = macs = 0
+        for i in range(d["n"]):
+            body = _first_copy(d["body"], d.get("first")) if i == 0 else d["body"]
+            x, p, m = _seq(body, x)
+            params, macs = params + p, macs + m
+        return x, params, macs
+    if t == "Residual":
+        h, p, m = _seq(d["body"], x)
+        s, ps, ms = _seq(d["shortcut"], x) if d.get("shortcut") else (x, 0, 0)
+        if h.shape != s.shape:  # the spec format adds equal shapes only (no broadcasting)
+            raise Fail(f"residual shapes {tuple(h.shape)} vs {tuple(s.shape)}")
+        y, pa, ma = _seq(d["after"], h + s) if d.get("after") else (h + s, 0, 0)
+        return y, p + ps + pa, m + ms + ma
+    if t == "Concat":
+        outs = [_seq(b, x) for b in d["branches"]]
+        try:
+            y = torch.cat([o[0] for o in outs], dim=1)
+        except RuntimeError as exc:
+            raise Fail(f"cat: {exc}") from None
+        return y, sum(o[1] for o in outs), sum(o[2] for o in outs)
+    return _leaf(d, x)
+
+
+def _seq(items, x):
+    params = macs = 0
+    for d in items:
+        x, p, m = _item(d, x)
+        params, macs = params + p, macs + m
+    return x, params, macs
+
+
+def run_nested(spec: dict) -> TorchRun:
+    """Like :func:`run` for specs with blocks: one record per top-level item."""
+    torch.manual_seed(0)
+    x = torch.randn(spec.get("batch", 1), *spec["input"])
+    out = TorchRun()
+    for i, d in enumerate(spec["layers"]):
+        try:
+            y, params, macs = _item(d, x)
+        except Fail as exc:
+            out.fail_index, out.fail_message = i, str(exc)
+            return out
+        out.shapes.append(tuple(y.shape[1:]))
+        out.params.append(params)
+        out.macs.append(macs)
+        x = y
+    return out

@@ -97,23 +97,45 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
             raise BuildError([], f"the model's parameters need {need / 1e9:.2f} GB but only "
                                  f"{avail / 1e9:.2f} GB of memory is available; build with "
                                  "device='meta' for shapes only, or force=True")
-    children = OrderedDict()
     with torch.device(dev):
-        for lr in report.layers:
-            layer = lr.layer
-            cls = getattr(nn, layer.type)
-            module = cls(**layer.torch_kwargs(lr.input))
-            weight = getattr(layer, "weight", None)
-            if weight is not None and isinstance(weight, list):
-                w = torch.tensor(weight, dtype=torch.float32, device="cpu")
-                if w.dim() == module.weight.dim() - 1:
-                    w = w.unsqueeze(1)
-                if dev.type != "meta":
-                    with torch.no_grad():
-                        module.weight.copy_(w.to(module.weight.dtype))
-            if not layer.trainable:
-                for p in module.parameters():
-                    p.requires_grad_(False)
-            children[lr.name] = module
+        children = OrderedDict((lr.name, module_for(lr, dev)) for lr in report.layers)
     model = nn.Sequential(children)
     return model.to(dtype=tdtype)
+
+
+def module_for(lr, dev=None):
+    """The torch module of one analysed row (recursing into blocks)."""
+    import torch
+    from torch import nn
+
+    from .modules import Concat, Residual
+
+    layer = lr.layer
+    if layer is None or layer.type in ("Sequential", "Repeat"):  # a nested sequence
+        return nn.Sequential(OrderedDict((c.name, module_for(c, dev)) for c in lr.children))
+    if layer.type == "Residual":
+        rows = list(lr.children)
+        nb = len(layer.body)
+        body = OrderedDict((c.name, module_for(c, dev)) for c in rows[:nb])
+        rest = rows[nb:]
+        shortcut = None
+        if layer.shortcut:
+            shortcut, rest = module_for(rest[0], dev), rest[1:]
+        after = OrderedDict((c.name, module_for(c, dev)) for c in rest)
+        return Residual(body, shortcut, layer.shortcut_name, after)
+    if layer.type == "Concat":
+        return Concat([module_for(c, dev) for c in lr.children])
+    cls = getattr(nn, layer.type)
+    module = cls(**layer.torch_kwargs(lr.input))
+    weight = getattr(layer, "weight", None)
+    if weight is not None and isinstance(weight, list):
+        w = torch.tensor(weight, dtype=torch.float32, device="cpu")
+        if w.dim() == module.weight.dim() - 1:
+            w = w.unsqueeze(1)
+        if dev is None or torch.device(dev).type != "meta":
+            with torch.no_grad():
+                module.weight.copy_(w.to(module.weight.dtype))
+    if lr.params and not lr.trainable_params:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return module

@@ -24,6 +24,53 @@ def _fmt(v):
     return repr(v)
 
 
+def _expr(row, depth: int, needs: set) -> str:
+    """Constructor expression of one analysed row (nested blocks as nested expressions)."""
+    layer = row.layer
+    pad = "    " * (depth + 1)
+    end = "    " * depth
+
+    def odict(rows):
+        if not rows:
+            return "OrderedDict()"
+        items = "".join(f"{pad}    ({r.name!r}, {_expr(r, depth + 2, needs)}),\n" for r in rows)
+        return f"OrderedDict([\n{items}{pad}])"
+
+    if layer is None or layer.type in ("Sequential", "Repeat"):
+        needs.add("OrderedDict")
+        items = "".join(f"{pad}({r.name!r}, {_expr(r, depth + 1, needs)}),  # -> {list(r.output)}\n"
+                        for r in row.children)
+        return f"nn.Sequential(OrderedDict([\n{items}{end}]))"
+    if layer.type == "Residual":
+        needs.update({"OrderedDict", "Residual"})
+        rows = list(row.children)
+        nb = len(layer.body)
+        body, rest = rows[:nb], rows[nb:]
+        shortcut = "None"
+        if layer.shortcut:
+            shortcut, rest = _expr(rest[0], depth + 1, needs), rest[1:]
+        return (f"Residual(\n{pad}{odict(body)},\n{pad}shortcut={shortcut},\n"
+                f"{pad}shortcut_name={layer.shortcut_name!r},\n{pad}after={odict(rest)},\n{end})")
+    if layer.type == "Concat":
+        needs.add("Concat")
+        items = "".join(f"{pad}{_expr(r, depth + 1, needs)},\n" for r in row.children)
+        return f"Concat([\n{items}{end}])"
+    kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
+    return f"nn.{layer.type}({kwargs})"
+
+
+def _block_sources(needs: set) -> list[str]:
+    import inspect
+
+    from . import modules
+
+    out = []
+    for name in ("Residual", "Concat"):
+        if name in needs:
+            out += inspect.getsource(getattr(modules, name)).splitlines() + ["", ""]
+    return out
+
+
 def export_python(spec, class_name: str = "Net") -> str:
     """Python source of ``class Net(nn.Module)`` with ``__init__``/``forward`` and a shape
     comment per line. State-dict keys use the layers' attribute names; ``load_sequential_state``
@@ -35,15 +82,18 @@ def export_python(spec, class_name: str = "Net") -> str:
         raise BuildError(list(report.errors))
     used: set = set()
     init, forward, mapping, fixed = [], [], [], []
+    needs: set = set()
     for lr in report.layers:
         layer = lr.layer
         attr = _attr(lr.name, lr.index, lr.type, used)
-        kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(lr.input).items())
-        init.append(f"        self.{attr} = nn.{lr.type}({kwargs})")
-        if getattr(layer, "weight", None) is not None:
-            fixed.append((attr, layer.weight, lr.layer.groups, len(lr.input)))
-        if not layer.trainable and lr.params:
-            init.append(f"        self.{attr}.requires_grad_(False)  # trainable: false")
+        init.append(f"        self.{attr} = {_expr(lr, 2, needs)}")
+        for row in lr.walk():
+            sub = attr + row.path[len(lr.path):]
+            if row.layer is not None and not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
+                fixed.append((sub, row.layer.weight))
+            if row.layer is not None and not row.layer.is_block and row.params and not row.trainable_params:
+                target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
+                init.append(f"        {target}.requires_grad_(False)  # trainable: false")
         forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
         mapping.append((lr.name, attr))
     src = [
@@ -53,19 +103,22 @@ def export_python(spec, class_name: str = "Net") -> str:
         f"Parameters: {report.totals.params:,} (trainable {report.totals.trainable_params:,})",
         '"""',
         "",
+        *(["from collections import OrderedDict", ""] if needs else []),
         "import torch",
         "from torch import nn",
         "",
         "",
+        *_block_sources(needs),
         f"class {class_name}(nn.Module):",
         "    def __init__(self):",
         "        super().__init__()",
         *init,
     ]
-    for attr, weight, _groups, _rank in fixed:
+    for sub, weight in fixed:
+        target = f"self.{sub}" if "." not in sub else f"self.get_submodule({sub!r})"
         src.append("        with torch.no_grad():  # fixed kernel values from the spec")
         src.append(f"            w = torch.tensor({weight!r}, dtype=torch.float32)")
-        src.append(f"            self.{attr}.weight.copy_(w.reshape(self.{attr}.weight.shape))")
+        src.append(f"            {target}.weight.copy_(w.reshape({target}.weight.shape))")
     src += [
         "",
         "    def forward(self, x):",

@@ -39,7 +39,8 @@ class Verification:
         t = self.report.totals
         info_ok = self.torchinfo_params is None or (
             self.torchinfo_params == t.params and self.torchinfo_trainable == t.trainable_params)
-        return all(r.ok for r in self.rows) and len(self.rows) == len(self.report.layers) and info_ok
+        expected = sum(1 for lr in self.report.layers for _ in lr.walk())
+        return all(r.ok for r in self.rows) and len(self.rows) == expected and info_ok
 
 
 def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool = True) -> Verification:
@@ -54,17 +55,31 @@ def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool =
     n = batch or spec.batch
     first = next(model.parameters(), None)
     x = torch.randn(n, *spec.input, device=dev, dtype=first.dtype if first is not None else torch.float32)
-    rows = []
+    # every row, nested ones included, is compared with the module at its dotted path
+    modules = dict(model.named_modules())
+    seen: dict[str, tuple] = {}
+    hooks = []
+    for lr in report.layers:
+        for row in lr.walk():
+            def hook(mod, inp, out, path=row.path):
+                out = out[0] if isinstance(out, tuple) else out
+                seen.setdefault(path, tuple(out.shape[1:]))
+            hooks.append(modules[row.path].register_forward_hook(hook))
     model.eval()
-    with torch.no_grad():
-        for lr, module in zip(report.layers, model):
-            x = module(x)
-            if isinstance(x, tuple):
-                x = x[0]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = []
+    for lr in report.layers:
+        for row in lr.walk():
+            module = modules[row.path]
             params = sum(p.numel() for p in module.parameters())
             trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-            rows.append(Row(lr.index, lr.name, lr.type, lr.output, tuple(x.shape[1:]), lr.params, params,
-                            lr.trainable_params, trainable))
+            rows.append(Row(lr.index, row.path, row.type, row.output, seen.get(row.path, ()), row.params, params,
+                            row.trainable_params, trainable))
     info_params = info_trainable = None
     if use_torchinfo:
         import torchinfo
