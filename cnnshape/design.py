@@ -108,90 +108,167 @@ def set_top(d: Design, key: str, value: Any) -> Design:
     return replace(d, top=tuple((k, top[k]) for k in order if k in top))
 
 
-def set_args(d: Design, i: int, changes: dict[str, Any]) -> Design:
-    """Change arguments of layer ``i`` (UNSET removes one). ``type`` may be changed too."""
-    d._check_index(i)
-    item = d.items[i]
-    type_name = changes.get("type", item.type)
-    if type_name is UNSET:
-        raise EditError("a layer needs a type")
-    values = dict(item.values)
-    for k, v in changes.items():
-        if k == "type":
-            continue
-        if v is UNSET:
-            values.pop(k, None)
-        else:
-            values[k] = v
+Path = "int | tuple"  # a top-level index, or (index, key, index, ...) into nested layer lists
+
+
+def _norm(path) -> tuple:
+    return (path,) if isinstance(path, int) else tuple(path)
+
+
+def get_data(d: Design, path) -> Any:
+    """The written data of the layer at ``path`` (e.g. ``(4, "body", 0)``)."""
+    p = _norm(path)
+    d._check_index(p[0])
+    node = d.items[p[0]].data
+    for k in p[1:]:
+        try:
+            node = node[k]
+        except (KeyError, IndexError, TypeError):
+            raise EditError(f"no layer at {'/'.join(map(str, p))}") from None
+    return node
+
+
+def _set_in(data, rest, fn):
+    if not rest:
+        return fn(data)
+    k = rest[0]
+    try:
+        new = dict(data) if isinstance(data, dict) else list(data)
+        new[k] = _set_in(data[k], rest[1:], fn)
+    except (KeyError, IndexError, TypeError):
+        raise EditError(f"no layer at {k}") from None
+    return new
+
+
+def _update(d: Design, path, fn) -> Design:
+    """Replace the data at ``path`` by ``fn(old data)``."""
+    p = _norm(path)
+    d._check_index(p[0])
     items = list(d.items)
-    items[i] = replace(item, data=_item_data(type_name, values))
+    items[p[0]] = replace(items[p[0]], data=_set_in(items[p[0]].data, p[1:], fn))
     return d._with_items(items)
 
 
-def apply_fix(d: Design, diag: Diagnostic) -> Design:
-    """Apply a diagnostic's machine-applicable fix to its layer."""
+def _list_op(d: Design, path, op) -> Design:
+    """Apply ``op(list, index) -> list`` to the list that holds ``path``'s layer.
+
+    The top level is a list of Items (with origins), nested lists hold plain data."""
+    p = _norm(path)
+    if len(p) == 1:
+        items = op(list(d.items), p[0], Item)
+        return d._with_items(items)
+    return _update(d, p[:-1], lambda lst: op(list(lst), p[-1], None))
+
+
+def _unwrap(x):
+    return x.data if isinstance(x, Item) else x
+
+
+def _values_of(data) -> dict:
+    return {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
+
+
+def _type_of(data) -> str:
+    return data if isinstance(data, str) else str(data.get("type", "?")) if isinstance(data, dict) else "?"
+
+
+def set_args(d: Design, path, changes: dict[str, Any]) -> Design:
+    """Change arguments of the layer at ``path`` (UNSET removes one); ``type`` too."""
+    def change(data):
+        type_name = changes.get("type", _type_of(data))
+        if type_name is UNSET:
+            raise EditError("a layer needs a type")
+        values = _values_of(data)
+        for k, v in changes.items():
+            if k == "type":
+                continue
+            if v is UNSET:
+                values.pop(k, None)
+            else:
+                values[k] = v
+        return _item_data(type_name, values)
+    get_data(d, path)
+    return _update(d, path, change)
+
+
+def apply_fix(d: Design, diag: Diagnostic, path=None) -> Design:
+    """Apply a diagnostic's machine-applicable fix to its layer (``path`` for a nested
+    layer; default: the top-level item the diagnostic names)."""
     if not diag.fix or diag.index is None:
         raise EditError("this problem has no automatic fix; follow the hint")
-    return set_args(d, diag.index, {k: UNSET if v is None else v for k, v in diag.fix.items()})
+    return set_args(d, diag.index if path is None else path,
+                    {k: UNSET if v is None else v for k, v in diag.fix.items()})
 
 
-def insert(d: Design, at: int, type_name: str, values: dict[str, Any] | None = None) -> Design:
-    """Insert a new layer of ``type_name`` at position ``at`` (0 = first, len = last)."""
+def insert(d: Design, at, type_name: str, values: dict[str, Any] | None = None) -> Design:
+    """Insert a new layer of ``type_name`` at position ``at`` (an index of the top level,
+    or a path whose last element is the position in a nested list)."""
     if type_name not in LAYER_TYPES:
         raise EditError(f"unknown layer type '{type_name}'{did_you_mean(type_name, LAYER_TYPES)}")
-    if not 0 <= at <= len(d.items):
-        raise EditError(f"cannot insert at {at}: positions are 0..{len(d.items)}")
-    values = dict(values) if values is not None else default_values(type_name)
-    items = list(d.items)
-    items.insert(at, Item(_item_data(type_name, values)))
-    return d._with_items(items)
+    data = _item_data(type_name, dict(values) if values is not None else default_values(type_name))
+
+    def op(lst, i, wrap):
+        if not 0 <= i <= len(lst):
+            raise EditError(f"cannot insert at {i}: positions are 0..{len(lst)}")
+        lst.insert(i, wrap(data) if wrap else data)
+        return lst
+    return _list_op(d, at, op)
 
 
 def default_values(type_name: str) -> dict[str, Any]:
     """Values a freshly inserted layer starts with: its required arguments filled with
-    the most common choice (so the new layer is usually valid right away)."""
-    start = {"out_channels": 16, "kernel_size": 3, "out_features": 10, "output_size": 1}
+    the most common choice (so the new layer is usually valid right away; a new block
+    holds a shape-keeping ReLU to edit)."""
+    start = {"out_channels": 16, "kernel_size": 3, "out_features": 10, "output_size": 1, "n": 2,
+             "body": ["ReLU"], "branches": [["ReLU"], ["Identity"]]}
     cls = LAYER_TYPES[type_name]
     return {k: start.get(k, 1) for k, a in cls.ARGS.items() if a.required}
 
 
-def delete(d: Design, i: int) -> Design:
-    d._check_index(i)
-    items = list(d.items)
-    del items[i]
-    return d._with_items(items)
+def delete(d: Design, path) -> Design:
+    def op(lst, i, wrap):
+        if not 0 <= i < len(lst):
+            raise EditError(f"no layer {i}: the list has {len(lst)} layers")
+        if wrap is None and len(lst) == 1:
+            raise EditError("a block needs at least one layer here: delete the block instead")
+        del lst[i]
+        return lst
+    return _list_op(d, path, op)
 
 
-def duplicate(d: Design, i: int) -> Design:
-    """Copy layer ``i`` right after itself (a copy of a named layer gets a fresh name)."""
-    d._check_index(i)
-    item = d.items[i]
-    data = item.data
-    if item.name is not None:
-        taken = set(d.names())
-        n = 2
-        while f"{item.name}_{n}" in taken:
-            n += 1
-        data = {**data, "name": f"{item.name}_{n}"}
-    items = list(d.items)
-    items.insert(i + 1, Item(data))
-    return d._with_items(items)
+def duplicate(d: Design, path) -> Design:
+    """Copy the layer at ``path`` right after itself (a named copy gets a fresh name)."""
+    def op(lst, i, wrap):
+        if not 0 <= i < len(lst):
+            raise EditError(f"no layer {i}: the list has {len(lst)} layers")
+        data = _unwrap(lst[i])
+        name = data.get("name") if isinstance(data, dict) else None
+        if isinstance(name, str):
+            taken = {_unwrap(x).get("name") for x in lst if isinstance(_unwrap(x), dict)}
+            n = 2
+            while f"{name}_{n}" in taken:
+                n += 1
+            data = {**data, "name": f"{name}_{n}"}
+        lst.insert(i + 1, wrap(data) if wrap else data)
+        return lst
+    return _list_op(d, path, op)
 
 
-def move(d: Design, i: int, delta: int) -> Design:
-    d._check_index(i)
-    j = i + delta
-    if not 0 <= j < len(d.items):
-        raise EditError(f"layer {i} is already {'first' if delta < 0 else 'last'}")
-    items = list(d.items)
-    items.insert(j, items.pop(i))
-    return d._with_items(items)
+def move(d: Design, path, delta: int) -> Design:
+    def op(lst, i, wrap):
+        if not 0 <= i < len(lst):
+            raise EditError(f"no layer {i}: the list has {len(lst)} layers")
+        j = i + delta
+        if not 0 <= j < len(lst):
+            raise EditError(f"layer {i} is already {'first' if delta < 0 else 'last'}")
+        lst.insert(j, lst.pop(i))
+        return lst
+    return _list_op(d, path, op)
 
 
-def rename(d: Design, i: int, name: str | None) -> Design:
-    """Give layer ``i`` a child-module name (None or empty: back to its index)."""
-    d._check_index(i)
-    return set_args(d, i, {"name": UNSET if not name else name})
+def rename(d: Design, path, name: str | None) -> Design:
+    """Give the layer at ``path`` a child-module name (None or empty: its position)."""
+    return set_args(d, path, {"name": UNSET if not name else name})
 
 
 # ----------------------------------------------------------------------- history

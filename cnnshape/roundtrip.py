@@ -195,19 +195,58 @@ def _plain(node):
     return node
 
 
+def _same(a, b) -> bool:
+    return a == b and type(a) is type(b)
+
+
 def _update_map(node, old: dict, new: dict) -> None:
-    """Make mapping ``node`` (whose plain value was ``old``) equal ``new``, in place."""
+    """Make mapping ``node`` (whose plain value was ``old``) equal ``new``, in place,
+    recursing into nested mappings and lists so untouched parts keep their style."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     for k in [k for k in node if str(k) not in new]:
         del node[k]
     for k, v in new.items():
-        if k in old and old[k] == v and type(old[k]) is type(v):
+        if k in old and _same(old[k], v):
             continue
-        if k in node and isinstance(node[k], list) and isinstance(v, list) and \
-                getattr(node[k].fa, "flow_style", False) is False:
-            node[k] = _flow(v)
-            node[k].fa.set_block_style()
+        cur = node.get(k) if k in node else None
+        if isinstance(cur, CommentedMap) and isinstance(v, dict) and isinstance(old.get(k), dict):
+            _update_map(cur, old[k], v)
+        elif isinstance(cur, CommentedSeq) and isinstance(v, list) and isinstance(old.get(k), list):
+            _update_seq(cur, old[k], v)
         else:
             node[k] = _flow(v)
+
+
+def _update_seq(seq, old: list, new: list) -> None:
+    """Make sequence ``seq`` (plain value ``old``) equal ``new`` in place: items equal to
+    an old item keep their node and end-of-line comment; same-position mappings recurse."""
+    from ruamel.yaml.comments import CommentedMap
+
+    nodes, comments = list(seq), dict(seq.ca.items)
+    used: set[int] = set()
+    out, out_comments = [], {}
+    for j, v in enumerate(new):
+        match = next((i for i, o in enumerate(old) if i not in used and _same(o, v)), None)
+        if match is None and len(old) == len(new) and j not in used:
+            match = j  # same position, changed: update that node
+        if match is not None:
+            used.add(match)
+            node = nodes[match]
+            if not _same(old[match], v):
+                if isinstance(node, CommentedMap) and isinstance(v, dict) and isinstance(old[match], dict):
+                    _update_map(node, old[match], v)
+                else:
+                    node = _flow(v)
+            if match in comments:
+                out_comments[j] = comments[match]
+        else:
+            node = _flow(v)
+        out.append(node)
+    seq.ca.items.clear()
+    del seq[:]
+    seq.extend(out)
+    seq.ca.items.update(out_comments)
 
 
 def _apply(doc, original: Design, design: Design) -> None:

@@ -388,3 +388,82 @@ def test_train_refused_for_a_broken_design(tmp_path):
         assert "fix the errors first" in screen_text(app)
 
     run(app, script)
+
+
+# --------------------------------------------------------------------- blocks
+def test_blocks_tree_expand_edit_nested_and_repeat_count(tmp_path):
+    p = tmp_path / "rs.yaml"
+    shutil.copy(os.path.join(SPECS, "resnet_small_32.yaml"), p)
+    app = DesignApp(p)
+
+    async def script(pilot):
+        labels = [n.label for n in app.nodes]
+        assert "layer2" in labels and "layer2.conv1" not in labels      # collapsed by default
+        row = labels.index("layer2") + 1
+        app.query_one("#layers").move_cursor(row=row)
+        await pilot.press("right")                                       # open the block
+        labels = [n.label for n in app.nodes]
+        assert "layer2.conv1" in labels and "layer2.shortcut.0" in labels
+        await pilot.press("down")                                        # layer2.conv1
+        assert app.selected_node.label == "layer2.conv1"
+        assert app.selected_path == (4, "body", 0)
+        await pilot.press("e")
+        await pilot.pause()
+        await set_field(pilot, "stride", "1")                            # breaks the skip connection
+        await pilot.press("enter")
+        await pilot.pause()
+        err = app.evaluation.errors[0]
+        assert err.name == "layer2" and "Residual add needs equal shapes" in err.message
+        node = next(n for n in app.nodes if n.label == "layer2")
+        assert node.status == "error"
+        await pilot.press("ctrl+z")
+        assert app.evaluation.ok
+        # insert a nested layer after conv1, then delete it again
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press(*"dropout2d", "enter")
+        await pilot.pause()
+        assert app.selected_path == (4, "body", 1) and app.selected_node.type == "Dropout2d"
+        assert app.evaluation.ok
+        await pilot.press("d")
+        assert app.design == app.file.original
+        # collapse back with left from a child
+        await pilot.press("left")
+        assert app.selected_node.label == "layer2" and not app.selected_node.expanded
+        # add a Repeat block at the end of the top level and edit its count
+        app.query_one("#layers").move_cursor(row=len(app.nodes))
+        await pilot.press("i")
+        await pilot.pause()
+        await pilot.press(*"repeat", "enter")
+        await pilot.pause()
+        assert app.selected_node.type == "Repeat" and app.evaluation.ok
+        await pilot.press("e")
+        await pilot.pause()
+        await set_field(pilot, "n", "3")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selected_node.note == "×3"
+        assert len(app.selected_node.report.children) == 3
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    run(app, script)
+    text = p.read_text()
+    assert "type: Repeat" in text and "n: 3" in text
+    assert "# stage 2: 32 channels, 16x16: stride 2 and a projection" in text   # comments kept
+    assert check(str(p)).ok
+
+
+def test_tree_labels_are_the_module_paths_of_the_rows():
+    import glob
+
+    from cnnshape import design as D
+    from cnnshape.tui.view import tree_nodes
+
+    for path in glob.glob(os.path.join(SPECS, "*.yaml")):
+        f = DesignFile.open(path)
+        ev = D.evaluate(f.original)
+        for n in tree_nodes(f.original, ev, set(), everything=True):
+            if n.report is not None:
+                assert n.label == n.report.path, (path, n.path)
+                assert D.get_data(f.original, n.path)  # every row points at real data

@@ -19,7 +19,7 @@ from ..errors import SpecFileError
 from ..roundtrip import ChangedOnDisk, DesignFile
 from .screens import (ChoiceScreen, ErrorScreen, Field, FormScreen, PaletteScreen, PromptScreen,
                       TextScreen, layer_fields)
-from .view import COLUMNS, details_markup, diagnostic_label, table_rows, totals_text
+from .view import COLUMNS, details_markup, diagnostic_label, input_cells, node_cells, totals_text, tree_nodes
 
 HELP = """\
 [b]cnnshape design studio[/b]
@@ -34,6 +34,8 @@ Every change is re-analysed at once: shapes, receptive fields, params, MACs, err
   K / J        move it up / down (also shift+up / shift+down)
   r            rename it (the child-module name in the compiled nn.Sequential)
   f            apply the automatic fix of the selected layer's problem
+  → / ←, space open / close a block (Sequential, Repeat, Residual, Concat): its layers are
+               edited like any other (a Repeat shows its body once, as the first copy)
 [b]History and files[/b]
   ctrl+z / u   undo                      ctrl+y / U  redo
   ctrl+s       save (comments and layout of the file are kept)
@@ -71,6 +73,9 @@ class DesignApp(App):
         Binding("S", "save_as", "Save as", show=False),
         Binding("v", "yaml", "YAML"),
         Binding("t", "train", "Train"),
+        Binding("right,l", "expand", "Open block", show=False),
+        Binding("left,h", "collapse", "Close block", show=False),
+        Binding("space", "toggle", "Open/close", show=False),
         Binding("m", "maps", "Maps", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
@@ -91,6 +96,8 @@ class DesignApp(App):
         self.evaluation = D.evaluate(start) if self.file else None
         self.message = ""
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
+        self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
+        self.nodes = []
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -117,8 +124,10 @@ class DesignApp(App):
         table.border_title = "layers"
         if self.file.is_new:
             self.message = f"new design: {self.path} does not exist yet (ctrl+s creates it)"
-        first_bad = next((e.index for e in self.evaluation.errors if e.index is not None), None)
-        self.refresh_view(select=first_bad if first_bad is not None else "keep")
+        self.refresh_view()
+        first_bad = next((e for e in self.evaluation.errors if e.index is not None), None)
+        if first_bad is not None:
+            self.show_problem(first_bad)
         table.focus()
 
     def check_action(self, action: str, parameters) -> bool | None:
@@ -137,21 +146,38 @@ class DesignApp(App):
         return self.design != self.saved
 
     @property
-    def selected(self) -> int | None:
-        """Selected layer index (None: the input row)."""
+    def selected_node(self):
+        """The selected tree node (None: the input row)."""
         row = self.query_one("#layers", DataTable).cursor_row
-        return None if row <= 0 else min(row - 1, len(self.design.items) - 1)
+        if row <= 0 or not self.nodes:
+            return None
+        return self.nodes[min(row - 1, len(self.nodes) - 1)]
 
-    def refresh_view(self, select: int | None | str = "keep") -> None:
-        """Re-analyse the current design and redraw everything."""
+    @property
+    def selected_path(self) -> tuple | None:
+        node = self.selected_node
+        return None if node is None else node.path
+
+    @property
+    def selected(self) -> int | None:
+        """Top-level index of the selected row (None: the input row)."""
+        path = self.selected_path
+        return None if path is None else path[0]
+
+    def refresh_view(self, select="keep") -> None:
+        """Re-analyse the current design and redraw everything. ``select``: a layer index
+        or path to put the cursor on, None for the input row, "keep" to stay."""
         self.evaluation = ev = D.evaluate(self.design)
         table = self.query_one("#layers", DataTable)
         row = table.cursor_row
+        self.nodes = tree_nodes(self.design, ev, self.expanded)
         if select != "keep":
-            row = 0 if select is None else select + 1
+            want = None if select is None else (select,) if isinstance(select, int) else tuple(select)
+            row = 0 if want is None else next((k + 1 for k, n in enumerate(self.nodes) if n.path == want), row)
         table.clear()
-        for i, cells in enumerate(table_rows(self.design, ev)):
-            table.add_row(*cells, key=str(i))
+        table.add_row(*input_cells(self.design, ev), key="input")
+        for k, node in enumerate(self.nodes):
+            table.add_row(*node_cells(node), key=f"n{k}")
         if table.row_count:
             table.move_cursor(row=max(0, min(row, table.row_count - 1)), animate=False)
         self.query_one("#totals", Static).update(totals_text(self.design, ev))
@@ -170,7 +196,7 @@ class DesignApp(App):
         self._show_status()
 
     def _update_details(self) -> None:
-        self.query_one("#details", Static).update(details_markup(self.design, self.evaluation, self.selected))
+        self.query_one("#details", Static).update(details_markup(self.design, self.evaluation, self.selected_node))
 
     def _show_status(self) -> None:
         ev = self.evaluation
@@ -190,10 +216,20 @@ class DesignApp(App):
     def _jump(self, event: OptionList.OptionSelected) -> None:
         diags = [*self.evaluation.errors, *self.evaluation.warnings]
         if event.option.id and event.option.id.isdigit():
-            d = diags[int(event.option.id)]
-            table = self.query_one("#layers", DataTable)
-            table.move_cursor(row=0 if d.index is None else d.index + 1)
-            table.focus()
+            self.show_problem(diags[int(event.option.id)])
+            self.query_one("#layers", DataTable).focus()
+
+    def show_problem(self, diag) -> None:
+        """Put the cursor on the layer of ``diag``, opening the blocks around it."""
+        path = self._path_of(diag)
+        if path is None:
+            self.refresh_view(select=None)
+            return
+        for k in range(1, len(path)):
+            prefix = path[:k]
+            if isinstance(prefix[-1], int):
+                self.expanded.add(prefix)
+        self.refresh_view(select=path)
 
     # ------------------------------------------------------------------ editing
     def edit(self, label: str, op, *args) -> bool:
@@ -208,35 +244,40 @@ class DesignApp(App):
         return True
 
     def action_edit(self) -> None:
-        i = self.selected
-        if i is None:
+        node = self.selected_node
+        if node is None:
             self._edit_top()
             return
-        item = self.design.items[i]
-        if item.type not in D.LAYER_TYPES:
-            self.push_screen(PaletteScreen(f"Layer {i}: unknown type '{item.type}', pick one"),
-                             lambda t: t and self.edit(f"set type of layer {i} to {t}", D.set_args, i, {"type": t}))
+        path, label = node.path, node.label
+        data = D.get_data(self.design, path)
+        type_name = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
+        if type_name not in D.LAYER_TYPES:
+            self.push_screen(PaletteScreen(f"{label}: unknown type '{type_name}', pick one"),
+                             lambda t: t and self.edit(f"set type of {label} to {t}", D.set_args, path, {"type": t}))
             return
-        fields = layer_fields(item.type, item.values)
+        values = {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
+        fields = layer_fields(type_name, values)
 
         def preview(values: dict) -> str:
-            trial = D.set_args(self.design, i, values)
+            try:
+                trial = D.set_args(self.design, path, values)
+            except D.EditError as exc:
+                return f"[red]{exc}[/]"
             ev = D.evaluate(trial)
-            row = ev.rows[i]
-            diags = ev.diagnostics_for(i)
-            if row.report is not None and row.status != "error":
-                warn = "".join(f"\n[yellow]⚠ {d.message}[/]" for d in diags)
-                downstream = "" if ev.ok else f"\n[red]then: {ev.errors[0].message}[/]"
-                return f"output → [b]{list(row.report.output)}[/b]{warn}{downstream}"
-            return "\n".join(f"[red]✗ {d.message}[/]\n  [cyan]{d.hint}[/]" for d in diags if d.severity == "error") \
+            nodes = tree_nodes(trial, ev, set(), everything=True)
+            me = next((n for n in nodes if n.path == path), None)
+            mine = [d for d in ev.errors if d.index == path[0] and (len(path) == 1 or d.name == label)]
+            if me is not None and me.report is not None and not mine:
+                downstream = "" if ev.ok else f"\n[red]then: {ev.errors[0].name}: {ev.errors[0].message}[/]"
+                return f"output → [b]{list(me.report.output)}[/b]{downstream}"
+            return "\n".join(f"[red]✗ {d.message}[/]\n  [cyan]{d.hint}[/]" for d in mine) \
                 or "[dim]not analysed (an earlier layer has an error)[/]"
 
         def done(changes):
             if changes:
-                keys = ", ".join(changes)
-                self.edit(f"layer {i} ({item.type}): set {keys}", D.set_args, i, changes)
+                self.edit(f"{label} ({type_name}): set {', '.join(changes)}", D.set_args, path, changes)
 
-        self.push_screen(FormScreen(f"Edit layer {i}: {item.type}", fields, preview), done)
+        self.push_screen(FormScreen(f"Edit {label}: {type_name}", fields, preview), done)
 
     def _edit_top(self) -> None:
         top = dict(self.design.top)
@@ -262,65 +303,112 @@ class DesignApp(App):
 
         self.push_screen(FormScreen("Input and top-level settings", fields), done)
 
-    def _insert_at(self, at: int) -> None:
+    def _insert_at(self, at) -> None:
+        at = (at,) if isinstance(at, int) else tuple(at)
+        where = "/".join(map(str, at))
+
         def done(type_name):
-            if type_name and self.edit(f"insert {type_name} at {at}", D.insert, at, type_name):
+            if type_name and self.edit(f"insert {type_name} at {where}", D.insert, at, type_name):
                 self.refresh_view(select=at)
-        self.push_screen(PaletteScreen(f"Insert a layer at position {at}"), done)
+        self.push_screen(PaletteScreen(f"Insert a layer at position {where}"), done)
 
     def action_add(self) -> None:
-        i = self.selected
-        self._insert_at(0 if i is None else i + 1)
+        path = self.selected_path
+        self._insert_at(0 if path is None else path[:-1] + (path[-1] + 1,))
 
     def action_insert_before(self) -> None:
-        i = self.selected
-        self._insert_at(0 if i is None else i)
+        path = self.selected_path
+        self._insert_at(0 if path is None else path)
 
-    def _need_layer(self) -> int | None:
-        i = self.selected
-        if i is None or not self.design.items:
+    def _need_layer(self):
+        path = self.selected_path
+        if path is None or not self.design.items:
             self.say("[yellow]select a layer first (row 0 is the input)[/]")
             return None
-        return i
+        return path
+
+    def _label(self, path) -> str:
+        node = next((n for n in self.nodes if n.path == path), None)
+        return node.label if node else "/".join(map(str, path))
 
     def action_delete(self) -> None:
-        i = self._need_layer()
-        if i is not None:
-            self.edit(f"delete layer {i} ({self.design.items[i].type})", D.delete, i)
+        path = self._need_layer()
+        if path is not None:
+            data = D.get_data(self.design, path)
+            t = data if isinstance(data, str) else data.get("type", "?")
+            self.edit(f"delete {self._label(path)} ({t})", D.delete, path)
 
     def action_duplicate(self) -> None:
-        i = self._need_layer()
-        if i is not None and self.edit(f"duplicate layer {i}", D.duplicate, i):
-            self.refresh_view(select=i + 1)
+        path = self._need_layer()
+        if path is not None and self.edit(f"duplicate {self._label(path)}", D.duplicate, path):
+            self.refresh_view(select=path[:-1] + (path[-1] + 1,))
 
     def action_move(self, delta: int) -> None:
-        i = self._need_layer()
-        if i is not None and self.edit(f"move layer {i} {'up' if delta < 0 else 'down'}", D.move, i, delta):
-            self.refresh_view(select=i + delta)
+        path = self._need_layer()
+        if path is not None and self.edit(f"move {self._label(path)} {'up' if delta < 0 else 'down'}",
+                                          D.move, path, delta):
+            self.refresh_view(select=path[:-1] + (path[-1] + delta,))
 
     def action_rename(self) -> None:
-        i = self._need_layer()
-        if i is None:
+        path = self._need_layer()
+        if path is None:
             return
-        current = self.design.items[i].name or ""
+        data = D.get_data(self.design, path)
+        current = data.get("name", "") if isinstance(data, dict) else ""
+        label = self._label(path)
 
         def done(name):
             if name is not None:
-                self.edit(f"rename layer {i} to {name or str(i)}", D.rename, i, name.strip() or None)
-        self.push_screen(PromptScreen(f"Name of layer {i} (empty: its index)", current, "e.g. conv1"), done)
+                self.edit(f"rename {label} to {name or path[-1]}", D.rename, path, name.strip() or None)
+        self.push_screen(PromptScreen(f"Name of {label} (empty: its position)", current or "", "e.g. conv1"), done)
+
+    def _path_of(self, diag) -> tuple | None:
+        """The data path of the layer a diagnostic names (nested names via the full tree)."""
+        if diag.index is None:
+            return None
+        for n in tree_nodes(self.design, self.evaluation, set(), everything=True):
+            if n.path[0] == diag.index and n.label == diag.name:
+                return n.path
+        return (diag.index,)
 
     def action_fix(self) -> None:
         ev = self.evaluation
-        i = self.selected
-        candidates = [d for d in (*ev.errors, *ev.warnings) if d.fix and (i is None or d.index == i)]
-        candidates = candidates or [d for d in ev.errors if d.fix]
+        node = self.selected_node
+        diags = [d for d in (*ev.errors, *ev.warnings) if d.fix]
+        mine = [d for d in diags if node is not None and d.index == node.path[0]
+                and (node.depth == 0 or d.name == node.label)]
+        candidates = mine or [d for d in ev.errors if d.fix]
         if not candidates:
             self.say("[yellow]no automatic fix here: follow the hint in the layer pane[/]")
             return
         d = candidates[0]
+        path = self._path_of(d)
         change = ", ".join(f"{k}: {v}" for k, v in d.fix.items())
-        if self.edit(f"fix layer {d.index}: {change}", D.apply_fix, d):
-            self.refresh_view(select=d.index)
+        if self.edit(f"fix {d.name}: {change}", D.apply_fix, d, path):
+            self.refresh_view(select=path)
+
+    def action_expand(self) -> None:
+        node = self.selected_node
+        if node is not None and node.is_block and not node.expanded:
+            self.expanded.add(node.path)
+            self.refresh_view(select=node.path)
+
+    def action_collapse(self) -> None:
+        node = self.selected_node
+        if node is None:
+            return
+        if node.is_block and node.expanded:
+            self.expanded.discard(node.path)
+            self.refresh_view(select=node.path)
+        elif node.depth:  # go to the enclosing block and close it
+            parent = next(n for n in reversed(self.nodes[: self.nodes.index(node)]) if n.depth < node.depth)
+            self.expanded.discard(parent.path)
+            self.refresh_view(select=parent.path)
+
+    def action_toggle(self) -> None:
+        node = self.selected_node
+        if node is not None and node.is_block:
+            (self.action_collapse if node.expanded else self.action_expand)()
 
     def action_undo(self) -> None:
         try:

@@ -1,5 +1,7 @@
 """What the studio shows, as rich Text built from an Evaluation (no Textual here)."""
 
+from dataclasses import dataclass
+
 from rich.text import Text
 
 from .markup import escape
@@ -52,28 +54,28 @@ def totals_text(design: Design, ev: Evaluation) -> Text:
     return out
 
 
-def _arg_lines(item: Item) -> list[str]:
-    cls = LAYER_TYPES.get(item.type)
-    values = item.values
+def _arg_lines(data) -> list[str]:
+    t = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
+    cls = LAYER_TYPES.get(t) if isinstance(t, str) else None
+    values = {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
     lines = []
     if cls is None:
         return [f"  {escape(k)}: {escape(repr(v))}" for k, v in values.items()]
     for key, arg in cls.ARGS.items():
         if key in values:
-            v = values[key]
-            shown = format_value(v)
+            shown = format_value(values[key])
             shown = shown if len(shown) < 60 else f"{shown[:57]}..."
             lines.append(f"  [b]{key}[/b]: {escape(shown)}")
         elif arg.required:
             lines.append(f"  [b red]{key}[/]: [red]missing (required)[/]")
-        else:
+        elif arg.kind not in ("layers", "overrides"):
             lines.append(f"  [dim]{key}: {escape(format_value(arg.default))} (default)[/]")
     return lines
 
 
-def details_markup(design: Design, ev: Evaluation, index: int | None) -> str:
-    """Markup for the details pane; ``index`` None means the input row."""
-    if index is None:
+def details_markup(design: Design, ev: Evaluation, node: "Node | None") -> str:
+    """Markup for the details pane; ``node`` None means the input row."""
+    if node is None:
         lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)", ""]
         for k, v in design.top:
             lines.append(f"  [b]{k}[/b]: {escape(format_value(v))}")
@@ -82,10 +84,13 @@ def details_markup(design: Design, ev: Evaluation, index: int | None) -> str:
         lines += ["", "[dim]Shapes are per sample, channels first, batch excluded: "
                   "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]"]
         return "\n".join(lines)
-    item = design.items[index]
-    row = ev.rows[index]
-    lr = row.report
-    title = f"[b]{index} · {escape(item.type)}[/b]" + (f"  name: {escape(row.name)}" if item.name else "")
+    from ..design import get_data
+
+    data = get_data(design, node.path)
+    lr = node.report
+    title = f"[b]{escape(node.label)} · {escape(node.type)}[/b]"
+    if node.depth:
+        title += f"  [dim](inside item {node.path[0]})[/]"
     lines = [title]
     if lr is not None:
         lines.append(f"{shape_text(lr.input)} → [b]{shape_text(lr.output)}[/b]")
@@ -98,15 +103,22 @@ def details_markup(design: Design, ev: Evaluation, index: int | None) -> str:
                          + ", ".join(f"{a.start:g}" for a in rf))
         else:
             lines.append("[dim]receptive field: undefined here (positions were mixed)[/]")
-        formulas = lr.layer.explain(lr.input)
+        formulas = lr.layer.explain(lr.input) if lr.layer is not None and not lr.layer.is_block else []
         if formulas:
             lines += ["", "[b]output size[/b] (floor((in + 2*pad - dil*(k-1) - 1)/stride + 1)):"]
             lines += [f"  {escape(f)}" for f in formulas]
-    elif row.status == "unreached":
+        if node.is_block:
+            lines.append(f"[dim]{len(list(lr.walk())) - 1} rows inside ({'→' if not node.expanded else '←'}: "
+                         f"{'expand' if not node.expanded else 'collapse'})[/]")
+    elif node.status == "unreached":
         lines.append("[dim]not analysed: an earlier layer has an error[/]")
-    lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(item)
-    lines += _diag_lines(ev.diagnostics_for(index))
-    cls = LAYER_TYPES.get(item.type)
+    lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(data)
+    top = node.path[0]
+    diags = [d for d in (*ev.errors, *ev.warnings) if d.index == top and
+             (node.depth == 0 or d.name == node.label or (d.name or "").startswith(node.label + "."))]
+    lines += _diag_lines(diags)
+    t = node.type
+    cls = LAYER_TYPES.get(t)
     if cls is not None and cls.__doc__:
         lines += ["", f"[dim]{escape(cls.__doc__.strip().splitlines()[0])}[/]"]
     return "\n".join(lines)
@@ -131,3 +143,115 @@ def diagnostic_label(d) -> str:
     mark = "✗" if d.severity == "error" else "⚠"
     fix = "  [b](f: fix)[/b]" if d.fix else ""
     return f"[{color}]{mark}[/] [b]{escape(where)}[/b]: {escape(d.message)}{fix}"
+
+
+# ----------------------------------------------------------------------- tree
+@dataclass(frozen=True)
+class Node:
+    """One row of the layer tree: a layer or block at data ``path`` (see design.get_data)."""
+
+    path: tuple
+    depth: int
+    label: str            # dotted module path (state_dict prefix) or index
+    type: str
+    status: str
+    report: object        # LayerReport | None
+    is_block: bool
+    expanded: bool
+    note: str = ""
+
+
+def _is_block(data) -> bool:
+    t = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
+    cls = LAYER_TYPES.get(t) if isinstance(t, str) else None
+    return bool(cls and cls.is_block)
+
+
+def _kids(data, rr, path: tuple, label: str):
+    """(path, data, report row, label) of a block's children, in compiled order."""
+    if not isinstance(data, dict):
+        return []
+    t = data.get("type")
+    ch = list(rr.children) if rr is not None else []
+    get = lambda k: ch[k] if k < len(ch) else None  # noqa: E731
+    out = []
+    name = lambda x, j: x.get("name") if isinstance(x, dict) and isinstance(x.get("name"), str) else str(j)  # noqa: E731
+    body = data.get("body") if isinstance(data.get("body"), list) else []
+    if t == "Sequential":
+        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
+    elif t == "Repeat":
+        first = get(0)
+        for j, x in enumerate(body):
+            r = first if len(body) == 1 else (first.children[j] if first is not None and j < len(first.children) else None)
+            out.append((path + ("body", j), x, r, f"{label}.0" if len(body) == 1 else f"{label}.0.{name(x, j)}"))
+    elif t == "Residual":
+        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
+        k = len(body)
+        sc = data.get("shortcut") if isinstance(data.get("shortcut"), list) else []
+        after = data.get("after") if isinstance(data.get("after"), list) else []
+        # the analysed block may have a shortcut the data lacks (set by a Repeat's first:)
+        has_sc = bool(sc) or (rr is not None and len(ch) == len(body) + len(after) + 1)
+        if sc:
+            scr = get(k)
+            sname = data.get("shortcut_name", "shortcut")
+            out += [(path + ("shortcut", j), x, scr.children[j] if scr is not None and j < len(scr.children) else None,
+                     f"{label}.{sname}.{j}") for j, x in enumerate(sc)]
+        if has_sc:
+            k += 1
+        out += [(path + ("after", j), x, get(k + j), f"{label}.{name(x, len(body) + j)}") for j, x in enumerate(after)]
+    elif t == "Concat":
+        for b, branch in enumerate(data.get("branches") or []):
+            br = get(b)
+            for j, x in enumerate(branch if isinstance(branch, list) else []):
+                r = br.children[j] if br is not None and j < len(br.children) else None
+                out.append((path + ("branches", b, j), x, r, f"{label}.{b}.{j}"))
+    return out
+
+
+def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = False) -> list[Node]:
+    """Rows of the layer table: top-level items, and the children of expanded blocks."""
+    errors = {(e.index, e.name) for e in ev.errors}
+    warns = {(w.index, w.name) for w in ev.warnings}
+    out: list[Node] = []
+
+    def visit(path, data, rr, label, depth, top_status, top):
+        block = _is_block(data)
+        is_open = block and (everything or path in expanded)
+        if (top, label) in errors:
+            status = "error"
+        elif top_status in ("unreached", "error") and depth:
+            status = "unreached" if rr is None else top_status if top_status == "unreached" else "ok"
+        elif (top, label) in warns:
+            status = "warning"
+        else:
+            status = top_status if depth == 0 else ("ok" if rr is not None else "unreached")
+        t = data if isinstance(data, str) else data.get("type", "?") if isinstance(data, dict) else "?"
+        note = f"×{data.get('n')}" if isinstance(data, dict) and t == "Repeat" else ""
+        out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note))
+        if is_open:
+            for cpath, cdata, crr, clabel in _kids(data, rr, path, label):
+                visit(cpath, cdata, crr, clabel, depth + 1, status, top)
+
+    for row, item in zip(ev.rows, design.items):
+        visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)
+    return out
+
+
+def node_cells(node: Node) -> tuple:
+    mark, style = STATUS_MARK[node.status]
+    lr = node.report
+    dim = "dim" if node.status == "unreached" else ("red" if node.status == "error" else "")
+    twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "  "
+    label = "  " * node.depth + twisty + (node.label.rsplit(".", 1)[-1] if node.depth else node.label)
+    if lr is not None:
+        params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
+        cells = (shape_text(lr.output), rf_text(lr.receptive_field), params, human(lr.macs) if lr.macs else "0")
+    else:
+        cells = ("✗ error" if node.status == "error" else "?", "", "", "")
+    idx = str(node.path[0]) if node.depth == 0 else ""
+    return (Text(idx, style=dim), Text(label, style=dim), Text(node.type + (f" {node.note}" if node.note else ""), style=dim),
+            *(Text(c, style=dim) for c in cells), Text(mark, style=style))
+
+
+def input_cells(design: Design, ev: Evaluation) -> tuple:
+    return table_rows(design, ev)[0]
