@@ -467,3 +467,28 @@ def test_tree_labels_are_the_module_paths_of_the_rows():
             if n.report is not None:
                 assert n.label == n.report.path, (path, n.path)
                 assert D.get_data(f.original, n.path)  # every row points at real data
+
+
+def test_small_resnet_trains_from_the_studio(tmp_path):
+    from cnnshape.tui.train_screen import TrainScreen
+
+    p = tmp_path / "rs.yaml"
+    shutil.copy(os.path.join(SPECS, "resnet_small_32.yaml"), p)
+    app = DesignApp(p)
+
+    async def script(pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        screen.query_one("#t-data").value = "shapes"
+        screen.query_one("#t-epochs").value = "2"
+        screen.query_one("#t-lr").value = "0.05"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await _wait(pilot, lambda: screen.result is not None, timeout=120)
+        r = screen.result
+        assert r.stopped is None and r.final.val_accuracy > 0.3   # 8 shapes: chance 0.125
+        assert screen.losses[-1] < screen.losses[0]
+
+    run(app, script)
