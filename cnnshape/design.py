@@ -294,22 +294,21 @@ class History:
         self._redo.clear()
         self.current = new
 
-    def undo(self) -> str:
-        """Step back; returns the label of the undone edit (EditError if none)."""
-        if not self._undo:
-            raise EditError("nothing to undo")
-        prev, label = self._undo.pop()
-        self._redo.append((self.current, label))
-        self.current = prev
+    def _shift(self, source: list, target: list, what: str) -> str:
+        if not source:
+            raise EditError(f"nothing to {what}")
+        design, label = source.pop()
+        target.append((self.current, label))
+        self.current = design
         return label
 
+    def undo(self) -> str:
+        """Step back; returns the label of the undone edit (EditError if none)."""
+        return self._shift(self._undo, self._redo, "undo")
+
     def redo(self) -> str:
-        if not self._redo:
-            raise EditError("nothing to redo")
-        nxt, label = self._redo.pop()
-        self._undo.append((self.current, label))
-        self.current = nxt
-        return label
+        """Step forward again; returns the label of the redone edit (EditError if none)."""
+        return self._shift(self._redo, self._undo, "redo")
 
     @property
     def can_undo(self) -> bool:

@@ -16,11 +16,15 @@ from .conftest import SPECS
 SIZE = (150, 45)
 
 
+def copy_spec(tmp_path, name: str):
+    p = tmp_path / name
+    shutil.copy(os.path.join(SPECS, name), p)
+    return p
+
+
 @pytest.fixture
 def fm(tmp_path):
-    p = tmp_path / "fm.yaml"
-    shutil.copy(os.path.join(SPECS, "fashion_mnist.yaml"), p)
-    return p
+    return copy_spec(tmp_path, "fashion_mnist.yaml")
 
 
 def run(app, script):
@@ -220,8 +224,7 @@ def test_quit_prompts_when_unsaved(fm):
 
 
 def test_error_spec_opens_on_the_right_layer(tmp_path):
-    p = tmp_path / "broken.yaml"
-    shutil.copy(os.path.join(SPECS, "broken_fashion_mnist.yaml"), p)
+    p = copy_spec(tmp_path, "broken_fashion_mnist.yaml")
     app = DesignApp(p)
 
     async def script(pilot):
@@ -377,8 +380,7 @@ def test_train_panel_stop_and_lock(fm):
 
 
 def test_train_refused_for_a_broken_design(tmp_path):
-    p = tmp_path / "broken.yaml"
-    shutil.copy(os.path.join(SPECS, "broken_fashion_mnist.yaml"), p)
+    p = copy_spec(tmp_path, "broken_fashion_mnist.yaml")
     app = DesignApp(p)
 
     async def script(pilot):
@@ -392,8 +394,7 @@ def test_train_refused_for_a_broken_design(tmp_path):
 
 # --------------------------------------------------------------------- blocks
 def test_blocks_tree_expand_edit_nested_and_repeat_count(tmp_path):
-    p = tmp_path / "rs.yaml"
-    shutil.copy(os.path.join(SPECS, "resnet_small_32.yaml"), p)
+    p = copy_spec(tmp_path, "resnet_small_32.yaml")
     app = DesignApp(p)
 
     async def script(pilot):
@@ -472,8 +473,7 @@ def test_tree_labels_are_the_module_paths_of_the_rows():
 def test_small_resnet_trains_from_the_studio(tmp_path):
     from cnnshape.tui.train_screen import TrainScreen
 
-    p = tmp_path / "rs.yaml"
-    shutil.copy(os.path.join(SPECS, "resnet_small_32.yaml"), p)
+    p = copy_spec(tmp_path, "resnet_small_32.yaml")
     app = DesignApp(p)
 
     async def script(pilot):

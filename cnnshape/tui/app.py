@@ -410,23 +410,20 @@ class DesignApp(App):
         if node is not None and node.is_block:
             (self.action_collapse if node.expanded else self.action_expand)()
 
-    def action_undo(self) -> None:
+    def _step(self, step, done: str) -> None:
         try:
-            label = self.history.undo()
+            label = step()
         except D.EditError as exc:
             self.say(f"[yellow]{exc}[/]")
             return
-        self.message = f"undone: {label}"
+        self.message = f"{done}: {label}"
         self.refresh_view()
 
+    def action_undo(self) -> None:
+        self._step(self.history.undo, "undone")
+
     def action_redo(self) -> None:
-        try:
-            label = self.history.redo()
-        except D.EditError as exc:
-            self.say(f"[yellow]{exc}[/]")
-            return
-        self.message = f"redone: {label}"
-        self.refresh_view()
+        self._step(self.history.redo, "redone")
 
     # ------------------------------------------------------------------- files
     def action_save(self, then=None) -> None:
