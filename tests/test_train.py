@@ -268,3 +268,16 @@ def test_cli_train_json_and_viz(tmp_path):
                          text=True, cwd=ROOT, env=env)
     if not torch.cuda.is_available():
         assert bad.returncode == 2 and "CUDA is not available" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ctrl_c_stops_cleanly_keeping_the_weights():
+    spec = load(SMALL_CNN)
+    ds = load_data("digits", spec.input, limit=300)
+
+    def interrupt(p):
+        if p.step >= 10:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    r = train(spec, ds, epochs=20, batch_size=16, on_progress=interrupt, progress_every=5)
+    assert r.stopped == "interrupted" and r.steps == 10 and "step 10" in r.message
+    assert all(torch.isfinite(p).all() for p in r.model.parameters())
