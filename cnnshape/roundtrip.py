@@ -143,19 +143,44 @@ def _rt_yaml(indent=(2, 4, 2)):
 def _rt_load(text: str):
     """(round-trip document, (mapping, sequence, offset) indent) or (None, default)."""
     from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.util import load_yaml_guess_indent
 
     try:
-        _, ind, bsi = load_yaml_guess_indent(text)
-        ind = ind or 2
-        bsi = bsi if bsi is not None else 0
-        indent = (ind, max(ind, bsi + 2), bsi)
+        indent = guess_indent(text)
         doc = _rt_yaml(indent).load(text)
     except (YAMLError, ValueError, TypeError):
         return None, (2, 4, 2)
     if not isinstance(doc, dict) or not isinstance(doc.get("layers", []), list):
         return None, (2, 4, 2)
     return doc, indent
+
+
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation the file uses for block collections.
+
+    ruamel.yaml applies one setting to the whole document when it writes, so it must be
+    the file's own: a nested mapping's indent, and where a list's ``-`` sits under its key.
+    """
+    import re
+
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    mapping, offset = None, None
+    for a, b in zip(lines, lines[1:]):
+        ka = re.match(r"^(\s*)(- )?[^\s#-][^:#]*:\s*(#.*)?$", a)
+        if not ka:
+            continue
+        col = len(ka.group(1)) + (2 if ka.group(2) else 0)
+        ib = len(b) - len(b.lstrip())
+        if ib <= col:
+            continue
+        if b.lstrip().startswith("- "):
+            offset = ib - col if offset is None else offset
+        elif mapping is None:
+            mapping = ib - col
+        if mapping is not None and offset is not None:
+            break
+    mapping = mapping or 2
+    offset = offset if offset is not None else 0
+    return (mapping, offset + 2, offset)
 
 
 def _rt_dump(doc, indent) -> str:

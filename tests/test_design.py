@@ -213,3 +213,38 @@ def test_random_edit_walks_never_crash_and_undo_restores(ops):
     for _ in range(applied):
         h.undo()
     assert h.current == f.original
+
+
+@pytest.mark.parametrize("text", [
+    "input: [1, 8, 8]\nlayers:\n- type: Conv2d   # no offset\n  out_channels: 4\n  kernel_size: 3\n- ReLU\n",
+    "input: [1, 8, 8]\nlayers:\n    - type: Residual\n      body:\n          - {type: Conv2d, out_channels: 1, kernel_size: 3, padding: 1}\n"
+    "          - ReLU   # keep\n    - Flatten\n",
+    "input: [1, 8, 8]\nlayers:\n  - type: Residual\n    body:\n      - {type: Conv2d, out_channels: 1, kernel_size: 3, padding: 1}\n"
+    "      - ReLU   # keep\n  - Flatten\n",
+])
+def test_one_edit_changes_one_line_whatever_the_indentation(tmp_path, text):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    f = DesignFile.open(p)
+    path = (0,) if f.original.items[0].type == "Conv2d" else (0, "body", 0)
+    f.save(D.set_args(f.original, path, {"out_channels": 7 if path == (0,) else 1, "kernel_size": 5,
+                                           "padding": 2} if path != (0,) else {"out_channels": 7}))
+    before, after = text.splitlines(), p.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(changed) == 1, changed
+
+
+def test_nested_edits_keep_block_layout_and_comments(tmp_path):
+    p = tmp_path / "r18.yaml"
+    shutil.copy(os.path.join(SPECS, "resnet18.yaml"), p)
+    f = DesignFile.open(p)
+    d = D.set_args(f.original, (5, "first", "shortcut", 0), {"stride": 1})
+    d = D.insert(d, (4, "body", 0, "body", 2), "Dropout2d")
+    f.save(d)
+    before, after = open(os.path.join(SPECS, "resnet18.yaml")).read().splitlines(), p.read_text().splitlines()
+    assert len(after) == len(before) + 1
+    assert [ln for ln in after if ln not in before] == [
+        "          - Dropout2d",
+        "        - {type: Conv2d, out_channels: 128, kernel_size: 1, stride: 1, bias: false}"]
+    assert DesignFile.open(p).original.data() == d.data()

@@ -167,8 +167,12 @@ def _is_block(data) -> bool:
     return bool(cls and cls.is_block)
 
 
-def _kids(data, rr, path: tuple, label: str):
-    """(path, data, report row, label) of a block's children, in compiled order."""
+def _kids(data, rr, path: tuple, label: str, first=None):
+    """(path, data, report row, label) of a block's children, in compiled order.
+
+    ``first`` = (overrides, Repeat path) when ``data`` is the one-item body of a Repeat:
+    the rows shown are the first copy's, so a shortcut set by ``first:`` is shown (and
+    edited) at its place in ``first``."""
     if not isinstance(data, dict):
         return []
     t = data.get("type")
@@ -188,13 +192,16 @@ def _kids(data, rr, path: tuple, label: str):
         out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
         k = len(body)
         sc = data.get("shortcut") if isinstance(data.get("shortcut"), list) else []
+        sc_path = path + ("shortcut",)
+        if first is not None and isinstance(first[0].get("shortcut"), list):
+            sc, sc_path = first[0]["shortcut"], first[1] + ("first", "shortcut")
         after = data.get("after") if isinstance(data.get("after"), list) else []
         # the analysed block may have a shortcut the data lacks (set by a Repeat's first:)
         has_sc = bool(sc) or (rr is not None and len(ch) == len(body) + len(after) + 1)
         if sc:
             scr = get(k)
             sname = data.get("shortcut_name", "shortcut")
-            out += [(path + ("shortcut", j), x, scr.children[j] if scr is not None and j < len(scr.children) else None,
+            out += [(sc_path + (j,), x, scr.children[j] if scr is not None and j < len(scr.children) else None,
                      f"{label}.{sname}.{j}") for j, x in enumerate(sc)]
         if has_sc:
             k += 1
@@ -214,7 +221,7 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
     warns = {(w.index, w.name) for w in ev.warnings}
     out: list[Node] = []
 
-    def visit(path, data, rr, label, depth, top_status, top):
+    def visit(path, data, rr, label, depth, top_status, top, first=None):
         block = _is_block(data)
         is_open = block and (everything or path in expanded)
         if (top, label) in errors:
@@ -229,8 +236,13 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
         note = f"×{data.get('n')}" if isinstance(data, dict) and t == "Repeat" else ""
         out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note))
         if is_open:
-            for cpath, cdata, crr, clabel in _kids(data, rr, path, label):
-                visit(cpath, cdata, crr, clabel, depth + 1, status, top)
+            inner = None
+            if isinstance(data, dict) and data.get("type") == "Repeat" and isinstance(data.get("first"), dict) \
+                    and isinstance(data.get("body"), list) and len(data["body"]) == 1:
+                inner = (data["first"], path)
+            for cpath, cdata, crr, clabel in _kids(data, rr, path, label, first):
+                visit(cpath, cdata, crr, clabel, depth + 1, status, top, inner if cpath[-2:-1] == ("body",)
+                      and cpath[:-2] == path else None)
 
     for row, item in zip(ev.rows, design.items):
         visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)
