@@ -255,6 +255,7 @@ def test_non_spec_file_shows_error_screen(tmp_path, text):
         await pilot.press("q")
 
     run(app, script)
+    assert app.return_code == 2
 
 
 def test_missing_path_starts_new_design(tmp_path):

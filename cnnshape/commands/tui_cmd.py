@@ -15,4 +15,6 @@ def tui_cmd(spec):
         from ..tui import run
     except ImportError as exc:  # textual is a dependency, but be clear if it is broken
         raise click.ClickException(f"the TUI needs the 'textual' package ({exc}); pip install textual") from None
-    run(spec)
+    import sys
+
+    sys.exit(run(spec))

@@ -555,5 +555,8 @@ class DesignApp(App):
             yield SystemCommand(title, help_, action)
 
 
-def run(path: str | Path) -> None:
-    DesignApp(path).run()
+def run(path: str | Path) -> int:
+    """Run the studio; the exit code (2 when the file could not be opened as a spec)."""
+    app = DesignApp(path)
+    app.run()
+    return app.return_code or 0

@@ -275,7 +275,7 @@ class TextScreen(ModalScreen[None]):
 class ErrorScreen(Screen):
     """Shown instead of the studio when the file cannot be opened as a spec."""
 
-    BINDINGS = [Binding("q,escape", "app.exit", "Quit")]
+    BINDINGS = [Binding("q,escape", "quit", "Quit")]
 
     def __init__(self, message: str):
         super().__init__()
@@ -288,5 +288,8 @@ class ErrorScreen(Screen):
             yield Static("\nA spec is YAML like:\n\n  input: [1, 28, 28]\n  layers:\n"
                          "    - {type: Conv2d, out_channels: 8, kernel_size: 3}\n    - ReLU\n\n"
                          "Fix the file, or start a new design: cnnshape tui new.yaml\n\nq: quit",
-                         classes="field-doc")
+                         classes="error-doc")
         yield Footer()
+
+    def action_quit(self) -> None:
+        self.app.exit(return_code=2)  # like `cnnshape check` on an unreadable file
