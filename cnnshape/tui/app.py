@@ -73,9 +73,10 @@ class DesignApp(App):
         Binding("S", "save_as", "Save as", show=False),
         Binding("v", "yaml", "YAML"),
         Binding("t", "train", "Train"),
-        Binding("right,l", "expand", "Open block", show=False),
-        Binding("left,h", "collapse", "Close block", show=False),
-        Binding("space", "toggle", "Open/close", show=False),
+        # priority: the table would take the arrows for horizontal scrolling
+        Binding("right,l", "expand", "Open block", show=False, priority=True),
+        Binding("left,h", "collapse", "Close block", show=False, priority=True),
+        Binding("space", "toggle", "Open/close", show=False, priority=True),
         Binding("m", "maps", "Maps", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
@@ -134,6 +135,8 @@ class DesignApp(App):
         """Studio keys act on the main screen only (not under a dialog or the error screen)."""
         if action in {b.action.split("(")[0] for b in self.BINDINGS} and self.screen is not self.screen_stack[0]:
             return False
+        if action in ("expand", "collapse", "toggle") and not isinstance(self.focused, DataTable):
+            return False  # arrows and space keep their meaning in the problems list and inputs
         return True
 
     # ----------------------------------------------------------------- drawing

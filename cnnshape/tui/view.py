@@ -159,6 +159,7 @@ class Node:
     is_block: bool
     expanded: bool
     note: str = ""
+    short: str = ""       # the label relative to the enclosing block ("conv1", "downsample.0")
 
 
 def _is_block(data) -> bool:
@@ -221,7 +222,7 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
     warns = {(w.index, w.name) for w in ev.warnings}
     out: list[Node] = []
 
-    def visit(path, data, rr, label, depth, top_status, top, first=None):
+    def visit(path, data, rr, label, depth, top_status, top, first=None, parent=""):
         block = _is_block(data)
         is_open = block and (everything or path in expanded)
         if (top, label) in errors:
@@ -234,7 +235,8 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
             status = top_status if depth == 0 else ("ok" if rr is not None else "unreached")
         t = data if isinstance(data, str) else data.get("type", "?") if isinstance(data, dict) else "?"
         note = f"×{data.get('n')}" if isinstance(data, dict) and t == "Repeat" else ""
-        out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note))
+        short = label[len(parent) + 1:] if parent and label.startswith(parent + ".") else label
+        out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short))
         if is_open:
             inner = None
             if isinstance(data, dict) and data.get("type") == "Repeat" and isinstance(data.get("first"), dict) \
@@ -242,7 +244,7 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
                 inner = (data["first"], path)
             for cpath, cdata, crr, clabel in _kids(data, rr, path, label, first):
                 visit(cpath, cdata, crr, clabel, depth + 1, status, top, inner if cpath[-2:-1] == ("body",)
-                      and cpath[:-2] == path else None)
+                      and cpath[:-2] == path else None, label)
 
     for row, item in zip(ev.rows, design.items):
         visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)
@@ -254,7 +256,7 @@ def node_cells(node: Node) -> tuple:
     lr = node.report
     dim = "dim" if node.status == "unreached" else ("red" if node.status == "error" else "")
     twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "  "
-    label = "  " * node.depth + twisty + (node.label.rsplit(".", 1)[-1] if node.depth else node.label)
+    label = "  " * node.depth + twisty + (node.short or node.label)
     if lr is not None:
         params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
         cells = (shape_text(lr.output), rf_text(lr.receptive_field), params, human(lr.macs) if lr.macs else "0")
