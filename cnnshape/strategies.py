@@ -6,7 +6,10 @@
   half are invalid in some way: that is the point of comparing with torch);
 - ``valid_specs()``: specs that ``cnnshape.analyze`` accepts;
 - ``invalid_specs()``: ``(spec_dict, index, fragment)`` triples, specs broken in a known
-  way at layer ``index`` with ``fragment`` expected in the error message.
+  way at layer ``index`` with ``fragment`` expected in the error message;
+- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: blocks (Sequential, Repeat with
+  ``first``, Residual with optional shortcut/after, Concat) and specs mixing them with
+  plain layers, valid or not (merges whose shapes disagree included).
 
 Specs are plain dicts in the YAML format; ``to_yaml`` prints one for a bug report.
 

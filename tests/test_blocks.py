@@ -15,6 +15,7 @@ from cnnshape.errors import SpecError
 from cnnshape.spec import load
 from cnnshape.torch_backend.build import build
 from cnnshape.torch_backend.export import export_python
+from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
 from . import zoo_reference as ref
@@ -218,6 +219,17 @@ def _compare_nested(spec_dict):
         assert tuple(y.shape[1:]) == report.output
         paths = {r.path for lr in report.layers for r in lr.walk()}
         assert all(k.rsplit(".", 1)[0] in paths for k in model.state_dict())
+        # the exported plain-PyTorch file computes the same function with the same weights
+        ns: dict = {"__name__": "exported"}
+        exec(compile(export_python(report.spec), "net.py", "exec"), ns)
+        net = ns["Net"]().eval()
+        ns["load_sequential_state"](net, model.state_dict())
+        x = torch.randn(report.spec.batch, *report.spec.input)
+        with torch.no_grad():
+            assert torch.allclose(net(x), model(x), atol=1e-6)
+        # and importing the compiled model gives back the same architecture
+        again = build(from_module(model, report.spec.input, batch=report.spec.batch)).eval()
+        assert repr(again) == repr(model)
 
 
 @given(cs.nested_spec_dicts())

@@ -26,40 +26,78 @@ def _default_equal(value, default):
     return value == default
 
 
+def _items(children, prefix: str, offset: int = 0) -> list:
+    return [_item(child_name, child, i + offset, prefix) for i, (child_name, child) in enumerate(children)]
+
+
+def _item(child_name: str, child, i: int, prefix: str) -> dict:
+    """One child module as spec data (blocks: nested Sequential, cnnshape's Residual/Concat)."""
+    from torch import nn
+
+    from .modules import Concat, Residual
+
+    where = f"{prefix}{child_name}"
+    d: dict
+    if isinstance(child, nn.Sequential) and type(child) is nn.Sequential:
+        d = {"type": "Sequential", "body": _items(list(child.named_children()), where + ".")}
+    elif isinstance(child, Residual):
+        kids = dict(child.named_children())
+        d = {"type": "Residual", "body": _items([(n, kids[n]) for n in child._body], where + ".")}
+        if child._shortcut is not None:
+            short = kids[child._shortcut]
+            seq = list(short.named_children()) if type(short) is nn.Sequential else [("0", short)]
+            d["shortcut"] = _items(seq, f"{where}.{child._shortcut}.")
+            if child._shortcut != "shortcut":
+                d["shortcut_name"] = child._shortcut
+        if child._after:
+            d["after"] = _items([(n, kids[n]) for n in child._after], where + ".", len(child._body))
+    elif isinstance(child, Concat):
+        d = {"type": "Concat", "branches": [
+            _items(list(b.named_children()) if type(b) is nn.Sequential else [("0", b)], f"{where}.{k}.")
+            for k, b in enumerate(child.children())]}
+    else:
+        d = _leaf(where, child)
+    if child_name != str(i):
+        d["name"] = child_name
+    return d
+
+
+def _leaf(where: str, child) -> dict:
+    from torch import nn
+
+    type_name = type(child).__name__
+    cls = LAYER_TYPES.get(type_name)
+    if cls is None or cls.is_block or getattr(nn, type_name, None) is not type(child):
+        raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
+                            f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
+    d = {"type": type_name}
+    collapse = isinstance(child, nn.modules.conv._ConvNd)
+    for key, arg in cls.ARGS.items():
+        if key in SKIP or not hasattr(child, key):
+            continue
+        value = getattr(child, key)
+        if key == "bias":
+            value = child.bias is not None
+        value = _plain(value, collapse)
+        if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
+                and arg.default is None:
+            continue
+        if not arg.required and _default_equal(value, arg.default):
+            continue
+        d[key] = value
+    params = list(child.parameters())
+    if params and not any(p.requires_grad for p in params):
+        d["trainable"] = False
+    return d
+
+
 def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
     """A spec for ``module`` (nn.Sequential, or a single supported layer) on ``input_shape``
     (one sample, no batch). Unsupported layers raise CnnshapeError naming them."""
     from torch import nn
 
     children = list(module.named_children()) if isinstance(module, nn.Sequential) else [("0", module)]
-    layers = []
-    for i, (child_name, child) in enumerate(children):
-        type_name = type(child).__name__
-        cls = LAYER_TYPES.get(type_name)
-        if cls is None or getattr(nn, type_name, None) is not type(child):
-            raise CnnshapeError(f"child '{child_name}' is a {type_name}, which cnnshape does not support; "
-                                f"supported: {', '.join(LAYER_TYPES)}")
-        d = {"type": type_name}
-        collapse = isinstance(child, nn.modules.conv._ConvNd)
-        for key, arg in cls.ARGS.items():
-            if key in SKIP or not hasattr(child, key):
-                continue
-            value = getattr(child, key)
-            if key == "bias":
-                value = child.bias is not None
-            value = _plain(value, collapse)
-            if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
-                    and arg.default is None:
-                continue
-            if not arg.required and _default_equal(value, arg.default):
-                continue
-            d[key] = value
-        if child_name != str(i):
-            d["name"] = child_name
-        params = list(child.parameters())
-        if params and not any(p.requires_grad for p in params):
-            d["trainable"] = False
-        layers.append(d)
+    layers = _items(children, "")
     data = {"input": list(input_shape), "layers": layers}
     if batch != 1:
         data["batch"] = batch
