@@ -493,3 +493,23 @@ def test_small_resnet_trains_from_the_studio(tmp_path):
         assert screen.losses[-1] < screen.losses[0]
 
     run(app, script)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_key_sequences_never_crash_the_studio(tmp_path, seed):
+    """A crude monkey: 40 random studio keys (editing, tree, dialogs, undo, save) per run."""
+    import random
+
+    keys = ["down", "up", "right", "left", "space", "e", "enter", "escape", "a", "i", "d", "y", "K", "J",
+            "r", "f", "ctrl+z", "ctrl+y", "v", "question_mark", "tab", "3", "5", "ctrl+s", "S", "backspace"]
+    spec = ["fashion_mnist.yaml", "resnet_small_32.yaml", "broken_fashion_mnist.yaml", "resnet18.yaml"][seed]
+    app = DesignApp(copy_spec(tmp_path, spec))
+    rnd = random.Random(seed)
+
+    async def script(pilot):
+        for _ in range(40):
+            await pilot.press(rnd.choice(keys))
+        await pilot.pause()
+        assert app.is_running
+
+    run(app, script)
