@@ -281,3 +281,20 @@ def test_ctrl_c_stops_cleanly_keeping_the_weights():
     r = train(spec, ds, epochs=20, batch_size=16, on_progress=interrupt, progress_every=5)
     assert r.stopped == "interrupted" and r.steps == 10 and "step 10" in r.message
     assert all(torch.isfinite(p).all() for p in r.model.parameters())
+
+
+def test_viz_reaches_into_blocks():
+    from cnnshape.analysis import analyze
+    from cnnshape.torch_backend import viz
+    from cnnshape.torch_backend.build import build
+
+    spec = load(os.path.join(SPECS, "resnet_small_32.yaml"))
+    model = build(spec)
+    rows = {r.path: r for lr in analyze(spec).layers for r in lr.walk()}
+    x = torch.randn(*spec.input)
+    for path in ("layer2.conv1", "layer2.shortcut.0", "layer3", "fc"):
+        assert viz.feature_maps(model, x, path).shape == rows[path].output
+    assert viz.filters(model, "layer2.shortcut.0").shape == (32, 16, 1, 1)
+    assert "layer2.conv1" in viz.conv_layers(model)
+    with pytest.raises(viz.VizError, match="did you mean 'layer2.conv1'"):
+        viz.child(model, "layer2.conv")

@@ -146,7 +146,8 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
 @click.argument("spec")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Weights from `cnnshape train --out` (default: "
               "the spec's initial weights, fixed `weight:` kernels included).")
-@click.option("--layer", help="Layer name or index (default: every conv layer).")
+@click.option("--layer", help="Layer name, index or dotted path into blocks, e.g. layer2.0.conv1 "
+              "(default: the first 8 conv layers).")
 @click.option("--data", default="digits", show_default=True, help=DATA_HELP)
 @click.option("--data-dir", type=click.Path())
 @click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True, help="Which sample to feed.")
@@ -173,7 +174,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
     if sample >= len(ds):
         _fail(f"--sample {sample}: the data set has {len(ds)} samples", EXIT_INVALID)
     x = ds.x[sample]
-    names = [layer] if layer else viz.conv_layers(model)
+    names = [layer] if layer else viz.conv_layers(model)[:8]
     if not names:
         _fail("the spec has no conv layers; pick one with --layer NAME to see its feature maps", EXIT_INVALID)
     panels = [viz.Panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})",

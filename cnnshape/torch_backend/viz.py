@@ -25,22 +25,27 @@ class Panel:
 
 
 def child(model, name: str):
-    """The child module ``name`` (or index) of an nn.Sequential; VizError listing names."""
-    names = [n for n, _ in model.named_children()]
-    if name not in names and name.isdigit() and int(name) < len(names):
-        name = names[int(name)]
-    if name not in names:
+    """(path, module) for a top-level name or index, or a dotted path into blocks
+    (``layer2.0.conv1``, the state_dict prefix); VizError with did-you-mean otherwise."""
+    modules = {n: m for n, m in model.named_modules() if n}
+    top = [n for n, _ in model.named_children()]
+    if name not in modules and name.isdigit() and int(name) < len(top):
+        name = top[int(name)]
+    if name not in modules:
         import difflib
 
-        close = difflib.get_close_matches(name, names, n=1)
+        close = difflib.get_close_matches(name, list(modules), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise VizError(f"no layer named '{name}'{hint}; layers: {', '.join(names)}")
-    return name, dict(model.named_children())[name]
+        shown = ", ".join(top)
+        raise VizError(f"no layer named '{name}'{hint}; top-level layers: {shown} (dotted paths such as "
+                       f"'{next((n for n in modules if '.' in n), 'layer1.0.conv1')}' reach into blocks)")
+    return name, modules[name]
 
 
 def conv_layers(model) -> list[str]:
-    """Names of the children that have a conv kernel (weight of rank >= 3)."""
-    return [n for n, m in model.named_children() if getattr(m, "weight", None) is not None and m.weight.dim() >= 3]
+    """Dotted paths of the modules that have a conv kernel (weight of rank >= 3)."""
+    return [n for n, m in model.named_modules()
+            if n and getattr(m, "weight", None) is not None and m.weight.dim() >= 3]
 
 
 def filters(model, name: str) -> np.ndarray:
@@ -49,25 +54,26 @@ def filters(model, name: str) -> np.ndarray:
     w = getattr(m, "weight", None)
     if w is None or w.dim() < 3:
         raise VizError(f"layer '{name}' ({type(m).__name__}) has no convolution filters; "
-                       f"conv layers: {', '.join(conv_layers(model)) or 'none'}")
+                       f"conv layers: {', '.join(conv_layers(model)[:12]) or 'none'}")
     return w.detach().float().cpu().numpy()
 
 
 def feature_maps(model, x, name: str) -> np.ndarray:
-    """Output of child ``name`` for one sample ``x`` ([*input]) as numpy (batch removed)."""
+    """Output of the module at ``name`` for one sample ``x`` ([*input]) as numpy."""
     import torch
 
-    name, _ = child(model, name)
-    h = x.unsqueeze(0)
+    name, module = child(model, name)
+    seen = []
+    hook = module.register_forward_hook(lambda mod, inp, out: seen.append(out[0] if isinstance(out, tuple) else out))
     was = model.training
     model.eval()
-    with torch.no_grad():
-        for n, m in model.named_children():
-            h = m(h)
-            if n == name:
-                break
-    model.train(was)
-    return h[0].float().cpu().numpy()
+    try:
+        with torch.no_grad():
+            model(x.unsqueeze(0))
+    finally:
+        hook.remove()
+        model.train(was)
+    return seen[0][0].float().cpu().numpy()
 
 
 def filter_tiles(w: np.ndarray) -> list[np.ndarray]:

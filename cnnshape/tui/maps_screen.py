@@ -62,7 +62,7 @@ class MapsScreen(Screen):
         if self.dataset is None:
             self.dataset = load_data("digits" if len(self.spec.input) == 3 else "shapes", self.spec.input,
                                      samples=64, limit=64)
-        names = [n for n, _ in before.named_children()]
+        names = [n for n, _ in before.named_modules() if n]
         convs = viz.conv_layers(before)
         self.app.call_from_thread(self._ready, names, convs[0] if convs else names[0])
 
