@@ -296,5 +296,5 @@ def test_viz_reaches_into_blocks():
         assert viz.feature_maps(model, x, path).shape == rows[path].output
     assert viz.filters(model, "layer2.shortcut.0").shape == (32, 16, 1, 1)
     assert "layer2.conv1" in viz.conv_layers(model)
-    with pytest.raises(viz.VizError, match="did you mean 'layer2.conv1'"):
+    with pytest.raises(viz.VizError, match="did you mean 'layer2.conv"):
         viz.child(model, "layer2.conv")
