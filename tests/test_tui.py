@@ -496,9 +496,11 @@ def test_small_resnet_trains_from_the_studio(tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_key_sequences_never_crash_the_studio(tmp_path, seed):
+def test_random_key_sequences_never_crash_the_studio(tmp_path, monkeypatch, seed):
     """A crude monkey: 40 random studio keys (editing, tree, dialogs, undo, save) per run."""
     import random
+
+    monkeypatch.chdir(tmp_path)  # "save as" with typed names writes relative to the cwd
 
     keys = ["down", "up", "right", "left", "space", "e", "enter", "escape", "a", "i", "d", "y", "K", "J",
             "r", "f", "ctrl+z", "ctrl+y", "v", "question_mark", "tab", "3", "5", "ctrl+s", "S", "backspace"]
