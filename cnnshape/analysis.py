@@ -13,6 +13,7 @@ from .errors import Diagnostic
 from .formulas import RFAxis, prod
 from .layers import Layer, LayerError, Note
 from .layers.base import KEEP, MIX, Shape, shape_str
+from .layers.blocks import child_names
 from .spec import Spec
 
 
@@ -160,7 +161,7 @@ class Walk:
     # ------------------------------------------------------------------ walking
     def item(self, layer: Layer, shape: Shape, rf, ypath: tuple, dotted: str, name: str, index: int,
              tuple_ok: bool) -> LayerReport:
-        trainable = layer.trainable and all(t for _, _, t in self.ctx)
+        trainable = layer.trainable and (not self.ctx or self.ctx[-1][2])  # ctx entries are cumulative
         if layer.is_block:
             self.ctx.append((ypath, dotted, trainable))
             try:
@@ -214,8 +215,6 @@ class Walk:
         below the block, e.g. "body" or ("branches", 1)) -> (shape, rf, rows)."""
         ypath, dotted, _ = self.ctx[-1]
         ykey = (ykey,) if isinstance(ykey, str) else tuple(ykey)
-        from .layers.blocks import child_names
-
         names = names or child_names(layers, offset)
         rows = []
         for j, (layer, name) in enumerate(zip(layers, names)):

@@ -39,23 +39,29 @@ class Item:
 
     @property
     def type(self) -> str:
-        if isinstance(self.data, str):
-            return self.data
-        if isinstance(self.data, dict):
-            return str(self.data.get("type", "?"))
-        return "?"
+        return type_of(self.data)
 
     @property
     def values(self) -> dict[str, Any]:
         """The written arguments (without ``type``)."""
-        if isinstance(self.data, dict):
-            return {k: v for k, v in self.data.items() if k != "type"}
-        return {}
+        return values_of(self.data)
 
     @property
     def name(self) -> str | None:
         v = self.values.get("name")
         return v if isinstance(v, str) else None
+
+
+def type_of(data) -> str:
+    """The type name of a written layer item ("?" when it has none)."""
+    if isinstance(data, str):
+        return data
+    return str(data.get("type", "?")) if isinstance(data, dict) else "?"
+
+
+def values_of(data) -> dict[str, Any]:
+    """The written arguments of a layer item (without ``type``)."""
+    return {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
 
 
 def _item_data(type_name: str, values: dict[str, Any]) -> Any:
@@ -164,21 +170,20 @@ def _unwrap(x):
     return x.data if isinstance(x, Item) else x
 
 
-def _values_of(data) -> dict:
-    return {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
-
-
-def _type_of(data) -> str:
-    return data if isinstance(data, str) else str(data.get("type", "?")) if isinstance(data, dict) else "?"
+def set_tops(d: Design, changes: dict[str, Any]) -> Design:
+    """Several :func:`set_top` changes as one edit."""
+    for key, value in changes.items():
+        d = set_top(d, key, value)
+    return d
 
 
 def set_args(d: Design, path, changes: dict[str, Any]) -> Design:
     """Change arguments of the layer at ``path`` (UNSET removes one); ``type`` too."""
     def change(data):
-        type_name = changes.get("type", _type_of(data))
+        type_name = changes.get("type", type_of(data))
         if type_name is UNSET:
             raise EditError("a layer needs a type")
-        values = _values_of(data)
+        values = values_of(data)
         for k, v in changes.items():
             if k == "type":
                 continue
@@ -346,8 +351,6 @@ class Evaluation:
     def ok(self) -> bool:
         return not self.errors
 
-    def diagnostics_for(self, index: int) -> list[Diagnostic]:
-        return [d for d in (*self.errors, *self.warnings) if d.index == index]
 
 
 def evaluate(d: Design) -> Evaluation:

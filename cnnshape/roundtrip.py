@@ -204,22 +204,6 @@ def _flow(value):
     return value
 
 
-def _plain(node):
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
-
-
 def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 

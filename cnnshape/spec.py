@@ -8,10 +8,9 @@ file cannot be read.
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from .errors import Diagnostic, SpecError, SpecFileError
+from .errors import Diagnostic, SpecError
 from .layers import LAYER_TYPES, ArgErrors, Layer
 from .layers.base import did_you_mean
 from .yaml_io import Positions, parse, read_text
@@ -82,7 +81,7 @@ class Spec:
             out["batch"] = self.batch
         if self.dtype != "float32":
             out["dtype"] = self.dtype
-        out["layers"] = [_layer_item(layer) for layer in self.layers]
+        out["layers"] = [layer.to_item() for layer in self.layers]
         return out
 
     def replace(self, **changes) -> "Spec":
@@ -93,11 +92,6 @@ class Spec:
         if self.source is None:
             return (None, None)
         return self.source.positions.get(*path)
-
-
-def _layer_item(layer: Layer) -> Any:
-    d = layer.to_dict()
-    return d["type"] if len(d) == 1 else d
 
 
 # --------------------------------------------------------------------------- loading
@@ -218,12 +212,10 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
     line, col = pos.get(*path)
     top = path[1]
 
-    def diag(message, hint="", key=None, fix=None):
+    def diag(message, hint="", key=None):
         kl, kc = pos.exact(*path, key) if key else (None, None)
         own = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
-        name = own if own and dotted is None else (dotted or str(i))
-        if dotted is not None and own:
-            name = dotted
+        name = dotted if dotted is not None else (own or str(i))
         return Diagnostic(message, hint, index=top, name=name, line=line, column=col, key=key,
                           key_line=kl, key_column=kc)
 

@@ -72,7 +72,7 @@ def test_zoo_verify_and_export(tmp_path, name):
     src = export_python(spec)
     (tmp_path / "net.py").write_text(src)
     code = ("import sys, torch\nsys.path.insert(0, sys.argv[1])\nfrom net import Net\n"
-            f"print(sum(p.numel() for p in Net().parameters()))\n"
+            "print(sum(p.numel() for p in Net().parameters()))\n"
             "assert not any(m.startswith('cnnshape') for m in sys.modules)\n")
     r = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

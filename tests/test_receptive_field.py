@@ -44,7 +44,6 @@ def measured_region(model, spec, axis, unit):
     n = shape[1 + axis]
     x = torch.zeros(n, *shape)
     for p in range(n):
-        index = [p] + [slice(None)] * 0
         sl = [p, slice(None)] + [slice(None)] * (len(shape) - 1)
         sl[2 + axis] = p
         x[tuple(sl)] = 1.0

@@ -8,9 +8,8 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from cnnshape import strategies as cs
-from cnnshape.analysis import analyze, check
+from cnnshape.analysis import check
 from cnnshape.errors import SpecError
-from cnnshape.spec import load
 
 from .oracle import run
 

@@ -314,24 +314,36 @@ async def _wait(pilot, cond, timeout=60.0):
         await pilot.pause(0.05)
 
 
+async def open_train(pilot, **fields):
+    """Press t, check the train panel opened, fill its fields (``epochs="4"`` -> #t-epochs)."""
+    from cnnshape.tui.train_screen import TrainScreen
+
+    await pilot.press("t")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    for key, value in fields.items():
+        screen.query_one(f"#t-{key}").value = value
+    return screen
+
+
+async def train_to_end(pilot, screen, timeout=60.0):
+    await pilot.press("ctrl+r")
+    await pilot.app.workers.wait_for_complete()
+    await _wait(pilot, lambda: screen.result is not None, timeout=timeout)
+    return screen.result
+
+
 def test_train_panel_trains_plots_and_shows_maps(fm):
     from cnnshape.tui.maps_screen import MapsScreen
-    from cnnshape.tui.train_screen import TrainScreen
 
     app = DesignApp(fm)
 
     async def script(pilot):
-        await pilot.press("t")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
+        screen = await open_train(pilot, epochs="4")
         await _wait(pilot, lambda: "cpu" in str(screen.query_one("#t-devices").render()))
         assert "cuda" in str(screen.query_one("#t-devices").render())  # listed, available or not
-        screen.query_one("#t-epochs").value = "4"
-        await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
-        await _wait(pilot, lambda: screen.result is not None)
-        r = screen.result
+        r = await train_to_end(pilot, screen)
         assert r.stopped is None and r.final.val_accuracy > 0.5      # digits: chance 0.1
         assert len(screen.query_one("#t-loss").data) >= 5            # the live loss plot got points
         assert screen.losses[-1] < screen.losses[0]
@@ -359,10 +371,7 @@ def test_train_panel_stop_and_lock(fm):
 
     async def script(pilot):
         n = len(app.design.items)
-        await pilot.press("t")
-        await pilot.pause()
-        screen = app.screen
-        screen.query_one("#t-epochs").value = "500"
+        screen = await open_train(pilot, epochs="500")
         await pilot.press("ctrl+r")
         await _wait(pilot, lambda: len(screen.losses) >= 2)
         await pilot.press("escape", "d")        # cannot leave, cannot edit the design underneath
@@ -472,23 +481,12 @@ def test_tree_labels_are_the_module_paths_of_the_rows():
 
 
 def test_small_resnet_trains_from_the_studio(tmp_path):
-    from cnnshape.tui.train_screen import TrainScreen
-
     p = copy_spec(tmp_path, "resnet_small_32.yaml")
     app = DesignApp(p)
 
     async def script(pilot):
-        await pilot.press("t")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
-        screen.query_one("#t-data").value = "shapes"
-        screen.query_one("#t-epochs").value = "2"
-        screen.query_one("#t-lr").value = "0.05"
-        await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
-        await _wait(pilot, lambda: screen.result is not None, timeout=120)
-        r = screen.result
+        screen = await open_train(pilot, data="shapes", epochs="2", lr="0.05")
+        r = await train_to_end(pilot, screen, timeout=120)
         assert r.stopped is None and r.final.val_accuracy > 0.3   # 8 shapes: chance 0.125
         assert screen.losses[-1] < screen.losses[0]
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID
+from ..cli import EXIT_INVALID
 from .torch_cmds import _fail, _load
 
 DATA_HELP = "digits (real, offline), mnist, fashion-mnist (IDX files in --data-dir), shapes (generated), folder:PATH."
@@ -33,8 +33,6 @@ def _device(device):
     except BuildError as exc:
         _fail(str(exc))
     if device == "auto":
-        import torch
-
         why = [] if dev.type == "cuda" else ["no CUDA GPU"] + ([] if dev.type == "mps" else ["no Apple MPS"])
         note = f"device: {dev} (auto{': ' + ', '.join(why) if why else ''})"
     else:
@@ -80,8 +78,10 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
                   f" · {optimizer} lr {lr} · batch {batch_size}")
         for n in ds.notices:
             err.print(f"[cyan]note:[/] {n}")
-    progress_cb, bar = None, None
-    if not quiet:
+    bar = None
+    if quiet:
+        progress_cb = None
+    else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
@@ -119,8 +119,9 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         os.makedirs(out_dir, exist_ok=True)
         ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s, metrics=result.to_dict(),
                              classes=ds.classes, data=ds.name)
-        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-            json.dump(payload, f, indent=2)
+        from ..atomic import write_atomic
+
+        write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
         payload["checkpoint"] = ck
     if quiet:
         click.echo(json.dumps(payload, indent=2))

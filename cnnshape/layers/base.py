@@ -367,6 +367,11 @@ class Layer:
         """``{"type": ..., **written arguments}``: what the YAML holds."""
         return {"type": self.type, **{k: getattr(self, k) for k in self._set}}
 
+    def to_item(self) -> Any:
+        """The list item as written in YAML: the bare type name when no argument is set."""
+        d = self.to_dict()
+        return d["type"] if len(d) == 1 else d
+
     def replace(self, **changes) -> "Layer":
         """A validated copy with ``changes`` applied (``None`` removes an argument)."""
         values = {k: getattr(self, k) for k in self._set}

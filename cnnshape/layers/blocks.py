@@ -32,11 +32,11 @@ class Block(Layer):
             v = getattr(self, k)
             kind = self.ARGS[k].kind
             if kind == "layers":
-                v = [item_data(x) for x in v]
+                v = [x.to_item() for x in v]
             elif kind == "branches":
-                v = [[item_data(x) for x in b] for b in v]
+                v = [[x.to_item() for x in b] for b in v]
             elif kind == "overrides":
-                v = {p: (ov if not isinstance(ov, tuple) else [item_data(x) for x in ov]) for p, ov in v.items()}
+                v = {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
             out[k] = v
         return out
 
@@ -57,11 +57,6 @@ class Block(Layer):
 
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
-
-
-def item_data(layer: Layer):
-    d = layer.to_dict()
-    return d["type"] if len(d) == 1 else d
 
 
 def child_names(layers, offset: int = 0) -> list[str]:

@@ -32,9 +32,11 @@ class Checkpoint:
 
 def save_checkpoint(path, model, spec: Spec, *, metrics: dict | None = None, classes=(), data: str | None = None):
     """Write the model's weights with the spec (atomically: temp file + rename)."""
-    import tempfile
+    import io
 
     import torch
+
+    from ..atomic import write_atomic
 
     path = os.fspath(path)
     payload = {
@@ -43,17 +45,10 @@ def save_checkpoint(path, model, spec: Spec, *, metrics: dict | None = None, cla
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metrics": metrics or {}, "classes": list(classes), "data": data,
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".cnnshape-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    write_atomic(path, buf.getvalue())
     return path
 
 

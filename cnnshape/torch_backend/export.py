@@ -3,7 +3,6 @@
 import re
 
 from ..analysis import analyze
-from ..errors import SpecError
 from ..spec import Spec, load
 from .build import BuildError
 
@@ -84,7 +83,6 @@ def export_python(spec, class_name: str = "Net") -> str:
     init, forward, mapping, fixed = [], [], [], []
     needs: set = set()
     for lr in report.layers:
-        layer = lr.layer
         attr = _attr(lr.name, lr.index, lr.type, used)
         init.append(f"        self.{attr} = {_expr(lr, 2, needs)}")
         for row in lr.walk():

@@ -253,13 +253,12 @@ class DesignApp(App):
             return
         path, label = node.path, node.label
         data = D.get_data(self.design, path)
-        type_name = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
+        type_name = D.type_of(data)
         if type_name not in D.LAYER_TYPES:
             self.push_screen(PaletteScreen(f"{label}: unknown type '{type_name}', pick one"),
                              lambda t: t and self.edit(f"set type of {label} to {t}", D.set_args, path, {"type": t}))
             return
-        values = {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
-        fields = layer_fields(type_name, values)
+        fields = layer_fields(type_name, D.values_of(data))
 
         def preview(values: dict) -> str:
             try:
@@ -295,14 +294,8 @@ class DesignApp(App):
         ]
 
         def done(changes):
-            if not changes:
-                return
-            d = self.design
-            for k, v in changes.items():
-                d = D.set_top(d, k, v)
-            self.history.push(d, f"set {', '.join(changes)}")
-            self.message = f"set {', '.join(changes)}"
-            self.refresh_view()
+            if changes:
+                self.edit(f"set {', '.join(changes)}", D.set_tops, changes)
 
         self.push_screen(FormScreen("Input and top-level settings", fields), done)
 
@@ -338,7 +331,7 @@ class DesignApp(App):
         path = self._need_layer()
         if path is not None:
             data = D.get_data(self.design, path)
-            t = data if isinstance(data, str) else data.get("type", "?")
+            t = D.type_of(data)
             self.edit(f"delete {self._label(path)} ({t})", D.delete, path)
 
     def action_duplicate(self) -> None:
@@ -430,9 +423,17 @@ class DesignApp(App):
 
     # ------------------------------------------------------------------- files
     def action_save(self, then=None) -> None:
+        self._do_save(then=then)
+
+    def _do_save(self, force=False, path=None, then=None) -> None:
+        """Save (``path``: save as); a file changed on disk since it was opened asks first."""
         try:
-            path = self.file.save(self.design)
-        except ChangedOnDisk:
+            saved = self.file.save(self.design, force=force, path=path)
+        except ChangedOnDisk as exc:
+            if path is not None or force:
+                self.say(f"[red]not saved: {exc}[/]")
+                return
+
             def answer(choice):
                 if choice == "overwrite":
                     self._do_save(force=True, then=then)
@@ -447,14 +448,6 @@ class DesignApp(App):
                  ("cancel", "Cancel (c)")]), answer)
             return
         except OSError as exc:
-            self.say(f"[red]cannot save: {exc}[/]")
-            return
-        self._saved(path, then)
-
-    def _do_save(self, force=False, path=None, then=None) -> None:
-        try:
-            saved = self.file.save(self.design, force=force, path=path)
-        except (ChangedOnDisk, OSError) as exc:
             self.say(f"[red]not saved: {exc}[/]")
             return
         self._saved(saved, then)

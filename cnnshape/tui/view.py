@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from .markup import escape
-from ..design import Design, Evaluation, Item, format_value
+from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
 from ..render import human, mb, rf_text, shape_text
 
@@ -14,27 +14,15 @@ STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("
 COLUMNS = ("#", "name", "type", "output", "RF size /jump", "params", "MACs", "")
 
 
-def table_rows(design: Design, ev: Evaluation) -> list[tuple]:
-    """The input row, then one row per layer (cells as Text)."""
+def input_cells(design: Design, ev: Evaluation) -> tuple:
+    """The table's first row: the input shape (red when the top level has errors)."""
     inp = design.get("input")
     inp_text = shape_text(inp) if isinstance(inp, list) else repr(inp)
     top_bad = any(e.index is None for e in ev.errors)
-    rows = [(Text(""), Text("input", style="bold"), Text("Input", style="dim"),
-             Text(inp_text, style="bold red" if top_bad else ""),
-             Text("1" if isinstance(inp, list) and len(inp) > 1 else "-"), Text(""), Text(""),
-             Text(*STATUS_MARK["error" if top_bad else "ok"]))]
-    for row in ev.rows:
-        mark, style = STATUS_MARK[row.status]
-        lr = row.report
-        dim = "dim" if row.status == "unreached" else ("red" if row.status == "error" else "")
-        if lr is not None:
-            params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
-            cells = (shape_text(lr.output), rf_text(lr.receptive_field), params, human(lr.macs) if lr.macs else "0")
-        else:
-            cells = ("✗ error" if row.status == "error" else "?", "", "", "")
-        rows.append((Text(str(row.index), style=dim), Text(row.name, style=dim), Text(row.type, style=dim),
-                     *(Text(c, style=dim) for c in cells), Text(mark, style=style)))
-    return rows
+    return (Text(""), Text("input", style="bold"), Text("Input", style="dim"),
+            Text(inp_text, style="bold red" if top_bad else ""),
+            Text("1" if isinstance(inp, list) and len(inp) > 1 else "-"), Text(""), Text(""),
+            Text(*STATUS_MARK["error" if top_bad else "ok"]))
 
 
 def totals_text(design: Design, ev: Evaluation) -> Text:
@@ -55,9 +43,8 @@ def totals_text(design: Design, ev: Evaluation) -> Text:
 
 
 def _arg_lines(data) -> list[str]:
-    t = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
-    cls = LAYER_TYPES.get(t) if isinstance(t, str) else None
-    values = {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
+    cls = LAYER_TYPES.get(type_of(data))
+    values = values_of(data)
     lines = []
     if cls is None:
         return [f"  {escape(k)}: {escape(repr(v))}" for k, v in values.items()]
@@ -163,8 +150,7 @@ class Node:
 
 
 def _is_block(data) -> bool:
-    t = data if isinstance(data, str) else data.get("type") if isinstance(data, dict) else None
-    cls = LAYER_TYPES.get(t) if isinstance(t, str) else None
+    cls = LAYER_TYPES.get(type_of(data))
     return bool(cls and cls.is_block)
 
 
@@ -233,7 +219,7 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
             status = "warning"
         else:
             status = top_status if depth == 0 else ("ok" if rr is not None else "unreached")
-        t = data if isinstance(data, str) else data.get("type", "?") if isinstance(data, dict) else "?"
+        t = type_of(data)
         note = f"×{data.get('n')}" if isinstance(data, dict) and t == "Repeat" else ""
         short = label[len(parent) + 1:] if parent and label.startswith(parent + ".") else label
         out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short))
@@ -265,7 +251,3 @@ def node_cells(node: Node) -> tuple:
     idx = str(node.path[0]) if node.depth == 0 else ""
     return (Text(idx, style=dim), Text(label, style=dim), Text(node.type + (f" {node.note}" if node.note else ""), style=dim),
             *(Text(c, style=dim) for c in cells), Text(mark, style=style))
-
-
-def input_cells(design: Design, ev: Evaluation) -> tuple:
-    return table_rows(design, ev)[0]
