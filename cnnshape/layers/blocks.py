@@ -235,6 +235,13 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def split_rows(self, rows) -> tuple[list, Any, list]:
+        """(body rows, shortcut row or None, after rows) of this block's analysed children
+        (the order ``analyze`` produces and the compiled module registers them in)."""
+        rows, nb = list(rows), len(self.body)
+        k = nb + (1 if self.shortcut else 0)
+        return rows[:nb], (rows[nb] if self.shortcut else None), rows[k:]
+
     def _mismatch(self, x: Shape, body: Shape, short: Shape):
         what = "the shortcut" if self.shortcut else "the identity shortcut (the block's input)"
         msg = (f"Residual add needs equal shapes: body outputs {shape_str(body)}, {what} outputs "

@@ -114,15 +114,10 @@ def module_for(lr, dev=None):
     if layer is None or layer.type in ("Sequential", "Repeat"):  # a nested sequence
         return nn.Sequential(OrderedDict((c.name, module_for(c, dev)) for c in lr.children))
     if layer.type == "Residual":
-        rows = list(lr.children)
-        nb = len(layer.body)
-        body = OrderedDict((c.name, module_for(c, dev)) for c in rows[:nb])
-        rest = rows[nb:]
-        shortcut = None
-        if layer.shortcut:
-            shortcut, rest = module_for(rest[0], dev), rest[1:]
-        after = OrderedDict((c.name, module_for(c, dev)) for c in rest)
-        return Residual(body, shortcut, layer.shortcut_name, after)
+        body, short, after = layer.split_rows(lr.children)
+        return Residual(OrderedDict((c.name, module_for(c, dev)) for c in body),
+                        None if short is None else module_for(short, dev), layer.shortcut_name,
+                        OrderedDict((c.name, module_for(c, dev)) for c in after))
     if layer.type == "Concat":
         return Concat([module_for(c, dev) for c in lr.children])
     cls = getattr(nn, layer.type)

@@ -42,14 +42,10 @@ def _expr(row, depth: int, needs: set) -> str:
         return f"nn.Sequential(OrderedDict([\n{items}{end}]))"
     if layer.type == "Residual":
         needs.update({"OrderedDict", "Residual"})
-        rows = list(row.children)
-        nb = len(layer.body)
-        body, rest = rows[:nb], rows[nb:]
-        shortcut = "None"
-        if layer.shortcut:
-            shortcut, rest = _expr(rest[0], depth + 1, needs), rest[1:]
+        body, short, after = layer.split_rows(row.children)
+        shortcut = "None" if short is None else _expr(short, depth + 1, needs)
         return (f"Residual(\n{pad}{odict(body)},\n{pad}shortcut={shortcut},\n"
-                f"{pad}shortcut_name={layer.shortcut_name!r},\n{pad}after={odict(rest)},\n{end})")
+                f"{pad}shortcut_name={layer.shortcut_name!r},\n{pad}after={odict(after)},\n{end})")
     if layer.type == "Concat":
         needs.add("Concat")
         items = "".join(f"{pad}{_expr(r, depth + 1, needs)},\n" for r in row.children)

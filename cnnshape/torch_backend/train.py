@@ -90,8 +90,8 @@ def loss_for(spec: Spec) -> tuple[str, list[str]]:
     return "cross_entropy", []
 
 
-def check_fit(spec: Spec, num_classes: int) -> None:
-    """TrainError unless the spec outputs ``[num_classes]`` per sample."""
+def check_fit(spec: Spec, num_classes: int):
+    """The spec's report; TrainError unless the spec outputs ``[num_classes]`` per sample."""
     report = analyze(spec)
     if not report.ok:
         e = report.errors[0]
@@ -109,6 +109,7 @@ def check_fit(spec: Spec, num_classes: int) -> None:
             where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")
         raise TrainError(f"the data has {num_classes} classes but the spec outputs {out[0]} values per sample\n"
                          f"  fix: set out_features: {num_classes}{where}")
+    return report
 
 
 def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int | None = None,
@@ -139,7 +140,7 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
     if tuple(dataset.x.shape[1:]) != tuple(spec.input):
         raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
                          f"{list(spec.input)}")
-    check_fit(spec, dataset.num_outputs)
+    report = check_fit(spec, dataset.num_outputs)
     loss_kind, warnings = loss_for(spec)
     if spec.dtype != "float32":
         warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
@@ -147,7 +148,7 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
 
     torch.manual_seed(seed)
     if model is None:
-        model = build(spec, device=dev, dtype="float32")
+        model = build(spec, device=dev, dtype="float32", report=report)
     model = model.to(dev)
     g = torch.Generator().manual_seed(seed)
     n = len(dataset)

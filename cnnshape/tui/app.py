@@ -52,6 +52,16 @@ Status marks: ✓ ok  ⚠ warning  ✗ error  · not analysed (after an error).
 """
 
 
+class LayerTable(DataTable):
+    """The layer table; its arrows open and close blocks (instead of scrolling sideways)."""
+
+    BINDINGS = [
+        Binding("right,l", "app.expand", "Open block", show=False),
+        Binding("left,h", "app.collapse", "Close block", show=False),
+        Binding("space", "app.toggle", "Open/close", show=False),
+    ]
+
+
 class DesignApp(App):
     """Edit a spec with live analysis."""
 
@@ -73,10 +83,6 @@ class DesignApp(App):
         Binding("S", "save_as", "Save as", show=False),
         Binding("v", "yaml", "YAML"),
         Binding("t", "train", "Train"),
-        # priority: the table would take the arrows for horizontal scrolling
-        Binding("right,l", "expand", "Open block", show=False, priority=True),
-        Binding("left,h", "collapse", "Close block", show=False, priority=True),
-        Binding("space", "toggle", "Open/close", show=False, priority=True),
         Binding("m", "maps", "Maps", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
@@ -105,7 +111,7 @@ class DesignApp(App):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield DataTable(id="layers", cursor_type="row", zebra_stripes=True)
+                yield LayerTable(id="layers", cursor_type="row", zebra_stripes=True)
                 yield Static(id="totals")
             with Vertical(id="right"):
                 with VerticalScroll(id="details-box"):
@@ -135,8 +141,6 @@ class DesignApp(App):
         """Studio keys act on the main screen only (not under a dialog or the error screen)."""
         if action in {b.action.split("(")[0] for b in self.BINDINGS} and self.screen is not self.screen_stack[0]:
             return False
-        if action in ("expand", "collapse", "toggle") and not isinstance(self.focused, DataTable):
-            return False  # arrows and space keep their meaning in the problems list and inputs
         return True
 
     # ----------------------------------------------------------------- drawing
