@@ -227,18 +227,23 @@ def _update_map(node, old: dict, new: dict) -> None:
             node[k] = _flow(v)
 
 
-def _update_seq(seq, old: list, new: list) -> None:
-    """Make sequence ``seq`` (plain value ``old``) equal ``new`` in place: items equal to
-    an old item keep their node and end-of-line comment; same-position mappings recurse."""
+def _update_seq(seq, old: list, new: list, origins: list | None = None) -> None:
+    """Make sequence ``seq`` (plain value ``old``) equal ``new`` in place. Each new item
+    reuses the node (and end-of-line comment) of the old item it came from: ``origins[j]``
+    when given (the design's layer identities), else an equal old item, else the same
+    position when the lengths agree; a reused mapping that changed is updated recursively."""
     from ruamel.yaml.comments import CommentedMap
 
     nodes, comments = list(seq), dict(seq.ca.items)
     used: set[int] = set()
     out, out_comments = [], {}
     for j, v in enumerate(new):
-        match = next((i for i, o in enumerate(old) if i not in used and _same(o, v)), None)
-        if match is None and len(old) == len(new) and j not in used:
-            match = j  # same position, changed: update that node
+        if origins is not None:
+            match = origins[j] if origins[j] is not None and origins[j] < len(nodes) else None
+        else:
+            match = next((i for i, o in enumerate(old) if i not in used and _same(o, v)), None)
+            if match is None and len(old) == len(new) and j not in used:
+                match = j  # same position, changed: update that node
         if match is not None:
             used.add(match)
             node = nodes[match]
@@ -260,7 +265,7 @@ def _update_seq(seq, old: list, new: list) -> None:
 
 def _apply(doc, original: Design, design: Design) -> None:
     """Turn round-trip ``doc`` (which holds ``original``) into ``design``."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.comments import CommentedSeq
 
     top_new = dict(design.top)
     old_top = dict(original.top)
@@ -276,31 +281,9 @@ def _apply(doc, original: Design, design: Design) -> None:
             pos = keys.index("layers") if "layers" in keys else len(keys)
             doc.insert(pos, k, _flow(v))
             keys = list(doc.keys())
-    old_seq = doc.get("layers")
-    if not isinstance(old_seq, CommentedSeq):
-        old_seq = CommentedSeq()
-        doc["layers"] = old_seq
-    old_nodes = list(old_seq)
-    old_comments = dict(old_seq.ca.items)
-    new_nodes, new_comments = [], {}
-    for j, item in enumerate(design.items):
-        o = item.origin
-        if o is not None and o < len(old_nodes):
-            node = old_nodes[o]
-            before = original.items[o].data
-            if before == item.data:
-                pass
-            elif isinstance(node, CommentedMap) and isinstance(item.data, dict):
-                _update_map(node, before if isinstance(before, dict) else {}, item.data)
-            else:
-                node = _flow(item.data)
-            if o in old_comments:
-                new_comments[j] = old_comments[o]
-        else:
-            node = _flow(item.data)
-        new_nodes.append(node)
-    # rebuild the sequence in place (keeps its own style and the comment before it)
-    old_seq.ca.items.clear()
-    del old_seq[:]
-    old_seq.extend(new_nodes)
-    old_seq.ca.items.update(new_comments)
+    seq = doc.get("layers")
+    if not isinstance(seq, CommentedSeq):
+        seq = CommentedSeq()
+        doc["layers"] = seq
+    _update_seq(seq, [it.data for it in original.items], [it.data for it in design.items],
+                [it.origin for it in design.items])
