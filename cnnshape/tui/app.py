@@ -87,6 +87,7 @@ class DesignApp(App):
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
     ]
+    STUDIO_ACTIONS = frozenset(b.action.split("(")[0] for b in BINDINGS)
 
     def __init__(self, path: str | Path):
         super().__init__()
@@ -131,15 +132,16 @@ class DesignApp(App):
         table.border_title = "layers"
         if self.file.is_new:
             self.message = f"new design: {self.path} does not exist yet (ctrl+s creates it)"
-        self.refresh_view()
         first_bad = next((e for e in self.evaluation.errors if e.index is not None), None)
         if first_bad is not None:
             self.show_problem(first_bad)
+        else:
+            self.redraw()
         table.focus()
 
     def check_action(self, action: str, parameters) -> bool | None:
         """Studio keys act on the main screen only (not under a dialog or the error screen)."""
-        if action in {b.action.split("(")[0] for b in self.BINDINGS} and self.screen is not self.screen_stack[0]:
+        if action in self.STUDIO_ACTIONS and self.screen is not self.screen_stack[0]:
             return False
         return True
 
@@ -174,7 +176,12 @@ class DesignApp(App):
     def refresh_view(self, select="keep") -> None:
         """Re-analyse the current design and redraw everything. ``select``: a layer index
         or path to put the cursor on, None for the input row, "keep" to stay."""
-        self.evaluation = ev = D.evaluate(self.design)
+        self.evaluation = D.evaluate(self.design)
+        self.redraw(select)
+
+    def redraw(self, select="keep") -> None:
+        """Redraw from the current evaluation (opening/closing blocks needs no analysis)."""
+        ev = self.evaluation
         table = self.query_one("#layers", DataTable)
         row = table.cursor_row
         self.nodes = tree_nodes(self.design, ev, self.expanded)
@@ -230,24 +237,25 @@ class DesignApp(App):
         """Put the cursor on the layer of ``diag``, opening the blocks around it."""
         path = self._path_of(diag)
         if path is None:
-            self.refresh_view(select=None)
+            self.redraw(select=None)
             return
         for k in range(1, len(path)):
             prefix = path[:k]
             if isinstance(prefix[-1], int):
                 self.expanded.add(prefix)
-        self.refresh_view(select=path)
+        self.redraw(select=path)
 
     # ------------------------------------------------------------------ editing
-    def edit(self, label: str, op, *args) -> bool:
-        """Apply one pure edit, record it for undo, redraw. False if refused."""
+    def edit(self, label: str, op, *args, select="keep") -> bool:
+        """Apply one pure edit, record it for undo, re-analyse and redraw (cursor on
+        ``select``). False if refused."""
         try:
             self.history.apply(label, op, *args)
         except D.EditError as exc:
             self.say(f"[yellow]{exc}[/]")
             return False
         self.message = label
-        self.refresh_view()
+        self.refresh_view(select)
         return True
 
     def action_edit(self) -> None:
@@ -308,8 +316,8 @@ class DesignApp(App):
         where = "/".join(map(str, at))
 
         def done(type_name):
-            if type_name and self.edit(f"insert {type_name} at {where}", D.insert, at, type_name):
-                self.refresh_view(select=at)
+            if type_name:
+                self.edit(f"insert {type_name} at {where}", D.insert, at, type_name, select=at)
         self.push_screen(PaletteScreen(f"Insert a layer at position {where}"), done)
 
     def action_add(self) -> None:
@@ -340,14 +348,14 @@ class DesignApp(App):
 
     def action_duplicate(self) -> None:
         path = self._need_layer()
-        if path is not None and self.edit(f"duplicate {self._label(path)}", D.duplicate, path):
-            self.refresh_view(select=path[:-1] + (path[-1] + 1,))
+        if path is not None:
+            self.edit(f"duplicate {self._label(path)}", D.duplicate, path, select=path[:-1] + (path[-1] + 1,))
 
     def action_move(self, delta: int) -> None:
         path = self._need_layer()
-        if path is not None and self.edit(f"move {self._label(path)} {'up' if delta < 0 else 'down'}",
-                                          D.move, path, delta):
-            self.refresh_view(select=path[:-1] + (path[-1] + delta,))
+        if path is not None:
+            self.edit(f"move {self._label(path)} {'up' if delta < 0 else 'down'}", D.move, path, delta,
+                      select=path[:-1] + (path[-1] + delta,))
 
     def action_rename(self) -> None:
         path = self._need_layer()
@@ -384,14 +392,13 @@ class DesignApp(App):
         d = candidates[0]
         path = self._path_of(d)
         change = ", ".join(f"{k}: {v}" for k, v in d.fix.items())
-        if self.edit(f"fix {d.name}: {change}", D.apply_fix, d, path):
-            self.refresh_view(select=path)
+        self.edit(f"fix {d.name}: {change}", D.apply_fix, d, path, select=path)
 
     def action_expand(self) -> None:
         node = self.selected_node
         if node is not None and node.is_block and not node.expanded:
             self.expanded.add(node.path)
-            self.refresh_view(select=node.path)
+            self.redraw(select=node.path)
 
     def action_collapse(self) -> None:
         node = self.selected_node
@@ -399,11 +406,11 @@ class DesignApp(App):
             return
         if node.is_block and node.expanded:
             self.expanded.discard(node.path)
-            self.refresh_view(select=node.path)
+            self.redraw(select=node.path)
         elif node.depth:  # go to the enclosing block and close it
             parent = next(n for n in reversed(self.nodes[: self.nodes.index(node)]) if n.depth < node.depth)
             self.expanded.discard(parent.path)
-            self.refresh_view(select=parent.path)
+            self.redraw(select=parent.path)
 
     def action_toggle(self) -> None:
         node = self.selected_node
