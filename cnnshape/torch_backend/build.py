@@ -120,7 +120,12 @@ def module_for(lr, dev=None):
                         OrderedDict((c.name, module_for(c, dev)) for c in after))
     if layer.type == "Concat":
         return Concat([module_for(c, dev) for c in lr.children])
-    cls = getattr(nn, layer.type)
+    if layer.torch_module:  # torch.nn lacks it: our own small module
+        from . import layer_modules
+
+        cls = getattr(layer_modules, layer.torch_module)
+    else:
+        cls = getattr(nn, layer.type)
     module = cls(**layer.torch_kwargs(lr.input))
     weight = getattr(layer, "weight", None)
     if weight is not None and isinstance(weight, list):

@@ -51,6 +51,9 @@ def _expr(row, depth: int, needs: set) -> str:
         items = "".join(f"{pad}{_expr(r, depth + 1, needs)},\n" for r in row.children)
         return f"Concat([\n{items}{end}])"
     kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
+    if layer.torch_module:  # a class from layer_modules, copied into the file
+        needs.add(layer.torch_module)
+        return f"{layer.torch_module}({kwargs})"
     return f"nn.{layer.type}({kwargs})"
 
 
@@ -60,9 +63,14 @@ def _block_sources(needs: set) -> list[str]:
     from . import modules
 
     out = []
+    from . import layer_modules
+
     for name in ("Residual", "Concat"):
         if name in needs:
             out += inspect.getsource(getattr(modules, name)).splitlines() + ["", ""]
+    for name in sorted(needs):
+        if isinstance(getattr(layer_modules, name, None), type):
+            out += inspect.getsource(getattr(layer_modules, name)).splitlines() + ["", ""]
     return out
 
 
