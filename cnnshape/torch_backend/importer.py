@@ -56,7 +56,10 @@ def _leaf(where: str, child) -> dict:
 
     type_name = type(child).__name__
     cls = LAYER_TYPES.get(type_name)
-    if cls is None or cls.is_block or getattr(nn, type_name, None) is not type(child):
+    from . import layer_modules
+
+    home = layer_modules if cls is not None and cls.torch_module else nn
+    if cls is None or cls.is_block or getattr(home, type_name, None) is not type(child):
         raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
                             f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
     d = {"type": type_name}
