@@ -72,6 +72,12 @@ class Block(Layer):
         seqs[branch] = layers
         return self.replace(**{key: tuple(seqs)})
 
+    def expanded_rows(self) -> int:
+        """Rows this block expands to in a report (itself and every nested row); cheap
+        arithmetic over the spec's structure (a Repeat multiplies, never expands)."""
+        return 1 + sum(expanded_rows(x) for _, _, seq in self.sequences() for x in seq) \
+            + sum(1 for _, b, _ in self.sequences() if b is not None)
+
     # ------------------------------------------------------------------ analysis
     def analyze(self, shape, rf, walk) -> tuple:  # pragma: no cover - abstract
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
@@ -113,6 +119,16 @@ class Block(Layer):
     def tree_note(cls, data: dict) -> str:
         """Short text after the type in the tree (e.g. a Repeat's ×n)."""
         return ""
+
+
+#: most rows (layers, counting every Repeat copy and nested row) one report may hold;
+#: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
+MAX_EXPANDED_ROWS = 100_000
+
+
+def expanded_rows(layer) -> int:
+    """Rows ``layer`` expands to in a report (1 for a leaf)."""
+    return layer.expanded_rows() if getattr(layer, "is_block", False) else 1
 
 
 def item_name(x, j: int) -> str:
