@@ -285,6 +285,9 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: every output dim has the size of the same input dim, at any size (activations,
+    #: dropout): the default :meth:`size_rule` passes sizes through
+    pointwise: ClassVar[bool] = False
     #: declared arguments, in torch's order (collected from the class and its bases)
     ARGS: ClassVar[dict[str, Arg]] = {}
 
@@ -395,6 +398,18 @@ class Layer:
     def infer(self, shape: Shape, batch: int) -> Inference:  # pragma: no cover - abstract
         """Output shape, params, MACs and RF rule for ``shape``; raise LayerError."""
         raise NotImplementedError
+
+    def size_rule(self, shape: Shape, dim: int):
+        """How the size along per-sample ``dim`` of an input shaped like ``shape`` (the
+        declared one) maps to the output, for any size of that dim: a
+        :class:`cnnshape.sizes.Rule` (see the helpers there). None: no rule (``cnnshape
+        sizes`` then reports the axis as unknown, never a guess). Pointwise layers pass
+        the size through."""
+        if self.pointwise:
+            from ..sizes import same
+
+            return same(dim)
+        return None
 
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""

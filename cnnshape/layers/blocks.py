@@ -55,6 +55,13 @@ class Block(Layer):
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
 
+    def size_flow(self, row, state, sizer):
+        """The sizes possible after this block (``cnnshape.sizes.State``) given ``state``
+        before it; ``row`` is the block's analysed row (children with declared shapes),
+        ``sizer`` walks child rows (``sizer.rows``) and merges (``sizer.equal``). None: no
+        rule (the axis is reported unknown)."""
+        return None
+
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 
@@ -101,6 +108,9 @@ class Sequential(Block):
     def analyze(self, shape, rf, walk):
         return walk.seq(self.body, shape, rf, "body")
 
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
+
 
 @register
 class Repeat(Block):
@@ -132,6 +142,9 @@ class Repeat(Block):
                 shape, rf, rep = walk.nested(str(i), body, shape, rf, "body")
             reports += rep
         return shape, rf, reports
+
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
 
 
 def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ...]:
@@ -235,6 +248,13 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which the body's and the shortcut's outputs are equal."""
+        body, short, after = self.split_rows(row.children)
+        b = sizer.rows(body, state)
+        s = sizer.row(short, state) if short is not None else state
+        return sizer.rows(after, sizer.equal([b, s]))
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""
@@ -299,6 +319,16 @@ class Concat(Block):
         for n in notes:
             walk.warn(n)
         return out, rf, reports
+
+    def size_flow(self, row, state, sizer):
+        """Sizes at which every branch gives the same spatial sizes (channels add up)."""
+        from ..sizes import SizeUnknown, State
+
+        outs = [sizer.row(branch, state) for branch in row.children]
+        if any(o.dim == 0 for o in outs):
+            raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
+        merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
+        return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
 
 
 BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if getattr(v, "is_block", False)}

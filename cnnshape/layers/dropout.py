@@ -13,6 +13,7 @@ from .base import KEEP, Arg, Inference, Layer, Note, Shape, register, shape_str
 
 class _Dropout(Layer):
     family = "dropout"
+    pointwise = True
     expected: ClassVar[int | None] = None
     layout: ClassVar[str] = ""
 

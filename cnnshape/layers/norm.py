@@ -38,6 +38,12 @@ class _BatchNorm(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": shape[0]}
 
+    def size_rule(self, shape: Shape, dim: int):
+        """Channels fixed at num_features; other sizes pass through."""
+        from ..sizes import fixed, same
+
+        return fixed(0, shape[0]) if dim == 0 else same(dim)
+
 
 @register
 class BatchNorm1d(_BatchNorm):

@@ -49,3 +49,17 @@ class Flatten(Layer):
         out = batched[:s] + (F.prod(batched[s:e + 1]),) + batched[e + 1:]
         # merging a spatial axis (batched index >= 2) mixes positions: no receptive field after
         return Inference(out[1:], rf=MIX if e >= 2 else KEEP)
+
+    def size_rule(self, shape: Shape, dim: int):
+        """The merged dim's size is the tracked size times the other merged sizes."""
+        from ..sizes import Case, Rule, same
+
+        s, e = self.dims(len(shape) + 1)
+        s, e = s - 1, e - 1  # per-sample indices
+        if dim < s or s >= e:
+            return same(dim)
+        if dim > e:
+            return same(dim - (e - s))
+        others = F.prod(shape[s:e + 1]) // shape[dim]
+        spatial = any(i >= 1 and i != dim for i in range(s, e + 1))
+        return Rule((Case(others),), s, merges=spatial and dim >= 1)
