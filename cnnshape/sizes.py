@@ -218,13 +218,13 @@ def _apply_case(p: Piece, case: Case) -> list[Piece]:
 def _apply_rule(pieces: list[Piece], rule: Rule) -> list[Piece]:
     cases = rule.cases
     out: list[Piece] = []
-    if len(cases) == 1:
+    if len(cases) == 1 and cases[0].mod == 1:
         for p in pieces:
             out += _apply_case(p, cases[0])
         return _merge(out)
     M = cases[0].mod
     by_res = {cs.res: cs for cs in cases}
-    one_map = len({(cs.a, cs.b, cs.c, cs.lo, cs.hi) for cs in cases}) == 1
+    one_map = len(cases) == M and len({(cs.a, cs.b, cs.c, cs.lo, cs.hi) for cs in cases}) == 1
     for p in pieces:
         if one_map and not p[7]:  # only the drop flag differs and p already drops
             out += _apply_case(p, cases[0])
@@ -237,7 +237,9 @@ def _apply_rule(pieces: list[Piece], rule: Rule) -> list[Piece]:
             delta = a * m * t1 // c  # size step per t1 steps of the class
             parts = _split(p, t1 * (M // gcd(delta, M)))
         for q in parts:
-            out += _apply_case(q, by_res[_value(q, q[1]) % M])
+            case = by_res.get(_value(q, q[1]) % M)
+            if case is not None:  # residues without a case do not run
+                out += _apply_case(q, case)
     return _merge(out)
 
 
@@ -386,8 +388,9 @@ class Sizer:
     """Walks an analysed report's rows for one tracked axis (blocks call back ``rows`` and
     ``equal``)."""
 
-    def __init__(self, declared: int, defer_coupled: bool = False):
+    def __init__(self, declared: int, defer_coupled: bool = False, batch: int = 1):
         self.declared = declared
+        self.batch = batch
         self.defer_coupled = defer_coupled
         #: (state before, K) of fixed consumers on a dim merged with other spatial dims
         self.coupled: list[tuple[State, int, str]] = []
@@ -410,7 +413,7 @@ class Sizer:
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")
         else:
-            rule = layer.size_rule(tuple(row.input), state.dim)
+            rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
             if rule is None:
                 raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}) has no size rule")
             out = self.apply(rule, state, row)
@@ -708,7 +711,7 @@ class SizesReport:
 def _run(report, dim: int, defer: bool = False) -> tuple[State, Sizer]:
     spec = report.spec
     n0 = spec.input[dim]
-    sizer = Sizer(n0, defer)
+    sizer = Sizer(n0, defer, spec.batch)
     state = State(((1, 0, 1, BIG, 1, 0, 1, True),), dim, tuple(spec.input))
     for row in report.layers:
         if not state.pieces:

@@ -57,8 +57,8 @@ def compiled(spec):
     return report, model
 
 
-def runs(model, shape) -> bool:
-    x = torch.zeros(1, *shape)
+def runs(model, shape, batch: int = 1) -> bool:
+    x = torch.zeros(batch, *shape)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -79,7 +79,7 @@ def brute(spec, dim: int, sizes) -> set[int]:
     for n in sizes:
         shape = base.copy()
         shape[dim] = n
-        if runs(model, shape):
+        if runs(model, shape, report.spec.batch):
             ok.add(n)
     return ok
 

@@ -157,7 +157,7 @@ class _ConvNd(_ConvBase):
         rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
         return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
 
-    def size_rule(self, shape: Shape, dim: int):
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
         from ..sizes import fixed, window
@@ -235,7 +235,7 @@ class _ConvTransposeNd(_ConvBase):
         macs = c_in * F.prod(spatial) * cout_g * kprod
         return Inference((self.out_channels, *out), params, macs, MIX)
 
-    def size_rule(self, shape: Shape, dim: int):
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
         from ..sizes import affine, fixed
 

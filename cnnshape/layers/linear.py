@@ -40,7 +40,7 @@ class Linear(Layer):
         params = last * self.out_features + (self.out_features if self.bias else 0)
         return Inference(out, params, F.prod(out) * last, KEEP if len(shape) == 1 else MIX, notes)
 
-    def size_rule(self, shape: Shape, dim: int):
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The last axis must equal in_features (fixed at the declared input)."""
         from ..sizes import fixed, same
 

@@ -85,7 +85,7 @@ class _WindowPool(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
 
-    def size_rule(self, shape: Shape, dim: int):
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
         from ..sizes import same, window
 
@@ -154,7 +154,7 @@ class _AdaptivePool(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
 
-    def size_rule(self, shape: Shape, dim: int):
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """A spatial size becomes output_size (null entries keep it)."""
         from ..sizes import constant, same
 
