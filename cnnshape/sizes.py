@@ -61,6 +61,9 @@ class Rule:
     #: the dim was merged with other spatial dims (Flatten): a fixed consumer after it
     #: couples the axes
     merges: bool = False
+    #: the rule when the spec is re-analysed at another input (``check --input``), where
+    #: inferred arguments (in_features, in_channels, ...) adapt; None: the same rule
+    reinferred: "Rule | None" = None
 
 
 def same(dim: int) -> Rule:
@@ -68,10 +71,14 @@ def same(dim: int) -> Rule:
     return Rule((Case(),), dim)
 
 
-def fixed(dim: int, value: int, out: int | None = None) -> Rule:
+def fixed(dim: int, value: int, out: int | None = None, inferred: bool = False) -> Rule:
     """The size must equal ``value`` (a parameter fixed at the declared input); the
-    output size is ``out`` (default: ``value``)."""
-    return Rule((Case(0, value if out is None else out, 1, value, value),), dim)
+    output size is ``out`` (default: ``value``). ``inferred``: the parameter was not
+    written but inferred, so a re-analysis at another input adapts it."""
+    free = None
+    if inferred:
+        free = same(dim) if out is None else constant(dim, out)
+    return Rule((Case(0, value if out is None else out, 1, value, value),), dim, reinferred=free)
 
 
 def constant(dim: int, value: int) -> Rule:
@@ -388,9 +395,10 @@ class Sizer:
     """Walks an analysed report's rows for one tracked axis (blocks call back ``rows`` and
     ``equal``)."""
 
-    def __init__(self, declared: int, defer_coupled: bool = False, batch: int = 1):
+    def __init__(self, declared: int, defer_coupled: bool = False, batch: int = 1, reinfer: bool = False):
         self.declared = declared
         self.batch = batch
+        self.reinfer = reinfer
         self.defer_coupled = defer_coupled
         #: (state before, K) of fixed consumers on a dim merged with other spatial dims
         self.coupled: list[tuple[State, int, str]] = []
@@ -416,6 +424,8 @@ class Sizer:
             rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
             if rule is None:
                 raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}) has no size rule")
+            if self.reinfer and rule.reinferred is not None:
+                rule = rule.reinferred
             out = self.apply(rule, state, row)
         if out.shape != tuple(row.output):
             out = State(out.pieces, out.dim, tuple(row.output), out.merged)
@@ -623,6 +633,9 @@ class AxisSizes:
     unknown: str | None = None
     #: the axis meets the other axes in a fixed-size consumer (Flatten + Linear)
     coupled: str | None = None
+    #: the size along this axis of the last feature map before it is fixed (adaptive
+    #: pooling) or flattened, as a formula; None when the output keeps the axis
+    feature_map: str | None = None
 
     def __contains__(self, n: int) -> bool:
         return self.valid is not None and any(n in g for g in self.valid)
@@ -659,6 +672,8 @@ class AxisSizes:
             out["unknown"] = self.unknown
         if self.coupled:
             out["coupled"] = self.coupled
+        if self.feature_map:
+            out["feature_map"] = self.feature_map
         if near is not None:
             got = self.nearest(near)
             out["near"] = {"n": near, "below": got[0] if got and got[0] <= near else None,
@@ -708,17 +723,22 @@ class SizesReport:
         return out
 
 
-def _run(report, dim: int, defer: bool = False) -> tuple[State, Sizer]:
+def _run(report, dim: int, defer: bool = False, reinfer: bool = False) -> tuple[State, Sizer]:
     spec = report.spec
     n0 = spec.input[dim]
-    sizer = Sizer(n0, defer, spec.batch)
+    sizer = Sizer(n0, defer, spec.batch, reinfer)
     state = State(((1, 0, 1, BIG, 1, 0, 1, True),), dim, tuple(spec.input))
+    sizer.last_map = None
     for row in report.layers:
         if not state.pieces:
             break
         if all(p[4] == 0 for p in state.pieces) and not state.merged:
             break  # nothing depends on the input size any more
+        before = state
         state = sizer.row(row, state)
+        if state.dim != dim or state.merged or all(p[4] == 0 for p in state.pieces):
+            if sizer.last_map is None and before.pieces and before.dim == dim:
+                sizer.last_map = before
         if not defer and row.output is not None and state.pieces:
             got = state.at(state.dim, n0)
             if got != row.output[state.dim]:
@@ -728,14 +748,14 @@ def _run(report, dim: int, defer: bool = False) -> tuple[State, Sizer]:
     return state, sizer
 
 
-def axis_sizes(report, dim: int) -> tuple[AxisSizes, list]:
+def axis_sizes(report, dim: int, reinfer: bool = False) -> tuple[AxisSizes, list]:
     from .layers.base import AXIS_NAMES
 
     spec = report.spec
     rank = len(spec.input) - 1
     name = AXIS_NAMES[rank][dim - 1]
     try:
-        state, sizer = _run(report, dim)
+        state, sizer = _run(report, dim, reinfer=reinfer)
     except SizeUnknown as exc:
         return AxisSizes(name, dim, spec.input[dim], None, None, None, str(exc)), []
     valid = _progressions(state.pieces)
@@ -744,17 +764,19 @@ def axis_sizes(report, dim: int) -> tuple[AxisSizes, list]:
     if sizer.coupled:
         coupled = (f"{sizer.coupled[0][2]} fixes the flattened length, which {name} shares with the "
                    "other spatial axes: this set holds with the other axes as declared")
+    last = sizer.last_map
+    feature = None if last is None else _output_text(last, dim, len(spec.input), name)
     return AxisSizes(name, dim, spec.input[dim], valid, clean, _output_text(state, dim, len(spec.input), name),
-                     None, coupled), sizer.coupled
+                     None, coupled, feature), sizer.coupled
 
 
-def _square(report, dims) -> tuple[Progression, ...] | None:
+def _square(report, dims, reinfer: bool = False) -> tuple[Progression, ...] | None:
     """All spatial axes equal to n: separable constraints per axis, and the coupled
     consumer's product condition (each factor is nondecreasing in n)."""
     sets, recs = [], []
     for d in dims:
         try:
-            state, sizer = _run(report, d, defer=True)
+            state, sizer = _run(report, d, defer=True, reinfer=reinfer)
         except SizeUnknown:
             return None
         if len(sizer.coupled) != 1:
@@ -781,9 +803,13 @@ def _square(report, dims) -> tuple[Progression, ...] | None:
     return _progressions([(1, 0, n, n, 0, 0, 1, True) for n in out])
 
 
-def sizes(obj, *, input=None) -> SizesReport:
+def sizes(obj, *, input=None, reinfer: bool = False) -> SizesReport:
     """The input sizes that work, per spatial axis: ``obj`` is a Report, a Spec, a path,
-    YAML text or a dict (loaded and analysed). Never imports torch."""
+    YAML text or a dict (loaded and analysed). Never imports torch.
+
+    By default: the model compiled at the declared input (inferred in_features etc. fixed
+    there). ``reinfer=True``: the spec re-analysed at each size (what ``cnnshape check
+    --input`` accepts: inferred arguments adapt, written ones stay)."""
     from .analysis import Report, analyze, check
     from .spec import Spec
 
@@ -799,7 +825,7 @@ def sizes(obj, *, input=None) -> SizesReport:
     rank = len(spec.input) - 1
     axes, coupled_any = [], []
     for d in range(1, rank + 1):
-        ax, coupled = axis_sizes(report, d)
+        ax, coupled = axis_sizes(report, d, reinfer)
         axes.append(ax)
         coupled_any.append(bool(coupled))
     note, square = None, None
@@ -808,5 +834,5 @@ def sizes(obj, *, input=None) -> SizesReport:
         note = (f"{axes[coupled_any.index(True)].coupled.split(' fixes')[0]} fixes the flattened length: "
                 f"{names} interact. Each axis's set assumes the other axes as declared; "
                 f"'square' is the set of n for an input with {' = '.join(a.axis for a in axes)} = n")
-        square = _square(report, range(1, rank + 1))
+        square = _square(report, range(1, rank + 1), reinfer)
     return SizesReport(True, tuple(spec.input), tuple(axes), (), note, square)

@@ -163,7 +163,7 @@ class _ConvNd(_ConvBase):
         from ..sizes import fixed, window
 
         if dim == 0:
-            return fixed(0, shape[0], self.out_channels)
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
         k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
         pl, pr = self.resolved_padding()[i]
@@ -240,7 +240,7 @@ class _ConvTransposeNd(_ConvBase):
         from ..sizes import affine, fixed
 
         if dim == 0:
-            return fixed(0, shape[0], self.out_channels)
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
         k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
         p, o = self._axes("padding")[i], self._axes("output_padding")[i]

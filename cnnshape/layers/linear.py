@@ -45,7 +45,7 @@ class Linear(Layer):
         from ..sizes import fixed, same
 
         if dim == len(shape) - 1:
-            return fixed(dim, shape[-1], self.out_features)
+            return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
         return same(dim)
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:

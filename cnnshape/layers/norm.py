@@ -45,7 +45,7 @@ class _BatchNorm(Layer):
         """Channels fixed at num_features; other sizes pass through."""
         from ..sizes import fixed, same
 
-        return fixed(0, shape[0]) if dim == 0 else same(dim)
+        return fixed(0, shape[0], inferred=self.num_features is None) if dim == 0 else same(dim)
 
 
 @register
@@ -121,7 +121,7 @@ class GroupNorm(Layer):
         from ..sizes import affine, fixed
 
         if dim == 0:
-            return fixed(0, shape[0])
+            return fixed(0, shape[0], inferred=self.num_channels is None)
         rest = batch * (shape[0] // self.num_groups) * F.prod(shape[1:]) // shape[dim]
         return affine(dim, 1, lo=2 if rest == 1 else 1)
 
@@ -201,7 +201,7 @@ class LayerNorm2d(_LayerNormBase):
         """Channels fixed; spatial sizes pass."""
         from ..sizes import fixed, same
 
-        return fixed(0, shape[0]) if dim == 0 else same(dim)
+        return fixed(0, shape[0], inferred=self.normalized_shape is None) if dim == 0 else same(dim)
 
 
 class _InstanceNorm(Layer):
@@ -247,7 +247,7 @@ class _InstanceNorm(Layer):
         from ..sizes import affine, fixed, same
 
         if dim == 0:
-            return fixed(0, shape[0]) if self.affine or self.track_running_stats else same(0)
+            return fixed(0, shape[0], inferred=self.num_features is None) if self.affine or self.track_running_stats else same(0)
         single = F.prod(shape[1:]) // shape[dim] == 1 and not self.track_running_stats
         return affine(dim, 1, lo=2 if single else 1)
 
