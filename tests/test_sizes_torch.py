@@ -202,3 +202,98 @@ def test_unet_nearest_and_square_lenet_coupling():
     rep = sizes("specs/lenet5.yaml")
     assert rep.coupled and "c5" in rep.coupled
     assert [g.to_dict() for g in rep.square] == [{"from": 32, "to": 35, "step": 1}]
+
+
+# ------------------------------------------------------------------ the newer layer types
+@st.composite
+def _new_layer(draw, rank: int, channels: int):
+    kind = draw(st.sampled_from(["pad", "pad", "upsample", "upsample", "norm", "shuffle", "misc"]))
+    if kind == "pad":
+        mode = draw(st.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))
+        pad = draw(st.one_of(st.integers(0, 3), st.lists(st.integers(-1, 3), min_size=2 * rank, max_size=2 * rank)))
+        d = {"type": f"{mode}Pad{rank}d", "padding": pad}
+        if mode == "Constant":
+            d["value"] = 0.5
+        return d
+    if kind == "upsample":
+        if draw(st.booleans()):
+            return {"type": "Upsample", "size": draw(st.integers(1, 9))}
+        mode = draw(st.sampled_from(["nearest", "area", "nearest-exact", {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]]))
+        return {"type": "Upsample", "scale_factor": draw(st.sampled_from([2, 3, 0.5, 1.5, 2.5, 0.75])), "mode": mode}
+    if kind == "norm":
+        return draw(st.sampled_from([
+            {"type": "GroupNorm", "num_groups": 1},
+            {"type": f"InstanceNorm{rank}d"},
+            {"type": f"InstanceNorm{rank}d", "track_running_stats": True},
+            {"type": "LocalResponseNorm", "size": 2},
+            *([{"type": "LayerNorm2d"}] if rank == 2 else []),
+        ]))
+    if kind == "shuffle" and rank == 2:
+        r = draw(st.integers(1, 3))
+        if draw(st.booleans()):
+            return {"type": "PixelUnshuffle", "downscale_factor": r}
+        return {"type": "Conv2d", "out_channels": r * r, "kernel_size": 1}
+    if kind == "shuffle":
+        return {"type": "ChannelShuffle", "groups": 1}
+    return draw(st.sampled_from([{"type": "StochasticDepth", "p": 0.5, "mode": "row"},
+                                 {"type": "Identity"}]))
+
+
+@st.composite
+def new_layer_specs(draw):
+    rank = draw(st.sampled_from([1, 2, 2, 3]))
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        layers.append(draw(_new_layer(rank, 2)) if draw(st.integers(0, 2)) else draw(_window(rank)))
+    if rank == 2 and draw(st.booleans()):
+        layers += [{"type": "Conv2d", "out_channels": 4, "kernel_size": 1}, {"type": "PixelShuffle", "upscale_factor": 2}]
+    if draw(st.booleans()):
+        layers += [{"type": "LayerNorm", "normalized_shape": 0}]  # placeholder: fixed last axis
+    top = {1: 40, 2: 20, 3: 8}[rank]
+    for _ in range(6):
+        spec = {"input": [2] + [draw(st.integers(2, top)) for _ in range(rank)], "layers": layers}
+        if layers[-1]["type"] == "LayerNorm":
+            rep = check({**spec, "layers": layers[:-1]}) if _valid({**spec, "layers": layers[:-1]}) else None
+            if rep is None:
+                continue
+            layers = layers[:-1] + [{"type": "LayerNorm", "normalized_shape": rep.output[-1]}]
+            spec["layers"] = layers
+        if _valid(spec):
+            return spec
+    return spec
+
+
+@SLOW
+@given(new_layer_specs().filter(_valid))
+def test_new_layer_types_equal_torch_on_every_size(spec):
+    assert_exact(spec)
+
+
+# ------------------------------------------------------------------ the shipped specs' golden sets
+SMALL = ["convnet_notebook", "edge_filters", "fashion_mnist", "lenet5", "m5_audio_1d", "resnet_small_32",
+         "volume_3d"]
+BIG = ["alexnet", "mobilenet_v2", "resnet18", "resnet50", "vgg16"]
+
+
+@pytest.mark.parametrize("name", SMALL + (BIG if THOROUGH else []))
+def test_golden_sets_of_shipped_specs_equal_torch(name):
+    """tests/golden/sizes.json, checked against torch at the sizes around every boundary of
+    every set (and 1..16), on each axis."""
+    import json
+
+    from .sizes_oracle import as_progression
+
+    with open(os.path.join(os.path.dirname(__file__), "golden", "sizes.json")) as f:
+        doc = {d["file"]: d for d in json.load(f)}[f"specs/{name}.yaml"]
+    cap = 256 if name in ("convnet_notebook", "edge_filters", "fashion_mnist", "lenet5") else 48
+    for ax in doc["axes"]:
+        valid = [as_progression(g) for g in ax["valid"]]
+        probe = set(range(1, 17)) | set(range(ax["declared"] - 2, ax["declared"] + 3))
+        for g in valid:
+            probe |= set(range(g.start - 2, g.start + 3))
+            if g.stop is not None:
+                probe |= set(range(g.stop - 2, g.stop + 3))
+        probe = sorted(n for n in probe if 1 <= n and (n <= cap or n == ax["declared"] or name == "m5_audio_1d"))
+        want = brute(f"specs/{name}.yaml", ax["dim"], probe)
+        got = {n for n in probe if any(n in g for g in valid)}
+        assert got == want, (ax["axis"], sorted(got ^ want))
