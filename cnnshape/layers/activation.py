@@ -14,6 +14,7 @@ from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, reg
 
 class _Activation(Layer):
     family = "activation"
+    pointwise = True
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)

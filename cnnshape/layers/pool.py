@@ -84,6 +84,17 @@ class _WindowBase(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
+        from ..sizes import same, window
+
+        if dim == 0:
+            return same(0)
+        i = dim - 1
+        k, s, p, d = (self._axes(n)[i] for n in ("kernel_size", "stride", "padding", "dilation"))
+        return window(dim, F.effective_kernel(k, d), s, p, p, ceil_mode=self.ceil_mode,
+                      min_in=k if self.kernel_must_fit else 1)
+
 
 class _WindowPool(_WindowBase):
     padding = Arg("axes", 0, "Implicit padding on both sides (at most kernel_size // 2).", ge=0)
@@ -160,6 +171,15 @@ class _AdaptivePool(Layer):
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """A spatial size becomes output_size (null entries keep it)."""
+        from ..sizes import constant, same
+
+        want = ntuple(self.output_size, self.rank)
+        if dim == 0 or want[dim - 1] is None:
+            return same(dim)
+        return constant(dim, want[dim - 1])
 
 
 class _AdaptiveMax(_AdaptivePool):

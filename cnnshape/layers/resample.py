@@ -151,6 +151,24 @@ class _Resize(Layer):
                         f"use scale_factor ≥ {1 / n:.4g} along {ax}, or give size instead", "scale_factor")
         return Inference((shape[0], *out), 0, 0, self._rf(shape, out, mode))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """``size``: fixed output; ``scale_factor`` s = p/q (the float's exact value):
+        ``floor(p*x / q)``, exact while torch's double product rounds like the rational one
+        (denominators up to 2**16 and sizes below 2**30); other factors: no rule."""
+        from fractions import Fraction
+
+        from ..sizes import affine, constant, same
+
+        if dim == 0:
+            return same(0)
+        rank = len(shape) - 1
+        if self.size is not None:
+            return constant(dim, self._per_axis("size", rank)[dim - 1])
+        s = Fraction(float(self._per_axis("scale_factor", rank)[dim - 1]))
+        if s.denominator > 1 << 16:
+            return None
+        return affine(dim, s.numerator, 0, s.denominator)
+
     def _rf(self, shape: Shape, out, mode: str):
         if getattr(self, "align_corners", None) or (self.fixed_mode == "bilinear"):
             return MIX  # align_corners: the sampling grid is not a multiple of the input's
@@ -232,6 +250,15 @@ class PixelShuffle(_Shuffle):
                 "or use another upscale_factor", "upscale_factor")
         return Inference((c // (r * r), h * r, w * r), rf=_upscale_rf((r, r), "nearest"))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels divisible by r², divided by it; H and W multiplied by r."""
+        from ..sizes import Case, Rule, affine
+
+        r = self.upscale_factor
+        if dim == 0:
+            return Rule((Case(1, 0, r * r, mod=r * r, res=0),), 0)
+        return affine(dim, r)
+
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != 3:
             return []
@@ -258,6 +285,15 @@ class PixelUnshuffle(_Shuffle):
                     f"resize the input to a multiple of {r} along {ax}, or use another downscale_factor",
                     "downscale_factor")
         return Inference((c * r * r, h // r, w // r), rf=((r, r, 0), (r, r, 0)))
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels multiplied by r²; H and W must be multiples of r, divided by it."""
+        from ..sizes import Case, Rule, affine
+
+        r = self.downscale_factor
+        if dim == 0:
+            return affine(0, r * r)
+        return Rule((Case(1, 0, r, mod=r, res=0),), dim)
 
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != 3:
@@ -286,6 +322,12 @@ class ChannelShuffle(Layer):
                 f"use groups in {divisors}" if len(divisors) <= 8 else f"use a groups value that divides {c}",
                 "groups")
         return Inference(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels divisible by groups; spatial sizes pass."""
+        from ..sizes import Case, Rule, same
+
+        return Rule((Case(mod=self.groups, res=0),), 0) if dim == 0 else same(dim)
 
     def explain(self, shape: Shape) -> list[str]:
         return [f"{shape[0]} channels in {self.groups} groups of {shape[0] // self.groups}"] if shape else []

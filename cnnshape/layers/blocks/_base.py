@@ -83,6 +83,14 @@ class Block(Layer):
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
 
+    def size_flow(self, row, state, sizer):
+        """The input sizes still possible after this block (a ``cnnshape.sizes.State``),
+        given ``state`` before it; ``row`` is the block's analysed row (children with their
+        declared shapes); ``sizer.rows``/``sizer.row`` walk child rows, ``sizer.equal``
+        keeps the sizes at which branch outputs agree. None: no rule (``cnnshape sizes``
+        reports the axis as unknown, never a guess)."""
+        return None
+
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 

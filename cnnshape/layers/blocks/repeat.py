@@ -41,6 +41,9 @@ class Repeat(Block):
             reports += rep
         return shape, rf, reports
 
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
+
     @classmethod
     def item_prefix(cls, key, branch, values, dotted):
         return f"{dotted}.*", 0
