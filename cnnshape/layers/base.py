@@ -81,6 +81,21 @@ class Inference:
     notes: tuple[Note, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """One tensor a layer's autograd node keeps for the backward pass (parameters excluded).
+
+    ``what``: ``"input"`` / ``"output"`` (the layer's input or output storage: shared with
+    the layers around it, counted once) or ``"new"`` (a storage of its own: pooling
+    indices, dropout masks, normalisation statistics, a padded copy). ``numel`` counts the
+    batch; ``dtype`` None = the spec's dtype.
+    """
+
+    what: str
+    numel: int = 0
+    dtype: str | None = None
+
+
 def shape_str(shape) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
@@ -398,6 +413,17 @@ class Layer:
 
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""
+        return False
+
+    # --- memory (cnnshape.memory) --------------------------------------------------
+    def saved(self, shape: Shape, out: Shape, batch: int) -> tuple[Saved, ...]:
+        """What autograd keeps for this layer's backward when a gradient flows through it
+        (its input requires grad or it has trainable parameters), measured on torch 2.13
+        (CPU); parameters and buffers excluded. ``shape``/``out`` exclude the batch."""
+        return ()
+
+    def aliases_input(self) -> bool:
+        """True when the output shares the input's storage (a view or an in-place op)."""
         return False
 
     def explain(self, shape: Shape) -> list[str]:

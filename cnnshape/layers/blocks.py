@@ -55,6 +55,11 @@ class Block(Layer):
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
 
+    def memory(self, row, mem, value):
+        """Replay this block's analysed ``row`` on the memory tracer ``mem``
+        (:class:`cnnshape.memory.Tracer`): children in order by default."""
+        return mem.seq(row.children, value)
+
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 
@@ -235,6 +240,14 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def memory(self, row, mem, value):
+        """The input feeds body and shortcut; the add keeps nothing for backward."""
+        body, short, after = self.split_rows(row.children)
+        skip = mem.share(value)
+        out = mem.seq(body, value)
+        s_out = mem.run(short, skip) if short is not None else skip
+        return mem.seq(after, mem.merge(row, [out, s_out]))
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""
@@ -299,6 +312,11 @@ class Concat(Block):
         for n in notes:
             walk.warn(n)
         return out, rf, reports
+
+    def memory(self, row, mem, value):
+        """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
+        ins = [value] + [mem.share(value) for _ in row.children[1:]]
+        return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
 
 
 BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if getattr(v, "is_block", False)}

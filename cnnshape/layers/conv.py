@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from .. import formulas as F
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, MIX, Arg, Inference, Layer, LayerError, Note, Shape, _weight_shape,
-    ntuple, register, shape_str,
+    Saved, ntuple, register, shape_str,
 )
 
 
@@ -157,6 +157,19 @@ class _ConvNd(_ConvBase):
         rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
         return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
 
+    def saved(self, shape, out, batch):
+        """The input; a padded copy when torch pads before the convolution: ``padding_mode``
+        other than zeros (F.pad: reflect/replicate also keep the input, circular does not),
+        or ``padding: same`` with an odd total padding (the extra pixel, constant pad)."""
+        pads = self.resolved_padding()
+        if self.padding_mode != "zeros":
+            padded = batch * shape[0] * F.prod(n + left + right for n, (left, right) in zip(shape[1:], pads))
+            keep = () if self.padding_mode == "circular" else (Saved("input"),)
+            return keep + (Saved("new", padded),)
+        if any(left != right for left, right in pads):
+            return (Saved("new", batch * shape[0] * F.prod(n + abs(r - le) for n, (le, r) in zip(shape[1:], pads))),)
+        return (Saved("input"),)
+
     def _check_weight(self, c_in: int) -> None:
         ks = self._axes("kernel_size")
         cin_g = c_in // self.groups
@@ -194,6 +207,9 @@ class _ConvTransposeNd(_ConvBase):
     bias = Arg("bool", True, "Add a learnable bias.")
     dilation = Arg("axes", 1, "Spacing between kernel elements.", ge=1)
     padding_mode = Arg("choice", "zeros", "Only 'zeros' is supported by torch.", choices=("zeros",))
+
+    def saved(self, shape, out, batch):
+        return (Saved("input"),)
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         rank = self.rank

@@ -8,7 +8,7 @@ Shape: ``[*, in_features]`` -> ``[*, out_features]``. Params ``in*out (+ out)``;
 from typing import Any
 
 from .. import formulas as F
-from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, register, shape_str
+from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 
 
 @register
@@ -39,6 +39,9 @@ class Linear(Layer):
         out = (*shape[:-1], self.out_features)
         params = last * self.out_features + (self.out_features if self.bias else 0)
         return Inference(out, params, F.prod(out) * last, KEEP if len(shape) == 1 else MIX, notes)
+
+    def saved(self, shape, out, batch):
+        return (Saved("input"),)  # a [N*..., in_features] view of it
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         kw = {"in_features": shape[-1], "out_features": self.out_features}

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from .. import formulas as F
 from .base import (
-    AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, ntuple,
+    AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, ntuple,
     register,
 )
 
@@ -94,10 +94,17 @@ class _MaxPoolNd(_WindowPool):
     def returns_tuple(self) -> bool:
         return self.return_indices
 
+    def saved(self, shape, out, batch):
+        """The input and the argmax indices (int64, one per output value)."""
+        return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
+
 
 class _AvgPoolNd(_WindowPool):
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
     count_include_pad = Arg("bool", True, "Count the zero-padding in the average.")
+
+    def saved(self, shape, out, batch):
+        return (Saved("input"),)
 
 
 class _AvgPoolDivisor(_AvgPoolNd):
@@ -143,12 +150,20 @@ class _AdaptivePool(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
 
+    def saved(self, shape, out, batch):
+        """The input, except for an all-ones output size (torch takes the mean: nothing kept)."""
+        return () if all(o == 1 for o in out[1:]) else (Saved("input"),)
+
 
 class _AdaptiveMax(_AdaptivePool):
     return_indices = Arg("bool", False, "Also return argmax indices (only allowed on the last layer).")
 
     def returns_tuple(self) -> bool:
         return self.return_indices
+
+    def saved(self, shape, out, batch):
+        """The input and the argmax indices (int64, one per output value)."""
+        return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
 
 
 def _doc(kind: str, rank: int) -> str:

@@ -31,6 +31,9 @@ class Flatten(Layer):
             out.append(v % ndim)
         return out[0], out[1]
 
+    def aliases_input(self) -> bool:
+        return True  # a view
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         batched = (batch, *shape)
         s, e = self.dims(len(batched))
