@@ -106,7 +106,7 @@ class Tracer:
         out = v if alias else self.new(row.output, grad)
         out.grad = grad
         kept = []
-        if self.training and grad:
+        if self.training and grad and (row.trainable_params or not layer.saves_for_params_only):
             for s in layer.saved(row.input, row.output, self.batch):
                 if s.what == "input":
                     sid = v.sid

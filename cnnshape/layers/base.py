@@ -300,6 +300,9 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: autograd keeps :meth:`saved` only when the layer's parameters need a gradient
+    #: (torch's addmm/mm save the input only for the weight's gradient)
+    saves_for_params_only: ClassVar[bool] = False
     #: declared arguments, in torch's order (collected from the class and its bases)
     ARGS: ClassVar[dict[str, Arg]] = {}
 

@@ -16,6 +16,7 @@ class Linear(Layer):
     """Dense layer on the last axis: ``[*, in_features]`` -> ``[*, out_features]``."""
 
     family = "dense"
+    saves_for_params_only = True
     in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
