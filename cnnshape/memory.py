@@ -297,3 +297,52 @@ def parse_bytes(text: str) -> int:
     if unit not in _UNITS or value <= 0:
         raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}")
     return int(value * _UNITS[unit])
+
+
+def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
+    """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
+    prefix = path + "."
+    return sum(b for p, b in est.per_layer.items() if p == path or p.startswith(prefix))
+
+
+def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int | None = None) -> dict:
+    """Add SPEC.md section 5's ``memory`` object and per-row ``saved_bytes`` to a report's
+    JSON ``doc`` (``report.to_dict()``); nothing when the report has errors."""
+    if not report.ok:
+        return doc
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+
+    def rows(docs, reports):
+        for d, r in zip(docs, reports):
+            d["saved_bytes"] = row_saved_bytes(est, r.path)
+            if r.children and "children" in d:
+                rows(d["children"], r.children)
+
+    rows(doc["layers"], report.layers)
+    doc["memory"] = est.to_dict()
+    return doc
+
+
+def nbytes_text(n: int) -> str:
+    """1536 -> '1.50 KiB' (binary units, as GPU memory is sold)."""
+    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {unit}"
+    return f"{n} B"
+
+
+def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None = None) -> list[str]:
+    """The human memory lines of ``check``'s table footer."""
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+    b = nbytes_text
+    lines = [
+        f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
+        f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
+        f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
+        f"{b(est.inference_peak_bytes)}",
+    ]
+    if est.max_batch is not None:
+        m = est.max_batch
+        lines.append(f"largest batch within {b(m['limit_bytes'])}: training {m['training']:,} ({optimizer}), "
+                     f"inference {m['inference']:,}")
+    return lines

@@ -1,7 +1,10 @@
 """Memory figures (cnnshape.memory) against torch: saved-for-backward bytes to the byte."""
 
 import glob
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,7 +17,7 @@ from cnnshape.layers import LAYER_TYPES
 from cnnshape.memory import estimate, max_batch, parse_bytes
 from cnnshape.torch_backend.build import build
 
-from .conftest import SPECS
+from .conftest import ROOT, SPECS
 from .memory_oracle import saved_bytes, saved_storages
 
 torch.set_num_threads(1)
@@ -140,3 +143,30 @@ def test_parse_bytes():
     for bad in ("", "lots", "-1GB", "3 parsecs"):
         with pytest.raises(ValueError):
             parse_bytes(bad)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def test_check_answers_the_largest_batch_without_torch():
+    r = _cli("check", "specs/resnet18.yaml", "--memory-limit", "12GiB", "--optimizer", "adam", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    report = check(os.path.join(SPECS, "resnet18.yaml"))
+    want = max_batch(report, 12 * 2**30, optimizer="adam")
+    assert doc["memory"]["max_batch"] == {"limit_bytes": 12 * 2**30, "training": want,
+                                          "inference": max_batch(report, 12 * 2**30, training=False)}
+    assert doc["memory"]["training"]["saved_bytes"] == sum(row["saved_bytes"] for row in doc["layers"])
+    table = _cli("check", "specs/resnet18.yaml", "--memory-limit", "12GiB")
+    assert f"training {want:,} (adam)" in table.stdout and "x2 with gradients" not in table.stdout
+    probe = ("import sys, runpy; sys.argv = ['cnnshape', 'check', 'specs/resnet18.yaml', '--memory-limit', '8GiB'];\n"
+             "try:\n    runpy.run_module('cnnshape', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "assert 'torch' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True).returncode == 0
+
+
+def test_bad_memory_limit_is_a_usage_error():
+    r = _cli("check", "specs/lenet5.yaml", "--memory-limit", "lots")
+    assert r.returncode == 2 and "8GiB" in r.stderr
