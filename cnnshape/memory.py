@@ -102,11 +102,14 @@ class Tracer:
     def leaf(self, row, v: _Value) -> _Value:
         layer = row.layer
         grad = v.grad or row.trainable_params > 0
-        alias = layer.aliases_input()
+        alias = layer.aliases_input(self.training)
         out = v if alias else self.new(row.output, grad)
         out.grad = grad
         kept = []
-        if self.training and grad and (row.trainable_params or not layer.saves_for_params_only):
+        keeps = self.training and grad and (row.trainable_params or not layer.saves_for_params_only)
+        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(keeps))
+        self.peak = max(self.peak, self.live + ws_f)
+        if keeps:
             for s in layer.saved(row.input, row.output, self.batch):
                 if s.what == "input":
                     sid = v.sid
@@ -124,7 +127,7 @@ class Tracer:
         if self.training:
             in_b = self.batch * prod(row.input) * self.item if v.grad else 0
             out_b = self.batch * prod(row.output) * self.item if grad else 0
-            self.ops.append((row.path, in_b, out_b, tuple(kept), row.trainable_params * self.item))
+            self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item))
         return out
 
     def run(self, row, v: _Value) -> _Value:

@@ -37,7 +37,7 @@ class _Inplace(_Activation):
             return (Saved("new", n),)
         return (Saved("output"),)
 
-    def aliases_input(self) -> bool:
+    def aliases_input(self, training: bool = True) -> bool:
         return self.inplace
 
 
@@ -108,7 +108,7 @@ class Identity(_Activation):
     def saved(self, shape, out, batch):
         return ()
 
-    def aliases_input(self) -> bool:
+    def aliases_input(self, training: bool = True) -> bool:
         return True
 
 

@@ -425,9 +425,15 @@ class Layer:
         (CPU); parameters and buffers excluded. ``shape``/``out`` exclude the batch."""
         return ()
 
-    def aliases_input(self) -> bool:
+    def aliases_input(self, training: bool = True) -> bool:
         """True when the output shares the input's storage (a view or an in-place op)."""
         return False
+
+    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool) -> tuple[int, int]:
+        """Bytes of the temporaries torch allocates and frees inside this layer's forward
+        and backward on the CPU (peak estimates only); ``kept``: autograd keeps
+        :meth:`saved` this time."""
+        return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:
         """Human formulas with numbers plugged in (for the details view)."""

@@ -41,8 +41,8 @@ class _Dropout(Layer):
             return ()
         return (Saved("new", 1 if self.p == 1 else self.mask_numel(shape, batch)),)
 
-    def aliases_input(self) -> bool:
-        return self.inplace or self.p == 0
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.inplace or self.p == 0 or not training  # eval: the input itself
 
 
 def _feature_mask(self, shape: Shape, batch: int) -> int:

@@ -98,6 +98,10 @@ class _MaxPoolNd(_WindowPool):
         """The input and the argmax indices (int64, one per output value)."""
         return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
 
+    def workspace(self, shape, out, batch, itemsize, kept):
+        """The indices are computed (and dropped) even when nothing keeps them."""
+        return (0 if kept else batch * F.prod(out) * 8), 0
+
 
 class _AvgPoolNd(_WindowPool):
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
@@ -164,6 +168,8 @@ class _AdaptiveMax(_AdaptivePool):
     def saved(self, shape, out, batch):
         """The input and the argmax indices (int64, one per output value)."""
         return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
+
+    workspace = _MaxPoolNd.workspace
 
 
 def _doc(kind: str, rank: int) -> str:
