@@ -10,6 +10,17 @@ import click
 EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
 
 
+def _parse_size(ctx, param, value):
+    if value is None:
+        return None
+    from .memory import parse_bytes
+
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _parse_shape(ctx, param, value):
     if value is None:
         return None
@@ -68,7 +79,11 @@ def main():
 @click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True,
               help="Table rows for blocks: 1 = one row per top-level item (e.g. per ResNet stage), "
                    "2+ = also the layers inside blocks, that many levels deep.")
-def check(specs, fmt, input_shape, batch, no_warnings, depth):
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+              show_default=True, help="Optimizer of the training-memory figures (state per parameter).")
+@click.option("--memory-limit", callback=_parse_size, metavar="SIZE",
+              help="Device memory, e.g. 8GiB or 12GB: also print the largest batch that fits.")
+def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit):
     """Validate specs analytically: shapes, receptive fields, params, MACs, memory.
 
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
@@ -95,18 +110,22 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
             results.append((path, None, exc))
             status = EXIT_FAILED
     if fmt == "json":
-        docs = [_json_doc(path, report, exc, multi=len(specs) > 1) for path, report, exc in results]
+        mem = {"optimizer": optimizer, "memory_limit": memory_limit}
+        docs = [_json_doc(path, report, exc, multi=len(specs) > 1, mem=mem) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
     else:
-        _print_tables(results, show_warnings=not no_warnings, depth=depth)
+        _print_tables(results, show_warnings=not no_warnings, depth=depth,
+                      mem={"optimizer": optimizer, "memory_limit": memory_limit})
     sys.exit(status)
 
 
-def _json_doc(path, report, exc, multi: bool):
+def _json_doc(path, report, exc, multi: bool, mem=None):
     from .errors import SpecFileError
 
     if report is not None:
-        doc = report.to_dict()
+        from .memory import add_to_json
+
+        doc = add_to_json(report.to_dict(), report, **(mem or {}))
     else:
         doc = {"ok": False, "input": None, "batch": None, "output": None, "layers": [],
                "totals": None, "errors": [], "warnings": []}
@@ -120,7 +139,7 @@ def _json_doc(path, report, exc, multi: bool):
     return doc
 
 
-def _print_tables(results, show_warnings: bool, depth: int = 1):
+def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
     from rich.console import Console
 
     from .errors import SpecFileError
@@ -144,7 +163,7 @@ def _print_tables(results, show_warnings: bool, depth: int = 1):
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
         if report.layers or report.ok:
             out.print(report_table(report, title=title, depth=depth))
-            out.print(totals_text(report))
+            out.print(totals_text(report, **(mem or {})))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:

@@ -83,6 +83,21 @@ class Inference:
     notes: tuple[Note, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """One tensor a layer's autograd node keeps for the backward pass (parameters excluded).
+
+    ``what``: ``"input"`` / ``"output"`` (the layer's input or output storage: shared with
+    the layers around it, counted once) or ``"new"`` (a storage of its own: pooling
+    indices, dropout masks, normalisation statistics, a padded copy). ``numel`` counts the
+    batch; ``dtype`` None = the spec's dtype.
+    """
+
+    what: str
+    numel: int = 0
+    dtype: str | None = None
+
+
 def shape_str(shape) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
@@ -308,6 +323,9 @@ class Layer:
     #: every output dim has the size of the same input dim, at any size (activations,
     #: dropout): the default :meth:`size_rule` passes sizes through
     pointwise: ClassVar[bool] = False
+    #: autograd keeps :meth:`saved` only when the layer's parameters need a gradient
+    #: (torch's addmm/mm save the input only for the weight's gradient)
+    saves_for_params_only: ClassVar[bool] = False
     #: name of a class in cnnshape/torch_backend/layer_modules.py when torch.nn lacks the
     #: module (build/export use it instead of ``torch.nn.<type>``)
     torch_module: ClassVar[str | None] = None
@@ -437,6 +455,23 @@ class Layer:
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""
         return False
+
+    # --- memory (cnnshape.memory) --------------------------------------------------
+    def saved(self, shape: Shape, out: Shape, batch: int) -> tuple[Saved, ...]:
+        """What autograd keeps for this layer's backward when a gradient flows through it
+        (its input requires grad or it has trainable parameters), measured on torch 2.13
+        (CPU); parameters and buffers excluded. ``shape``/``out`` exclude the batch."""
+        return ()
+
+    def aliases_input(self, training: bool = True) -> bool:
+        """True when the output shares the input's storage (a view or an in-place op)."""
+        return False
+
+    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool) -> tuple[int, int]:
+        """Bytes of the temporaries torch allocates and frees inside this layer's forward
+        and backward on the CPU (peak estimates only); ``kept``: autograd keeps
+        :meth:`saved` this time."""
+        return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:
         """Human formulas with numbers plugged in (for the details view)."""

@@ -11,7 +11,7 @@ and ``LayerNorm`` any rank. Params: ``2*C`` when ``affine`` (running stats are b
 from typing import Any, ClassVar
 
 from .. import formulas as F
-from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Shape, register, shape_str
+from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 from .conv import check_channels
 
 
@@ -37,6 +37,10 @@ class _BatchNorm(Layer):
                 f"{batch} and input {list(shape)} it gets 1 (training would fail, eval works)",
                 "set batch: 2 or more in the spec (or train with batches of 2+)"),)
         return Inference(shape, 2 * shape[0] if self.affine else 0, 0, KEEP, notes)
+
+    def saved(self, shape, out, batch):
+        """The input and the batch mean and inverse std per channel (the input's dtype)."""
+        return (Saved("input"), Saved("new", shape[0]), Saved("new", shape[0]))
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": shape[0]}

@@ -37,6 +37,9 @@ class Flatten(Layer):
             out.append(v % ndim)
         return out[0], out[1]
 
+    def aliases_input(self, training: bool = True) -> bool:
+        return True  # a view
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         batched = (batch, *shape)
         s, e = self.dims(len(batched))

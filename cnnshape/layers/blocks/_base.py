@@ -91,6 +91,12 @@ class Block(Layer):
         reports the axis as unknown, never a guess)."""
         return None
 
+    def memory(self, row, mem, value):
+        """Replay this block's analysed ``row`` on the memory tracer ``mem``
+        (:class:`cnnshape.memory.Tracer`) and return the output's handle: the children in
+        order by default. Merges (add, cat, multiply) go through ``mem.merge``."""
+        return mem.seq(row.children, value)
+
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 

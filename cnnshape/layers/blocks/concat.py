@@ -50,6 +50,11 @@ class Concat(Block):
         merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
         return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
 
+    def memory(self, row, mem, value):
+        """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
+        ins = [value] + [mem.share(value) for _ in row.children[1:]]
+        return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
+
     def compile(self, row, child):
         from ...torch_backend.modules import Concat
 

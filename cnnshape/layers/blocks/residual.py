@@ -46,6 +46,14 @@ class Residual(Block):
         s = sizer.row(short, state) if short is not None else state
         return sizer.rows(after, sizer.equal([b, s]))
 
+    def memory(self, row, mem, value):
+        """The input feeds body and shortcut; the add keeps nothing for backward."""
+        body, short, after = self.split_rows(row.children)
+        skip = mem.share(value)
+        out = mem.seq(body, value)
+        s_out = mem.run(short, skip) if short is not None else skip
+        return mem.seq(after, mem.merge(row, [out, s_out]))
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""
