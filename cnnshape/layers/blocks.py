@@ -17,7 +17,7 @@ back through ``walk.seq``. Shapes:
 from typing import Any
 
 from .. import formulas as F
-from .base import LAYER_TYPES, Arg, Layer, LayerError, Shape, did_you_mean, register, shape_str
+from .base import LAYER_TYPES, Arg, ArgErrors, Layer, LayerError, Shape, did_you_mean, register, shape_str
 
 
 class Block(Layer):
@@ -140,7 +140,10 @@ def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ..
     for path, change in overrides.items():
         single = body[0] if len(body) == 1 else None
         if single is not None and getattr(single, "is_block", False) and path in single.ARGS and path != "name":
-            body[0] = single.replace(**{path: change})
+            try:
+                body[0] = single.replace(**{path: change})
+            except ArgErrors as exc:
+                raise LayerError(f"Repeat.first: '{path}': {exc}", "check the value", "first") from None
             continue
         if not isinstance(change, dict):
             raise LayerError(f"Repeat.first: '{path}' must map to argument changes like {{stride: 2}}, "
@@ -165,7 +168,7 @@ def _override_path(layers, parts, change, full, offset=0):
     if len(parts) == 1:
         try:
             out[i] = layers[i].replace(**change)
-        except Exception as exc:  # ArgErrors from the changed layer: report them on first
+        except (ArgErrors, TypeError) as exc:  # from the changed layer: report them on first
             raise LayerError(f"Repeat.first: '{full}': {exc}", "check the argument names and values", "first") from None
     elif getattr(layers[i], "is_block", False):
         out[i] = _override_inside(layers[i], parts[1:], change, full)
