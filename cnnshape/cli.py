@@ -79,7 +79,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = run_check(path if path != "-" else sys.stdin.read(), input=input_shape, batch=batch)
+            report = run_check(_spec_arg(path), input=input_shape, batch=batch)
             results.append((path, report, None))
             if not report.ok:
                 status = max(status, EXIT_INVALID)
@@ -95,6 +95,16 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
     else:
         _print_tables(results, show_warnings=not no_warnings, depth=depth)
     sys.exit(status)
+
+
+def _spec_arg(path: str):
+    """A command-line SPEC: always a path (whatever it looks like), ``-`` = standard input."""
+    from .spec import SpecPath, YAMLText
+    from .yaml_io import decode, read_fd
+
+    if path == "-":
+        return YAMLText(decode(read_fd(sys.stdin.fileno(), "<stdin>"), "<stdin>"))
+    return SpecPath(path)
 
 
 def _json_doc(path, report, exc, multi: bool):

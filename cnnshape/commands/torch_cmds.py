@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID
+from ..cli import EXIT_FAILED, EXIT_INVALID, _spec_arg
 
 
 def _fail(message: str, code: int = EXIT_FAILED):
@@ -17,7 +17,7 @@ def _load(path):
     from ..spec import load
 
     try:
-        return load(path)
+        return load(_spec_arg(path))
     except SpecFileError as exc:
         _fail(str(exc))
     except SpecError as exc:
