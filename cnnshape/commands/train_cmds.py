@@ -40,6 +40,20 @@ def _device(device):
     return dev, note
 
 
+def _prepare_out(out_dir: str) -> None:
+    """Create ``--out`` and check its two files can be written, before training (exit 2)."""
+    from ..atomic import WriteRefused, check_target
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in ("checkpoint.pt", "metrics.json"):
+            check_target(os.path.join(out_dir, name))
+    except WriteRefused as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot create the folder ({exc.strerror or exc})")
+
+
 @click.command("train")
 @click.argument("spec")
 @click.option("--data", default="digits", show_default=True, help=DATA_HELP)
@@ -66,6 +80,8 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     from ..torch_backend.train import TrainError, train
 
     s = _load(spec)
+    if out_dir:
+        _prepare_out(out_dir)
     dev, dev_note = _device(device)
     ds = _data(data, s, data_dir, limit, samples, seed)
     lr = lr or (0.01 if optimizer == "sgd" else 0.001)
@@ -115,14 +131,19 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     payload = {"spec": spec, "data": ds.name, "samples": len(ds), "classes": list(ds.classes),
                "notices": list(ds.notices), "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
                "seed": seed, **result.to_dict()}
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s, metrics=result.to_dict(),
-                             classes=ds.classes, data=ds.name)
-        from ..atomic import write_atomic
+    write_error = None
+    if out_dir:  # the result stays in memory until written; a failed write is reported, not lost
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s,
+                                 metrics=result.to_dict(), classes=ds.classes, data=ds.name)
+            from ..atomic import write_atomic
 
-        write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
-        payload["checkpoint"] = ck
+            write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
+            payload["checkpoint"] = ck
+        except OSError as exc:
+            write_error = f"could not write the results to {out_dir}: {getattr(exc, 'strerror', None) or exc}"
+            out_dir = None
     if quiet:
         click.echo(json.dumps(payload, indent=2))
     else:
@@ -137,6 +158,8 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         click.echo(click.style(summary, fg=style))
         if out_dir:
             click.echo(f"checkpoint: {payload['checkpoint']} · metrics: {os.path.join(out_dir, 'metrics.json')}")
+    if write_error:
+        _fail(write_error)
     if result.stopped == "nan":
         sys.exit(EXIT_INVALID)
     if result.stopped == "interrupted":
