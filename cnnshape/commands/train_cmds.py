@@ -32,6 +32,8 @@ def _device(device):
         dev = resolve_device(device)
     except BuildError as exc:
         _fail(str(exc))
+    if dev.type == "meta":
+        _fail("--device meta holds shapes only (no values): training and viz need cpu, cuda or mps")
     if device == "auto":
         why = [] if dev.type == "cuda" else ["no CUDA GPU"] + ([] if dev.type == "mps" else ["no Apple MPS"])
         note = f"device: {dev} (auto{': ' + ', '.join(why) if why else ''})"
