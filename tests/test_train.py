@@ -60,12 +60,58 @@ def test_shapes_every_rank_learns(spec_text, shape):
     assert r.history[-1].train_loss < r.history[0].train_loss
 
 
-def test_shapes_fit_a_wider_classifier_with_a_notice():
-    spec = load(SMALL_CNN)  # 10 outputs, 8 generated shapes
-    ds = load_data("shapes", spec.input, samples=100, outputs=10)
-    assert ds.num_classes == 8 and ds.num_outputs == 10
-    assert any("never the target" in n for n in ds.notices)
-    assert train(spec, ds, steps=3).steps == 3
+def test_a_wider_classifier_is_the_same_clear_error_for_every_source():
+    spec = load(SMALL_CNN)  # 10 outputs
+    for name, outputs in (("shapes", 10), ("digits", None)):
+        ds = load_data(name, spec.input, samples=100, limit=100, outputs=outputs)
+        if ds.num_classes == 10:
+            continue
+        with pytest.raises(TrainError, match=f"data has {ds.num_classes} classes but the spec outputs 10"):
+            train(spec, ds, steps=1)
+
+
+def test_one_frozen_config_one_default_lr_and_the_plain_step_matches_torch():
+    from cnnshape.torch_backend.train import DEFAULT_LR, TrainConfig, make_optimizer, optimizer_step
+
+    assert TrainConfig(optimizer="adam").learning_rate == DEFAULT_LR["adam"] == 0.001
+    assert TrainConfig().learning_rate == DEFAULT_LR["sgd"]
+    for bad in ({"lr": float("nan")}, {"batch_size": 0}, {"steps": True}, {"val_fraction": 1.0},
+                {"optimizer": "rmsprop"}, {"epochs": 2**40}):
+        with pytest.raises(TrainError):
+            TrainConfig(**bad)
+    for opt_name in ("sgd", "adam"):
+        finals = []
+        for plain in (True, False):
+            torch.manual_seed(0)
+            m = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                    torch.nn.Linear(8, 2))
+            opt = make_optimizer(m.parameters(), TrainConfig(optimizer=opt_name, lr=0.05))
+            x, y = torch.randn(3, 1, 4, 4), torch.tensor([0, 1, 1])
+            for _ in range(4):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(m(x), y).backward()
+                optimizer_step(opt) if plain else opt.step()
+            finals.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+        assert torch.equal(*finals)
+
+
+def test_training_imports_neither_dynamo_nor_sklearn():
+    code = ("import sys; from cnnshape.spec import load; from cnnshape.torch_backend.data import load_data; "
+            "from cnnshape.torch_backend.train import train; s = load(sys.argv[1]); "
+            "r = train(s, load_data('digits', s.input, limit=200), steps=2); "
+            "print(r.steps, 'torch._dynamo' in sys.modules, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, FM], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.stdout.split() == ["2", "False", "False"], out.stderr
+
+
+def test_single_sample_with_batchnorm_is_a_clear_error():
+    spec = load("input: [64]\nlayers: [{type: Linear, out_features: 4}, {type: BatchNorm1d}, "
+                "{type: Linear, out_features: 10}]")
+    ds = load_data("digits", (64,), limit=10)
+    ds = type(ds)(ds.name, ds.x[:1], ds.y[:1], ds.classes, ds.notices)
+    with pytest.raises(TrainError, match="BatchNorm needs at least 2"):
+        train(spec, ds, steps=1, val_fraction=0)
 
 
 def test_seed_reproducible_on_cpu():

@@ -12,11 +12,25 @@ from .torch_cmds import _fail, _load
 DATA_HELP = "digits (real, offline), mnist, fashion-mnist (IDX files in --data-dir), shapes (generated), folder:PATH."
 
 
-def _data(name, spec, data_dir, limit, samples, seed):
+def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False):
+    """Load the data; with ``classifier`` the spec is checked against the data's class
+    count first (no data is read for a spec that cannot train on it)."""
     from ..analysis import analyze
-    from ..torch_backend.data import DataError, load_data
+    from ..torch_backend.data import DataError, known_classes, load_data
+    from ..torch_backend.train import TrainError, check_fit
 
-    out = analyze(spec).output
+    report = analyze(spec)
+    out = report.output
+    if classifier:
+        from ..torch_backend.shapes_data import classes_for
+
+        wanted = known_classes(name)
+        if wanted is None and name.lower() == "shapes" and out is not None and len(out) == 1:
+            wanted = min(out[0], len(classes_for(spec.input)))
+        try:
+            check_fit(spec, wanted or (out[0] if out is not None and len(out) == 1 else 1))
+        except TrainError as exc:
+            _fail(str(exc), EXIT_INVALID)
     outputs = out[0] if out is not None and len(out) == 1 else None
     try:
         return load_data(name, spec.input, data_dir=data_dir, limit=limit, samples=samples, seed=seed,
@@ -65,7 +79,7 @@ def _prepare_out(out_dir: str) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 3).")
 @click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps instead of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default 0.01 sgd, 0.001 adam).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: 0.01 for sgd, 0.001 for adam).")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
               help="sgd uses momentum 0.9, as in the tutorials.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, split and order (reproducible on CPU).")
@@ -79,14 +93,19 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     """Train SPEC briefly on real or generated data and report loss and accuracy."""
     from ..torch_backend.build import BuildError
     from ..torch_backend.checkpoint import save_checkpoint
-    from ..torch_backend.train import TrainError, train
+    from ..torch_backend.train import TrainConfig, TrainError, train
 
     s = _load(spec)
     if out_dir:
         _prepare_out(out_dir)
+    try:
+        config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                             seed=seed, val_fraction=val_fraction)
+    except TrainError as exc:
+        _fail(str(exc))
+    lr = config.learning_rate
     dev, dev_note = _device(device)
-    ds = _data(data, s, data_dir, limit, samples, seed)
-    lr = lr or (0.01 if optimizer == "sgd" else 0.001)
+    ds = _data(data, s, data_dir, limit, samples, seed, classifier=True)
     quiet = fmt == "json"
     from rich.console import Console
 
@@ -121,8 +140,7 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     try:
         if bar is not None:
             bar.start()
-        result = train(s, ds, device=dev, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                       optimizer=optimizer, seed=seed, val_fraction=val_fraction, on_progress=progress_cb)
+        result = train(s, ds, config, device=dev, on_progress=progress_cb)
     except TrainError as exc:
         _fail(str(exc), EXIT_INVALID)
     except BuildError as exc:

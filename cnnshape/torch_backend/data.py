@@ -289,13 +289,30 @@ def _folder(path, shape, notices, limit):
     return torch.from_numpy(np.ascontiguousarray(x)), y, classes
 
 
+def known_classes(name: str) -> int | None:
+    """How many classes data set ``name`` has, known without loading it (None: generated
+    data, which adapts to the spec, or a source that cannot be listed)."""
+    key = name.lower()
+    if key == "digits":
+        return 10
+    if key in ("mnist", "fashion-mnist", "fashion_mnist", "fashionmnist"):
+        return len(IDX_CLASSES["mnist" if key == "mnist" else "fashion-mnist"])
+    if key.startswith("folder:"):
+        root = Path(name[len("folder:"):]).expanduser()
+        try:
+            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) or None
+        except OSError:
+            return None
+    return None
+
+
 def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None, samples: int | None = None,
               seed: int = 0, normalise: bool = True, outputs: int | None = None) -> Dataset:
     """Load data set ``name`` (see :data:`DATASETS`) fitted to ``input_shape``.
 
     ``outputs`` (the classifier's width) only shapes generated data: ``shapes`` then makes
-    ``min(outputs, available)`` classes, and a wider classifier uses the first ones.
-    Real data sets keep their classes (a width mismatch is the trainer's clear error).
+    ``min(outputs, available)`` classes. Every data set keeps its classes: a classifier
+    whose width differs is the trainer's clear error (the same rule for every source).
     """
     import torch
 
@@ -322,9 +339,6 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
         available = len(classes_for(shape))
         k = min(outputs, available) if outputs else available
         x, y, classes = shapes(shape, n, seed, notices, k)
-        if outputs and outputs != k:
-            notices.append(f"shapes: the spec outputs {outputs} classes; the data has {k} ({', '.join(classes)}), "
-                           f"so outputs {k}..{outputs - 1} are never the target")
     elif key.startswith("folder:"):
         x, y, classes = _folder(name[len("folder:"):], shape, notices, limit)
     else:
@@ -337,5 +351,4 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
     if normalise:
         x = _normalise(x)
     y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
-    extra = outputs if key == "shapes" and outputs and outputs > len(classes) else None
-    return Dataset(key, x.contiguous(), y, tuple(classes), tuple(notices), extra)
+    return Dataset(key, x.contiguous(), y, tuple(classes), tuple(notices))
