@@ -344,3 +344,20 @@ def test_viz_reaches_into_blocks():
     assert "layer2.conv1" in viz.conv_layers(model)
     with pytest.raises(viz.VizError, match="did you mean 'layer2.conv"):
         viz.child(model, "layer2.conv")
+
+
+def test_viz_of_1d_nets_draws_line_plots(tmp_path):
+    from PIL import Image
+
+    from cnnshape.torch_backend import viz
+
+    wave = np.sin(np.linspace(0, 20, 8000))
+    maps = viz.maps_panel("maps", np.stack([wave, -wave, wave * 0]))
+    assert maps.kind == "lines" and len(maps.tiles) == 3
+    assert viz.maps_panel("many", np.zeros((40, 100))).title.endswith("(first 16 of 40 channels)")
+    out = viz.write_png(tmp_path / "a.png", [viz.input_panel("x", torch.from_numpy(wave[None]).float()), maps])
+    with Image.open(out) as im:
+        assert im.width < 1000 and 150 < im.height < 400  # not an 8000-pixel strip
+        box = np.asarray(im.convert("L"))[20:76, 121:840]   # the input's plot box
+        lit = (box > 150).any(axis=1)
+        assert lit.sum() > 30  # the sine wave spans the plot's height

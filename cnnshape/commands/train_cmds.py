@@ -221,8 +221,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
     names = [layer] if layer else viz.conv_layers(model)[:8]
     if not names:
         _fail("the spec has no conv layers; pick one with --layer NAME to see its feature maps", EXIT_INVALID)
-    panels = [viz.Panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})",
-                        [viz.input_tile(x)])]
+    panels = [viz.input_panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})", x)]
     try:
         for name in names:
             lname, _ = viz.child(model, name)
@@ -230,7 +229,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
                 w = viz.filters(model, lname)
                 panels.append(viz.Panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", viz.filter_tiles(w)))
             maps = viz.feature_maps(model, x, lname)
-            panels.append(viz.Panel(f"{lname}: feature maps {list(maps.shape)}", viz.map_tiles(maps)))
+            panels.append(viz.maps_panel(f"{lname}: feature maps {list(maps.shape)}", maps))
     except viz.VizError as exc:
         _fail(str(exc), EXIT_INVALID)
     try:
