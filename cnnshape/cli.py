@@ -95,7 +95,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            src = path if path != "-" else sys.stdin.read()
+            src = _spec_arg(path)
             report = run_check(src, input=input_shape, batch=batch)
             if input_shape and not report.ok:  # which sizes would work (only on failure)
                 from .commands.sizes import with_nearby_sizes
@@ -117,6 +117,16 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         _print_tables(results, show_warnings=not no_warnings, depth=depth,
                       mem={"optimizer": optimizer, "memory_limit": memory_limit})
     sys.exit(status)
+
+
+def _spec_arg(path: str):
+    """A command-line SPEC: always a path (whatever it looks like), ``-`` = standard input."""
+    from .spec import SpecPath, YAMLText
+    from .yaml_io import decode, read_fd
+
+    if path == "-":
+        return YAMLText(decode(read_fd(sys.stdin.fileno(), "<stdin>"), "<stdin>"))
+    return SpecPath(path)
 
 
 def _json_doc(path, report, exc, multi: bool, mem=None):

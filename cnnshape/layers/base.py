@@ -13,8 +13,11 @@ and ranged values) and generate the JSON Schema, for ~1 ms.
 """
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Union
+
+from ..limits import MAX_INT, MAX_WEIGHT, shown
 
 Shape = tuple[int, ...]
 
@@ -156,6 +159,7 @@ class Arg:
         return self.default is REQUIRED
 
     def _bounds(self, v, what: str) -> None:
+        check_magnitude(v, what)
         if self.ge is not None and v < self.ge:
             raise ValueError(f"expected {what} ≥ {self.ge}, received {v}")
         if self.le is not None and v > self.le:
@@ -170,23 +174,23 @@ class Arg:
         kind = self.kind
         if kind == "int":
             if not _is_int(v):
-                raise ValueError(f"expected an int, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"expected a number, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a number, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
             v = float(v)
         elif kind == "bool":
             if not isinstance(v, bool):
-                raise ValueError(f"expected true or false, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected true or false, received {_type_name(v)} {shown(v)}")
         elif kind == "str":
             if not isinstance(v, str):
-                raise ValueError(f"expected a string, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a string, received {_type_name(v)} {shown(v)}")
         elif kind == "choice":
             if v not in self.choices:
                 hint = did_you_mean(v, self.choices) if isinstance(v, str) else ""
-                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {v!r}{hint}")
+                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {shown(v)}{hint}")
         elif kind == "axes":
             if isinstance(v, str):
                 if v in self.words:
@@ -198,16 +202,16 @@ class Arg:
                 if rank is not None and len(v) != rank:
                     axes = ", ".join(AXIS_NAMES[rank])
                     raise ValueError(f"expected an int or a list of {rank} ints ({axes}), "
-                                     f"received {len(v)} values {v}")
+                                     f"received {len(v)} values {shown(v)}")
                 for item in v:
                     if item is None and self.null_items:
                         continue
                     if not _is_int(item):
-                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {item!r} in {v}")
+                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {shown(item)} in {shown(v)}")
                     self._bounds(item, f"each {self.name} value")
                 return list(v)
             if not _is_int(v):
-                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind in ("ints", "floats"):
             item_ok = _is_int if kind == "ints" else (lambda x: not isinstance(x, bool) and isinstance(x, (int, float)))
@@ -288,18 +292,41 @@ class Arg:
         return s
 
 
-def _weight_shape(value, path: str = "") -> tuple[int, ...]:
-    """Shape of a rectangular nested list of numbers; ValueError otherwise."""
-    if isinstance(value, list):
-        if not value:
-            raise ValueError(f"empty list at weight{path}")
-        shapes = {_weight_shape(item, f"{path}[{i}]") for i, item in enumerate(value)}
-        if len(shapes) != 1:
-            raise ValueError(f"weight{path} is not rectangular: its rows have different shapes")
-        return (len(value),) + shapes.pop()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"weight{path} must be a number, received {value!r}")
-    return ()
+def check_magnitude(v, what: str) -> None:
+    """The limits every number of a spec obeys (README: Limits): finite floats, integers
+    of at most ``MAX_INT`` in magnitude. (One hook for every numeric argument kind.)"""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"expected {what} to be a finite number, received {v}")
+    if isinstance(v, int) and abs(v) > MAX_INT:
+        raise ValueError(f"expected {what} of at most {MAX_INT:,} (README: Limits), received {shown(v)}")
+
+
+def _weight_shape(value) -> tuple[int, ...]:
+    """Shape of a rectangular nested list of finite numbers (at most ``MAX_WEIGHT``);
+    ValueError otherwise. One pass, level by level (no recursion)."""
+    shape: list[int] = []
+    level, path = [value], ""
+    while True:
+        if all(isinstance(x, list) for x in level):
+            sizes = {len(x) for x in level}
+            if 0 in sizes:
+                raise ValueError(f"empty list in weight{path}")
+            if len(sizes) != 1:
+                raise ValueError(f"weight{path} is not rectangular: its rows have different lengths")
+            shape.append(sizes.pop())
+            count = len(level) * shape[-1]
+            if count > MAX_WEIGHT:
+                raise ValueError(f"a fixed weight has at most {MAX_WEIGHT:,} numbers (README: Limits)")
+            level = [y for x in level for y in x]
+            path += "[…]"
+            continue
+        for x in level:
+            if isinstance(x, list):
+                raise ValueError(f"weight{path} is not rectangular: it mixes numbers and lists")
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ValueError(f"weight{path} must hold numbers, received {shown(x)}")
+            check_magnitude(x, "each weight")
+        return tuple(shape)
 
 
 class Layer:
