@@ -48,6 +48,7 @@ def tv_classifiers() -> list[str]:
 
 
 CLASSIFIERS = [n for n in zoo.names() if n not in GENERATIVE]
+INDEX = {e["name"]: e for e in zoo.entries()}
 
 
 def tv_model(name: str, device="meta"):
@@ -88,6 +89,7 @@ def test_params_macs_and_keys_equal_torchvision(name):
     spec = zoo.load(name)
     report = analyze(spec)
     assert report.ok, report.errors
+    assert INDEX[name] == zoo.entry(name, report)  # the listing's figures
     tv = tv_model(name)
     params = list(tv.parameters())
     assert report.totals.params == sum(p.numel() for p in params)
@@ -140,8 +142,51 @@ def test_outputs_equal_torchvision_with_its_weights(name):
         float((got - want).abs().max())
 
 
-def test_index_equals_a_fresh_analysis():
-    assert zoo.entries() == zoo.compute_index()
+def test_index_lists_every_spec_and_headers_state_its_figures():
+    """Each entry's figures are checked against a fresh analysis with its spec's test (and all
+    at once here with CNNSHAPE_ZOO=full); the header comment of every spec states them."""
+    assert [e["name"] for e in zoo.entries()] == zoo.names()
+    if FULL:
+        assert zoo.entries() == zoo.compute_index()
+    for e in zoo.entries():
+        with open(zoo.path(e["name"])) as f:
+            head = "".join(line for line in f if line.startswith("#"))
+        assert f"{e['params']:,} params, {e['macs']:,} MACs" in head, e["name"]
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_generative_and_segmentation_examples_check_build_verify_and_run(name, tmp_path):
+    from cnnshape.torch_backend.export import export_python
+    from cnnshape.torch_backend.verify import verify
+
+    spec = zoo.load(name) if name != "unet" else zoo.load(name, input=[3, 64, 64])
+    report = analyze(spec)
+    assert report.ok and not report.warnings, report.errors or report.warnings
+    if name != "unet":
+        assert INDEX[name] == zoo.entry(name, report)
+    else:
+        assert INDEX[name] == zoo.entry(name, analyze(zoo.load(name)))
+    assert verify(spec).ok
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    assert sum(p.numel() for p in model.parameters()) == report.totals.params
+    x = torch.randn(2, *spec.input)
+    with torch.no_grad():
+        y = model(x)
+    assert tuple(y.shape) == (2, *report.output)
+    expected = {"unet": (2, 64, 64), "dcgan_generator": (3, 64, 64), "conv_autoencoder": (1, 28, 28)}[name]
+    assert report.output == expected
+    if name == "dcgan_generator":
+        assert float(y.abs().max()) <= 1.0  # tanh images
+    src = export_python(spec)
+    ns = {}
+    exec(compile(src, str(tmp_path / "net.py"), "exec"), ns)
+    net = ns["Net"]().eval()
+    ours, theirs = model.state_dict(), net.state_dict()  # exported attribute names are the layers' own
+    assert [v.shape for v in ours.values()] == [v.shape for v in theirs.values()]
+    net.load_state_dict(dict(zip(theirs, ours.values())), strict=True)
+    with torch.no_grad():
+        assert torch.allclose(net(x), y, atol=1e-6)
 
 
 def test_library_accessors():

@@ -62,17 +62,16 @@ def compute_index() -> list[dict]:
     """The index from a fresh analysis of every spec (what ``index.json`` must equal)."""
     from ..analysis import analyze
 
-    out = []
-    for name in names():
-        spec = load(name)
-        report = analyze(spec)
-        if not report.ok:
-            raise ZooError(f"zoo entry {name!r} does not check: {report.errors[0].message}")
-        t = report.totals
-        out.append({"name": name, "input": list(spec.input), "output": list(report.output),
-                    "params": t.params, "trainable_params": t.trainable_params, "macs": t.macs,
-                    "description": spec.description or ""})
-    return out
+    return [entry(name, analyze(load(name))) for name in names()]
+
+
+def entry(name: str, report) -> dict:
+    """The index entry of zoo spec ``name`` from its analysis ``report``."""
+    if not report.ok:
+        raise ZooError(f"zoo entry {name!r} does not check: {report.errors[0].message}")
+    t, spec = report.totals, report.spec
+    return {"name": name, "input": list(spec.input), "output": list(report.output), "params": t.params,
+            "trainable_params": t.trainable_params, "macs": t.macs, "description": spec.description or ""}
 
 
 def refresh_index() -> list[dict]:
