@@ -230,3 +230,27 @@ def test_zoo_command_writes_a_copy(tmp_path):
     assert not (tmp_path / "x.yaml").exists()
     shown = cnnshape("zoo", "resnet18")
     assert shown.returncode == 0 and shown.stdout == open(zoo.path("resnet18")).read()
+
+
+EXAMPLES = {"resnet18": 64, "resnet50": 64, "mobilenet_v2": 64, "alexnet": 96, "vgg16": 32}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_specs_in_specs_folder_load_torchvision_weights(name):
+    """specs/ keeps these as worked examples: their figures equal their zoo copies', they load
+    torchvision's state_dict strictly, giving its outputs."""
+    from cnnshape.spec import load
+
+    from .conftest import SPECS
+
+    path = os.path.join(SPECS, f"{name}.yaml")
+    assert analyze(load(path)).totals == analyze(zoo.load(name)).totals
+    size = EXAMPLES[name]
+    spec = load(path, input=[3, size, size])
+    tv = _randomize(tv_model(name, device="cpu")).eval()
+    model = build(spec).eval()
+    model.load_state_dict(tv.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        want, got = tv(x), model(x)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))

@@ -475,7 +475,8 @@ def emit_items(items: list, indent: int, lines: list):
     for it in items:
         if isinstance(it, str) or all(not (isinstance(v, (list, dict)) and k in LIST_KEYS + ("branches", "first"))
                                       for k, v in it.items()):
-            txt = it if isinstance(it, str) else flow({k: v for k, v in it.items() if k != "#"})
+            d = it if isinstance(it, str) else {k: v for k, v in it.items() if k != "#"}
+            txt = d if isinstance(d, str) else d["type"] if list(d) == ["type"] else flow(d)
             c = it.get("#") if isinstance(it, dict) else None
             lines.append(f"{pad}- {txt}" + (f"  # {c}" if c else ""))
             continue
