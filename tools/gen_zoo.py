@@ -169,6 +169,7 @@ def leaf(m: nn.Module) -> dict:
         if m.eps != 1e-5:
             d["eps"] = float(f"{m.eps:.6g}")
     elif isinstance(m, nn.LayerNorm):
+        d["normalized_shape"] = _pair(list(m.normalized_shape))
         if m.eps != 1e-5:
             d["eps"] = float(f"{m.eps:.6g}")
     elif t == "Permute":
@@ -343,7 +344,122 @@ def c_any_stage(m):
     return stage(seq(m))
 
 
+def c_basic_conv(m):
+    """googlenet / inception_v3 BasicConv2d: conv, bn and a functional ReLU."""
+    return {"type": "Sequential", "body": [named(leaf(m.conv), "conv", -1), named(leaf(m.bn), "bn", -1),
+                                           {"type": "ReLU", "name": "relu"}]}
+
+
+def _branch(m) -> list:
+    """One Concat branch: a BasicConv2d is its own layers, a Sequential its children."""
+    item = convert(m)
+    return item["body"] if type(m).__name__ == "BasicConv2d" else seq(m)
+
+
+def c_googlenet_inception(m):
+    return {"type": "Concat", "names": ["branch1", "branch2", "branch3", "branch4"],
+            "branches": [_branch(m.branch1), _branch(m.branch2), _branch(m.branch3), _branch(m.branch4)]}
+
+
+def _bc(m, name):
+    return named(c_basic_conv(getattr(m, name)), name, -1)
+
+
+def _avg_pool_branch(m):  # F.avg_pool2d(x, kernel_size=3, stride=1, padding=1), then branch_pool
+    return [{"type": "AvgPool2d", "name": "avg_pool", "kernel_size": 3, "stride": 1, "padding": 1},
+            _bc(m, "branch_pool")]
+
+
+def _inline_pair(m, a, b):
+    return {"type": "Concat", "inline": True, "branches": [[_bc(m, a)], [_bc(m, b)]]}
+
+
+def c_inception_v3(m):
+    """Inception v3's InceptionA..E: a flat Concat (every layer named on the module itself)."""
+    t = type(m).__name__
+    if t == "InceptionA":
+        br = [[_bc(m, "branch1x1")], [_bc(m, "branch5x5_1"), _bc(m, "branch5x5_2")],
+              [_bc(m, "branch3x3dbl_1"), _bc(m, "branch3x3dbl_2"), _bc(m, "branch3x3dbl_3")], _avg_pool_branch(m)]
+    elif t == "InceptionB":
+        br = [[_bc(m, "branch3x3")], [_bc(m, "branch3x3dbl_1"), _bc(m, "branch3x3dbl_2"), _bc(m, "branch3x3dbl_3")],
+              [{"type": "MaxPool2d", "name": "max_pool", "kernel_size": 3, "stride": 2}]]
+    elif t == "InceptionC":
+        br = [[_bc(m, "branch1x1")], [_bc(m, f"branch7x7_{i}") for i in (1, 2, 3)],
+              [_bc(m, f"branch7x7dbl_{i}") for i in (1, 2, 3, 4, 5)], _avg_pool_branch(m)]
+    elif t == "InceptionD":
+        br = [[_bc(m, "branch3x3_1"), _bc(m, "branch3x3_2")], [_bc(m, f"branch7x7x3_{i}") for i in (1, 2, 3, 4)],
+              [{"type": "MaxPool2d", "name": "max_pool", "kernel_size": 3, "stride": 2}]]
+    else:  # InceptionE: two nested concatenations
+        br = [[_bc(m, "branch1x1")], [_bc(m, "branch3x3_1"), _inline_pair(m, "branch3x3_2a", "branch3x3_2b")],
+              [_bc(m, "branch3x3dbl_1"), _bc(m, "branch3x3dbl_2"),
+               _inline_pair(m, "branch3x3dbl_3a", "branch3x3dbl_3b")], _avg_pool_branch(m)]
+    return {"type": "Concat", "flat": True, "branches": br}
+
+
+def c_fire(m):
+    """SqueezeNet's Fire: squeeze, then expand1x1 and expand3x3 concatenated (an inline Concat:
+    their layers are named on the Fire module itself)."""
+    return {"type": "Sequential", "body": [
+        named(leaf(m.squeeze), "squeeze", -1), {"type": "ReLU", "name": "squeeze_activation"},
+        {"type": "Concat", "inline": True, "branches": [
+            [named(leaf(m.expand1x1), "expand1x1", -1), {"type": "ReLU", "name": "expand1x1_activation"}],
+            [named(leaf(m.expand3x3), "expand3x3", -1), {"type": "ReLU", "name": "expand3x3_activation"}]]}]}
+
+
+def c_shuffle_unit(m):
+    """ShuffleNetV2's unit: stride 1 splits the channels in two halves (the first passes
+    through), stride 2 feeds the input to both branches; then a channel shuffle."""
+    d = {"type": "Concat", "names": ["branch1", "branch2"]}
+    if m.stride == 1:
+        d["split"] = True
+        d["branches"] = [[], seq(m.branch2)]
+    else:
+        d["branches"] = [seq(m.branch1), seq(m.branch2)]
+    d["after"] = [{"type": "ChannelShuffle", "groups": 2}]
+    return d
+
+
+def c_dense_block(m):
+    layers = list(m.children())
+    first = layers[0]
+    body = [named(leaf(first.norm1), "norm1", -1), {"type": "ReLU", "name": "relu1"},
+            named(leaf(first.conv1), "conv1", -1), named(leaf(first.norm2), "norm2", -1),
+            {"type": "ReLU", "name": "relu2"}, named(leaf(first.conv2), "conv2", -1)]
+    if first.drop_rate > 0:
+        body.append({"type": "Dropout", "name": "dropout", "p": first.drop_rate})
+    return {"type": "DenseBlock", "n": len(layers), "child_names": "denselayer{number}", "body": body}
+
+
+def c_mbconv(m):
+    """MobileNetV3's InvertedResidual and EfficientNet's MBConv / FusedMBConv: a ``block``
+    Sequential; a skip connection (after stochastic depth, for EfficientNet) where the shape
+    stays the same."""
+    body = [{"type": "Sequential", "name": "block", "body": seq(m.block)}]
+    if not m.use_res_connect:
+        return {"type": "Sequential", "body": body}
+    if hasattr(m, "stochastic_depth"):
+        body.append(named(leaf(m.stochastic_depth), "stochastic_depth", -1))
+    return {"type": "Residual", "body": body}
+
+
+def c_cnblock(m):
+    """ConvNeXt's block: y = x + stochastic_depth(layer_scale * block(x))."""
+    scale = float(m.layer_scale.flatten()[0]) if m.layer_scale.device.type != "meta" else 1e-6
+    return {"type": "Residual", "layer_scale": scale,
+            "body": [{"type": "Sequential", "name": "block", "body": seq(m.block)},
+                     named(leaf(m.stochastic_depth), "stochastic_depth", -1)]}
+
+
 CONVERTERS = {
+    "BasicConv2d": c_basic_conv,
+    "Inception": c_googlenet_inception,
+    "InceptionA": c_inception_v3, "InceptionB": c_inception_v3, "InceptionC": c_inception_v3,
+    "InceptionD": c_inception_v3, "InceptionE": c_inception_v3,
+    "Fire": c_fire,
+    "_DenseBlock": c_dense_block,
+    "MBConv": c_mbconv,
+    "FusedMBConv": c_mbconv,
+    "CNBlock": c_cnblock,
     "BasicBlock": c_resnet_block,
     "Bottleneck": c_resnet_block,
     "InvertedResidual_mobilenetv2": None,
@@ -358,6 +474,10 @@ def c_inverted_residual_any(m):
     mod = type(m).__module__
     if mod.endswith("mobilenetv2"):
         return c_inverted_residual(m, "conv", m.use_res_connect)
+    if mod.endswith("mobilenetv3"):
+        return c_mbconv(m)
+    if mod.endswith("shufflenetv2"):
+        return c_shuffle_unit(m)
     raise TypeError(f"no converter for {mod}.InvertedResidual")
 
 
@@ -441,6 +561,36 @@ def layers_of(name: str, model) -> list:
                 {"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "avgpool"},  # adaptive_avg_pool2d(x, (1, 1))
                 {"type": "Flatten", "name": "flatten"},
                 named(convert(model.classifier), "classifier", -1)]
+    if fam == "squeezenet":
+        return [named(convert(model.features), "features", -1), named(convert(model.classifier), "classifier", -1),
+                {"type": "Flatten", "name": "flatten"}]
+    if fam == "densenet":
+        return [named(convert(model.features), "features", -1),
+                {"type": "ReLU", "name": "relu"},  # F.relu, adaptive_avg_pool2d(1), flatten in the forward
+                {"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "avgpool"},
+                {"type": "Flatten", "name": "flatten"}, named(leaf(model.classifier), "classifier", -1)]
+    if fam == "googlenet":
+        parts = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+                 "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
+                 "inception5a", "inception5b", "avgpool", "flatten", "dropout", "fc"]
+        return top(model, parts)
+    if fam == "inception":
+        parts = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout", "flatten", "fc"]
+        return top(model, parts)
+    if fam == "shufflenet":
+        items = [named(convert(model.conv1), "conv1", -1), named(leaf(model.maxpool), "maxpool", -1)]
+        for sname in ("stage2", "stage3", "stage4"):
+            items.append(named(stage(seq(getattr(model, sname))), sname, -1))
+        items += [named(convert(model.conv5), "conv5", -1),
+                  {"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "mean"},  # x.mean([2, 3])
+                  {"type": "Flatten", "name": "flatten"}, named(leaf(model.fc), "fc", -1)]
+        return items
+    if fam in ("mobilenet_v3", "efficientnet", "efficientnet_v2", "convnext"):
+        return [named(convert(model.features), "features", -1), named(leaf(model.avgpool), "avgpool", -1)] + \
+            ([] if fam == "convnext" else [{"type": "Flatten", "name": "flatten"}]) + \
+            [named(convert(model.classifier), "classifier", -1)]
     raise NotImplementedError(f"{name}: no converter yet")
 
 
