@@ -254,3 +254,14 @@ def test_example_specs_in_specs_folder_load_torchvision_weights(name):
     with torch.no_grad():
         want, got = tv(x), model(x)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+def test_readme_table_lists_every_entry_with_its_figures():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    table = readme[readme.index("<!-- zoo table"):readme.index("<!-- /zoo table -->")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(zoo.names())
+    for e, row in zip(zoo.entries(), rows):
+        assert row.startswith(f"| `{e['name']}` | {'x'.join(map(str, e['input']))} | {e['params']:,} | "
+                              f"{e['macs']:,} |"), row

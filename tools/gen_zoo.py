@@ -646,8 +646,11 @@ def emit_items(items: list, indent: int, lines: list):
             elif k == "branches":
                 lines.append(f"{lead}{k}:{comment}")
                 for b in v:
+                    if not b:
+                        lines.append(f"{pad}    - []  # passes its part through unchanged")
+                        continue
                     lines.append(f"{pad}    -")
-                    emit_items(b, indent + 8, lines)
+                    emit_items(b, indent + 6, lines)
             elif k == "first":
                 lines.append(f"{lead}first:{comment}")
                 for path, ch in v.items():
@@ -705,6 +708,24 @@ def generate(name: str) -> dict:
             "trainable_params": t.trainable_params, "macs": t.macs, "description": describe(name)}
 
 
+def readme_table(entries) -> str:
+    """The README's zoo table (tests/test_zoo.py checks it against the index)."""
+    rows = ["| spec | input | params | MACs | what |", "|---|---|---:|---:|---|"]
+    for e in entries:
+        what = e["description"].split(";")[0].split(":")[0]
+        rows.append(f"| `{e['name']}` | {'x'.join(map(str, e['input']))} | {e['params']:,} | {e['macs']:,} | {what} |")
+    return "\n".join(rows)
+
+
+def write_readme_table(entries):
+    start, end = "<!-- zoo table: written by tools/gen_zoo.py -->", "<!-- /zoo table -->"
+    with open(README) as f:
+        text = f.read()
+    a, b = text.index(start) + len(start), text.index(end)
+    with open(README, "w") as f:
+        f.write(text[:a] + "\n" + readme_table(entries) + "\n" + text[b:])
+
+
 def main(argv):
     from cnnshape.errors import SpecError
 
@@ -721,7 +742,7 @@ def main(argv):
             print(f"{name}: not generated: {exc}")
     from cnnshape.zoo import refresh_index
 
-    refresh_index()
+    write_readme_table(refresh_index())
     if failed:
         print(f"{len(failed)} not generated: {' '.join(failed)}")
 
