@@ -305,6 +305,9 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: every output dim has the size of the same input dim, at any size (activations,
+    #: dropout): the default :meth:`size_rule` passes sizes through
+    pointwise: ClassVar[bool] = False
     #: name of a class in cnnshape/torch_backend/layer_modules.py when torch.nn lacks the
     #: module (build/export use it instead of ``torch.nn.<type>``)
     torch_module: ClassVar[str | None] = None
@@ -418,6 +421,18 @@ class Layer:
     def infer(self, shape: Shape, batch: int) -> Inference:  # pragma: no cover - abstract
         """Output shape, params, MACs and RF rule for ``shape``; raise LayerError."""
         raise NotImplementedError
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """How the size along per-sample ``dim`` of an input shaped like ``shape`` (the
+        declared one) maps to the output, for any size of that dim: a
+        :class:`cnnshape.sizes.Rule` (see the helpers there). None: no rule (``cnnshape
+        sizes`` then reports the axis as unknown, never a guess). Pointwise layers pass
+        the size through."""
+        if self.pointwise:
+            from ..sizes import same
+
+            return same(dim)
+        return None
 
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""

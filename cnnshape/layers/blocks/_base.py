@@ -72,10 +72,24 @@ class Block(Layer):
         seqs[branch] = layers
         return self.replace(**{key: tuple(seqs)})
 
+    def expanded_rows(self) -> int:
+        """Rows this block expands to in a report (itself and every nested row); cheap
+        arithmetic over the spec's structure (a Repeat multiplies, never expands)."""
+        return 1 + sum(expanded_rows(x) for _, _, seq in self.sequences() for x in seq) \
+            + sum(1 for _, b, _ in self.sequences() if b is not None)
+
     # ------------------------------------------------------------------ analysis
     def analyze(self, shape, rf, walk) -> tuple:  # pragma: no cover - abstract
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
+
+    def size_flow(self, row, state, sizer):
+        """The input sizes still possible after this block (a ``cnnshape.sizes.State``),
+        given ``state`` before it; ``row`` is the block's analysed row (children with their
+        declared shapes); ``sizer.rows``/``sizer.row`` walk child rows, ``sizer.equal``
+        keeps the sizes at which branch outputs agree. None: no rule (``cnnshape sizes``
+        reports the axis as unknown, never a guess)."""
+        return None
 
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
@@ -113,6 +127,16 @@ class Block(Layer):
     def tree_note(cls, data: dict) -> str:
         """Short text after the type in the tree (e.g. a Repeat's ×n)."""
         return ""
+
+
+#: most rows (layers, counting every Repeat copy and nested row) one report may hold;
+#: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
+MAX_EXPANDED_ROWS = 100_000
+
+
+def expanded_rows(layer) -> int:
+    """Rows ``layer`` expands to in a report (1 for a leaf)."""
+    return layer.expanded_rows() if getattr(layer, "is_block", False) else 1
 
 
 def item_name(x, j: int) -> str:

@@ -40,6 +40,16 @@ class Concat(Block):
         walk.merge_memory(out)
         return out, merge_rf(walk, rfs, "the Concat branches"), reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which every branch gives the same spatial sizes (channels add up)."""
+        from ...sizes import SizeUnknown, State
+
+        outs = [sizer.row(branch, state) for branch in row.children]
+        if any(o.dim == 0 for o in outs):
+            raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
+        merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
+        return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
+
     def compile(self, row, child):
         from ...torch_backend.modules import Concat
 

@@ -1,7 +1,7 @@
 """The Repeat block and its ``first`` overrides."""
 
 from ..base import Arg, Layer, LayerError, did_you_mean, register
-from ._base import Block, child_names, child_row, item_name
+from ._base import Block, child_names, child_row, expanded_rows, item_name
 
 
 @register
@@ -17,23 +17,32 @@ class Repeat(Block):
     first = Arg("overrides", None, "Changes to the first copy: {child path: {argument: value}}, or "
                 "{argument of the repeated block: value}.", nullable=True)
 
+    def first_copy(self) -> tuple[Layer, ...]:
+        """The body of the first copy (``first`` applied); LayerError if a path of
+        ``first`` names nothing."""
+        return apply_overrides(self.body, self.first) if self.first else self.body
+
     def copies(self) -> list[tuple[Layer, ...]]:
-        """The body of every copy (the first with ``first`` applied); LayerError if a path
-        of ``first`` names nothing."""
-        first = self.body
-        if self.first:
-            first = apply_overrides(self.body, self.first)
-        return [first] + [self.body] * (self.n - 1)
+        """The body of every copy (the first with ``first`` applied)."""
+        return [self.first_copy()] + [self.body] * (self.n - 1)
+
+    def expanded_rows(self) -> int:
+        per_copy = sum(expanded_rows(x) for x in self.body) + (1 if len(self.body) > 1 else 0)
+        return 1 + self.n * per_copy
 
     def analyze(self, shape, rf, walk):
+        """Copies 2..n share one body: a copy whose input (shape, receptive field, walk
+        state) was seen before reuses that analysis (rows relabelled, not recomputed)."""
         reports = []
-        for i, body in enumerate(self.copies()):
-            if len(body) == 1:
-                shape, rf, rep = walk.seq(body, shape, rf, "body", names=[str(i)], offset=i)
-            else:
-                shape, rf, rep = walk.nested(str(i), body, shape, rf, "body")
+        first = self.first_copy()
+        for i in range(self.n):
+            body = first if i == 0 else self.body
+            shape, rf, rep = walk.copy(i, body, shape, rf, "body", nested=len(body) != 1)
             reports += rep
         return shape, rf, reports
+
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
 
     @classmethod
     def item_prefix(cls, key, branch, values, dotted):

@@ -39,6 +39,13 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which the body's and the shortcut's outputs are equal."""
+        body, short, after = self.split_rows(row.children)
+        b = sizer.rows(body, state)
+        s = sizer.row(short, state) if short is not None else state
+        return sizer.rows(after, sizer.equal([b, s]))
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""

@@ -16,6 +16,9 @@ class Sequential(Block):
     def analyze(self, shape, rf, walk):
         return walk.seq(self.body, shape, rf, "body")
 
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
+
     @classmethod
     def from_torch(cls, module, items):
         from torch import nn
