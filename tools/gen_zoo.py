@@ -371,7 +371,7 @@ def _avg_pool_branch(m):  # F.avg_pool2d(x, kernel_size=3, stride=1, padding=1),
 
 
 def _inline_pair(m, a, b):
-    return {"type": "Concat", "inline": True, "branches": [[_bc(m, a)], [_bc(m, b)]]}
+    return {"type": "Concat", "inline": True, "flat": True, "branches": [[_bc(m, a)], [_bc(m, b)]]}
 
 
 def c_inception_v3(m):
@@ -401,7 +401,7 @@ def c_fire(m):
     their layers are named on the Fire module itself)."""
     return {"type": "Sequential", "body": [
         named(leaf(m.squeeze), "squeeze", -1), {"type": "ReLU", "name": "squeeze_activation"},
-        {"type": "Concat", "inline": True, "branches": [
+        {"type": "Concat", "inline": True, "flat": True, "branches": [
             [named(leaf(m.expand1x1), "expand1x1", -1), {"type": "ReLU", "name": "expand1x1_activation"}],
             [named(leaf(m.expand3x3), "expand3x3", -1), {"type": "ReLU", "name": "expand3x3_activation"}]]}]}
 
