@@ -336,8 +336,12 @@ def c_regnet_block(m):
 
 def c_se(m):
     """torchvision.ops.SqueezeExcitation -> the short form of the SqueezeExcitation block."""
-    return {"type": "SqueezeExcitation", "squeeze_channels": m.fc1.out_channels,
-            "activation": type(m.activation).__name__, "scale_activation": type(m.scale_activation).__name__}
+    d = {"type": "SqueezeExcitation", "squeeze_channels": m.fc1.out_channels}
+    if type(m.activation) is not nn.ReLU:
+        d["activation"] = type(m.activation).__name__
+    if type(m.scale_activation) is not nn.Sigmoid:
+        d["scale_activation"] = type(m.scale_activation).__name__
+    return d
 
 
 def c_any_stage(m):
