@@ -44,6 +44,7 @@ class LazyGroup(click.Group):
         "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
         "train": ("cnnshape.commands.train_cmds", "train_cmd"),
         "viz": ("cnnshape.commands.train_cmds", "viz_cmd"),
+        "zoo": ("cnnshape.commands.zoo", "zoo_cmd"),
         "sizes": ("cnnshape.commands.sizes", "sizes_cmd"),
     }
 
