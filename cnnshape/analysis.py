@@ -203,6 +203,8 @@ class Walk:
         if rf is not None:
             if rule == MIX:
                 rf = None
+            elif callable(rule):
+                rf = rule(rf)
             elif rule != KEEP:
                 rf = None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
         self.act_elems += prod(inf.output)
