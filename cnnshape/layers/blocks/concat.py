@@ -40,6 +40,10 @@ class Concat(Block):
         walk.merge_memory(out)
         return out, merge_rf(walk, rfs, "the Concat branches"), reports
 
+    def draw_lanes(self, row):
+        """One lane per branch, concatenated on channels."""
+        return [list(c.children) for c in row.children], "C", []
+
     def compile(self, row, child):
         from ...torch_backend.modules import Concat
 

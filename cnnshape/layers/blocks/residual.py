@@ -39,6 +39,11 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def draw_lanes(self, row):
+        """The body and the skip (the shortcut's layers, or an identity lane), added."""
+        body, short, after = self.split_rows(row.children)
+        return [body, list(short.children) if short is not None else []], "+", after
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""
