@@ -110,8 +110,14 @@ class Diff:
 
     @property
     def same(self) -> bool:
-        return not self.top and all(r.status == SAME for r in self.rows) and \
-            [d.message for d in self.a.errors] == [d.message for d in self.b.errors]
+        """The same architecture: equal layers (as data, names included), input, batch and
+        dtype; the free-text name/description, comments and formatting do not count."""
+        if self.top or any(r.status != SAME for r in self.rows):
+            return False
+        if self.a.ok and self.b.ok:
+            return self.a.spec.layers == self.b.spec.layers
+        # a spec with errors is only partly analysed: compare what the files say
+        return _written(self.a) == _written(self.b) is not None
 
     @property
     def changes(self) -> list[RowDiff]:
@@ -137,6 +143,18 @@ class Diff:
             "layers": [r.to_dict() for r in self.changes],
             "errors": {"a": [d.to_dict() for d in self.a.errors], "b": [d.to_dict() for d in self.b.errors]},
         }
+
+
+def _written(report: Report):
+    """The spec's layers as written (parsed YAML data, comments and formatting gone), or
+    None when the report has no source text."""
+    src = report.spec.source
+    if src is None or src.text is None:
+        return None
+    from .yaml_io import parse
+
+    data, _ = parse(src.text, src.path)
+    return data.get("layers") if isinstance(data, dict) else data
 
 
 def _rows_by_path(report: Report) -> dict[str, tuple[LayerReport, int]]:
