@@ -120,6 +120,13 @@ class Block(Layer):
         prefix_suffix, offset=0)`` turns (name, module) pairs into spec items."""
         return None
 
+    # ------------------------------------------------------------------ figure
+    def draw_lanes(self, row):
+        """How ``cnnshape draw`` shows the analysed ``row``: (lanes, merge sign, rows after
+        the merge), each lane a list of child rows (an empty lane is an identity skip), or
+        None when the children are a plain sequence."""
+        return None
+
     # ------------------------------------------------------------------ studio
     @classmethod
     def tree_children(cls, data: dict, row, path: tuple, label: str, first=None) -> list[tuple]:

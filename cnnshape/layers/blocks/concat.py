@@ -54,6 +54,9 @@ class Concat(Block):
         """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
         ins = [value] + [mem.share(value) for _ in row.children[1:]]
         return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
+    def draw_lanes(self, row):
+        """One lane per branch, concatenated on channels."""
+        return [list(c.children) for c in row.children], "C", []
 
     def compile(self, row, child):
         from ...torch_backend.modules import Concat

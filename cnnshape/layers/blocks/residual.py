@@ -53,6 +53,10 @@ class Residual(Block):
         out = mem.seq(body, value)
         s_out = mem.run(short, skip) if short is not None else skip
         return mem.seq(after, mem.merge(row, [out, s_out]))
+    def draw_lanes(self, row):
+        """The body and the skip (the shortcut's layers, or an identity lane), added."""
+        body, short, after = self.split_rows(row.children)
+        return [body, list(short.children) if short is not None else []], "+", after
 
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
