@@ -206,19 +206,24 @@ class _Placed:
     mid: float  # y of the flow line inside the scene
 
 
-def _hstack(parts: list[tuple[_Placed, str]]) -> _Placed:
-    """Place ``(node, label of the arrow into it)`` left to right on one flow line."""
+def _hstack(parts: list[tuple[_Placed, str]], tail: str = "") -> _Placed:
+    """Place ``(node, label of the arrow into it)`` left to right on one flow line (a
+    labelled first arrow leads in; ``tail`` labels an arrow out of the last node)."""
     above = max((p.mid for p, _ in parts), default=0)
     below = max((p.scene.height - p.mid for p, _ in parts), default=0)
     s = Scene()
     x = 0.0
     for i, (p, label) in enumerate(parts):
-        if i:
+        if i or label:
             gap = max(GAP, _label_width(label) + 10)
             _arrow(x, x + gap, above, label, s.items)
             x += gap
         s.items += p.scene.shift(x, above - p.mid)
         x += p.scene.width
+    if tail:
+        gap = max(GAP, _label_width(tail) + 10)
+        _arrow(x, x + gap, above, tail, s.items)
+        x += gap
     s.width, s.height = x, above + below
     return _Placed(s, above)
 
@@ -295,6 +300,9 @@ def _block_node(row: LayerReport, depth: int, level: int) -> _Placed:
     if merge_sym is None and row.children and row.children[0].children:
         inner = _lanes(row.children[0])  # a Repeat of Residual blocks shows their skip
         merge_sym = inner[1] if inner else None
+    transparent = getattr(row.layer, "draw_transparent", row.layer is None)
+    if transparent:  # a plain grouping opens without using up a level
+        level -= 1
     if level + 1 >= depth:  # collapsed: one map in a frame, a skip arc for residual blocks
         m = _map(row.output, COLORS["block"], "", _short(row.output))
         inner = _Placed(m, m.mid)  # type: ignore[attr-defined]
@@ -304,7 +312,7 @@ def _block_node(row: LayerReport, depth: int, level: int) -> _Placed:
         if not parts:
             m = _map(row.output, COLORS["block"], "", _short(row.output))
             parts = [(_Placed(m, m.mid), tail)]  # type: ignore[attr-defined]
-        return _frame(_hstack(parts), _block_title(row))
+        return _frame(_hstack(parts, tail.replace(", ", "\n")), _block_title(row))
     lane_rows, sym, after = lanes
     placed_lanes = []
     for lane in lane_rows:
@@ -314,7 +322,7 @@ def _block_node(row: LayerReport, depth: int, level: int) -> _Placed:
         else:
             first = parts[0][1]
             lead = max(GAP, _label_width(first) + 10) if first else 0
-            placed_lanes.append((_hstack(parts), tail, first))
+            placed_lanes.append((_hstack([(parts[0][0], "")] + parts[1:], tail.replace(", ", "\n")), tail, first))
     width = max([p.scene.width + (max(GAP, _label_width(f) + 10) if f else 0)
                  for p, _, f in placed_lanes if p is not None] + [60])
     s = Scene()
@@ -349,8 +357,7 @@ def _block_node(row: LayerReport, depth: int, level: int) -> _Placed:
     node = _Placed(s, mid)
     if after:
         parts, tail = _sequence(after, depth, level + 1)
-        if parts:
-            node = _hstack([(node, "")] + parts)
+        node = _hstack([(node, "")] + parts, tail.replace(", ", "\n"))
     return _frame(node, _block_title(row))
 
 
@@ -360,7 +367,7 @@ def figure(report: Report, depth: int = 1, title: str | None = None) -> Scene:
     spec = report.spec
     inp = _map(spec.input, COLORS["input"], "input", _short(spec.input))
     parts, tail = _sequence(report.layers, depth, 0)
-    body = _hstack([(_Placed(inp, inp.mid), "")] + parts)  # type: ignore[attr-defined]
+    body = _hstack([(_Placed(inp, inp.mid), "")] + parts, tail.replace(", ", "\n"))  # type: ignore[attr-defined]
     s = Scene()
     head = title if title is not None else (spec.name or "network")
     t = report.totals
@@ -368,8 +375,6 @@ def figure(report: Report, depth: int = 1, title: str | None = None) -> Scene:
     if not report.ok:
         e = report.errors[0]
         sub = f"error in {e.name}: {e.message}" if e.name else f"error: {e.message}"
-    if tail:
-        sub += f"; ends with {tail}"
     s.items.append(Label(PAD, PAD, head, FONT + 3, "start", bold=True))
     s.items.append(Label(PAD, PAD + 16, sub, FONT - 1, "start", "#555555" if report.ok else "#B00020"))
     s.items += body.scene.shift(PAD, PAD + 34)

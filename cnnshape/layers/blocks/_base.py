@@ -121,6 +121,10 @@ class Block(Layer):
         return None
 
     # ------------------------------------------------------------------ figure
+    #: ``cnnshape draw`` opens this block at every depth (a plain grouping such as a named
+    #: Sequential); other blocks collapse to one box below ``--depth``
+    draw_transparent: ClassVar[bool] = False
+
     def draw_lanes(self, row):
         """How ``cnnshape draw`` shows the analysed ``row``: (lanes, merge sign, rows after
         the merge), each lane a list of child rows (an empty lane is an identity skip), or
