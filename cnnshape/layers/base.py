@@ -236,9 +236,13 @@ class Arg:
             return tuple(v)
         elif kind == "branches":
             if not isinstance(v, (list, tuple)) or not all(
-                    isinstance(b, (list, tuple)) and b and all(isinstance(x, Layer) for x in b) for b in v):
-                raise ValueError("expected a list of branches, each a non-empty list of layers")
+                    isinstance(b, (list, tuple)) and all(isinstance(x, Layer) for x in b) for b in v):
+                raise ValueError("expected a list of branches, each a list of layers ([] passes its input through)")
             return tuple(tuple(b) for b in v)
+        elif kind == "names":
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"expected a list of names, received {_type_name(v)} {v!r}")
+            return tuple(v)
         elif kind == "overrides":
             if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
                 raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
@@ -281,6 +285,8 @@ class Arg:
             s = {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
         elif kind == "overrides":
             s = {"type": "object"}
+        elif kind == "names":
+            s = {"type": "array", "items": {"type": "string"}}
         else:  # weight
             s = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
         if self.nullable:

@@ -1,6 +1,7 @@
 """The Repeat block and its ``first`` overrides."""
 
 from ..base import Arg, ArgErrors, Layer, LayerError, did_you_mean, register
+from ._copies import check_child_names, child_names_arg, copy_name
 from ._base import Block, child_names, child_row, expanded_rows, item_name
 
 
@@ -16,6 +17,10 @@ class Repeat(Block):
     body = Arg("layers", doc="The repeated layers (one item: each copy is that item itself).")
     first = Arg("overrides", None, "Changes to the first copy: {child path: {argument: value}}, or "
                 "{argument of the repeated block: value}.", nullable=True)
+    child_names = child_names_arg
+
+    def check_args(self, values):
+        check_child_names(values.get("child_names", "{index}"), values.get("n", 1))
 
     def first_copy(self) -> tuple[Layer, ...]:
         """The body of the first copy (``first`` applied); LayerError if a path of
@@ -37,7 +42,7 @@ class Repeat(Block):
         first = self.first_copy()
         for i in range(self.n):
             body = first if i == 0 else self.body
-            shape, rf, rep = walk.copy(i, body, shape, rf, "body", nested=len(body) != 1)
+            shape, rf, rep = walk.copy(i, body, shape, rf, "body", len(body) != 1, copy_name(self.child_names, i))
             reports += rep
         return shape, rf, reports
 
@@ -52,6 +57,10 @@ class Repeat(Block):
     def tree_children(cls, data, row, path, label, first=None):
         body = data.get("body") if isinstance(data.get("body"), list) else []
         copy0 = child_row(row, 0)
+        try:
+            c0 = copy_name(data["child_names"], 0) if isinstance(data.get("child_names"), str) else "0"
+        except (ValueError, KeyError, IndexError):
+            c0 = "0"
         inner = None
         if isinstance(data.get("first"), dict) and len(body) == 1:
             inner = (data["first"], path)
@@ -59,7 +68,7 @@ class Repeat(Block):
         for j, x in enumerate(body):
             r = copy0 if len(body) == 1 else child_row(copy0, j)
             out.append((path + ("body", j), x, r,
-                        f"{label}.0" if len(body) == 1 else f"{label}.0.{item_name(x, j)}", inner))
+                        f"{label}.{c0}" if len(body) == 1 else f"{label}.{c0}.{item_name(x, j)}", inner))
         return out
 
     @classmethod
