@@ -282,3 +282,30 @@ def test_export_copies_the_extra_modules():
     x = torch.randn(2, 4, 6, 6)
     with torch.no_grad():
         assert torch.equal(net(x), model(x))
+
+
+# torch runs these, but reads the batch axis as channels or moves / pads / merges the batch
+# axis: cnnshape refuses them on purpose, with a hint to the layer that fits
+REFUSED = [
+    ([3, 5], {"type": "ZeroPad2d", "padding": 1}, "channel axis"),
+    ([3, 5, 6], {"type": "ZeroPad3d", "padding": 1}, "channel axis"),
+    ([3, 5, 6], {"type": "ReflectionPad3d", "padding": 1}, "channel axis"),
+    ([5], {"type": "ZeroPad2d", "padding": 1}, "batch axis"),
+    ([3, 5], {"type": "InstanceNorm2d"}, "expects input [C, H, W]"),
+    ([3], {"type": "InstanceNorm1d"}, "expects input [C, L]"),
+    ([3, 5], {"type": "LPPool2d", "norm_type": 2, "kernel_size": 2}, "expects input [C, H, W]"),
+    ([3, 5], {"type": "Softmax2d"}, "expects input [C, H, W]"),
+    ([3, 4], {"type": "LayerNorm", "normalized_shape": [2, 3, 4]}, "batch axis"),
+    ([3, 4], {"type": "Permute", "dims": [1, 0, 2]}, "batch axis"),
+    ([3, 4], {"type": "Unflatten", "dim": 0, "unflattened_size": [1, 2]}, "batch axis"),
+    ([3, 4], {"type": "GLU", "dim": 0}, "batch axis"),
+    ([3, 8, 4, 4], {"type": "PixelShuffle", "upscale_factor": 2}, "expects input [C, H, W]"),
+]
+
+
+@pytest.mark.parametrize("shape,layer,fragment", REFUSED, ids=[f"{e[1]['type']}-{i}" for i, e in enumerate(REFUSED)])
+def test_refused_on_purpose(shape, layer, fragment):
+    spec = {"input": shape, "layers": [layer], "batch": 2}
+    assert run(spec).fail_index is None  # torch runs it
+    report = check(spec)
+    assert not report.ok and fragment in report.errors[0].message and report.errors[0].hint
