@@ -165,9 +165,13 @@ Piece = tuple
 
 
 def _make(m, r, lo, hi, a, b, c, clean) -> Piece | None:
-    lo = max(lo, 1)
-    if hi < lo or _first(m, r, lo) > hi:
+    first = _first(m, r, max(lo, 1))
+    if first > hi:
         return None
+    # canonical bounds (the loosest giving the same set), so that classes can merge
+    lo = max(1, first - m + 1)
+    if hi < BIG:
+        hi = _last(m, r, hi) + m - 1
     a, b, c = _canon(m, r, a, b, c)
     return (m, r % m, lo, hi, a, b, c, clean)
 
@@ -222,8 +226,15 @@ def _apply_case(p: Piece, case: Case) -> list[Piece]:
     return [] if q is None else [q]
 
 
+def _is_identity(case: Case) -> bool:
+    return (case.a == 1 and case.b == 0 and case.c == 1 and case.lo <= 1 and case.hi >= BIG and case.mod == 1
+            and not case.drops)
+
+
 def _apply_rule(pieces: list[Piece], rule: Rule) -> list[Piece]:
     cases = rule.cases
+    if len(cases) == 1 and _is_identity(cases[0]):
+        return pieces
     out: list[Piece] = []
     if len(cases) == 1 and cases[0].mod == 1:
         for p in pieces:
@@ -453,6 +464,9 @@ class Sizer:
         for other in states[1:]:
             if len(other.shape) != len(cur.shape):
                 raise SizeUnknown("a merge of tensors of different ranks")
+            if other.dim == cur.dim and other.pieces == cur.pieces:  # the same sizes: nothing to cut
+                cur = State(cur.pieces, cur.dim, cur.shape, cur.merged or other.merged)
+                continue
             pieces = []
             for p in cur.pieces:
                 for q in other.pieces:

@@ -22,7 +22,7 @@ from .sizes_oracle import members
 
 GOLDEN = os.path.join(ROOT, "tests", "golden", "sizes.json")
 SHIPPED = ["alexnet", "broken_fashion_mnist", "convnet_notebook", "edge_filters", "fashion_mnist", "lenet5",
-           "m5_audio_1d", "mobilenet_v2", "resnet18", "resnet50", "resnet_small_32", "vgg16", "volume_3d"]
+           "m5_audio_1d", "mobilenet_v2", "resnet18", "resnet50", "resnet_small_32", "unet_small", "vgg16", "volume_3d"]
 
 
 def cnnshape(*args, stdin=None):

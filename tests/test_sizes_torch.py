@@ -270,9 +270,8 @@ def test_new_layer_types_equal_torch_on_every_size(spec):
 
 
 # ------------------------------------------------------------------ the shipped specs' golden sets
-SMALL = ["convnet_notebook", "edge_filters", "fashion_mnist", "lenet5", "m5_audio_1d", "resnet_small_32",
-         "volume_3d"]
-BIG = ["alexnet", "mobilenet_v2", "resnet18", "resnet50", "vgg16"]
+SMALL = ["convnet_notebook", "edge_filters", "fashion_mnist", "lenet5", "m5_audio_1d", "unet_small", "volume_3d"]
+BIG = ["alexnet", "mobilenet_v2", "resnet18", "resnet50", "resnet_small_32", "vgg16"]
 
 
 @pytest.mark.parametrize("name", SMALL + (BIG if THOROUGH else []))
@@ -285,7 +284,7 @@ def test_golden_sets_of_shipped_specs_equal_torch(name):
 
     with open(os.path.join(os.path.dirname(__file__), "golden", "sizes.json")) as f:
         doc = {d["file"]: d for d in json.load(f)}[f"specs/{name}.yaml"]
-    cap = 256 if name in ("convnet_notebook", "edge_filters", "fashion_mnist", "lenet5") else 48
+    cap = 256 if name in ("convnet_notebook", "edge_filters", "fashion_mnist", "lenet5") else 72
     for ax in doc["axes"]:
         valid = [as_progression(g) for g in ax["valid"]]
         probe = set(range(1, 17)) | set(range(ax["declared"] - 2, ax["declared"] + 3))
