@@ -17,7 +17,7 @@ from cnnshape import strategies as cs
 from cnnshape.analysis import check
 from cnnshape.sizes import sizes
 
-from .sizes_oracle import brute, members
+from .sizes_oracle import brute, brute_square, members
 
 THOROUGH = os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough"
 N = {2: 96 if THOROUGH else 48, 3: 64 if THOROUGH else 32, 4: 24 if THOROUGH else 14}
@@ -44,6 +44,9 @@ def assert_exact(spec):
         assert got == want, (ax.axis, sorted(got ^ want))
         assert ax.declared in ax, "the declared size works"
         assert members(ax.no_drop, top) <= got
+    if rep.coupled and rep.square is not None:  # all spatial axes = n together
+        want = brute_square(spec, range(1, top + 1))
+        assert members(rep.square, top) == want, sorted(members(rep.square, top) ^ want)
 
 
 # ------------------------------------------------------------------ generated specs
