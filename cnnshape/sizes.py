@@ -29,6 +29,7 @@ from math import gcd
 from typing import Any
 
 BIG = 1 << 62  # "no upper bound"
+MAX_PIECES = 1 << 14  # beyond this many residue classes the axis is reported unknown (never a hang)
 RENDER_LIMIT = 1 << 20  # beyond this, the set is printed as its raw (still exact) pieces
 
 
@@ -184,6 +185,8 @@ def _split(p: Piece, factor: int) -> list[Piece]:
     """``p`` as ``factor`` classes modulo ``m * factor``."""
     if factor == 1:
         return [p]
+    if factor > MAX_PIECES:
+        raise SizeUnknown(f"the size map needs more than {MAX_PIECES} residue classes (modulus {p[0] * factor})")
     m, r, lo, hi, a, b, c, clean = p
     out = []
     for j in range(factor):
@@ -452,6 +455,8 @@ class Sizer:
             if self.defer_coupled:  # assume it holds (the square analysis checks it)
                 pieces = [p[:4] + (0, cs[0].lo, 1) + p[7:] for p in pieces]
         out = _apply_rule(pieces, rule)
+        if len(out) > MAX_PIECES:
+            raise SizeUnknown(f"more than {MAX_PIECES} residue classes of input sizes")
         return State(tuple(out), rule.dim, state.shape, (state.merged or rule.merges) and not is_fixed)
 
     # merges ----------------------------------------------------------------------
