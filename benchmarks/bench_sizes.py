@@ -107,6 +107,9 @@ def main(quick: bool = False):
 
     torch.set_num_threads(1)
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, {os.cpu_count()} CPUs, 1 thread")
+    ref, _ = best(lambda: sum(i * i for i in range(10**6)), 3)
+    print(f"machine load: loadavg {os.getloadavg()[0]:.1f}; reference pure-Python loop "
+          f"(sum of 10**6 squares) {ref * 1000:.0f} ms — compare runs by this")
     r50 = os.path.join(ROOT, "specs", "resnet50.yaml")
     for title, spec in (("ResNet-50 (specs/resnet50.yaml)", r50), ("1,000-layer spec", deep_spec())):
         report = check(spec)

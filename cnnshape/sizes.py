@@ -24,9 +24,10 @@ never a guessed answer. ``sizes(spec_or_report)`` returns a frozen :class:`Sizes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
-from typing import Any
+from typing import Any, NamedTuple
 
 BIG = 1 << 62  # "no upper bound"
 MAX_PIECES = 1 << 14  # beyond this many residue classes the axis is reported unknown (never a hang)
@@ -67,11 +68,13 @@ class Rule:
     reinferred: "Rule | None" = None
 
 
+@lru_cache(maxsize=4096)
 def same(dim: int) -> Rule:
     """The size passes through unchanged (pointwise layers)."""
     return Rule((Case(),), dim)
 
 
+@lru_cache(maxsize=4096)
 def fixed(dim: int, value: int, out: int | None = None, inferred: bool = False) -> Rule:
     """The size must equal ``value`` (a parameter fixed at the declared input); the
     output size is ``out`` (default: ``value``). ``inferred``: the parameter was not
@@ -82,16 +85,19 @@ def fixed(dim: int, value: int, out: int | None = None, inferred: bool = False) 
     return Rule((Case(0, value if out is None else out, 1, value, value),), dim, reinferred=free)
 
 
+@lru_cache(maxsize=4096)
 def constant(dim: int, value: int) -> Rule:
     """Any size gives ``value`` (adaptive pooling)."""
     return Rule((Case(0, value, 1),), dim)
 
 
+@lru_cache(maxsize=4096)
 def affine(dim: int, a: int, b: int = 0, c: int = 1, lo: int = 1) -> Rule:
     """``out = floor((a*x + b) / c)`` for every ``x >= lo``."""
     return Rule((Case(a, b, c, lo),), dim)
 
 
+@lru_cache(maxsize=4096)
 def window(dim: int, k_eff: int, stride: int, pad_left: int, pad_right: int, *, ceil_mode: bool = False,
            min_in: int = 1, drops: bool = True) -> Rule:
     """A sliding window (convolution or pooling) as torch sizes it.
@@ -374,11 +380,12 @@ class SizeUnknown(Exception):
     """No exact answer for this axis (a layer without a size rule, an unsupported merge)."""
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(NamedTuple):
     """The sizes still possible and the tracked size, at one point of the network.
 
-    ``shape``: the declared shape there; ``dim``: where the tracked size sits in it.
+    ``pieces``: disjoint (m, r, lo, hi, a, b, c, clean) — input sizes n ≡ r (mod m),
+    lo <= n <= hi, where the tracked size is floor((a*n + b)/c) (clean: no pixel dropped
+    so far); ``shape``: the declared shape there; ``dim``: where the tracked size sits.
     """
 
     pieces: tuple
