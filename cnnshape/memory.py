@@ -34,12 +34,13 @@ OPTIMIZERS = tuple(OPTIMIZER_STATE)
 
 
 class _Value:
-    """A handle on a storage flowing between layers (holds one reference)."""
+    """A handle on a storage flowing between layers (holds one reference); ``contig``:
+    the tensor is contiguous (a Permute's view is not)."""
 
-    __slots__ = ("sid", "grad")
+    __slots__ = ("sid", "grad", "contig")
 
-    def __init__(self, sid: int, grad: bool):
-        self.sid, self.grad = sid, grad
+    def __init__(self, sid: int, grad: bool, contig: bool = True):
+        self.sid, self.grad, self.contig = sid, grad, contig
 
 
 class Tracer:
@@ -83,7 +84,7 @@ class Tracer:
     def share(self, v: _Value) -> _Value:
         """A second handle on ``v``'s storage (a block feeding two paths)."""
         self.ref(v.sid)
-        return _Value(v.sid, v.grad)
+        return _Value(v.sid, v.grad, v.contig)
 
     def release(self, v: _Value) -> None:
         self.unref(v.sid)
@@ -102,21 +103,26 @@ class Tracer:
     def leaf(self, row, v: _Value) -> _Value:
         layer = row.layer
         grad = v.grad or row.trainable_params > 0
-        alias = layer.aliases_input(self.training)
-        out = v if alias else self.new(row.output, grad)
-        out.grad = grad
+        # a view of a strided tensor that cannot be viewed (Flatten of a permuted map) copies
+        alias = layer.aliases_input(self.training) and (v.contig or not layer.flattens)
+        contig = layer.contiguous_output(v.contig)
+        out = _Value(v.sid, grad, contig) if alias else self.new(row.output, grad)
+        out.contig = contig
         kept = []
-        keeps = self.training and grad and (row.trainable_params or not layer.saves_for_params_only)
-        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(keeps))
+        needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
+        saved = [s for s in layer.saved(row.input, row.output, self.batch) if needed[s.when]] \
+            if self.training and grad else []
+        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved))
         self.peak = max(self.peak, self.live + ws_f)
-        if keeps:
-            for s in layer.saved(row.input, row.output, self.batch):
-                if s.what == "input":
+        if saved:
+            for s in saved:
+                if s.what == "input" and (v.contig or not layer.needs_contiguous):
                     sid = v.sid
                 elif s.what == "output":
                     sid = out.sid
-                else:
-                    sid = self.alloc(s.numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
+                else:  # a storage of its own (or a contiguous copy of a strided input)
+                    numel = s.numel if s.what == "new" else self.batch * prod(row.input)
+                    sid = self.alloc(numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
                     self._count(row.path, sid)  # alloc's reference is autograd's
                     kept.append(sid)
                     continue

@@ -159,12 +159,13 @@ class _ConvNd(_ConvBase):
 
     def saved(self, shape, out, batch):
         """The input; a padded copy when torch pads before the convolution: ``padding_mode``
-        other than zeros (F.pad: reflect/replicate also keep the input, circular does not),
+        other than zeros (F.pad: reflect/replicate also keep the input when it needs a
+        gradient, circular does not),
         or ``padding: same`` with an odd total padding (the extra pixel, constant pad)."""
         pads = self.resolved_padding()
         if self.padding_mode != "zeros":
             padded = batch * shape[0] * F.prod(n + left + right for n, (left, right) in zip(shape[1:], pads))
-            keep = () if self.padding_mode == "circular" else (Saved("input"),)
+            keep = () if self.padding_mode == "circular" else (Saved("input", when="input"),)
             return keep + (Saved("new", padded),)
         if any(left != right for left, right in pads):
             return (Saved("new", batch * shape[0] * F.prod(n + abs(r - le) for n, (le, r) in zip(shape[1:], pads))),)
