@@ -461,10 +461,11 @@ class Layer:
         input's strides; Permute makes a strided view)."""
         return True
 
-    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool) -> tuple[int, int]:
+    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool,
+                  input_grad: bool) -> tuple[int, int]:
         """Bytes of the temporaries torch allocates and frees inside this layer's forward
         and backward on the CPU (peak estimates only); ``kept``: autograd keeps
-        :meth:`saved` this time."""
+        :meth:`saved` this time; ``input_grad``: the backward computes the input's gradient."""
         return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:
