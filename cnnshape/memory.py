@@ -34,12 +34,13 @@ OPTIMIZERS = tuple(OPTIMIZER_STATE)
 
 
 class _Value:
-    """A handle on a storage flowing between layers (holds one reference)."""
+    """A handle on a storage flowing between layers (holds one reference); ``contig``:
+    the tensor is contiguous (a Permute's view is not)."""
 
-    __slots__ = ("sid", "grad")
+    __slots__ = ("sid", "grad", "contig")
 
-    def __init__(self, sid: int, grad: bool):
-        self.sid, self.grad = sid, grad
+    def __init__(self, sid: int, grad: bool, contig: bool = True):
+        self.sid, self.grad, self.contig = sid, grad, contig
 
 
 class Tracer:
@@ -54,8 +55,10 @@ class Tracer:
         self.peak = 0
         self.saved: dict[int, int] = {}  # sid -> bytes, the saved-for-backward set
         self.per_row: dict[str, int] = {}
-        #: backward program: (path, input bytes, output bytes, saved sids, grad-param bytes)
-        self.ops: list[tuple[str, int, int, tuple[int, ...], int]] = []
+        #: backward program: (path, input bytes, output + workspace bytes, saved sids,
+        #: grad-param bytes, gradient bytes a block holds meanwhile)
+        self.ops: list[tuple[str, int, int, tuple[int, ...], int, int]] = []
+        self.held = 0
         self._next = 0
 
     # -- storages ---------------------------------------------------------------------
@@ -83,7 +86,7 @@ class Tracer:
     def share(self, v: _Value) -> _Value:
         """A second handle on ``v``'s storage (a block feeding two paths)."""
         self.ref(v.sid)
-        return _Value(v.sid, v.grad)
+        return _Value(v.sid, v.grad, v.contig)
 
     def release(self, v: _Value) -> None:
         self.unref(v.sid)
@@ -102,21 +105,26 @@ class Tracer:
     def leaf(self, row, v: _Value) -> _Value:
         layer = row.layer
         grad = v.grad or row.trainable_params > 0
-        alias = layer.aliases_input(self.training)
-        out = v if alias else self.new(row.output, grad)
-        out.grad = grad
+        # a view of a strided tensor that cannot be viewed (Flatten of a permuted map) copies
+        alias = layer.aliases_input(self.training) and (v.contig or not layer.flattens)
+        contig = layer.contiguous_output(v.contig)
+        out = _Value(v.sid, grad, contig) if alias else self.new(row.output, grad)
+        out.contig = contig
         kept = []
-        keeps = self.training and grad and (row.trainable_params or not layer.saves_for_params_only)
-        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(keeps))
+        needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
+        saved = [s for s in layer.saved(row.input, row.output, self.batch) if needed[s.when]] \
+            if self.training and grad else []
+        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved), v.grad)
         self.peak = max(self.peak, self.live + ws_f)
-        if keeps:
-            for s in layer.saved(row.input, row.output, self.batch):
-                if s.what == "input":
+        if saved:
+            for s in saved:
+                if s.what == "input" and (v.contig or not layer.needs_contiguous):
                     sid = v.sid
                 elif s.what == "output":
                     sid = out.sid
-                else:
-                    sid = self.alloc(s.numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
+                else:  # a storage of its own (or a contiguous copy of a strided input)
+                    numel = s.numel if s.what == "new" else self.batch * prod(row.input)
+                    sid = self.alloc(numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
                     self._count(row.path, sid)  # alloc's reference is autograd's
                     kept.append(sid)
                     continue
@@ -127,7 +135,8 @@ class Tracer:
         if self.training:
             in_b = self.batch * prod(row.input) * self.item if v.grad else 0
             out_b = self.batch * prod(row.output) * self.item if grad else 0
-            self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item))
+            self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item,
+                             self.held))
         return out
 
     def run(self, row, v: _Value) -> _Value:
@@ -138,6 +147,11 @@ class Tracer:
                 return self.seq(row.children, v)
             return layer.memory(row, self, v)
         return self.leaf(row, v)
+
+    def hold(self, row, on: bool) -> None:
+        """In the backward, the gradient of ``row``'s output stays alive while the layers
+        run between ``hold(row, True)`` and ``hold(row, False)`` (a merge's other paths)."""
+        self.held += (1 if on else -1) * self.batch * prod(row.output) * self.item
 
     def seq(self, rows, v: _Value) -> _Value:
         for row in rows:
@@ -153,7 +167,7 @@ class Tracer:
         if self.training and grad:
             for i in keeps:
                 self.keep(row.path, values[i].sid)
-            self.ops.append((row.path, 0, 0, tuple(values[i].sid for i in keeps), 0))
+            self.ops.append((row.path, 0, 0, tuple(values[i].sid for i in keeps), 0, self.held))
         for v in values:
             self.release(v)
         return out
@@ -207,14 +221,14 @@ def _backward_peak(t: Tracer) -> int:
     does): saved storages are freed as the layers that keep them are passed; parameter
     gradients accumulate; at each layer its output's and input's gradients are live."""
     holders: dict[int, int] = {}
-    for *_, kept, _ in t.ops:
+    for *_, kept, _, _ in t.ops:
         for sid in kept:
             holders[sid] = holders.get(sid, 0) + 1
     saved = sum(t.saved.values())
     grads = peak = 0
-    for _, in_b, out_b, kept, gp in reversed(t.ops):
+    for _, in_b, out_b, kept, gp, held in reversed(t.ops):
         grads += gp
-        peak = max(peak, saved + grads + in_b + out_b)
+        peak = max(peak, saved + grads + in_b + out_b + held)
         for sid in kept:
             holders[sid] -= 1
             if holders[sid] == 0 and sid in t.saved:

@@ -11,8 +11,9 @@ batch (the caller's; it does not require grad).
 
 ``peak_bytes``: the CPU allocator's own accounting, from the profiler's memory events
 (``torch.profiler.profile(profile_memory=True)``: every allocation and free of c10's CPU
-allocator with its size); the peak of their running sum over the profiled region, plus
-what was allocated before it (parameters, optimizer state, the batch).
+allocator with its size; frees are reported only for blocks allocated while profiling, so
+everything a step allocates is allocated inside the profile); the peak of their running
+sum, plus what was allocated before profiling (parameters, buffers, the batch).
 """
 
 import torch
@@ -41,23 +42,31 @@ def saved_bytes(model, x) -> int:
     return sum(saved_storages(model, x).values())
 
 
-def _allocations(prof) -> list[int]:
-    """Sizes (+ allocated, - freed) of the CPU allocator's events in the profiled region, in time order."""
+def _allocations(prof, after: str | None = None) -> tuple[int, list[int]]:
+    """(bytes allocated before the region, sizes (+ allocated, - freed) in it) of the CPU
+    allocator's events, in time order; the region starts at the ``record_function(after)``
+    range when given, else at the profile's start."""
     from torch._C._profiler import _EventType
 
-    out = []
+    events, start = [], None
     stack = list(prof.profiler.kineto_results.experimental_event_tree())
     while stack:
         node = stack.pop()
         if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
-            out.append((node.start_time_ns, node.extra_fields.alloc_size))
+            events.append((node.start_time_ns, node.extra_fields.alloc_size))
+        elif after is not None and node.name == after:
+            start = node.start_time_ns
         stack.extend(node.children)
-    return [size for _, size in sorted(out)]
+    events.sort()
+    if after is None:
+        return 0, [size for _, size in events]
+    return sum(s for t, s in events if t < start), [s for t, s in events if t >= start]
 
 
-def _peak(prof) -> int:
-    cur = peak = 0
-    for size in _allocations(prof):
+def _peak(prof, after: str | None = None) -> int:
+    cur, sizes = _allocations(prof, after)
+    peak = cur
+    for size in sizes:
         cur += size
         peak = max(peak, cur)
     return peak
@@ -74,18 +83,18 @@ def _nbytes(tensors) -> int:
 def measured_peaks(model, x, optimizer: str = "adam", lr: float = 1e-3) -> tuple[int, int]:
     """(training step peak, inference peak) in bytes, measured on the CPU.
 
-    Training: one warm-up step (so gradients and optimizer state exist, as in every step
-    after the first), then one profiled step in ``cnnshape train``'s order: forward, loss,
-    ``zero_grad(set_to_none=True)``, backward, ``optimizer.step()``. The loss is cross
+    Training: two steps in ``cnnshape train``'s order (forward, loss,
+    ``zero_grad(set_to_none=True)``, backward, ``optimizer.step()``), the peak taken over the
+    second (gradients and optimizer state exist, as in every step after the first). The loss is cross
     entropy on random labels when the output is ``[N, classes]``, else the output's mean.
     Inference: ``model.eval()`` and ``torch.no_grad()``, one forward. Each peak = bytes
-    alive before the profiled region (parameters, buffers, gradients, optimizer state, the
-    batch, the labels) + the peak of the allocator's running sum inside it.
+    alive before profiling (parameters, buffers, the batch) + the peak of the allocator's
+    running sum over the measured region (what the first step left allocated included).
     """
     from torch.profiler import ProfilerActivity, profile
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = {"sgd": lambda: torch.optim.SGD(params, lr=lr),
+    opt = None if not params else {"sgd": lambda: torch.optim.SGD(params, lr=lr),
            "momentum": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9),
            "adam": lambda: torch.optim.Adam(params, lr=lr),
            "adamw": lambda: torch.optim.AdamW(params, lr=lr)}[optimizer]()
@@ -105,18 +114,18 @@ def measured_peaks(model, x, optimizer: str = "adam", lr: float = 1e-3) -> tuple
         loss.backward()
         opt.step()
 
-    if params:
-        step()
-    state = [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t)]
-    before = _nbytes([*model.parameters(), *model.buffers(), *(p.grad for p in params), *state, x,
-                      *([y] if y is not None else [])])
+    # profile a first step too: the frees of what it allocates (gradients, optimizer state)
+    # are only reported for blocks allocated while profiling
+    before = _nbytes([*model.parameters(), *model.buffers(), x])
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         if params:
             step()
+            with torch.profiler.record_function("cnnshape-step-2"):
+                step()
         else:
-            with torch.no_grad():
+            with torch.profiler.record_function("cnnshape-step-2"):
                 model(x)
-    training = before + _peak(prof)
+    training = before + _peak(prof, "cnnshape-step-2")
     model.eval()
     before = _nbytes([*model.parameters(), *model.buffers(), x])
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof, torch.no_grad():

@@ -64,6 +64,64 @@ def memory_specs(draw, nested: bool):
     return d
 
 
+def _new_layer(draw, shape):
+    """One of the newer layer types (norms, resampling, padding, alpha dropout, stochastic
+    depth, views) fitting ``shape`` (a [C, H, W] map or what became of it)."""
+    c, rank = shape[0], len(shape) - 1
+    divisors = [g for g in range(1, c + 1) if c % g == 0]
+    options = [
+        {"type": "LayerNorm", "normalized_shape": list(shape[-draw(st.integers(1, len(shape))):]),
+         "elementwise_affine": draw(st.booleans())},
+        {"type": "Permute", "dims": [0, *draw(st.permutations(range(1, len(shape) + 1)))]},
+        {"type": draw(st.sampled_from(["AlphaDropout", "FeatureAlphaDropout"])),
+         "p": draw(st.sampled_from([0.0, 0.3, 1.0])), "inplace": draw(st.booleans())},
+        {"type": "StochasticDepth", "p": draw(st.sampled_from([0.0, 0.4, 1.0])),
+         "mode": draw(st.sampled_from(["row", "batch"]))},
+        {"type": "Unflatten", "dim": len(shape), "unflattened_size": [1, shape[-1]]},
+        {"type": "Linear", "out_features": draw(st.integers(1, 4))},
+        {"type": draw(st.sampled_from(["GELU", "ReLU", "Sigmoid", "SiLU"]))},
+        "Flatten",
+    ]
+    if rank == 2:
+        h, w = shape[1:]
+        options += [
+            {"type": "GroupNorm", "num_groups": draw(st.sampled_from(divisors)), "affine": draw(st.booleans())},
+            {"type": "LayerNorm2d"},
+            {"type": "InstanceNorm2d", "affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())},
+            {"type": "LocalResponseNorm", "size": draw(st.integers(1, 4))},
+            {"type": "Upsample", "scale_factor": 2, "mode": draw(st.sampled_from(["nearest", "bilinear"]))},
+            {"type": "ChannelShuffle", "groups": draw(st.sampled_from(divisors))},
+            {"type": draw(st.sampled_from(["ZeroPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d"])),
+             "padding": 1},
+            {"type": "Conv2d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1},
+        ]
+        if h % 2 == 0 and w % 2 == 0:
+            options.append({"type": "PixelUnshuffle", "downscale_factor": 2})
+        if c % 4 == 0:
+            options.append({"type": "PixelShuffle", "upscale_factor": 2})
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def new_layer_specs(draw):
+    """Specs chaining the newer layer types (each step kept only if the spec stays valid)."""
+    spec = {"input": [draw(st.sampled_from([2, 4])), draw(st.integers(2, 6)), draw(st.integers(2, 6))],
+            "batch": draw(st.integers(2, 3)), "dtype": draw(st.sampled_from(["float32", "float64", "bfloat16"])),
+            "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 1,
+                        "trainable": draw(st.booleans())}]}
+    shape = check(spec).output
+    for _ in range(draw(st.integers(1, 5))):
+        layer = _new_layer(draw, shape)
+        trial = {**spec, "layers": spec["layers"] + [layer]}
+        try:
+            report = check(trial)
+        except Exception:  # noqa: BLE001 - SpecError
+            continue
+        if report.ok and not report.warnings:
+            spec, shape = trial, report.output
+    return spec
+
+
 def _check_saved(d):
     try:
         report = check(d)
@@ -85,6 +143,12 @@ def test_saved_bytes_equal_torch_on_generated_flat_specs(d):
 @settings(max_examples=40)
 @given(memory_specs(nested=True))
 def test_saved_bytes_equal_torch_on_generated_nested_specs(d):
+    _check_saved(d)
+
+
+@settings(max_examples=40)
+@given(new_layer_specs())
+def test_saved_bytes_equal_torch_on_the_newer_layer_types(d):
     _check_saved(d)
 
 
@@ -170,3 +234,18 @@ def test_check_answers_the_largest_batch_without_torch():
 def test_bad_memory_limit_is_a_usage_error():
     r = _cli("check", "specs/lenet5.yaml", "--memory-limit", "lots")
     assert r.returncode == 2 and "8GiB" in r.stderr
+
+
+@pytest.mark.parametrize("after", [
+    [{"type": "Linear", "out_features": 3}],                   # reshape of a strided map: a copy is kept
+    ["Flatten", {"type": "Linear", "out_features": 3}],        # Flatten cannot view it: a new storage
+    ["GELU", {"type": "Linear", "out_features": 3}],           # elementwise keeps the strides
+    [{"type": "LayerNorm", "normalized_shape": [4]}, {"type": "Permute", "dims": [0, 3, 1, 2]},
+     {"type": "Conv2d", "out_channels": 2, "kernel_size": 1}],  # ConvNeXt-style channels-last round trip
+])
+def test_strided_views_after_permute(after):
+    d = {"input": [4, 5, 6], "batch": 2, "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 1},
+                                                     {"type": "Permute", "dims": [0, 2, 3, 1]}, *after]}
+    report = check(d)
+    assert report.ok
+    assert estimate(report).saved_bytes == _measured(report)

@@ -24,6 +24,9 @@ class _Activation(Layer):
     def saved(self, shape, out, batch):
         return (Saved(self.keeps),)
 
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input  # elementwise: the output has the input's strides
+
 
 class _Inplace(_Activation):
     inplace = Arg("bool", False, "Operate in place.")

@@ -93,12 +93,16 @@ class Saved:
     ``what``: ``"input"`` / ``"output"`` (the layer's input or output storage: shared with
     the layers around it, counted once) or ``"new"`` (a storage of its own: pooling
     indices, dropout masks, normalisation statistics, a padded copy). ``numel`` counts the
-    batch; ``dtype`` None = the spec's dtype.
+    batch; ``dtype`` None = the spec's dtype. ``when``: kept only when that gradient is
+    needed: ``"any"`` (the input's or the parameters'), ``"input"`` (e.g. F.pad keeps its
+    input for the input's gradient) or ``"params"`` (Linear's mm keeps its input for the
+    weight's gradient).
     """
 
     what: str
     numel: int = 0
     dtype: str | None = None
+    when: str = "any"
 
 
 def shape_str(shape) -> str:
@@ -356,9 +360,9 @@ class Layer:
     #: every output dim has the size of the same input dim, at any size (activations,
     #: dropout): the default :meth:`size_rule` passes sizes through
     pointwise: ClassVar[bool] = False
-    #: autograd keeps :meth:`saved` only when the layer's parameters need a gradient
-    #: (torch's addmm/mm save the input only for the weight's gradient)
-    saves_for_params_only: ClassVar[bool] = False
+    #: the layer reshapes its input (torch's reshape: a strided input is copied, and the
+    #: copy is what :meth:`saved`'s "input" keeps)
+    needs_contiguous: ClassVar[bool] = False
     #: name of a class in cnnshape/torch_backend/layer_modules.py when torch.nn lacks the
     #: module (build/export use it instead of ``torch.nn.<type>``)
     torch_module: ClassVar[str | None] = None
@@ -500,10 +504,16 @@ class Layer:
         """True when the output shares the input's storage (a view or an in-place op)."""
         return False
 
-    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool) -> tuple[int, int]:
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        """Whether the output is contiguous (new tensors are; elementwise ops keep the
+        input's strides; Permute makes a strided view)."""
+        return True
+
+    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool,
+                  input_grad: bool) -> tuple[int, int]:
         """Bytes of the temporaries torch allocates and frees inside this layer's forward
         and backward on the CPU (peak estimates only); ``kept``: autograd keeps
-        :meth:`saved` this time."""
+        :meth:`saved` this time; ``input_grad``: the backward computes the input's gradient."""
         return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:

@@ -179,25 +179,28 @@ class _ConvNd(_ConvBase):
 
     def saved(self, shape, out, batch):
         """The input; a padded copy when torch pads before the convolution: ``padding_mode``
-        other than zeros (F.pad: reflect/replicate also keep the input, circular does not),
+        other than zeros (F.pad: reflect/replicate also keep the input when it needs a
+        gradient, circular does not),
         or ``padding: same`` with an odd total padding (the extra pixel, constant pad)."""
         pads = self.resolved_padding()
         if self.padding_mode != "zeros":
             padded = batch * shape[0] * F.prod(n + left + right for n, (left, right) in zip(shape[1:], pads))
-            keep = () if self.padding_mode == "circular" else (Saved("input"),)
+            keep = () if self.padding_mode == "circular" else (Saved("input", when="input"),)
             return keep + (Saved("new", padded),)
         if any(left != right for left, right in pads):
             return (Saved("new", batch * shape[0] * F.prod(n + abs(r - le) for n, (le, r) in zip(shape[1:], pads))),)
         return (Saved("input"),)
 
-    def workspace(self, shape, out, batch, itemsize, kept):
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
         """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout: a blocked copy
-        of the output in the forward; of the output's gradient and the input in the backward
-        (channels padded to 8, as on AVX2 CPUs)."""
+        of the output and of the weight in the forward; of the output's gradient, the input,
+        the weight and the input's gradient in the backward (channels padded to 8, as on
+        AVX2 CPUs)."""
         if self.rank != 2 or itemsize == 8:
             return 0, 0
         blocked = lambda s: batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize  # noqa: E731
-        return blocked(out), blocked(out) + blocked(shape)
+        weight = out[0] * (shape[0] // self.groups) * F.prod(self._axes("kernel_size")) * itemsize
+        return blocked(out) + weight, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
 
     def _check_weight(self, c_in: int) -> None:
         ks = self._axes("kernel_size")

@@ -46,6 +46,9 @@ class _Dropout(Layer):
     def aliases_input(self, training: bool = True) -> bool:
         return self.inplace or self.p == 0 or not training  # eval: the input itself
 
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input
+
 
 def _feature_mask(self, shape: Shape, batch: int) -> int:
     """One mask value per (sample, channel)."""
@@ -89,10 +92,15 @@ class Dropout3d(_Dropout):
 class AlphaDropout(_Dropout):
     """Alpha dropout (keeps SELU's mean and variance); any shape, unchanged."""
 
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.p == 0 or not training  # inplace alpha dropout still returns a new tensor
+
 
 @register
 class FeatureAlphaDropout(_Dropout):
     """Alpha dropout of whole channels; any shape, unchanged."""
+    mask_numel = _feature_mask
+    aliases_input = AlphaDropout.aliases_input
 
 
 @register
@@ -105,6 +113,13 @@ class StochasticDepth(Layer):
     torch_module = "StochasticDepth"
     p = Arg("float", doc="Drop probability in [0, 1].", ge=0.0, le=1.0)
     mode = Arg("choice", doc="row: per sample; batch: the whole batch.", choices=("row", "batch"))
+
+    def saved(self, shape, out, batch):
+        """The per-sample (row) or whole-batch (batch) keep mask, p = 0: nothing."""
+        return () if self.p == 0 else (Saved("new", batch if self.mode == "row" else 1),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.p == 0 or not training
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)

@@ -16,7 +16,7 @@ class Linear(Layer):
     """Dense layer on the last axis: ``[*, in_features]`` -> ``[*, out_features]``."""
 
     family = "dense"
-    saves_for_params_only = True
+    needs_contiguous = True
     in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
@@ -50,7 +50,7 @@ class Linear(Layer):
         return same(dim)
 
     def saved(self, shape, out, batch):
-        return (Saved("input"),)  # a [N*..., in_features] view of it
+        return (Saved("input", when="params"),)  # a [N*..., in_features] view of it, for the weight
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         kw = {"in_features": shape[-1], "out_features": self.out_features}

@@ -55,7 +55,9 @@ class Residual(Block):
         """The input feeds body and shortcut; the add keeps nothing for backward."""
         body, short, after = self.split_rows(row.children)
         skip = mem.share(value)
+        mem.hold(body[-1], True)  # backward: the add's gradient waits for the shortcut
         out = mem.seq(body, value)
+        mem.hold(body[-1], False)
         s_out = mem.run(short, skip) if short is not None else skip
         return mem.seq(after, mem.merge(row, [out, s_out]))
     def draw_lanes(self, row):
