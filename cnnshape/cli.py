@@ -164,7 +164,18 @@ def _spec_arg(path: str):
     from .yaml_io import decode, read_fd
 
     if path == "-":
-        return YAMLText(decode(read_fd(sys.stdin.fileno(), "<stdin>"), "<stdin>"))
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # a replaced stdin (tests, embedding)
+            from .limits import MAX_BYTES
+
+            text = sys.stdin.read(MAX_BYTES + 1)
+            if len(text) > MAX_BYTES:
+                from .errors import SpecFileError
+
+                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec")
+            return YAMLText(text)
+        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
     return SpecPath(path)
 
 

@@ -147,6 +147,12 @@ def import_cmd(target, input_shape, output):
     from ..analysis import analyze
 
     report = analyze(spec)
+    actual = sum(p.numel() for p in obj.parameters()) if hasattr(obj, "parameters") else None
+    if report.ok and actual is not None and actual != report.totals.params:
+        _fail(f"the model does not accept --input {','.join(map(str, shape))}: on that input the imported "
+              f"spec has {report.totals.params:,} parameters, the model {actual:,} (a layer's input size "
+              "differs from what the model was made for)\n  give the input shape the model was made for",
+              EXIT_INVALID)
     if not report.ok:
         d = report.errors[0]
         _fail(f"the model does not accept --input {','.join(map(str, shape))}: layer {d.name}: {d.message}"
