@@ -7,7 +7,7 @@ is labelled with the layer that makes it (``Conv2d 3x3 /2``); shape-keeping laye
 (activations, normalisation, dropout) fold into the label of the layer before them.
 Blocks are frames: collapsed (one box, ``layer1 · Repeat ×3``) below ``depth``, expanded
 above it, with their lanes (a Residual's body and skip, a Concat's branches) and the merge
-(⊕ add, ‖ concat, ⊗ multiply). A block type says how it is drawn through
+(``+`` add, ``C`` concatenate, ``x`` multiply). A block type says how it is drawn through
 ``Block.draw_lanes(row)``; without one its children are drawn in sequence.
 
 The figure is a list of primitives (:class:`Scene`) rendered to SVG with drawsvg and to PNG
