@@ -305,8 +305,24 @@ def valid_specs(max_layers: int = 6, ndim: int | None = None):
 @st.composite
 def invalid_specs(draw):
     """``(spec, index, fragment)``: a spec broken at layer ``index`` in a known way."""
-    kind = draw(st.sampled_from(["in_features", "in_channels", "kernel", "groups", "flatten_conv"]))
+    kind = draw(st.sampled_from(["in_features", "in_channels", "kernel", "groups", "flatten_conv",
+                                 "num_groups", "pixel_shuffle", "reflection_pad", "layernorm"]))
     c, h = draw(st.integers(1, 4)), draw(st.integers(4, 20))
+    if kind == "num_groups":
+        g = draw(st.integers(2, 5))
+        ch = draw(st.integers(1, 12).filter(lambda v: v % g))
+        return {"input": [c, h, h], "layers": [{"type": "Conv2d", "out_channels": ch, "kernel_size": 1},
+                                                {"type": "GroupNorm", "num_groups": g}]}, 1, "divisible by num_groups"
+    if kind == "pixel_shuffle":
+        r = draw(st.integers(2, 3))
+        ch = draw(st.integers(1, 12).filter(lambda v: v % (r * r)))
+        return {"input": [ch, h, h], "layers": ["ReLU", {"type": "PixelShuffle", "upscale_factor": r}]}, 1, "divisible"
+    if kind == "reflection_pad":
+        return {"input": [c, h], "layers": [{"type": "ReflectionPad1d", "padding": draw(st.integers(h, h + 3))}]}, 0, \
+            "smaller than the input"
+    if kind == "layernorm":
+        wrong = draw(st.integers(1, 30).filter(lambda v: v != h))
+        return {"input": [c, h, h], "layers": [{"type": "LayerNorm", "normalized_shape": [wrong]}]}, 0, "end with"
     if kind == "in_features":
         wrong = draw(st.integers(1, 500).filter(lambda v: v != 4 * (h - 2) ** 2))
         spec = {"input": [c, h, h], "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3},

@@ -43,7 +43,7 @@ def family_specs(draw, family):
 
 
 @pytest.mark.parametrize("family", NEW)
-@settings(max_examples=40 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 500)
+@settings(max_examples=30 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 500)
 @given(data=st.data())
 def test_new_family_agrees_with_torch(family, data):
     compare(data.draw(family_specs(family)))
@@ -309,3 +309,23 @@ def test_refused_on_purpose(shape, layer, fragment):
     assert run(spec).fail_index is None  # torch runs it
     report = check(spec)
     assert not report.ok and fragment in report.errors[0].message and report.errors[0].hint
+
+
+def test_every_new_type_has_a_shape_docstring_and_explains_itself():
+    """Each new class states its rule in its docstring; layers whose shape or params depend on
+    arguments explain them with numbers."""
+    from cnnshape.layers import LAYER_TYPES
+
+    new = [t for t in LAYER_TYPES if t.startswith(("GroupNorm", "LayerNorm", "InstanceNorm", "LocalResponse",
+                                                   "Upsampl", "Pixel", "ChannelShuffle", "Unflatten", "Permute",
+                                                   "PReLU", "GLU", "LPPool")) or "Pad" in t]
+    assert len(new) >= 30
+    for t in new:
+        cls = LAYER_TYPES[t]
+        assert cls.__doc__ and len(cls.__doc__) > 20, t
+    shapes = {"Upsample": ([3, 4, 4], {"scale_factor": 2}), "PixelShuffle": ([4, 2, 2], {"upscale_factor": 2}),
+              "ZeroPad2d": ([3, 4, 4], {"padding": 1}), "LPPool2d": ([3, 4, 4], {"norm_type": 2, "kernel_size": 2}),
+              "GroupNorm": ([4, 2, 2], {"num_groups": 2}), "PReLU": ([4, 2, 2], {"num_parameters": 4})}
+    for t, (shape, args) in shapes.items():
+        lines = LAYER_TYPES[t](**args).explain(tuple(shape))
+        assert lines and any(ch.isdigit() for ch in lines[0]), (t, lines)
