@@ -34,7 +34,7 @@ def family_specs(draw, family):
     layers.append(draw(cs.layer_dicts(family, ndim)))
     n = cs._next_ndim(layers[-1], ndim)
     if draw(st.booleans()):
-        fams = cs._families_for(n)
+        fams = cs._families_for(n, permuted=layers[-1]["type"] == "Permute")
         layers.append(draw(cs.layer_dicts(draw(st.sampled_from(fams)), n)))
     spec = {"input": shape, "layers": layers}
     if draw(st.booleans()):

@@ -255,7 +255,13 @@ class LocalResponseNorm(Layer):
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, tuple(range(2, 9)), "[C, L], [C, H, W] or [C, D, H, W]",
                          "LocalResponseNorm needs a feature map with channels: move it before Flatten")
-        return Inference(shape)
+        notes = ()
+        if len(shape) >= 4:
+            notes = (Note(
+                f"LocalResponseNorm on {shape_str(shape)} views its input as (N, 1, C, D, H*W...): torch "
+                "fails if that input is a permuted (non-contiguous) tensor, e.g. right after a Permute",
+                "put a layer that makes a new tensor (e.g. a convolution) between Permute and this layer"),)
+        return Inference(shape, notes=notes)
 
     def explain(self, shape: Shape) -> list[str]:
         return [f"x / ({self.k} + {self.alpha}/{self.size} * sum of x² over {self.size} neighbouring channels)^{self.beta}"]
