@@ -34,7 +34,7 @@ def _item(child_name: str, child, i: int, prefix: str) -> dict:
     """One child module as spec data (blocks: asked of every block class in turn)."""
     from ..layers.blocks import BLOCK_TYPES
 
-    where = f"{prefix}{child_name}"
+    where = f"{prefix}{child_name}" if child_name is not None else prefix.rstrip(".")
 
     def items(pairs, sub: str = "", offset: int = 0) -> list:
         return _items(pairs, f"{where}.{sub}", offset)
@@ -45,8 +45,13 @@ def _item(child_name: str, child, i: int, prefix: str) -> dict:
         if d is not None:
             break
     if d is None:
+        if child_name is None:  # an inline block: its layers are registered on the enclosing module
+            raise CnnshapeError(f"'{where}' holds an inline {type(child).__name__}, which cnnshape does not "
+                                "recognise as a block")
         d = _leaf(where, child)
-    if child_name != str(i):
+    if child_name is None:
+        d["inline"] = True
+    elif child_name != str(i):
         d["name"] = child_name
     return d
 

@@ -1,7 +1,7 @@
 """The Sequential block."""
 
 from ..base import Arg, register
-from ._base import Block
+from ._base import Block, _named, is_container
 
 
 @register
@@ -20,6 +20,8 @@ class Sequential(Block):
     def from_torch(cls, module, items):
         from torch import nn
 
+        if is_container(module, "Sequence", "_steps"):  # a sequence holding inline blocks
+            return {"type": "Sequential", "body": items(_named(module, module._steps), "")}
         if type(module) is not nn.Sequential:
             return None
         return {"type": "Sequential", "body": items(list(module.named_children()), "")}
