@@ -579,3 +579,90 @@ def test_new_block_errors_are_located(item, fragment, key):
 def test_bad_child_names_are_refused(fmt):
     with pytest.raises(SpecError, match="child_names"):
         load({"input": [3, 8, 8], "layers": [{"type": "Repeat", "n": 2, "body": ["ReLU"], "child_names": fmt}]})
+
+
+# ------------------------------------------------------------ import that does not lie
+def test_import_refuses_shared_weights_and_duplicates_stateless_modules():
+    from cnnshape.errors import CnnshapeError
+
+    lin = torch.nn.Linear(4, 4)
+    with pytest.raises(CnnshapeError, match=r"'2' is the same Linear as '0'.*weight sharing cannot be expressed"):
+        from_module(torch.nn.Sequential(lin, torch.nn.ReLU(), lin), [4])
+    relu = torch.nn.ReLU()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), relu, torch.nn.Linear(4, 4), relu).eval()
+    spec = from_module(model, [4])
+    assert [lr.type for lr in spec.layers] == ["Linear", "ReLU", "Linear", "ReLU"]  # duplicated: exact
+    again = build(spec).eval()
+    again.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.allclose(again(x), model(x))
+
+
+def test_import_refuses_partly_frozen_layers_and_keeps_fully_frozen_ones():
+    from cnnshape.errors import CnnshapeError
+
+    conv = torch.nn.Conv2d(3, 4, 3)
+    conv.bias.requires_grad_(False)
+    with pytest.raises(CnnshapeError, match=r"'0' \(Conv2d\) is partly frozen: bias frozen, weight trainable"):
+        from_module(torch.nn.Sequential(conv), [3, 8, 8])
+    conv.weight.requires_grad_(False)
+    spec = from_module(torch.nn.Sequential(conv), [3, 8, 8])
+    assert spec.layers[0].trainable is False and analyze(spec).totals.trainable_params == 0
+
+
+def test_import_refuses_sequential_subclass_with_its_own_forward():
+    from cnnshape.errors import CnnshapeError
+
+    class Twice(torch.nn.Sequential):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    with pytest.raises(CnnshapeError, match="subclass of nn.Sequential with its own forward"):
+        from_module(torch.nn.Sequential(torch.nn.ReLU(), Twice(torch.nn.ReLU())), [4])
+
+
+def test_import_an_exported_file_round_trips(tmp_path):
+    spec = load({"input": [3, 8, 8], "layers": [
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "Residual", "name": "res", "layer_scale": 0.5, "body": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}], "after": ["ReLU"]},
+        {"type": "Concat", "names": ["a", "b"], "after": ["ReLU"], "branches": [
+            [{"type": "Conv2d", "out_channels": 2, "kernel_size": 1}], [{"type": "MaxPool2d", "kernel_size": 1}]]},
+        {"type": "SqueezeExcitation", "squeeze_channels": 2},
+        {"type": "DenseBlock", "n": 2, "child_names": "layer{number}", "body": [
+            "BatchNorm2d", {"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}]}]})
+    path = tmp_path / "net.py"
+    path.write_text(export_python(spec))
+    out = subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{path}:Net", "--input", "3,8,8"],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr
+    again = load(out.stdout)
+    ours, theirs = build(spec), build(again)
+    assert repr(ours) == repr(theirs)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_import_a_class_that_needs_arguments_says_so(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("from torch import nn\nclass Net(nn.Sequential):\n    def __init__(self, k):\n"
+                    "        super().__init__(nn.Linear(4, k))\nclass Plain(nn.Sequential):\n"
+                    "    def __init__(self):\n        super().__init__(nn.Linear(4, 2), nn.ReLU())\n")
+    run = lambda t: subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{path}:{t}", "--input", "4"],  # noqa: E731
+                                   capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    bad = run("Net")
+    assert bad.returncode != 0 and "needs arguments (k)" in bad.stderr and "Traceback" not in bad.stderr
+    good = run("Plain")
+    assert good.returncode == 0, good.stderr
+    assert [x.type for x in load(good.stdout).layers] == ["Linear", "ReLU"]
+
+
+def test_import_recognises_torchvision_squeeze_excitation():
+    se = _tv().ops.SqueezeExcitation(8, 2).eval()
+    spec = from_module(torch.nn.Sequential(se), [8, 4, 4])
+    assert spec.layers[0].type == "SqueezeExcitation"
+    model = build(spec).eval()
+    model.load_state_dict(torch.nn.Sequential(se).state_dict(), strict=True)
+    x = torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        assert torch.allclose(model(x), se(x), atol=1e-6)

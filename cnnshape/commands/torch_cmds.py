@@ -98,7 +98,7 @@ def import_cmd(target, input_shape, output):
 
     from ..cli import _parse_shape
     from ..errors import CnnshapeError
-    from ..torch_backend.importer import from_module
+    from ..torch_backend.importer import from_module, instantiate
     from ..yaml_out import dump_spec
 
     path, _, attr = target.rpartition(":")
@@ -113,11 +113,8 @@ def import_cmd(target, input_shape, output):
         _fail(f"{path} raised {type(exc).__name__}: {exc}")
     if attr not in namespace:
         _fail(f"{path} has no attribute {attr!r}")
-    obj = namespace[attr]
-    if callable(obj) and not hasattr(obj, "named_children"):
-        obj = obj()
     try:
-        spec = from_module(obj, shape)
+        spec = from_module(instantiate(namespace[attr], f"{path}:{attr}"), shape)
     except CnnshapeError as exc:
         _fail(str(exc), EXIT_INVALID)
     text = f"# imported by cnnshape from {target}\n" + dump_spec(spec)

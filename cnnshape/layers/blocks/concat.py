@@ -162,7 +162,7 @@ class Concat(Block):
             return None
         if not hasattr(module, "_branches"):  # an older exported Concat: one child per branch
             return {"type": "Concat", "branches": [items(seq_children(b), f"{k}.")
-                                                   for k, b in enumerate(module.children())]}
+                                                   for k, b in enumerate(module._modules.values())]}
         d: dict = {"type": "Concat", "branches": []}
 
         def wrapped(steps):  # one branch module (nn.Sequential-like) named by the branch

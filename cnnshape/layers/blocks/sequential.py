@@ -18,10 +18,10 @@ class Sequential(Block):
 
     @classmethod
     def from_torch(cls, module, items):
-        from torch import nn
+        from ...torch_backend.importer import is_plain_sequential
 
         if is_container(module, "Sequence", "_steps"):  # a sequence holding inline blocks
             return {"type": "Sequential", "body": items(_named(module, module._steps), "")}
-        if type(module) is not nn.Sequential:
+        if not is_plain_sequential(module):
             return None
-        return {"type": "Sequential", "body": items(list(module.named_children()), "")}
+        return {"type": "Sequential", "body": items(list(module._modules.items()), "")}
