@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from hypothesis import given, note
+from hypothesis import given, note, settings
 
 from cnnshape import strategies as cs
 from cnnshape.analysis import analyze, check
@@ -358,6 +358,7 @@ def _expanded(spec_dict):
     return {**spec_dict, "layers": items}
 
 
+@settings(max_examples=50 if os.environ.get("CNNSHAPE_HYPOTHESIS") != "thorough" else 1000)
 @given(cs.nested_spec_dicts())
 def test_repeat_reuses_copies_exactly_like_writing_them_out(spec_dict):
     """Reused copies give the same rows, paths, warnings and totals as the copies written out."""
@@ -582,6 +583,14 @@ def test_bad_child_names_are_refused(fmt):
 
 
 # ------------------------------------------------------------ import that does not lie
+def _import_cli(target: str, shape: str):
+    from click.testing import CliRunner
+
+    from cnnshape.cli import main
+
+    return CliRunner().invoke(main, ["import", target, "--input", shape])
+
+
 def test_import_refuses_shared_weights_and_duplicates_stateless_modules():
     from cnnshape.errors import CnnshapeError
 
@@ -634,9 +643,8 @@ def test_import_an_exported_file_round_trips(tmp_path):
             "BatchNorm2d", {"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}]}]})
     path = tmp_path / "net.py"
     path.write_text(export_python(spec))
-    out = subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{path}:Net", "--input", "3,8,8"],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
-    assert out.returncode == 0, out.stderr
+    out = _import_cli(f"{path}:Net", "3,8,8")
+    assert out.exit_code == 0, out.output
     again = load(out.stdout)
     ours, theirs = build(spec), build(again)
     assert repr(ours) == repr(theirs)
@@ -648,12 +656,10 @@ def test_import_a_class_that_needs_arguments_says_so(tmp_path):
     path.write_text("from torch import nn\nclass Net(nn.Sequential):\n    def __init__(self, k):\n"
                     "        super().__init__(nn.Linear(4, k))\nclass Plain(nn.Sequential):\n"
                     "    def __init__(self):\n        super().__init__(nn.Linear(4, 2), nn.ReLU())\n")
-    run = lambda t: subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{path}:{t}", "--input", "4"],  # noqa: E731
-                                   capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
-    bad = run("Net")
-    assert bad.returncode != 0 and "needs arguments (k)" in bad.stderr and "Traceback" not in bad.stderr
-    good = run("Plain")
-    assert good.returncode == 0, good.stderr
+    bad = _import_cli(f"{path}:Net", "4")
+    assert bad.exit_code != 0 and "needs arguments (k)" in bad.output and "Traceback" not in bad.output
+    good = _import_cli(f"{path}:Plain", "4")
+    assert good.exit_code == 0, good.output
     assert [x.type for x in load(good.stdout).layers] == ["Linear", "ReLU"]
 
 
