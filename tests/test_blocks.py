@@ -672,3 +672,32 @@ def test_import_recognises_torchvision_squeeze_excitation():
     x = torch.randn(2, 8, 4, 4)
     with torch.no_grad():
         assert torch.allclose(model(x), se(x), atol=1e-6)
+
+
+def test_studio_tree_labels_are_the_module_paths_for_every_block(tmp_path):
+    from cnnshape import design as D
+    from cnnshape.roundtrip import DesignFile
+    from cnnshape.tui.view import tree_nodes
+
+    path = tmp_path / "t.yaml"
+    path.write_text("""input: [8, 8, 8]
+layers:
+  - {type: Residual, layer_scale: 0.5, body: [{type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}]}
+  - {type: SqueezeExcitation, name: se, gate: [{type: AdaptiveAvgPool2d, output_size: 1, name: p}, {type: Conv2d, out_channels: 8, kernel_size: 1}, Sigmoid]}
+  - {type: Concat, names: [a, b], split: true, branches: [[], [ReLU, {type: Conv2d, out_channels: 4, kernel_size: 1}]], after: [ReLU]}
+  - {type: Concat, flat: true, branches: [[{type: Conv2d, name: x1, out_channels: 2, kernel_size: 1}], [{type: Conv2d, name: x2, out_channels: 2, kernel_size: 1}, ReLU]], after: [ReLU]}
+  - type: Sequential
+    body:
+      - {type: Conv2d, name: sq, out_channels: 4, kernel_size: 1}
+      - {type: Concat, inline: true, flat: true, branches: [[{type: Conv2d, name: e1, out_channels: 4, kernel_size: 1}], [{type: Conv2d, name: e3, out_channels: 4, kernel_size: 3, padding: 1}]]}
+  - {type: DenseBlock, n: 3, child_names: "dl{number}", body: [BatchNorm2d, ReLU, {type: Conv2d, out_channels: 2, kernel_size: 3, padding: 1}]}
+  - {type: Repeat, n: 2, child_names: "b{number}", body: [ReLU]}
+""")
+    f = DesignFile.open(str(path))
+    ev = D.evaluate(f.original)
+    assert ev.ok
+    nodes = tree_nodes(f.original, ev, set(), everything=True)
+    assert len(nodes) == 26
+    for n in nodes:
+        assert n.report is not None and n.label == n.report.path, n.path
+        assert D.get_data(f.original, n.path)
