@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
+from .limits import MAX_INT
 from .layers import Layer, LayerError, Note
 from .layers.base import KEEP, MIX, Shape, shape_str
 from .layers.blocks import child_names
@@ -192,6 +193,9 @@ class Walk:
                                sum(c.macs for c in children), out_rf, layer, dotted, tuple(children))
         try:
             inf = layer.infer(shape, self.batch)
+            if any(d > MAX_INT for d in inf.output):
+                raise LayerError(f"{layer.type} would output {shape_str(inf.output)}: sizes are limited to "
+                                 f"{MAX_INT:,} (README: Limits)", "use smaller sizes")
             if layer.returns_tuple() and not tuple_ok:
                 raise LayerError(
                     f"{layer.type} with return_indices: true returns (values, indices); the next "
@@ -219,6 +223,8 @@ class Walk:
         if rf is not None:
             if rule == MIX:
                 rf = None
+            elif callable(rule):
+                rf = rule(rf)
             elif rule != KEEP:
                 rf = None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
         self.act_elems += prod(inf.output)
@@ -275,7 +281,7 @@ class Walk:
             out, out_rf, rows = self.seq(layers, shape, rf, ykey)
         finally:
             self.ctx.pop()
-        index = index if index is not None else int(name) if name.isdigit() else 0
+        index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
         row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
                           sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))

@@ -8,7 +8,7 @@ Shape: ``[*, in_features]`` -> ``[*, out_features]``. Params ``in*out (+ out)``;
 from typing import Any
 
 from .. import formulas as F
-from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, register, shape_str
+from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 
 
 @register
@@ -16,6 +16,7 @@ class Linear(Layer):
     """Dense layer on the last axis: ``[*, in_features]`` -> ``[*, out_features]``."""
 
     family = "dense"
+    needs_contiguous = True
     in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
@@ -39,6 +40,17 @@ class Linear(Layer):
         out = (*shape[:-1], self.out_features)
         params = last * self.out_features + (self.out_features if self.bias else 0)
         return Inference(out, params, F.prod(out) * last, KEEP if len(shape) == 1 else MIX, notes)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The last axis must equal in_features (fixed at the declared input)."""
+        from ..sizes import fixed, same
+
+        if dim == len(shape) - 1:
+            return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
+        return same(dim)
+
+    def saved(self, shape, out, batch):
+        return (Saved("input", when="params"),)  # a [N*..., in_features] view of it, for the weight
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         kw = {"in_features": shape[-1], "out_features": self.out_features}

@@ -59,6 +59,9 @@ def resolve_device(device):
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise BuildError([], f"unknown device {device!r}: {exc}; use cpu, cuda, cuda:N, mps, meta or auto") from None
+    if dev.type not in ("cpu", "cuda", "mps", "meta"):
+        raise BuildError([], f"device {device!r}: cnnshape runs on cpu, cuda, cuda:N, mps or meta "
+                             f"(not {dev.type})")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise BuildError([], f"device {device!r} requested but CUDA is not available on this machine "
@@ -89,6 +92,8 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
     if not report.ok:
         raise BuildError(list(report.errors))
     dev = resolve_device(device)
+    if (dtype or spec.dtype) not in TORCH_DTYPES:
+        raise BuildError([], f"unknown dtype {dtype!r}; use one of {', '.join(TORCH_DTYPES)}")
     tdtype = getattr(torch, TORCH_DTYPES[dtype or spec.dtype])
     need = report.totals.params * torch.empty((), dtype=tdtype).element_size()
     if dev.type == "cpu" and not force:

@@ -1,6 +1,6 @@
 """The Block base class: what every block type owns (see the package docstring)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ... import formulas as F
 from ..base import Arg, Layer, LayerError, Note
@@ -85,6 +85,20 @@ class Block(Layer):
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
 
+    def size_flow(self, row, state, sizer):
+        """The input sizes still possible after this block (a ``cnnshape.sizes.State``),
+        given ``state`` before it; ``row`` is the block's analysed row (children with their
+        declared shapes); ``sizer.rows``/``sizer.row`` walk child rows, ``sizer.equal``
+        keeps the sizes at which branch outputs agree. None: no rule (``cnnshape sizes``
+        reports the axis as unknown, never a guess)."""
+        return None
+
+    def memory(self, row, mem, value):
+        """Replay this block's analysed ``row`` on the memory tracer ``mem``
+        (:class:`cnnshape.memory.Tracer`) and return the output's handle: the children in
+        order by default. Merges (add, cat, multiply) go through ``mem.merge``."""
+        return mem.seq(row.children, value)
+
     def own_params(self, out) -> int:
         """Parameters registered on the block's module itself (not in a child), e.g. a
         Residual's layer_scale, for output shape ``out``."""
@@ -109,6 +123,17 @@ class Block(Layer):
     def from_torch(cls, module, items) -> dict | None:
         """Spec data for ``module`` if it is this block type, else None. ``items(pairs,
         prefix_suffix, offset=0)`` turns (name, module) pairs into spec items."""
+        return None
+
+    # ------------------------------------------------------------------ figure
+    #: ``cnnshape draw`` opens this block at every depth (a plain grouping such as a named
+    #: Sequential); other blocks collapse to one box below ``--depth``
+    draw_transparent: ClassVar[bool] = False
+
+    def draw_lanes(self, row):
+        """How ``cnnshape draw`` shows the analysed ``row``: (lanes, merge sign, rows after
+        the merge), each lane a list of child rows (an empty lane is an identity skip), or
+        None when the children are a plain sequence."""
         return None
 
     # ------------------------------------------------------------------ studio

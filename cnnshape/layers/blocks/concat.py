@@ -130,6 +130,28 @@ class Concat(Block):
                 k += 1
         return per, rows[k:]
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which every branch gives the same spatial sizes (channels add up)."""
+        from ...sizes import SizeUnknown, State
+
+        outs = [sizer.row(branch, state) for branch in row.children]
+        if any(o.dim == 0 for o in outs):
+            raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
+        merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
+        return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
+
+    def memory(self, row, mem, value):
+        """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
+        ins = [value] + [mem.share(value) for _ in row.children[1:]]
+        return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
+
+    def draw_lanes(self, row):
+        """One lane per branch (an empty branch of a split passes its part through),
+        concatenated on channels, then the layers after."""
+        per, after = self.split_rows(row.children)
+        lanes = [[] if p is None else list(p) if self.flat else list(p.children) for p in per]
+        return lanes, "C", after
+
     # ------------------------------------------------------------------ torch
     def compile(self, row, child):
         from collections import OrderedDict

@@ -1,6 +1,6 @@
 """The Repeat block and its ``first`` overrides."""
 
-from ..base import Arg, Layer, LayerError, did_you_mean, register
+from ..base import Arg, ArgErrors, Layer, LayerError, did_you_mean, register
 from ._copies import check_child_names, child_names_arg, copy_name
 from ._base import Block, child_names, child_row, expanded_rows, item_name
 
@@ -46,6 +46,9 @@ class Repeat(Block):
             reports += rep
         return shape, rf, reports
 
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
+
     @classmethod
     def item_prefix(cls, key, branch, values, dotted):
         return f"{dotted}.*", 0
@@ -79,7 +82,10 @@ def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ..
     for path, change in overrides.items():
         single = body[0] if len(body) == 1 else None
         if single is not None and getattr(single, "is_block", False) and path in single.ARGS and path != "name":
-            body[0] = single.replace(**{path: change})
+            try:
+                body[0] = single.replace(**{path: change})
+            except ArgErrors as exc:
+                raise LayerError(f"Repeat.first: '{path}': {exc}", "check the value", "first") from None
             continue
         if not isinstance(change, dict):
             raise LayerError(f"Repeat.first: '{path}' must map to argument changes like {{stride: 2}}, "
@@ -104,7 +110,7 @@ def _override_path(layers, parts, change, full, offset=0):
     if len(parts) == 1:
         try:
             out[i] = layers[i].replace(**change)
-        except Exception as exc:  # ArgErrors from the changed layer: report them on first
+        except (ArgErrors, TypeError) as exc:  # from the changed layer: report them on first
             raise LayerError(f"Repeat.first: '{full}': {exc}", "check the argument names and values", "first") from None
     elif getattr(layers[i], "is_block", False):
         out[i] = _override_inside(layers[i], parts[1:], change, full)

@@ -44,6 +44,27 @@ class Residual(Block):
             reports += a_rep
         return out, rf, reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which the body's and the shortcut's outputs are equal."""
+        body, short, after = self.split_rows(row.children)
+        b = sizer.rows(body, state)
+        s = sizer.row(short, state) if short is not None else state
+        return sizer.rows(after, sizer.equal([b, s]))
+
+    def memory(self, row, mem, value):
+        """The input feeds body and shortcut; the add keeps nothing for backward."""
+        body, short, after = self.split_rows(row.children)
+        skip = mem.share(value)
+        mem.hold(body[-1], True)  # backward: the add's gradient waits for the shortcut
+        out = mem.seq(body, value)
+        mem.hold(body[-1], False)
+        s_out = mem.run(short, skip) if short is not None else skip
+        return mem.seq(after, mem.merge(row, [out, s_out]))
+    def draw_lanes(self, row):
+        """The body and the skip (the shortcut's layers, or an identity lane), added."""
+        body, short, after = self.split_rows(row.children)
+        return [body, list(short.children) if short is not None else []], "+", after
+
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
         (the order ``analyze`` produces and the compiled module registers them in)."""
