@@ -135,6 +135,9 @@ def import_cmd(target, input_shape, output):
         _fail(f"{path} has no attribute {attr!r}")
     try:
         obj = instantiate(namespace[attr], f"{path}:{attr}")
+    except CnnshapeError as exc:  # the user's code could not give a module: could not run
+        _fail(str(exc))
+    try:
         spec = from_module(obj, shape)
     except CnnshapeError as exc:
         _fail(str(exc), EXIT_INVALID)

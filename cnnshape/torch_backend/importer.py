@@ -154,7 +154,7 @@ def is_plain_sequential(module) -> bool:
 
 def instantiate(obj, what: str):
     """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
-    with no arguments (a clear CnnshapeError when it needs some or raises)."""
+    with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
     import inspect
 
     if hasattr(obj, "named_children") and not isinstance(obj, type):
@@ -165,12 +165,11 @@ def instantiate(obj, what: str):
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         sig = None
-    if sig is not None:
+    if sig is not None and isinstance(obj, type):
         need = [p.name for p in sig.parameters.values() if p.default is p.empty
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         if need:
-            kind = "class" if isinstance(obj, type) else "function"
-            raise CnnshapeError(f"{what} is a {kind} that needs arguments ({', '.join(need)}); cnnshape calls it "
+            raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
                                 "with none: add a module-level instance, e.g. net = Net(...), and import that")
     try:
         return obj()
