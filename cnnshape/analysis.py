@@ -260,7 +260,7 @@ class Walk:
         if hit is None:
             w0, a0 = len(self.warnings), self.act_elems
             if nested:
-                out, out_rf, rows = self.nested(name, body, shape, rf, ykey)
+                out, out_rf, rows = self.nested(name, body, shape, rf, ykey, i)
             else:
                 out, out_rf, rows = self.seq(body, shape, rf, ykey, names=[name], offset=i)
             self._copies[key] = (name, out, out_rf, rows, self.warnings[w0:], self.act_elems - a0,
@@ -273,7 +273,7 @@ class Walk:
                           w.name.startswith(old + ".")) else w for w in warns]
         return out, out_rf, [_relabel(r, old, new, name, i) for r in rows]
 
-    def nested(self, name: str, layers, shape: Shape, rf, ykey):
+    def nested(self, name: str, layers, shape: Shape, rf, ykey, index: int | None = None):
         """Run ``layers`` as one nn.Sequential child called ``name`` -> (shape, rf, [row])."""
         ypath, dotted, trainable = self.ctx[-1]
         self.ctx.append((ypath, f"{dotted}.{name}", trainable))
@@ -281,7 +281,8 @@ class Walk:
             out, out_rf, rows = self.seq(layers, shape, rf, ykey)
         finally:
             self.ctx.pop()
-        row = LayerReport(int(name) if name.isdecimal() and name.isascii() else 0, name, "Sequential", shape, out,
+        index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
+        row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
                           sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))
         return out, out_rf, [row]

@@ -7,9 +7,9 @@
 - ``valid_specs()``: specs that ``cnnshape.analyze`` accepts;
 - ``invalid_specs()``: ``(spec_dict, index, fragment)`` triples, specs broken in a known
   way at layer ``index`` with ``fragment`` expected in the error message;
-- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: blocks (Sequential, Repeat with
-  ``first``, Residual with optional shortcut/after, Concat) and specs mixing them with
-  plain layers, valid or not (merges whose shapes disagree included).
+- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: every block type (Sequential, Repeat,
+  Residual, Concat with its options, SqueezeExcitation, DenseBlock, inline blocks) and
+  specs mixing them with plain layers, valid or not (merges whose shapes disagree included).
 
 Specs are plain dicts in the YAML format; ``to_yaml`` prints one for a bug report.
 
@@ -364,27 +364,73 @@ def _leaves(draw, ndim: int, lo: int = 1, hi: int = 3):
     return [draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)) for _ in range(draw(st.integers(lo, hi)))]
 
 
+def _named(layers, prefix: str) -> list:
+    return [{**(x if isinstance(x, dict) else {"type": x}), "name": f"{prefix}{j}"} for j, x in enumerate(layers)]
+
+
 @st.composite
 def block_dicts(draw, ndim: int, depth: int = 0):
-    """One block (Sequential, Residual, Concat or Repeat) of feature-map layers for an
-    input with ``ndim`` dims; valid or not (shapes may not agree where branches merge)."""
-    kind = draw(st.sampled_from(["Residual", "Residual", "Concat", "Sequential", "Repeat"]))
+    """One block (Sequential, Repeat with ``first``/``child_names``, Residual with optional
+    shortcut/after/layer_scale, Concat with names/flat/split/after and empty branches,
+    SqueezeExcitation short and long, DenseBlock, an inline Concat inside a Sequential) of
+    feature-map layers for an input with ``ndim`` dims; valid or not (shapes may not agree
+    where branches merge)."""
+    kind = draw(st.sampled_from(["Residual", "Residual", "Concat", "Concat", "Sequential", "Repeat",
+                                 "SqueezeExcitation", "DenseBlock", "Inline"]))
     rank = RANK_OF_NDIM[ndim]
+    same = {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3, "padding": 1}
     if kind == "Sequential":
         return {"type": "Sequential", "body": draw(_leaves(ndim))}
+    if kind == "Inline":
+        branches = [_named(draw(_leaves(ndim, 1, 2)), f"b{i}_") for i in range(draw(st.integers(2, 3)))]
+        return {"type": "Sequential", "body": [{**draw(layer_dicts("conv", ndim)), "name": "head"},
+                                               {"type": "Concat", "inline": True, "flat": True,
+                                                "branches": branches}]}
     if kind == "Concat":
-        return {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(draw(st.integers(2, 3)))]}
+        k = draw(st.integers(2, 3))
+        d = {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(k)]}
+        if draw(st.booleans()):
+            d["split"] = True
+        if draw(st.booleans()):
+            d["branches"][0] = []
+        if draw(st.booleans()):
+            d["flat"] = True
+            d["branches"] = [_named(b, f"b{i}_") for i, b in enumerate(d["branches"])]
+        elif draw(st.booleans()):
+            d["names"] = [f"branch{i + 1}" for i in range(k)]
+        if draw(st.booleans()):
+            d["after"] = ["ReLU"]
+        return d
+    if kind == "SqueezeExcitation":
+        if draw(st.booleans()):
+            d = {"type": "SqueezeExcitation", "squeeze_channels": draw(st.integers(1, 4))}
+            if draw(st.booleans()):
+                d["activation"] = draw(st.sampled_from(["ReLU", "SiLU"]))
+            if draw(st.booleans()):
+                d["scale_activation"] = draw(st.sampled_from(["Sigmoid", "Hardsigmoid"]))
+            return d
+        return {"type": "SqueezeExcitation", "gate": [
+            {"type": f"AdaptiveAvgPool{rank}d", "output_size": 1},
+            {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1}, "Sigmoid"]}
+    if kind == "DenseBlock":
+        body = [f"BatchNorm{rank}d", "ReLU", same] if draw(st.booleans()) else draw(_leaves(ndim, 1, 2))
+        d = {"type": "DenseBlock", "n": draw(st.integers(1, 3)), "body": body}
+        if draw(st.booleans()):
+            d["child_names"] = "layer{number}"
+        return d
     if kind == "Residual":
         body = draw(_leaves(ndim))
         if draw(st.booleans()):  # a 'same'-padded conv keeps shapes: the common, valid case
-            body = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3,
-                     "padding": "same"}] + [x for x in body if x["type"].startswith(("BatchNorm", "ReLU", "Tanh"))]
+            body = [{**same, "padding": "same"}] + [x for x in body if x["type"].startswith(("BatchNorm", "ReLU",
+                                                                                               "Tanh"))]
         d = {"type": "Residual", "body": body}
         if draw(st.booleans()):
             d["shortcut"] = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1,
                               "stride": draw(st.integers(1, 2))}]
         if draw(st.booleans()):
             d["after"] = ["ReLU"]
+        if draw(st.integers(0, 3)) == 0:
+            d["layer_scale"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
         return d
     inner = draw(block_dicts(ndim, depth + 1)) if depth == 0 and draw(st.booleans()) else None
     if inner is not None and inner["type"] == "Repeat":
@@ -393,6 +439,8 @@ def block_dicts(draw, ndim: int, depth: int = 0):
     d = {"type": "Repeat", "n": draw(st.integers(1, 3)), "body": body}
     if inner is None and draw(st.booleans()) and body[0]["type"].startswith("Conv"):
         d["first"] = {"l0": {"stride": 2}}
+    if draw(st.integers(0, 3)) == 0:
+        d["child_names"] = "blk{number}"
     return d
 
 

@@ -15,8 +15,10 @@ def yaml_value(v) -> str:
         plain = (v.replace("_", "").isalnum() and not v[0].isdigit()
                  and v.lower() not in {"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
         return v if plain else json.dumps(v)
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return "[" + ", ".join(yaml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{yaml_value(str(k))}: {yaml_value(x)}" for k, x in v.items()) + "}"
     return repr(v)
 
 

@@ -117,7 +117,7 @@ def import_cmd(target, input_shape, output):
 
     from ..cli import _parse_shape
     from ..errors import CnnshapeError
-    from ..torch_backend.importer import from_module
+    from ..torch_backend.importer import from_module, instantiate
     from ..yaml_out import dump_spec
 
     path, _, attr = target.rpartition(":")
@@ -133,13 +133,10 @@ def import_cmd(target, input_shape, output):
         _fail(f"{path} raised {type(exc).__name__}: {exc}")
     if attr not in namespace:
         _fail(f"{path} has no attribute {attr!r}")
-    obj = namespace[attr]
-    if callable(obj) and not hasattr(obj, "named_children"):
-        try:
-            obj = obj()
-        except Exception as exc:  # noqa: BLE001 - the user's factory raised (or needs arguments)
-            _fail(f"{target}: calling {attr}() raised {type(exc).__name__}: {exc} "
-                  "(import takes a module, or a function that needs no arguments)")
+    try:
+        obj = instantiate(namespace[attr], f"{path}:{attr}")
+    except CnnshapeError as exc:  # the user's code could not give a module: could not run
+        _fail(str(exc))
     try:
         spec = from_module(obj, shape)
     except CnnshapeError as exc:

@@ -38,6 +38,8 @@ class Block(Layer):
                 v = [[x.to_item() for x in b] for b in v]
             elif kind == "overrides":
                 v = {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
+            elif isinstance(v, tuple):
+                v = list(v)
             out[k] = v
         return out
 
@@ -213,7 +215,7 @@ def seq_children(module) -> list:
     nn.Sequential, else the module itself as child "0"."""
     from torch import nn
 
-    return list(module.named_children()) if type(module) is nn.Sequential else [("0", module)]
+    return list(module._modules.items()) if type(module) is nn.Sequential else [("0", module)]
 
 
 def is_container(module, name: str, *attrs: str) -> bool:

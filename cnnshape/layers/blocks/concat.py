@@ -184,24 +184,32 @@ class Concat(Block):
             return None
         if not hasattr(module, "_branches"):  # an older exported Concat: one child per branch
             return {"type": "Concat", "branches": [items(seq_children(b), f"{k}.")
-                                                   for k, b in enumerate(module.children())]}
+                                                   for k, b in enumerate(module._modules.values())]}
         d: dict = {"type": "Concat", "branches": []}
-        names, flat, k = [], False, 0
+
+        def wrapped(steps):  # one branch module (nn.Sequential-like) named by the branch
+            return len(steps) == 1 and isinstance(steps[0], str) and \
+                type(getattr(module, steps[0])).__name__ in ("Sequential", "Sequence")
+
+        flat = any(steps and not wrapped(steps) for steps in module._branches)
+        names, k = [], 0
         for steps in module._branches:
-            if len(steps) == 1 and isinstance(steps[0], str) and type(getattr(module, steps[0])).__name__ \
-                    in ("Sequential", "Sequence"):
+            if not flat and steps:
                 sub = getattr(module, steps[0])
-                d["branches"].append(items(seq_children(sub), f"{steps[0]}."))
+                d["branches"].append(items(_named(sub, sub._steps) if hasattr(sub, "_steps")
+                                           else seq_children(sub), f"{steps[0]}."))
                 names.append(steps[0])
             else:
-                flat = flat or bool(steps)
                 d["branches"].append(items(_named(module, steps), "", k))
-                names.append(None)
+                names.append(None)  # flat, or an empty branch (no module: any unused name)
             k += len(steps)
         if flat:
             d["flat"] = True
-        elif names != [str(i) for i in range(len(names))] and None not in names:
-            d["names"] = names
+        else:
+            names = [n if n is not None else next(c for c in (str(i), f"branch{i}", f"_{i}") if c not in names)
+                     for i, n in enumerate(names)]
+            if names != [str(i) for i in range(len(names))]:
+                d["names"] = names
         if module._split:
             d["split"] = True
         if module._after:

@@ -87,9 +87,10 @@ def _dense_from_copies(copies, items) -> dict | None:
 
     if not copies:
         return None
-    bodies = [items(seq_children(m) if type(m).__name__ == "Sequential" else [(n, m)], f"{n}.")
-              for n, m in copies]
-    single = [type(m).__name__ != "Sequential" for _, m in copies]
+    single = [type(m).__name__ not in ("Sequential", "Sequence") for _, m in copies]
+    bodies = [[{k: v for k, v in items([(n, m)], "")[0].items() if k != "name"}] if one else
+              items(_named(m, m._steps) if hasattr(m, "_steps") else seq_children(m), f"{n}.")
+              for (n, m), one in zip(copies, single)]
     names = [n for n, _ in copies]
     fmt = None
     for cand in ("{index}", "{number}"):
@@ -99,15 +100,7 @@ def _dense_from_copies(copies, items) -> dict | None:
                 fmt = f
     if fmt is None or len(set(single)) != 1 or any(b != bodies[0] for b in bodies):
         return None
-    body = bodies[0]
-    if all(single):
-        body = [{k: v for k, v in body[0].items() if k != "name"}]
-    d = {"type": "DenseBlock", "n": len(copies), "body": _strip_inferred(body)}
+    d = {"type": "DenseBlock", "n": len(copies), "body": bodies[0]}
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
-
-
-def _strip_inferred(body):
-    """Keep what the spec writes (inferred in_channels/num_features are not written)."""
-    return body

@@ -113,7 +113,7 @@ class Residual(Block):
     def from_torch(cls, module, items):
         if not is_container(module, "Residual", "_body", "_after", "_shortcut"):
             return None
-        kids = dict(module.named_children())
+        kids = dict(module._modules)
         d = {"type": "Residual", "body": items(_named(module, module._body), "")}
         if module._shortcut is not None:
             d["shortcut"] = items(seq_children(kids[module._shortcut]), f"{module._shortcut}.")
@@ -123,7 +123,7 @@ class Residual(Block):
             d["after"] = items(_named(module, module._after), "", len(module._body))
         scale = getattr(module, "layer_scale", None)
         if scale is not None:  # the value it starts from; trained values load with the state_dict
-            d["layer_scale"] = float(scale.flatten()[0]) if scale.numel() else 1.0
+            d["layer_scale"] = float(scale.detach().flatten()[0]) if scale.numel() else 1.0
         return d
 
     # ------------------------------------------------------------------ studio

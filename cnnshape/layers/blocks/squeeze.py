@@ -79,7 +79,7 @@ class SqueezeExcitation(Block):
     def from_torch(cls, module, items):
         if is_container(module, "SqueezeExcitation", "_gate"):
             return {"type": "SqueezeExcitation", "gate": items(_named(module, module._gate), "")}
-        kids = dict(module.named_children())
+        kids = dict(module._modules)
         if type(module).__name__ == "SqueezeExcitation" and set(kids) == set(SHORT_NAMES) \
                 and type(module).__module__.startswith("torchvision"):  # torchvision.ops.SqueezeExcitation
             return {"type": "SqueezeExcitation", "gate": items([(n, kids[n]) for n in SHORT_NAMES], "")}
