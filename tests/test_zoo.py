@@ -287,3 +287,28 @@ def test_readme_table_lists_every_entry_with_its_figures():
     for e, row in zip(zoo.entries(), rows):
         assert row.startswith(f"| `{e['name']}` | {'x'.join(map(str, e['input']))} | {e['params']:,} | "
                               f"{e['macs']:,} |"), row
+
+
+FAST_VERIFY_EXPORT = ["squeezenet1_1", "shufflenet_v2_x0_5", "mobilenet_v3_small", "regnet_y_400mf"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS if FULL else FAST_VERIFY_EXPORT)
+def test_zoo_specs_verify_and_export(name):
+    """Every layer's shape and params equal torch's (verify), and the exported plain-PyTorch
+    file has the compiled model's state_dict keys and outputs (at 96x96: same wiring)."""
+    from cnnshape.torch_backend.export import export_python
+    from cnnshape.torch_backend.verify import verify
+
+    spec = zoo.load(name, input=[3, 96, 96])
+    assert verify(spec, use_torchinfo=False).ok
+    ns = {}
+    exec(compile(export_python(spec), f"{name}.py", "exec"), ns)
+    with torch.device("meta"):
+        net = ns["Net"]()
+    model = build(spec, device="meta")
+    assert {k: v.shape for k, v in net.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    net, model = cpu_model(net).eval(), model.to_empty(device="cpu").eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(net(x), model(x), rtol=1e-5, atol=1e-6)
