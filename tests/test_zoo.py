@@ -4,7 +4,8 @@ torchvision's weights loaded strictly.
 
 Cheap checks (meta device: no weights allocated) run for every classifier; outputs run for a
 few small models at a reduced input in the fast profile, for all of them at their declared
-input with CNNSHAPE_ZOO=full or CNNSHAPE_HYPOTHESIS=thorough.
+input with CNNSHAPE_ZOO=full or CNNSHAPE_HYPOTHESIS=thorough (CNNSHAPE_ZOO_SIZE=96 runs
+them at 96x96 instead, where the net allows it: the same weights and wiring, less CPU).
 """
 
 import json
@@ -82,7 +83,14 @@ def test_input_is_the_crop_size_of_the_default_weights():
             assert e["input"] == [3, crop, crop], e["name"]
 
 
-@pytest.mark.parametrize("name", CLASSIFIERS)
+# the fast profile checks one model of every family (its smallest; both block kinds of
+# EfficientNetV2); CNNSHAPE_ZOO=full checks all 68 (about 1 s of CPU each)
+FAST_META = ["alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "googlenet",
+             "inception_v3", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "regnet_x_400mf", "regnet_y_400mf",
+             "resnet18", "resnext50_32x4d", "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn", "wide_resnet50_2"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS if FULL else FAST_META)
 def test_params_macs_and_keys_equal_torchvision(name):
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -118,10 +126,15 @@ def _randomize(model):
     return model
 
 
-# small models, at an input that their stride allows (the nets end in adaptive pooling)
-FAST_OUTPUTS = {"resnet18": 64, "mobilenet_v2": 64, "mnasnet0_5": 64, "regnet_x_400mf": 64, "squeezenet1_1": 64,
-                "shufflenet_v2_x0_5": 64, "mobilenet_v3_small": 64, "densenet121": 64, "efficientnet_b0": 64,
-                "googlenet": 64, "convnext_tiny": 64, "alexnet": 96}
+def cpu_model(model):
+    """A meta-device model on the CPU with random weights (skips the slow initialisers)."""
+    return _randomize(model.to_empty(device="cpu"))
+
+
+# small models of the block kinds (squeeze-excitation, split/shuffle, dense, inline and
+# named concatenations, stochastic depth, MBConv), at an input their strides allow
+FAST_OUTPUTS = {"mnasnet0_5": 64, "squeezenet1_1": 64, "shufflenet_v2_x0_5": 64, "mobilenet_v3_small": 64,
+                "densenet121": 32, "efficientnet_b0": 64, "googlenet": 64, "regnet_y_400mf": 64}
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS if FULL else sorted(set(FAST_OUTPUTS) & set(CLASSIFIERS)))
@@ -129,10 +142,14 @@ def test_outputs_equal_torchvision_with_its_weights(name):
     torch.manual_seed(0)
     spec = zoo.load(name)
     size = spec.input[1] if FULL else FAST_OUTPUTS[name]
+    if FULL and os.environ.get("CNNSHAPE_ZOO_SIZE"):  # all models at a smaller input (where it is valid)
+        small = int(os.environ["CNNSHAPE_ZOO_SIZE"])
+        if analyze(zoo.load(name, input=[3, small, small])).ok:
+            size = small
     if size != spec.input[1]:
         spec = zoo.load(name, input=[3, size, size])
-    tv = _randomize(tv_model(name, device="cpu")).eval()
-    model = build(spec, force=True).eval()
+    tv = cpu_model(tv_model(name)).eval()
+    model = build(spec, device="meta").to_empty(device="cpu").eval()
     model.load_state_dict(tv.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
@@ -238,7 +255,7 @@ EXAMPLES = {"resnet18": 64, "resnet50": 64, "mobilenet_v2": 64, "alexnet": 96, "
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_specs_in_specs_folder_load_torchvision_weights(name):
     """specs/ keeps these as worked examples: their figures equal their zoo copies', they load
-    torchvision's state_dict strictly, giving its outputs."""
+    torchvision's state_dict strictly (and give its outputs: the two small ones by default)."""
     from cnnshape.spec import load
 
     from .conftest import SPECS
@@ -247,8 +264,13 @@ def test_example_specs_in_specs_folder_load_torchvision_weights(name):
     assert analyze(load(path)).totals == analyze(zoo.load(name)).totals
     size = EXAMPLES[name]
     spec = load(path, input=[3, size, size])
-    tv = _randomize(tv_model(name, device="cpu")).eval()
-    model = build(spec).eval()
+    tv = tv_model(name)
+    model = build(spec, device="meta")
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in tv.state_dict().items()}
+    if not FULL and name not in ("resnet18", "mobilenet_v2"):
+        return
+    tv = cpu_model(tv).eval()
+    model = model.to_empty(device="cpu").eval()
     model.load_state_dict(tv.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
@@ -265,3 +287,28 @@ def test_readme_table_lists_every_entry_with_its_figures():
     for e, row in zip(zoo.entries(), rows):
         assert row.startswith(f"| `{e['name']}` | {'x'.join(map(str, e['input']))} | {e['params']:,} | "
                               f"{e['macs']:,} |"), row
+
+
+FAST_VERIFY_EXPORT = ["squeezenet1_1", "shufflenet_v2_x0_5", "mobilenet_v3_small", "regnet_y_400mf"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS if FULL else FAST_VERIFY_EXPORT)
+def test_zoo_specs_verify_and_export(name):
+    """Every layer's shape and params equal torch's (verify), and the exported plain-PyTorch
+    file has the compiled model's state_dict keys and outputs (at 96x96: same wiring)."""
+    from cnnshape.torch_backend.export import export_python
+    from cnnshape.torch_backend.verify import verify
+
+    spec = zoo.load(name, input=[3, 96, 96])
+    assert verify(spec, use_torchinfo=False).ok
+    ns = {}
+    exec(compile(export_python(spec), f"{name}.py", "exec"), ns)
+    with torch.device("meta"):
+        net = ns["Net"]()
+    model = build(spec, device="meta")
+    assert {k: v.shape for k, v in net.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    net, model = cpu_model(net).eval(), model.to_empty(device="cpu").eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(net(x), model(x), rtol=1e-5, atol=1e-6)

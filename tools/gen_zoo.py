@@ -236,7 +236,7 @@ def _diff(a, b, prefix: str, out: dict) -> bool:
     is_block = any(k in a or k in b for k in LIST_KEYS + ("branches",))
     if not is_block:
         ch = {}
-        for k in set(a) | set(b):
+        for k in list(a) + [k for k in b if k not in a]:  # deterministic order
             if k in ("type", "name"):
                 continue
             if k not in a:
@@ -246,14 +246,14 @@ def _diff(a, b, prefix: str, out: dict) -> bool:
         if ch:
             out[prefix] = ch
         return True
-    for k in set(a) | set(b):
+    for k in list(a) + [k for k in b if k not in a]:  # deterministic order
         if k in ("type", "name"):
             continue
         va, vb = a.get(k), b.get(k)
         if k in LIST_KEYS and isinstance(va, list) and isinstance(vb, list) and len(va) == len(vb):
             group = a.get("shortcut_name", "shortcut") if k == "shortcut" else None
             for i, (x, y) in enumerate(zip(va, vb)):
-                nm = (x.get("name") if isinstance(x, dict) else None) or str(i + (len(a["body"]) if k == "after" else 0))
+                nm = (x.get("name") if isinstance(x, dict) else None) or str(i + (len(a.get("body") or a.get("branches") or ()) if k == "after" else 0))
                 path = ".".join(p for p in (prefix, group, nm) if p)
                 if not _diff(x, y, path, out):
                     return False
@@ -361,7 +361,10 @@ def _branch(m) -> list:
 
 
 def c_googlenet_inception(m):
-    return {"type": "Concat", "names": ["branch1", "branch2", "branch3", "branch4"],
+    outs = [m.branch1.conv.out_channels, m.branch2[1].conv.out_channels, m.branch3[1].conv.out_channels,
+            m.branch4[1].conv.out_channels]
+    return {"type": "Concat", "#": "1x1 {}, 3x3 {}, 3x3 {} (the paper's 5x5), pool + 1x1 {}".format(*outs),
+            "names": ["branch1", "branch2", "branch3", "branch4"],
             "branches": [_branch(m.branch1), _branch(m.branch2), _branch(m.branch3), _branch(m.branch4)]}
 
 
@@ -403,7 +406,8 @@ def c_inception_v3(m):
 def c_fire(m):
     """SqueezeNet's Fire: squeeze, then expand1x1 and expand3x3 concatenated (an inline Concat:
     their layers are named on the Fire module itself)."""
-    return {"type": "Sequential", "body": [
+    return {"type": "Sequential", "#": f"Fire: squeeze to {m.squeeze.out_channels}, expand to "
+            f"{m.expand1x1.out_channels} (1x1) + {m.expand3x3.out_channels} (3x3)", "body": [
         named(leaf(m.squeeze), "squeeze", -1), {"type": "ReLU", "name": "squeeze_activation"},
         {"type": "Concat", "inline": True, "flat": True, "branches": [
             [named(leaf(m.expand1x1), "expand1x1", -1), {"type": "ReLU", "name": "expand1x1_activation"}],
@@ -414,6 +418,8 @@ def c_shuffle_unit(m):
     """ShuffleNetV2's unit: stride 1 splits the channels in two halves (the first passes
     through), stride 2 feeds the input to both branches; then a channel shuffle."""
     d = {"type": "Concat", "names": ["branch1", "branch2"]}
+    d["#"] = ("stride 1: the first half of the channels passes through" if m.stride == 1 else
+              f"stride {m.stride}: both branches see the input")
     if m.stride == 1:
         d["split"] = True
         d["branches"] = [[], seq(m.branch2)]
@@ -431,7 +437,8 @@ def c_dense_block(m):
             {"type": "ReLU", "name": "relu2"}, named(leaf(first.conv2), "conv2", -1)]
     if first.drop_rate > 0:
         body.append({"type": "Dropout", "name": "dropout", "p": first.drop_rate})
-    return {"type": "DenseBlock", "n": len(layers), "child_names": "denselayer{number}", "body": body}
+    return {"type": "DenseBlock", "#": f"{len(layers)} layers, each adds {first.conv2.out_channels} channels",
+            "n": len(layers), "child_names": "denselayer{number}", "body": body}
 
 
 def c_mbconv(m):

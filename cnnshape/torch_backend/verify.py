@@ -40,7 +40,7 @@ class Verification:
         t = self.report.totals
         info_ok = self.torchinfo_params is None or (
             self.torchinfo_params == t.params and self.torchinfo_trainable == t.trainable_params)
-        expected = sum(1 for lr in self.report.layers for _ in lr.walk())
+        expected = sum(1 for lr in self.report.layers for r in lr.walk() if not getattr(r.layer, "inline", False))
         return all(r.ok for r in self.rows) and len(self.rows) == expected and info_ok
 
 
@@ -74,12 +74,13 @@ def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool =
     modules = dict(model.named_modules())
     seen: dict[str, tuple] = {}
     hooks = []
-    for lr in report.layers:
-        for row in lr.walk():
-            def hook(mod, inp, out, path=row.path):
-                out = out[0] if isinstance(out, tuple) else out
-                seen.setdefault(path, tuple(out.shape[1:]))
-            hooks.append(modules[row.path].register_forward_hook(hook))
+    # an inline block has no module of its own (its path is the enclosing module's): its layers are checked
+    own = [row for lr in report.layers for row in lr.walk() if not getattr(row.layer, "inline", False)]
+    for row in own:
+        def hook(mod, inp, out, path=row.path):
+            out = out[0] if isinstance(out, tuple) else out
+            seen.setdefault(path, tuple(out.shape[1:]))
+        hooks.append(modules[row.path].register_forward_hook(hook))
     model.eval()
     try:
         with torch.no_grad():
@@ -90,6 +91,8 @@ def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool =
     rows = []
     for lr in report.layers:
         for row in lr.walk():
+            if getattr(row.layer, "inline", False):
+                continue
             module = modules[row.path]
             params = sum(p.numel() for p in module.parameters())
             trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
