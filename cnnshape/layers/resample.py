@@ -13,11 +13,13 @@ Receptive field (decided here; ``null`` where it is not well defined):
 
 - ``Upsample`` by an integer factor ``s`` along every axis (``scale_factor`` an integer, or
   ``size`` an exact multiple of the input), where every incoming jump is divisible by ``s``:
-  ``jump /= s``. nearest / nearest-exact / area: ``size`` and ``start`` unchanged (output unit
-  0 reads input unit 0). linear / bilinear / bicubic / trilinear without ``align_corners``:
-  ``size += (taps-1)*jump_in`` (taps 2, bicubic 4: the support of the interpolation kernel)
-  and ``start += (1/(2s) - 1/2)*jump_in`` (the sampling position of output unit 0). Any other
-  case (fractional factors, ``align_corners``, jumps that do not divide): ``null``.
+  ``jump /= s`` and ``start += (1/(2s) - 1/2)*jump_in`` (output unit ``u`` samples the input at
+  ``(u + 1/2)/s - 1/2``). The regions of upsampled units are not evenly spaced (nearest: ``s``
+  neighbours share one input unit), so ``size`` is the smallest window centred on the sampling
+  position that covers every unit's region: ``size += (s-1)/s*jump_in`` for nearest,
+  nearest-exact and area; for linear/bilinear/trilinear (2 taps) and bicubic (4 taps) it
+  adds the taps' reach. Any other case (fractional factors, ``align_corners``, a jump that
+  ``s`` does not divide, e.g. an upsample of the network input itself): ``null``.
 - ``PixelShuffle(r)`` on ``[C, H, W]``: like nearest upsampling by ``r`` (``jump /= r``, null
   when a jump is not divisible); ``PixelUnshuffle(r)``: a window ``kernel=r, stride=r``.
   On inputs of other ranks the axes move: ``null``.
@@ -35,9 +37,27 @@ MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 TAPS = {"linear": 2, "bilinear": 2, "bicubic": 4, "trilinear": 2}
 
 
+def _half_width(s: int, mode: str) -> float:
+    """Largest distance (in input units) from the sampling position of an output unit to the
+    centre of the farthest input unit it reads, for an integer upscale ``s``.
+
+    Output unit ``u`` samples the input at ``x = (u + 0.5)/s - 0.5``. nearest / nearest-exact /
+    area read unit ``floor(u/s)``, which is at most ``(s-1)/(2s)`` from ``x``; linear modes read
+    ``floor(x) - (taps/2 - 1) .. floor(x) + taps/2`` (only ``x`` itself when it is an integer).
+    """
+    if mode not in TAPS:
+        return (s - 1) / (2 * s)
+    half_taps = TAPS[mode] / 2
+    worst = 0.0
+    for r in range(s):
+        frac = ((r + 0.5) / s - 0.5) % 1
+        if frac:
+            worst = max(worst, frac + half_taps - 1, half_taps - frac)
+    return worst
+
+
 def _upscale_rf(factors, mode: str):
     """RF rule of an integer upscale by ``factors`` (one per axis) in ``mode``."""
-    taps = TAPS.get(mode, 1)
 
     def rule(rf):
         if rf is None or len(rf) != len(factors):
@@ -46,8 +66,8 @@ def _upscale_rf(factors, mode: str):
         for a, s in zip(rf, factors):
             if a.jump % s:
                 return None
-            start = a.start + (0.0 if taps == 1 else (1 / (2 * s) - 0.5) * a.jump)
-            out.append(RFAxis(a.size + (taps - 1) * a.jump, a.jump // s, start))
+            extra = round(2 * _half_width(s, mode) * a.jump)
+            out.append(RFAxis(a.size + extra, a.jump // s, a.start + (1 / (2 * s) - 0.5) * a.jump))
         return tuple(out)
 
     return rule
