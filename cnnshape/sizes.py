@@ -456,7 +456,10 @@ class Sizer:
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")
         else:
-            rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
+            try:
+                rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
+            except SizeUnknown as exc:
+                raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}): {exc}") from None
             if rule is None:
                 raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}) has no size rule")
             if self.reinfer and rule.reinferred is not None:
@@ -470,7 +473,7 @@ class Sizer:
         pieces = list(state.pieces)
         cs = rule.cases
         is_fixed = len(cs) == 1 and cs[0].lo == cs[0].hi
-        if state.merged and is_fixed:
+        if state.merged and is_fixed and any(p[4] != 0 for p in pieces):
             where = f"{row.path or row.name} ({row.layer.type})" if row is not None else "a layer"
             self.coupled.append((state, cs[0].lo, where))
             if self.defer_coupled:  # assume it holds (the square analysis checks it)
@@ -478,7 +481,8 @@ class Sizer:
         out = _apply_rule(pieces, rule)
         if len(out) > MAX_PIECES:
             raise SizeUnknown(f"more than {MAX_PIECES} residue classes of input sizes")
-        return State(tuple(out), rule.dim, state.shape, (state.merged or rule.merges) and not is_fixed)
+        merged = (state.merged or rule.merges) and not is_fixed and any(p[4] != 0 for p in out)
+        return State(tuple(out), rule.dim, state.shape, merged)
 
     # merges ----------------------------------------------------------------------
     def equal(self, states: list[State], dims=None) -> State:
@@ -517,6 +521,29 @@ class Sizer:
                             pieces.append(x)
             cur = State(tuple(_merge(pieces)), cur.dim, cur.shape, cur.merged or other.merged)
         return cur
+
+
+    def equal_or_one(self, x: State, g: State) -> State:
+        """Sizes at which the tracked size of ``g`` is 1 or equals that of ``x`` (a gate that
+        scales ``x``: one value per channel, or a full map); ``x``'s map is kept."""
+        pieces = []
+        for p in x.pieces:
+            for q in g.pieces:
+                cls = _intersect(p, q)
+                if cls is None:
+                    continue
+                m, r, lo, hi, clean = cls
+                up = _upper(*_canon(m, r, *q[4:7]), 1)  # g == 1 exactly for n <= up (g >= 1)
+                keep = p[4:7]
+                if up is not None and up >= lo:
+                    pieces.append(_make(m, r, lo, min(hi, up), *keep, clean))
+                if up is not None and up >= hi:
+                    continue
+                start = lo if up is None else max(lo, up + 1)
+                for e in _equal_on(m, r, start, hi, clean, p[4:7], q[4:7]):
+                    pieces.append(_make(e[0], e[1], max(e[2], start), e[3], *keep, clean))
+        out = _merge([z for z in pieces if z is not None])
+        return State(tuple(out), x.dim, x.shape, x.merged or g.merged)
 
 
 # --------------------------------------------------------------------------- results
@@ -772,8 +799,6 @@ def _run(report, dim: int, defer: bool = False, reinfer: bool = False) -> tuple[
     for row in report.layers:
         if not state.pieces:
             break
-        if all(p[4] == 0 for p in state.pieces) and not state.merged:
-            break  # nothing depends on the input size any more
         before = state
         state = sizer.row(row, state)
         if state.dim != dim or state.merged or all(p[4] == 0 for p in state.pieces):

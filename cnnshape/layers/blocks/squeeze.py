@@ -71,12 +71,10 @@ class SqueezeExcitation(Block):
         rest = [i for i in range(1, len(x)) if i != d]
         can_full = all(g.shape[i] == x[i] for i in rest)
         can_ones = all(g.shape[i] == 1 for i in rest)
-        g_one = sizer.apply(fixed(d, 1), g) if can_ones else None
-        if can_full and can_ones and g.pieces != state.pieces and (g_one is None or g_one.pieces != g.pieces):
-            raise SizeUnknown(f"SqueezeExcitation '{row.path}': the gate may match the input or be 1 "
-                              "depending on the size")
-        if can_ones and (not can_full or g_one.pieces == g.pieces):
-            out = sizer.equal([state, g_one], dims=())  # where the gate is 1: sizes of both
+        if can_full and can_ones:
+            out = sizer.equal_or_one(state, g)
+        elif can_ones:  # where the gate is 1: the sizes both have
+            out = sizer.equal([state, sizer.apply(fixed(d, 1), g)], dims=())
         else:
             out = sizer.equal([state, g])
         return State(out.pieces, out.dim, tuple(row.output), out.merged)
