@@ -211,6 +211,12 @@ class PReLU(_Activation):
     def explain(self, shape: Shape) -> list[str]:
         return [f"params: {self.num_parameters} learned slope(s)" + (" (one per channel)" if self.num_parameters > 1 else "")]
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed when there is one slope per channel; other sizes pass."""
+        from ..sizes import fixed, same
+
+        return fixed(0, shape[0]) if dim == 0 and self.num_parameters != 1 else same(dim)
+
 
 @register
 class GLU(_Activation):
@@ -237,6 +243,14 @@ class GLU(_Activation):
 
     def explain(self, shape: Shape) -> list[str]:
         return [f"dim {self.dim}: halved"]
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The halved dim must be even."""
+        from ..sizes import Case, Rule, same
+
+        if dim != self.dim % (len(shape) + 1) - 1:
+            return same(dim)
+        return Rule((Case(1, 0, 2, mod=2, res=0),), dim)
 
 
 @register

@@ -131,14 +131,22 @@ class Concat(Block):
         return per, rows[k:]
 
     def size_flow(self, row, state, sizer):
-        """Sizes at which every branch gives the same spatial sizes (channels add up)."""
+        """Sizes at which every branch gives the same spatial sizes (channels add up; with
+        split, each branch gets its channel chunk; an empty branch passes it); then after."""
         from ...sizes import SizeUnknown, State
 
-        outs = [sizer.row(branch, state) for branch in row.children]
+        if state.dim == 0:
+            raise SizeUnknown(f"Concat '{row.path}' on channels that depend on the input size")
+        per, after = self.split_rows(row.children)
+        k = len(self.branches)
+        shape = tuple(row.input)
+        x = State(state.pieces, state.dim, (shape[0] // k, *shape[1:]) if self.split else shape, state.merged)
+        outs = [x if p is None else sizer.rows(p, x) if self.flat else sizer.row(p, x) for p in per]
         if any(o.dim == 0 for o in outs):
             raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
         merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
-        return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
+        cat = (sum(o.shape[0] for o in outs), *outs[0].shape[1:])
+        return sizer.rows(after, State(merged.pieces, merged.dim, cat, merged.merged))
 
     def memory(self, row, mem, value):
         """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""

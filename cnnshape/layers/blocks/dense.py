@@ -49,6 +49,18 @@ class DenseBlock(Block):
             walk.merge_memory((channels, *shape[1:]))
         return (channels, *shape[1:]), merge_rf(walk, rfs, "the dense block's outputs"), reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which every copy keeps the spatial size of the block's input."""
+        from ...sizes import SizeUnknown, State
+
+        if state.dim == 0:
+            raise SizeUnknown(f"DenseBlock '{row.path}' on channels that depend on the input size")
+        cur = state
+        for copy in row.children:
+            x = State(cur.pieces, cur.dim, tuple(copy.input), cur.merged)
+            cur = sizer.equal([x, sizer.row(copy, x)], dims=range(1, len(x.shape)))
+        return State(cur.pieces, cur.dim, tuple(row.output), cur.merged)
+
     def compile(self, row, child):
         from collections import OrderedDict
 
