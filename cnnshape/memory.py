@@ -132,7 +132,7 @@ class Tracer:
                 kept.append(sid)
         if not alias:
             self.release(v)
-        if self.training:
+        if self.training and grad:  # a backward runs through this layer
             in_b = self.batch * prod(row.input) * self.item if v.grad else 0
             out_b = self.batch * prod(row.output) * self.item if grad else 0
             self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item,
