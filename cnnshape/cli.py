@@ -34,6 +34,17 @@ def _parse_shape(ctx, param, value):
     return shape
 
 
+def _parse_qty(ctx, param, value):
+    if value is None:
+        return None
+    from .gates import parse_quantity
+
+    try:
+        return parse_quantity(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class LazyGroup(click.Group):
     """Subcommands are imported only when invoked (keeps ``check`` start-up light)."""
 
@@ -44,6 +55,10 @@ class LazyGroup(click.Group):
         "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
         "train": ("cnnshape.commands.train_cmds", "train_cmd"),
         "viz": ("cnnshape.commands.train_cmds", "viz_cmd"),
+        "zoo": ("cnnshape.commands.zoo", "zoo_cmd"),
+        "sizes": ("cnnshape.commands.sizes", "sizes_cmd"),
+        "diff": ("cnnshape.commands.diff_cmd", "diff_cmd"),
+        "draw": ("cnnshape.commands.draw_cmd", "draw_cmd"),
     }
 
     def list_commands(self, ctx):
@@ -69,8 +84,9 @@ def main():
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table for people, json (SPEC.md) for programs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "github", "markdown"]), default="table",
+              show_default=True, help="table for people, json (SPEC.md) for programs, github for workflow "
+              "annotations, markdown for a job summary or PR comment.")
 @click.option("--input", "input_shape", callback=_parse_shape, metavar="SHAPE",
               help="Override the spec's input shape, e.g. 3,32,32 (one sample, no batch).")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the spec's batch size.")
@@ -82,7 +98,17 @@ def main():
               show_default=True, help="Optimizer of the training-memory figures (state per parameter).")
 @click.option("--memory-limit", callback=_parse_size, metavar="SIZE",
               help="Device memory, e.g. 8GiB or 12GB: also print the largest batch that fits.")
-def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit):
+@click.option("--max-params", callback=_parse_qty, metavar="N", help="Budget: fail (exit 1) above N params, e.g. 5M.")
+@click.option("--max-trainable-params", callback=_parse_qty, metavar="N", help="Budget on trainable params.")
+@click.option("--max-macs", callback=_parse_qty, metavar="N", help="Budget: MACs per sample, e.g. 1G.")
+@click.option("--max-memory", callback=_parse_size, metavar="SIZE",
+              help="Budget: memory of one training step at the spec's batch (with --optimizer), e.g. 8GiB.")
+@click.option("--min-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at least this.")
+@click.option("--max-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at most this.")
+@click.option("--expect-output", "expect_output", callback=_parse_shape, metavar="SHAPE",
+              help="Budget: the output shape must be SHAPE, e.g. 10.")
+def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit, max_params,
+          max_trainable_params, max_macs, max_memory, min_rf, max_rf, expect_output):
     """Validate specs analytically: shapes, receptive fields, params, MACs, memory.
 
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
@@ -91,10 +117,23 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     from .analysis import check as run_check
     from .errors import SpecError, SpecFileError
 
+    from .gates import Budgets, check_budgets
+
+    budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
+                      tuple(expect_output) if expect_output else None, optimizer)
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = run_check(path if path != "-" else sys.stdin.read(), input=input_shape, batch=batch)
+            src = _spec_arg(path)
+            report = run_check(src, input=input_shape, batch=batch)
+            if input_shape and not report.ok:  # which sizes would work (only on failure)
+                from .commands.sizes import with_nearby_sizes
+                report = with_nearby_sizes(report, src, input_shape)
+            over = check_budgets(report, budgets)
+            if over:
+                from dataclasses import replace
+
+                report = replace(report, errors=report.errors + tuple(over))
             results.append((path, report, None))
             if not report.ok:
                 status = max(status, EXIT_INVALID)
@@ -108,10 +147,36 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         mem = {"optimizer": optimizer, "memory_limit": memory_limit}
         docs = [_json_doc(path, report, exc, multi=len(specs) > 1, mem=mem) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+    elif fmt in ("github", "markdown"):
+        from . import ci_formats
+
+        rows = [(path, report, exc, ()) for path, report, exc in results]
+        click.echo("\n".join(ci_formats.github(rows)) if fmt == "github" else ci_formats.markdown(rows))
     else:
         _print_tables(results, show_warnings=not no_warnings, depth=depth,
                       mem={"optimizer": optimizer, "memory_limit": memory_limit})
     sys.exit(status)
+
+
+def _spec_arg(path: str):
+    """A command-line SPEC: always a path (whatever it looks like), ``-`` = standard input."""
+    from .spec import SpecPath, YAMLText
+    from .yaml_io import decode, read_fd
+
+    if path == "-":
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # a replaced stdin (tests, embedding)
+            from .limits import MAX_BYTES
+
+            text = sys.stdin.read(MAX_BYTES + 1)
+            if len(text) > MAX_BYTES:
+                from .errors import SpecFileError
+
+                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec")
+            return YAMLText(text)
+        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
+    return SpecPath(path)
 
 
 def _json_doc(path, report, exc, multi: bool, mem=None):

@@ -298,22 +298,16 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
     return lo
 
 
-_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
-          "T": 1000**4, "TB": 1000**4, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
 
 
 def parse_bytes(text: str) -> int:
     """'8GiB' -> 8589934592, '12GB' -> 12e9, '512MiB', '1000000' (bytes); ValueError otherwise."""
-    s = str(text).strip().replace(" ", "").upper()
-    num = s.rstrip("KMGTIB")
-    unit = s[len(num):]
-    try:
-        value = float(num)
-    except ValueError:
-        raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}") from None
-    if unit not in _UNITS or value <= 0:
+    from .gates import parse_quantity
+
+    value = parse_quantity(text)
+    if value <= 0:
         raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}")
-    return int(value * _UNITS[unit])
+    return value
 
 
 def row_saved_bytes(est: MemoryEstimate, path: str) -> int:

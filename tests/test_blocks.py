@@ -18,35 +18,8 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from . import zoo_reference as ref
 from .conftest import ROOT, SPECS
 from .oracle import run_nested
-
-ZOO = {  # torchvision's published parameter counts and per-image MACs (GMACs)
-    "resnet18": (11_689_512, 1.81, ref.resnet18),
-    "resnet50": (25_557_032, 4.09, ref.resnet50),
-    "mobilenet_v2": (3_504_872, 0.30, ref.mobilenet_v2),
-}
-
-
-@pytest.mark.parametrize("name", sorted(ZOO))
-def test_zoo_matches_torchvision_layout_counts_and_outputs(name):
-    params, gmacs, make = ZOO[name]
-    spec = load(os.path.join(SPECS, f"{name}.yaml"))
-    report = analyze(spec)
-    assert report.ok and not report.warnings
-    assert report.totals.params == params
-    assert abs(report.totals.macs / 1e9 - gmacs) < 0.005 * gmacs + 0.005
-    torch.manual_seed(0)
-    reference = make().eval()
-    model = build(spec).eval()
-    ours, theirs = model.state_dict(), reference.state_dict()
-    assert list(ours) == list(theirs)  # same keys, same order
-    assert all(ours[k].shape == theirs[k].shape for k in ours)
-    model.load_state_dict(theirs)
-    x = torch.randn(2, 3, 64, 64)  # any size works: the nets end in adaptive pooling
-    with torch.no_grad():
-        assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=1e-4)
 
 
 def test_resnet50_check_prints_torchvision_count_and_stage_table():
@@ -180,7 +153,7 @@ def test_receptive_field_through_residual_matches_torch_gradient():
 
 
 def test_flat_specs_unchanged_by_blocks():
-    for name in ("fashion_mnist", "alexnet", "vgg16"):
+    for name in ("fashion_mnist", "lenet5"):
         doc = check(os.path.join(SPECS, f"{name}.yaml")).to_dict()
         assert all("children" not in r and "path" not in r for r in doc["layers"])
 
@@ -235,3 +208,55 @@ def _compare_nested(spec_dict):
 @given(cs.nested_spec_dicts())
 def test_generated_nested_specs_agree_with_torch(spec_dict):
     _compare_nested(spec_dict)
+
+
+# ------------------------------------------------- Repeat: analysed once per distinct copy
+def _unnamed(layer):
+    d = layer.to_dict()
+    d.pop("name", None)
+    return d
+
+
+def _expanded(spec_dict):
+    """The spec with every top-level Repeat written out copy by copy as a Sequential."""
+    spec = load(spec_dict)
+    items = []
+    for layer in spec.layers:
+        if layer.type == "Repeat":
+            body = [_unnamed(c[0]) if len(c) == 1 else {"type": "Sequential", "body": [x.to_item() for x in c]}
+                    for c in layer.copies()]
+            items.append({"type": "Sequential", "body": body, **({"name": layer.name} if layer.name else {})})
+        else:
+            items.append(layer.to_item())
+    return {**spec_dict, "layers": items}
+
+
+@given(cs.nested_spec_dicts())
+def test_repeat_reuses_copies_exactly_like_writing_them_out(spec_dict):
+    """Reused copies give the same rows, paths, warnings and totals as the copies written out."""
+    try:
+        _expanded(spec_dict)
+    except SpecError:
+        return
+    ours, theirs = check(spec_dict).to_dict(), check(_expanded(spec_dict)).to_dict()
+    for a, b in zip(ours["layers"], theirs["layers"]):
+        a.pop("type"), b.pop("type")
+    assert ours == theirs
+
+
+def test_huge_and_deeply_nested_repeats_are_refused_fast_and_located():
+    import time
+
+    deep: object = "ReLU"
+    for _ in range(30):
+        deep = {"type": "Repeat", "n": 2, "body": [deep]}
+    for item in (deep, {"type": "Repeat", "n": 10**9, "body": ["ReLU"]},
+                 {"type": "Repeat", "n": 2**70, "body": ["ReLU"]},
+                 {"type": "Sequential", "body": [{"type": "Repeat", "n": 60_000, "body": ["ReLU"]}] * 2}):
+        t = time.perf_counter()
+        report = check({"input": [3, 8, 8], "layers": [item]})
+        assert time.perf_counter() - t < 1
+        assert not report.ok and "at most 100,000 layers" in report.errors[0].message
+        assert report.errors[0].line is None or report.errors[0].index == 0
+    ok = check({"input": [3, 8, 8], "layers": [{"type": "Repeat", "n": 5000, "body": ["ReLU"]}]})
+    assert ok.ok and len(ok.layers[0].children) == 5000 and ok.layers[0].children[-1].path == "0.4999"

@@ -13,8 +13,11 @@ and ranged values) and generate the JSON Schema, for ~1 ms.
 """
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Union
+
+from ..limits import MAX_INT, MAX_WEIGHT, shown
 
 Shape = tuple[int, ...]
 
@@ -160,6 +163,7 @@ class Arg:
         return self.default is REQUIRED
 
     def _bounds(self, v, what: str) -> None:
+        check_magnitude(v, what)
         if self.ge is not None and v < self.ge:
             raise ValueError(f"expected {what} ≥ {self.ge}, received {v}")
         if self.le is not None and v > self.le:
@@ -174,23 +178,23 @@ class Arg:
         kind = self.kind
         if kind == "int":
             if not _is_int(v):
-                raise ValueError(f"expected an int, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"expected a number, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a number, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
             v = float(v)
         elif kind == "bool":
             if not isinstance(v, bool):
-                raise ValueError(f"expected true or false, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected true or false, received {_type_name(v)} {shown(v)}")
         elif kind == "str":
             if not isinstance(v, str):
-                raise ValueError(f"expected a string, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a string, received {_type_name(v)} {shown(v)}")
         elif kind == "choice":
             if v not in self.choices:
                 hint = did_you_mean(v, self.choices) if isinstance(v, str) else ""
-                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {v!r}{hint}")
+                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {shown(v)}{hint}")
         elif kind == "axes":
             if isinstance(v, str):
                 if v in self.words:
@@ -202,16 +206,16 @@ class Arg:
                 if rank is not None and len(v) != rank:
                     axes = ", ".join(AXIS_NAMES[rank])
                     raise ValueError(f"expected an int or a list of {rank} ints ({axes}), "
-                                     f"received {len(v)} values {v}")
+                                     f"received {len(v)} values {shown(v)}")
                 for item in v:
                     if item is None and self.null_items:
                         continue
                     if not _is_int(item):
-                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {item!r} in {v}")
+                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {shown(item)} in {shown(v)}")
                     self._bounds(item, f"each {self.name} value")
                 return list(v)
             if not _is_int(v):
-                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind in ("ints", "floats"):
             item_ok = _is_int if kind == "ints" else (lambda x: not isinstance(x, bool) and isinstance(x, (int, float)))
@@ -236,9 +240,13 @@ class Arg:
             return tuple(v)
         elif kind == "branches":
             if not isinstance(v, (list, tuple)) or not all(
-                    isinstance(b, (list, tuple)) and b and all(isinstance(x, Layer) for x in b) for b in v):
-                raise ValueError("expected a list of branches, each a non-empty list of layers")
+                    isinstance(b, (list, tuple)) and all(isinstance(x, Layer) for x in b) for b in v):
+                raise ValueError("expected a list of branches, each a list of layers ([] passes its input through)")
             return tuple(tuple(b) for b in v)
+        elif kind == "names":
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"expected a list of names, received {_type_name(v)} {v!r}")
+            return tuple(v)
         elif kind == "overrides":
             if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
                 raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
@@ -281,6 +289,8 @@ class Arg:
             s = {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
         elif kind == "overrides":
             s = {"type": "object"}
+        elif kind == "names":
+            s = {"type": "array", "items": {"type": "string"}}
         else:  # weight
             s = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
         if self.nullable:
@@ -292,18 +302,41 @@ class Arg:
         return s
 
 
-def _weight_shape(value, path: str = "") -> tuple[int, ...]:
-    """Shape of a rectangular nested list of numbers; ValueError otherwise."""
-    if isinstance(value, list):
-        if not value:
-            raise ValueError(f"empty list at weight{path}")
-        shapes = {_weight_shape(item, f"{path}[{i}]") for i, item in enumerate(value)}
-        if len(shapes) != 1:
-            raise ValueError(f"weight{path} is not rectangular: its rows have different shapes")
-        return (len(value),) + shapes.pop()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"weight{path} must be a number, received {value!r}")
-    return ()
+def check_magnitude(v, what: str) -> None:
+    """The limits every number of a spec obeys (README: Limits): finite floats, integers
+    of at most ``MAX_INT`` in magnitude. (One hook for every numeric argument kind.)"""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"expected {what} to be a finite number, received {v}")
+    if isinstance(v, int) and abs(v) > MAX_INT:
+        raise ValueError(f"expected {what} of at most {MAX_INT:,} (README: Limits), received {shown(v)}")
+
+
+def _weight_shape(value) -> tuple[int, ...]:
+    """Shape of a rectangular nested list of finite numbers (at most ``MAX_WEIGHT``);
+    ValueError otherwise. One pass, level by level (no recursion)."""
+    shape: list[int] = []
+    level, path = [value], ""
+    while True:
+        if all(isinstance(x, list) for x in level):
+            sizes = {len(x) for x in level}
+            if 0 in sizes:
+                raise ValueError(f"empty list in weight{path}")
+            if len(sizes) != 1:
+                raise ValueError(f"weight{path} is not rectangular: its rows have different lengths")
+            shape.append(sizes.pop())
+            count = len(level) * shape[-1]
+            if count > MAX_WEIGHT:
+                raise ValueError(f"a fixed weight has at most {MAX_WEIGHT:,} numbers (README: Limits)")
+            level = [y for x in level for y in x]
+            path += "[…]"
+            continue
+        for x in level:
+            if isinstance(x, list):
+                raise ValueError(f"weight{path} is not rectangular: it mixes numbers and lists")
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ValueError(f"weight{path} must hold numbers, received {shown(x)}")
+            check_magnitude(x, "each weight")
+        return tuple(shape)
 
 
 class Layer:
@@ -324,6 +357,9 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: every output dim has the size of the same input dim, at any size (activations,
+    #: dropout): the default :meth:`size_rule` passes sizes through
+    pointwise: ClassVar[bool] = False
     #: the layer reshapes its input (torch's reshape: a strided input is copied, and the
     #: copy is what :meth:`saved`'s "input" keeps)
     needs_contiguous: ClassVar[bool] = False
@@ -440,6 +476,18 @@ class Layer:
     def infer(self, shape: Shape, batch: int) -> Inference:  # pragma: no cover - abstract
         """Output shape, params, MACs and RF rule for ``shape``; raise LayerError."""
         raise NotImplementedError
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """How the size along per-sample ``dim`` of an input shaped like ``shape`` (the
+        declared one) maps to the output, for any size of that dim: a
+        :class:`cnnshape.sizes.Rule` (see the helpers there). None: no rule (``cnnshape
+        sizes`` then reports the axis as unknown, never a guess). Pointwise layers pass
+        the size through."""
+        if self.pointwise:
+            from ..sizes import same
+
+            return same(dim)
+        return None
 
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""

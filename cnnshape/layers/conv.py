@@ -7,6 +7,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 """
 
 
+import math
 from typing import Any, ClassVar
 
 from .. import formulas as F
@@ -31,10 +32,16 @@ def check_channels(layer: Layer, declared: int | None, actual: int, key: str, sh
         )
 
 
+def _divisors(n: int) -> list[int]:
+    """Divisors of ``n`` in increasing order (O(sqrt n): n ≤ MAX_INT keeps it ~1 ms)."""
+    small = [g for g in range(1, math.isqrt(n) + 1) if n % g == 0]
+    return sorted(set(small + [n // g for g in small]))
+
+
 def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
     for what, n in (("in_channels", in_ch), ("out_channels", out_ch)):
         if n % groups:
-            divisors = [g for g in range(1, n + 1) if n % g == 0 and in_ch % g == 0 and out_ch % g == 0]
+            divisors = _divisors(math.gcd(in_ch, out_ch))
             raise LayerError(
                 f"{what} must be divisible by groups: {what} = {n}, groups = {groups} "
                 f"({n} % {groups} = {n % groups})",
@@ -157,6 +164,19 @@ class _ConvNd(_ConvBase):
         rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
         return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed at in_channels; a spatial size slides the window (reflect padding
+        needs input > padding, circular input >= padding)."""
+        from ..sizes import fixed, window
+
+        if dim == 0:
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
+        i = dim - 1
+        k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
+        pl, pr = self.resolved_padding()[i]
+        min_in = {"reflect": max(pl, pr) + 1, "circular": max(pl, pr)}.get(self.padding_mode, 1)
+        return window(dim, F.effective_kernel(k, d), s, pl, pr, min_in=max(min_in, 1))
+
     def saved(self, shape, out, batch):
         """The input; a padded copy when torch pads before the convolution: ``padding_mode``
         other than zeros (F.pad: reflect/replicate also keep the input when it needs a
@@ -264,6 +284,17 @@ class _ConvTransposeNd(_ConvBase):
         params = c_in * cout_g * kprod + (self.out_channels if self.bias else 0)
         macs = c_in * F.prod(spatial) * cout_g * kprod
         return Inference((self.out_channels, *out), params, macs, MIX)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
+        from ..sizes import affine, fixed
+
+        if dim == 0:
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
+        i = dim - 1
+        k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
+        p, o = self._axes("padding")[i], self._axes("output_padding")[i]
+        return affine(dim, s, -s - 2 * p + F.effective_kernel(k, d) + o)
 
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != self.rank + 1:

@@ -14,6 +14,7 @@ from .base import KEEP, Arg, Inference, Layer, Note, Saved, Shape, register, sha
 
 class _Dropout(Layer):
     family = "dropout"
+    pointwise = True
     expected: ClassVar[int | None] = None
     layout: ClassVar[str] = ""
 
@@ -108,6 +109,7 @@ class StochasticDepth(Layer):
     probability ``p`` in training (``torchvision.ops.StochasticDepth``); any shape, unchanged."""
 
     family = "dropout"
+    pointwise = True
     torch_module = "StochasticDepth"
     p = Arg("float", doc="Drop probability in [0, 1].", ge=0.0, le=1.0)
     mode = Arg("choice", doc="row: per sample; batch: the whole batch.", choices=("row", "batch"))

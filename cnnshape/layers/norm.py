@@ -45,6 +45,12 @@ class _BatchNorm(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": shape[0]}
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed at num_features; other sizes pass through."""
+        from ..sizes import fixed, same
+
+        return fixed(0, shape[0], inferred=self.num_features is None) if dim == 0 else same(dim)
+
 
 @register
 class BatchNorm1d(_BatchNorm):
@@ -118,6 +124,15 @@ class GroupNorm(Layer):
     def explain(self, shape: Shape) -> list[str]:
         return [f"{shape[0]} channels in {self.num_groups} groups of {shape[0] // self.num_groups}"] if shape else []
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed; more than one value per group (batch × C/groups × positions)."""
+        from ..sizes import affine, fixed
+
+        if dim == 0:
+            return fixed(0, shape[0], inferred=self.num_channels is None)
+        rest = batch * (shape[0] // self.num_groups) * F.prod(shape[1:]) // shape[dim]
+        return affine(dim, 1, lo=2 if rest == 1 else 1)
+
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {"num_groups": self.num_groups, "num_channels": shape[0],
                 **{k: v for k, v in self.args().items() if k not in ("num_groups", "num_channels")}}
@@ -166,6 +181,13 @@ class LayerNorm(_LayerNormBase):
     def explain(self, shape: Shape) -> list[str]:
         return [f"normalise over the last {len(_values(self.normalized_shape))} axes {_values(self.normalized_shape)}"]
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The normalised trailing axes are fixed at normalized_shape; others pass."""
+        from ..sizes import fixed, same
+
+        k = len(_values(self.normalized_shape))
+        return fixed(dim, shape[dim]) if dim >= len(shape) - k else same(dim)
+
 
 @register
 class LayerNorm2d(_LayerNormBase):
@@ -196,6 +218,12 @@ class LayerNorm2d(_LayerNormBase):
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {"normalized_shape": shape[0], **{k: v for k, v in self.args().items() if k != "normalized_shape"}}
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed; spatial sizes pass."""
+        from ..sizes import fixed, same
+
+        return fixed(0, shape[0], inferred=self.normalized_shape is None) if dim == 0 else same(dim)
 
 
 class _InstanceNorm(Layer):
@@ -242,6 +270,16 @@ class _InstanceNorm(Layer):
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": self.num_features or shape[0]}
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed with affine / running stats; without running stats more than one
+        spatial element per channel."""
+        from ..sizes import affine, fixed, same
+
+        if dim == 0:
+            return fixed(0, shape[0], inferred=self.num_features is None) if self.affine or self.track_running_stats else same(0)
+        single = F.prod(shape[1:]) // shape[dim] == 1 and not self.track_running_stats
+        return affine(dim, 1, lo=2 if single else 1)
+
 
 @register
 class InstanceNorm1d(_InstanceNorm):
@@ -286,3 +324,8 @@ class LocalResponseNorm(Layer):
         self.expect_rank(shape, tuple(range(2, 9)), "[C, L], [C, H, W] or [C, D, H, W]",
                          "LocalResponseNorm needs a feature map with channels: move it before Flatten")
         return Inference(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        from ..sizes import same
+
+        return same(dim)

@@ -78,6 +78,21 @@ class _Pad(Layer):
     def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
         """Mode-specific limits of the padding along one axis."""
 
+    #: smallest input size for padding (before, after): (a, b) -> min size
+    def min_size(self, a: int, b: int) -> int:
+        return 1
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """A padded axis grows by before + after (mode limits: reflect needs in > pad,
+        circular in >= pad); other axes pass."""
+        from ..sizes import affine, same
+
+        lead = len(shape) - self.rank
+        if dim < lead:
+            return same(dim)
+        a, b = self.pads()[dim - lead]
+        return affine(dim, 1, a + b, lo=max(1, self.min_size(a, b)))
+
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) <= self.rank:
             return []
@@ -100,6 +115,10 @@ def _keeps_input(self, shape, out, batch):
 
 class _Reflect(_Pad):
     saved = _keeps_input
+
+    def min_size(self, a: int, b: int) -> int:
+        return max(a, b) + 1
+
     def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
         if a >= n or b >= n:
             raise LayerError(
@@ -109,6 +128,9 @@ class _Reflect(_Pad):
 
 
 class _Circular(_Pad):
+    def min_size(self, a: int, b: int) -> int:
+        return max(a, b)
+
     def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
         if a > n or b > n:
             raise LayerError(

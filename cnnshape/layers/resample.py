@@ -13,11 +13,13 @@ Receptive field (decided here; ``null`` where it is not well defined):
 
 - ``Upsample`` by an integer factor ``s`` along every axis (``scale_factor`` an integer, or
   ``size`` an exact multiple of the input), where every incoming jump is divisible by ``s``:
-  ``jump /= s``. nearest / nearest-exact / area: ``size`` and ``start`` unchanged (output unit
-  0 reads input unit 0). linear / bilinear / bicubic / trilinear without ``align_corners``:
-  ``size += (taps-1)*jump_in`` (taps 2, bicubic 4: the support of the interpolation kernel)
-  and ``start += (1/(2s) - 1/2)*jump_in`` (the sampling position of output unit 0). Any other
-  case (fractional factors, ``align_corners``, jumps that do not divide): ``null``.
+  ``jump /= s`` and ``start += (1/(2s) - 1/2)*jump_in`` (output unit ``u`` samples the input at
+  ``(u + 1/2)/s - 1/2``). The regions of upsampled units are not evenly spaced (nearest: ``s``
+  neighbours share one input unit), so ``size`` is the smallest window centred on the sampling
+  position that covers every unit's region: ``size += (s-1)/s*jump_in`` for nearest,
+  nearest-exact and area; for linear/bilinear/trilinear (2 taps) and bicubic (4 taps) it
+  adds the taps' reach. Any other case (fractional factors, ``align_corners``, a jump that
+  ``s`` does not divide, e.g. an upsample of the network input itself): ``null``.
 - ``PixelShuffle(r)`` on ``[C, H, W]``: like nearest upsampling by ``r`` (``jump /= r``, null
   when a jump is not divisible); ``PixelUnshuffle(r)``: a window ``kernel=r, stride=r``.
   On inputs of other ranks the axes move: ``null``.
@@ -35,9 +37,27 @@ MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 TAPS = {"linear": 2, "bilinear": 2, "bicubic": 4, "trilinear": 2}
 
 
+def _half_width(s: int, mode: str) -> float:
+    """Largest distance (in input units) from the sampling position of an output unit to the
+    centre of the farthest input unit it reads, for an integer upscale ``s``.
+
+    Output unit ``u`` samples the input at ``x = (u + 0.5)/s - 0.5``. nearest / nearest-exact /
+    area read unit ``floor(u/s)``, which is at most ``(s-1)/(2s)`` from ``x``; linear modes read
+    ``floor(x) - (taps/2 - 1) .. floor(x) + taps/2`` (only ``x`` itself when it is an integer).
+    """
+    if mode not in TAPS:
+        return (s - 1) / (2 * s)
+    half_taps = TAPS[mode] / 2
+    worst = 0.0
+    for r in range(s):
+        frac = ((r + 0.5) / s - 0.5) % 1
+        if frac:
+            worst = max(worst, frac + half_taps - 1, half_taps - frac)
+    return worst
+
+
 def _upscale_rf(factors, mode: str):
     """RF rule of an integer upscale by ``factors`` (one per axis) in ``mode``."""
-    taps = TAPS.get(mode, 1)
 
     def rule(rf):
         if rf is None or len(rf) != len(factors):
@@ -46,8 +66,8 @@ def _upscale_rf(factors, mode: str):
         for a, s in zip(rf, factors):
             if a.jump % s:
                 return None
-            start = a.start + (0.0 if taps == 1 else (1 / (2 * s) - 0.5) * a.jump)
-            out.append(RFAxis(a.size + (taps - 1) * a.jump, a.jump // s, start))
+            extra = round(2 * _half_width(s, mode) * a.jump)
+            out.append(RFAxis(a.size + extra, a.jump // s, a.start + (1 / (2 * s) - 0.5) * a.jump))
         return tuple(out)
 
     return rule
@@ -131,6 +151,24 @@ class _Resize(Layer):
                         f"use scale_factor ≥ {1 / n:.4g} along {ax}, or give size instead", "scale_factor")
         return Inference((shape[0], *out), 0, 0, self._rf(shape, out, mode))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """``size``: fixed output; ``scale_factor`` s = p/q (the float's exact value):
+        ``floor(p*x / q)``, exact while torch's double product rounds like the rational one
+        (denominators up to 2**16 and sizes below 2**30); other factors: no rule."""
+        from fractions import Fraction
+
+        from ..sizes import affine, constant, same
+
+        if dim == 0:
+            return same(0)
+        rank = len(shape) - 1
+        if self.size is not None:
+            return constant(dim, self._per_axis("size", rank)[dim - 1])
+        s = Fraction(float(self._per_axis("scale_factor", rank)[dim - 1]))
+        if s.denominator > 1 << 16:
+            return None
+        return affine(dim, s.numerator, 0, s.denominator)
+
     def _rf(self, shape: Shape, out, mode: str):
         if getattr(self, "align_corners", None) or (self.fixed_mode == "bilinear"):
             return MIX  # align_corners: the sampling grid is not a multiple of the input's
@@ -212,6 +250,15 @@ class PixelShuffle(_Shuffle):
                 "or use another upscale_factor", "upscale_factor")
         return Inference((c // (r * r), h * r, w * r), rf=_upscale_rf((r, r), "nearest"))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels divisible by r², divided by it; H and W multiplied by r."""
+        from ..sizes import Case, Rule, affine
+
+        r = self.upscale_factor
+        if dim == 0:
+            return Rule((Case(1, 0, r * r, mod=r * r, res=0),), 0)
+        return affine(dim, r)
+
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != 3:
             return []
@@ -238,6 +285,15 @@ class PixelUnshuffle(_Shuffle):
                     f"resize the input to a multiple of {r} along {ax}, or use another downscale_factor",
                     "downscale_factor")
         return Inference((c * r * r, h // r, w // r), rf=((r, r, 0), (r, r, 0)))
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels multiplied by r²; H and W must be multiples of r, divided by it."""
+        from ..sizes import Case, Rule, affine
+
+        r = self.downscale_factor
+        if dim == 0:
+            return affine(0, r * r)
+        return Rule((Case(1, 0, r, mod=r, res=0),), dim)
 
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != 3:
@@ -266,6 +322,12 @@ class ChannelShuffle(Layer):
                 f"use groups in {divisors}" if len(divisors) <= 8 else f"use a groups value that divides {c}",
                 "groups")
         return Inference(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels divisible by groups; spatial sizes pass."""
+        from ..sizes import Case, Rule, same
+
+        return Rule((Case(mod=self.groups, res=0),), 0) if dim == 0 else same(dim)
 
     def explain(self, shape: Shape) -> list[str]:
         return [f"{shape[0]} channels in {self.groups} groups of {shape[0] // self.groups}"] if shape else []

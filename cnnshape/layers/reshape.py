@@ -59,6 +59,20 @@ class Flatten(Layer):
         # merging a spatial axis (batched index >= 2) mixes positions: no receptive field after
         return Inference(out[1:], rf=MIX if e >= 2 else KEEP)
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The merged dim's size is the tracked size times the other merged sizes."""
+        from ..sizes import Case, Rule, same
+
+        s, e = self.dims(len(shape) + 1)
+        s, e = s - 1, e - 1  # per-sample indices
+        if dim < s or s >= e:
+            return same(dim)
+        if dim > e:
+            return same(dim - (e - s))
+        others = F.prod(shape[s:e + 1]) // shape[dim]
+        spatial = any(i >= 1 and i != dim for i in range(s, e + 1))
+        return Rule((Case(others),), s, merges=spatial and dim >= 1)
+
 
 def _batched_dim(layer: Layer, key: str, value: int, ndim: int) -> int:
     """``value`` normalised for a batched tensor of ``ndim`` dims; a located error when out of
@@ -130,6 +144,22 @@ class Unflatten(Layer):
     def explain(self, shape: Shape) -> list[str]:
         return [f"dim {self.dim}: {self._sizes()} (product = the split dim's size)"]
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The split dim: with a -1 entry it must be a multiple of the known sizes (the -1
+        entry gets the quotient), else equal to their product."""
+        from ..sizes import Case, Rule, fixed, same
+
+        d = self.dim % (len(shape) + 1) - 1  # per-sample index
+        sizes = self._sizes()
+        if dim < d:
+            return same(dim)
+        if dim > d:
+            return same(dim + len(sizes) - 1)
+        known = F.prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            return Rule((Case(1, 0, known, mod=known, res=0),), d + sizes.index(-1))
+        return fixed(d, shape[d], sizes[0])
+
 
 @register
 class Permute(Layer):
@@ -180,3 +210,11 @@ class Permute(Layer):
 
     def torch_kwargs(self, shape: Shape) -> dict:
         return {"dims": list(self.dims) if isinstance(self.dims, list) else [self.dims]}
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The size moves to the output dim that reads it."""
+        from ..sizes import same
+
+        ndim = len(shape) + 1
+        norm = [v % ndim for v in (self.dims if isinstance(self.dims, list) else [self.dims])]
+        return same(norm.index(dim + 1) - 1)

@@ -1,7 +1,8 @@
 """The Repeat block and its ``first`` overrides."""
 
-from ..base import Arg, Layer, LayerError, did_you_mean, register
-from ._base import Block, child_names, child_row, item_name
+from ..base import Arg, ArgErrors, Layer, LayerError, did_you_mean, register
+from ._copies import check_child_names, child_names_arg, copy_name
+from ._base import Block, child_names, child_row, expanded_rows, item_name
 
 
 @register
@@ -16,24 +17,37 @@ class Repeat(Block):
     body = Arg("layers", doc="The repeated layers (one item: each copy is that item itself).")
     first = Arg("overrides", None, "Changes to the first copy: {child path: {argument: value}}, or "
                 "{argument of the repeated block: value}.", nullable=True)
+    child_names = child_names_arg
+
+    def check_args(self, values):
+        check_child_names(values.get("child_names", "{index}"), values.get("n", 1))
+
+    def first_copy(self) -> tuple[Layer, ...]:
+        """The body of the first copy (``first`` applied); LayerError if a path of
+        ``first`` names nothing."""
+        return apply_overrides(self.body, self.first) if self.first else self.body
 
     def copies(self) -> list[tuple[Layer, ...]]:
-        """The body of every copy (the first with ``first`` applied); LayerError if a path
-        of ``first`` names nothing."""
-        first = self.body
-        if self.first:
-            first = apply_overrides(self.body, self.first)
-        return [first] + [self.body] * (self.n - 1)
+        """The body of every copy (the first with ``first`` applied)."""
+        return [self.first_copy()] + [self.body] * (self.n - 1)
+
+    def expanded_rows(self) -> int:
+        per_copy = sum(expanded_rows(x) for x in self.body) + (1 if len(self.body) > 1 else 0)
+        return 1 + self.n * per_copy
 
     def analyze(self, shape, rf, walk):
+        """Copies 2..n share one body: a copy whose input (shape, receptive field, walk
+        state) was seen before reuses that analysis (rows relabelled, not recomputed)."""
         reports = []
-        for i, body in enumerate(self.copies()):
-            if len(body) == 1:
-                shape, rf, rep = walk.seq(body, shape, rf, "body", names=[str(i)], offset=i)
-            else:
-                shape, rf, rep = walk.nested(str(i), body, shape, rf, "body")
+        first = self.first_copy()
+        for i in range(self.n):
+            body = first if i == 0 else self.body
+            shape, rf, rep = walk.copy(i, body, shape, rf, "body", len(body) != 1, copy_name(self.child_names, i))
             reports += rep
         return shape, rf, reports
+
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
 
     @classmethod
     def item_prefix(cls, key, branch, values, dotted):
@@ -43,6 +57,10 @@ class Repeat(Block):
     def tree_children(cls, data, row, path, label, first=None):
         body = data.get("body") if isinstance(data.get("body"), list) else []
         copy0 = child_row(row, 0)
+        try:
+            c0 = copy_name(data["child_names"], 0) if isinstance(data.get("child_names"), str) else "0"
+        except (ValueError, KeyError, IndexError):
+            c0 = "0"
         inner = None
         if isinstance(data.get("first"), dict) and len(body) == 1:
             inner = (data["first"], path)
@@ -50,7 +68,7 @@ class Repeat(Block):
         for j, x in enumerate(body):
             r = copy0 if len(body) == 1 else child_row(copy0, j)
             out.append((path + ("body", j), x, r,
-                        f"{label}.0" if len(body) == 1 else f"{label}.0.{item_name(x, j)}", inner))
+                        f"{label}.{c0}" if len(body) == 1 else f"{label}.{c0}.{item_name(x, j)}", inner))
         return out
 
     @classmethod
@@ -64,7 +82,10 @@ def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ..
     for path, change in overrides.items():
         single = body[0] if len(body) == 1 else None
         if single is not None and getattr(single, "is_block", False) and path in single.ARGS and path != "name":
-            body[0] = single.replace(**{path: change})
+            try:
+                body[0] = single.replace(**{path: change})
+            except ArgErrors as exc:
+                raise LayerError(f"Repeat.first: '{path}': {exc}", "check the value", "first") from None
             continue
         if not isinstance(change, dict):
             raise LayerError(f"Repeat.first: '{path}' must map to argument changes like {{stride: 2}}, "
@@ -89,7 +110,7 @@ def _override_path(layers, parts, change, full, offset=0):
     if len(parts) == 1:
         try:
             out[i] = layers[i].replace(**change)
-        except Exception as exc:  # ArgErrors from the changed layer: report them on first
+        except (ArgErrors, TypeError) as exc:  # from the changed layer: report them on first
             raise LayerError(f"Repeat.first: '{full}': {exc}", "check the argument names and values", "first") from None
     elif getattr(layers[i], "is_block", False):
         out[i] = _override_inside(layers[i], parts[1:], change, full)

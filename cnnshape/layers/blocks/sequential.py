@@ -12,9 +12,13 @@ class Sequential(Block):
     """
 
     body = Arg("layers", doc="The layers of the sequence.")
+    draw_transparent = True
 
     def analyze(self, shape, rf, walk):
         return walk.seq(self.body, shape, rf, "body")
+
+    def size_flow(self, row, state, sizer):
+        return sizer.rows(row.children, state)
 
     @classmethod
     def from_torch(cls, module, items):
