@@ -158,12 +158,13 @@ class Tracer:
             v = self.run(row, v)
         return v
 
-    def merge(self, row, values: list[_Value], keeps: tuple[int, ...] = ()) -> _Value:
-        """A block's merge (add, cat, multiply) of ``values`` into a new storage of the
-        block's output shape; ``keeps`` = indices of the operands autograd keeps (when the
-        result needs a gradient)."""
-        grad = any(v.grad for v in values)
-        out = self.new(row.output, grad)
+    def merge(self, row, values: list[_Value], keeps: tuple[int, ...] = (), shape=None,
+              grad: bool = False) -> _Value:
+        """A block's merge (add, cat, multiply) of ``values`` into a new storage of ``shape``
+        (default: ``row``'s output); ``keeps`` = indices of the operands autograd keeps (when
+        the result needs a gradient); ``grad``: a parameter of the block takes part."""
+        grad = grad or any(v.grad for v in values)
+        out = self.new(row.output if shape is None else shape, grad)
         if self.training and grad:
             for i in keeps:
                 self.keep(row.path, values[i].sid)

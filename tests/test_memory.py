@@ -152,6 +152,52 @@ def test_saved_bytes_equal_torch_on_the_newer_layer_types(d):
     _check_saved(d)
 
 
+def _conv(draw, c, k=3):
+    return {"type": "Conv2d", "out_channels": c, "kernel_size": k, "padding": k // 2,
+            "trainable": draw(st.integers(0, 4)) > 0}
+
+
+@st.composite
+def new_block_specs(draw):
+    """Specs with the newer blocks: SqueezeExcitation (short and long form), Residual with
+    layer_scale, Concat with split / flat / after / empty branches, DenseBlock."""
+    c = draw(st.sampled_from([2, 4]))
+    items = [_conv(draw, c, 1)]
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["se", "se_gate", "scale", "split", "flat", "dense"]))
+        act = draw(st.sampled_from(["ReLU", "GELU", {"type": "ReLU", "inplace": True}]))
+        if kind == "se":
+            items.append({"type": "SqueezeExcitation", "squeeze_channels": draw(st.integers(1, 3))})
+        elif kind == "se_gate":
+            items.append({"type": "SqueezeExcitation", "gate": [
+                {"type": "AdaptiveAvgPool2d", "output_size": 1}, _conv(draw, c, 1), "Sigmoid"]})
+        elif kind == "scale":
+            # (no trainable: false here: the compiled Residual keeps layer_scale trainable)
+            items.append({"type": "Residual", "body": [_conv(draw, c), act], "layer_scale": 1e-6})
+        elif kind == "split":
+            items.append({"type": "Concat", "split": True, "branches": [[], [_conv(draw, c // 2), act]],
+                          "after": [{"type": "ChannelShuffle", "groups": 2}]})
+        elif kind == "flat":
+            items.append({"type": "Concat", "flat": True, "branches": [
+                [{**_conv(draw, 1, 1), "name": f"a{len(items)}"}],
+                [{**_conv(draw, c - 1), "name": f"b{len(items)}"}, {**act, "name": f"r{len(items)}"}
+                 if isinstance(act, dict) else {"type": act, "name": f"r{len(items)}"}]]})
+        else:
+            items.append({"type": "DenseBlock", "n": draw(st.integers(1, 3)),
+                          "body": [{"type": "BatchNorm2d"}, act, _conv(draw, 2)]})
+            items.append(_conv(draw, c, 1))
+    if draw(st.booleans()):
+        items += [{"type": "AdaptiveAvgPool2d", "output_size": 1}, "Flatten", {"type": "Linear", "out_features": 3}]
+    return {"input": [c, draw(st.integers(3, 6)), draw(st.integers(3, 6))], "batch": draw(st.integers(2, 3)),
+            "dtype": draw(st.sampled_from(["float32", "float64", "bfloat16"])), "layers": items}
+
+
+@settings(max_examples=30)
+@given(new_block_specs())
+def test_saved_bytes_equal_torch_on_the_newer_blocks(d):
+    _check_saved(d)
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(SPECS, "*.yaml"))), ids=os.path.basename)
 def test_saved_bytes_equal_torch_on_every_shipped_spec(path):
     report = check(path)
