@@ -193,7 +193,8 @@ class _ConvNd(_ConvBase):
 
     def workspace(self, shape, out, batch, itemsize, kept, input_grad):
         """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout: a blocked copy
-        of the output and of the weight in the forward; of the output's gradient, the input,
+        of the output and of the weight in the forward (of the input too when grouped); of
+        the output's gradient, the input,
         the weight and the input's gradient in the backward (channels padded to 8, as on
         AVX2 CPUs)."""
         if self.rank != 2 or itemsize == 8:
@@ -208,7 +209,8 @@ class _ConvNd(_ConvBase):
             return cols, 2 * cols
         blocked = lambda s: batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize  # noqa: E731
         weight = out[0] * (shape[0] // self.groups) * F.prod(ks) * itemsize
-        return blocked(out) + weight, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
+        grouped = blocked(shape) if self.groups > 1 else 0  # grouped/depthwise: the input is reordered too
+        return blocked(out) + weight + grouped, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
 
     def _uses_onednn(self, shape, batch) -> bool:
         """ATen's choice (Convolution.cpp ``use_mkldnn``, torch's default multi-threaded CPU):
