@@ -37,7 +37,7 @@ class _Value:
     """A handle on a storage flowing between layers (holds one reference); ``contig``:
     the tensor is contiguous (a Permute's view is not)."""
 
-    __slots__ = ("sid", "grad", "contig")
+    __slots__ = ("contig", "grad", "sid")
 
     def __init__(self, sid: int, grad: bool, contig: bool = True):
         self.sid, self.grad, self.contig = sid, grad, contig
@@ -348,10 +348,10 @@ def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None =
     est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
     b = nbytes_text
     lines = [
-        f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
-        f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
-        f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
-        f"{b(est.inference_peak_bytes)}",
+        (f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
+         f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
+         f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
+         f"{b(est.inference_peak_bytes)}"),
     ]
     if est.max_batch is not None:
         m = est.max_batch

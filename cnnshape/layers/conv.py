@@ -207,7 +207,9 @@ class _ConvNd(_ConvBase):
                 all(p == (0, 0) for p in self.resolved_padding())
             cols = 0 if plain else batch * shape[0] * F.prod(ks) * F.prod(out[1:]) * itemsize
             return cols, 2 * cols
-        blocked = lambda s: batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize  # noqa: E731
+        def blocked(s):
+            return batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize
+
         weight = out[0] * (shape[0] // self.groups) * F.prod(ks) * itemsize
         grouped = blocked(shape) if self.groups > 1 else 0  # grouped/depthwise: the input is reordered too
         return blocked(out) + weight + grouped, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
