@@ -208,6 +208,9 @@ class PReLU(_Activation):
                 f"set num_parameters: {c} (per channel) or 1", "num_parameters", fix={"num_parameters": c})
         return Inference(shape, self.num_parameters)
 
+    def explain(self, shape: Shape) -> list[str]:
+        return [f"params: {self.num_parameters} learned slope(s)" + (" (one per channel)" if self.num_parameters > 1 else "")]
+
 
 @register
 class GLU(_Activation):

@@ -216,6 +216,9 @@ class LayerNorm2d(_LayerNormBase):
                 fix={"normalized_shape": shape[0]})
         return Inference(shape, self._params(shape[0]))
 
+    def explain(self, shape: Shape) -> list[str]:
+        return [f"normalise over the {shape[0]} channels at each of the {F.prod(shape[1:])} positions"] if shape else []
+
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {"normalized_shape": shape[0], **{k: v for k, v in self.args().items() if k != "normalized_shape"}}
 
@@ -266,6 +269,9 @@ class _InstanceNorm(Layer):
                               "normalise a larger map"))
         params = c * (2 if self.bias else 1) if self.affine else 0
         return Inference(shape, params, 0, KEEP, tuple(notes))
+
+    def explain(self, shape: Shape) -> list[str]:
+        return [f"per sample and channel: mean/variance over {F.prod(shape[1:])} positions"] if shape else []
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": self.num_features or shape[0]}
@@ -323,9 +329,18 @@ class LocalResponseNorm(Layer):
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, tuple(range(2, 9)), "[C, L], [C, H, W] or [C, D, H, W]",
                          "LocalResponseNorm needs a feature map with channels: move it before Flatten")
-        return Inference(shape)
+        notes = ()
+        if len(shape) >= 4:
+            notes = (Note(
+                f"LocalResponseNorm on {shape_str(shape)} views its input as (N, 1, C, D, H*W...): torch "
+                "fails if that input is a permuted (non-contiguous) tensor, e.g. right after a Permute",
+                "put a layer that makes a new tensor (e.g. a convolution) between Permute and this layer"),)
+        return Inference(shape, notes=notes)
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         from ..sizes import same
 
         return same(dim)
+
+    def explain(self, shape: Shape) -> list[str]:
+        return [f"x / ({self.k} + {self.alpha}/{self.size} * sum of x² over {self.size} neighbouring channels)^{self.beta}"]

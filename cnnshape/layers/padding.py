@@ -9,7 +9,9 @@ Shape (per padded axis): ``out = in + pad_before + pad_after`` (must stay ≥ 1)
 (``ZeroPad1d`` on ``[C, H, W]`` pads W only), the other modes need exactly ``[C, *rank axes]``.
 A pad layer that would pad the channel axis (``ZeroPad2d`` on ``[C, L]``) or the batch axis is
 refused: torch would read the batch as channels (use the matching rank instead).
-Limits (torch's): reflection ``pad < in`` on each side, circular ``pad ≤ in``.
+Limits (torch's): reflection ``pad < in`` on each side; circular ``pad ≤ in`` and, with negative
+values, only the combinations torch's copy steps accept (replayed exactly); zero / constant
+padding crops first, so the crops together must not exceed ``in``.
 
 Receptive field: a window of size 1, stride 1 that starts ``pad_before`` earlier along each
 padded axis (``start -= pad_before * jump``); other axes unchanged.
@@ -17,6 +19,7 @@ padded axis (``start -= pad_before * jump``); other axes unchanged.
 
 from typing import Any, ClassVar
 
+from .. import formulas as F
 from .base import AXIS_NAMES, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
 
 SIDES = {1: ("left", "right"), 2: ("left", "right", "top", "bottom"),
@@ -65,7 +68,7 @@ class _Pad(Layer):
         axes = AXIS_NAMES.get(len(shape) - 1, tuple(f"axis {i}" for i in range(1, len(shape))))[lead - 1:]
         out = list(shape[:lead])
         for ax, n, (a, b) in zip(axes, shape[lead:], self.pads()):
-            self.check_axis(ax, n, a, b)
+            self.check_axis(ax, n, a, b, batch * F.prod(out))
             o = n + a + b
             if o < 1:
                 raise LayerError(
@@ -75,8 +78,9 @@ class _Pad(Layer):
         windows = tuple([(1, 1, 0)] * (lead - 1) + [(1, 1, a) for a, _ in self.pads()])
         return Inference(tuple(out), rf=windows)
 
-    def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
-        """Mode-specific limits of the padding along one axis."""
+    def check_axis(self, ax: str, n: int, a: int, b: int, outer: int) -> None:
+        """Mode-specific limits of the padding along one axis (``outer``: the product of the
+        output's batched dims before this axis)."""
 
     #: smallest input size for padding (before, after): (a, b) -> min size
     def min_size(self, a: int, b: int) -> int:
@@ -107,6 +111,13 @@ class _Pad(Layer):
 class _ConstantLike(_Pad):
     any_rank = True
 
+    def check_axis(self, ax: str, n: int, a: int, b: int, outer: int) -> None:
+        crop = -min(a, 0) - min(b, 0)
+        if crop > n:  # torch crops first, then pads
+            raise LayerError(
+                f"negative padding crops more than the input along {ax}: expected a total crop ≤ {n}, "
+                f"received ({a}, {b}) (torch crops before it pads)", f"crop at most {n} along {ax}", "padding")
+
 
 def _keeps_input(self, shape, out, batch):
     """Reflection/replication padding's backward reads the input."""
@@ -119,7 +130,7 @@ class _Reflect(_Pad):
     def min_size(self, a: int, b: int) -> int:
         return max(a, b) + 1
 
-    def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
+    def check_axis(self, ax: str, n: int, a: int, b: int, outer: int) -> None:
         if a >= n or b >= n:
             raise LayerError(
                 f"reflection padding must be smaller than the input along {ax}: expected padding < {n}, "
@@ -131,13 +142,56 @@ class _Circular(_Pad):
     def min_size(self, a: int, b: int) -> int:
         return max(a, b)
 
-    def check_axis(self, ax: str, n: int, a: int, b: int) -> None:
+    def check_axis(self, ax: str, n: int, a: int, b: int, outer: int) -> None:
         if a > n or b > n:
             raise LayerError(
                 f"circular padding wraps around more than once along {ax}: expected padding ≤ {n}, "
                 f"received ({a}, {b})", f"reduce padding to ≤ {n} along {ax}", "padding")
+        if n + a + b >= 1 and not _circular_copies_fit(n, a, b, outer):
+            raise LayerError(
+                f"circular padding ({a}, {b}) on an axis of size {n} along {ax}: with this negative padding "
+                "torch's circular copies do not fit (it fails with a size mismatch)",
+                f"use padding ≥ 0 for CircularPad, and crop with ZeroPad{self.rank}d (negative padding) "
+                "before or after it", "padding")
 
 
+def _slice_len(size: int, start: int, end: int) -> int:
+    """Length of ATen's ``slice(start, end)`` on an axis of ``size`` (negative indices wrap once,
+    then both ends are clamped)."""
+    start, end = start + size if start < 0 else start, end + size if end < 0 else end
+    start = min(max(start, 0), size)
+    return min(max(end, start), size) - start
+
+
+def _circular_copies_fit(n: int, a: int, b: int, outer: int) -> bool:
+    """Replay torch's circular padding (aten ``_pad_circular_symint``) along one axis: the core
+    copy and the two wrap-around copies need equal (or broadcastable, size-1) slices; a
+    wrap-around copy whose source and destination partly overlap is refused by torch when the
+    slices are dense in memory, i.e. when every batched dim before this axis has size 1
+    (``outer == 1``); otherwise torch copies without checking."""
+    out = n + a + b
+
+    def fits(dest: tuple[int, int], src: tuple[int, int], same_tensor: bool = True) -> bool:
+        ld, ls = _slice_len(out, *dest), _slice_len(out if same_tensor else n, *src)
+        if ls not in (ld, 1):
+            return False
+        if same_tensor and outer == 1 and ld and ls:
+            (d0, d1), (s0, s1) = _span(out, *dest), _span(out, *src)
+            if (d0, d1) != (s0, s1) and d0 < s1 and s0 < d1:
+                return False  # partial overlap
+        return True
+
+    if not fits((max(a, 0), out - max(b, 0)), (max(-a, 0), n - max(-b, 0)), same_tensor=False):
+        return False
+    if a > 0 and not fits((0, a), (out - a - max(b, 0), out - max(b, 0))):
+        return False
+    return not (b > 0 and not fits((out - b, out), (max(a, 0), max(a, 0) + b)))
+
+
+def _span(size: int, start: int, end: int) -> tuple[int, int]:
+    start = start + size if start < 0 else start
+    start = min(max(start, 0), size)
+    return start, start + _slice_len(size, start, end)
 def _make(base, prefix: str, doc: str, extra: dict | None = None):
     for r in (1, 2, 3):
         name = f"{prefix}{r}d"
