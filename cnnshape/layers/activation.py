@@ -9,6 +9,8 @@ format fixes it), an index of the batched tensor.
 
 from typing import Any, ClassVar
 
+from ..formulas import prod as F_prod
+
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register
 
 
@@ -153,6 +155,7 @@ class LogSoftmax(_SoftmaxBase):
 @register
 class Mish(_Inplace):
     """``x * tanh(softplus(x))``."""
+    inplace_copies = True
 
 
 @register
@@ -184,6 +187,13 @@ class Hardtanh(_Activation):
     min_val = Arg("float", -1.0, "Lower bound.")
     max_val = Arg("float", 1.0, "Upper bound (greater than min_val).")
     inplace = Arg("bool", False, "Operate in place.")
+
+    def saved(self, shape, out, batch):
+        """The input; in place a copy of it (a new storage)."""
+        return (Saved("new", batch * F_prod(shape)),) if self.inplace else (Saved("input"),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.inplace
 
     def check_args(self, values: dict) -> None:
         lo, hi = values.get("min_val", -1.0), values.get("max_val", 1.0)
@@ -256,6 +266,7 @@ class GLU(_Activation):
 @register
 class Softmax2d(_Activation):
     """Softmax over the channels of ``[C, H, W]``; shape unchanged."""
+    keeps = "output"
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), "[C, H, W]", "Softmax2d works on 2-d maps: use Softmax(dim=1) otherwise")

@@ -109,6 +109,13 @@ class _LPPool(_WindowBase):
     stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
 
+    def saved(self, shape, out, batch):
+        """(sum of x^p over windows)^(1/p) as torch composes it: the input, x^p, three
+        output-sized intermediates and the output."""
+        n_out = batch * F.prod(out)
+        return ((Saved("input"), Saved("new", batch * F.prod(shape)))
+                + tuple(Saved("new", n_out) for _ in range(3)) + (Saved("output"),))
+
     def check_args(self, values: dict) -> None:
         if values.get("norm_type") == 0:
             raise LayerError(f"{self.type}.norm_type: the power p cannot be 0 (the output is a 1/p root), "

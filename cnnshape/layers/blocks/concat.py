@@ -149,9 +149,17 @@ class Concat(Block):
         return sizer.rows(after, State(merged.pieces, merged.dim, cat, merged.merged))
 
     def memory(self, row, mem, value):
-        """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
-        ins = [value] + [mem.share(value) for _ in row.children[1:]]
-        return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
+        """Every branch gets the input (``split``: a view of its channel chunk); branch
+        outputs live until the cat, which keeps nothing; then ``after``."""
+        per, after = self.split_rows(row.children)
+        ins = [value] + [mem.share(value) for _ in per[1:]]
+        if self.split and mem.batch > 1:
+            for v in ins:
+                v.contig = False  # channel chunks of a batched map are strided views
+        outs = [v if rows is None else mem.seq(rows, v) if self.flat else mem.run(rows, v)
+                for rows, v in zip(per, ins)]
+        shape = after[0].input if after else row.output  # the cat's output
+        return mem.seq(after, mem.merge(row, outs, shape=shape))
 
     def draw_lanes(self, row):
         """One lane per branch (an empty branch of a split passes its part through),

@@ -61,6 +61,15 @@ class DenseBlock(Block):
             cur = sizer.equal([x, sizer.row(copy, x)], dims=range(1, len(x.shape)))
         return State(cur.pieces, cur.dim, tuple(row.output), cur.merged)
 
+    def memory(self, row, mem, value):
+        """Copy i runs on a new storage: the cat of the input and the earlier outputs (all
+        held until the block's final cat); the cats keep nothing."""
+        feats = [value]
+        for c in row.children:
+            x = mem.merge(c, [mem.share(f) for f in feats], shape=c.input)
+            feats.append(mem.run(c, x))
+        return mem.merge(row, feats)
+
     def compile(self, row, child):
         from collections import OrderedDict
 

@@ -58,8 +58,12 @@ class Residual(Block):
         mem.hold(body[-1], True)  # backward: the add's gradient waits for the shortcut
         out = mem.seq(body, value)
         mem.hold(body[-1], False)
+        if self.layer_scale is not None:  # layer_scale * h keeps h when the scale is trainable
+            trainable = row.trainable_params > sum(c.trainable_params for c in row.children)
+            out = mem.merge(row, [out], (0,) if trainable else (), body[-1].output, trainable)
         s_out = mem.run(short, skip) if short is not None else skip
         return mem.seq(after, mem.merge(row, [out, s_out]))
+
     def draw_lanes(self, row):
         """The body and the skip (the shortcut's layers, or an identity lane), added."""
         body, short, after = self.split_rows(row.children)

@@ -79,6 +79,14 @@ class SqueezeExcitation(Block):
             out = sizer.equal([state, g])
         return State(out.pieces, out.dim, tuple(row.output), out.merged)
 
+    def memory(self, row, mem, value):
+        """``x * gate(x)``: the multiply keeps x for the gate's gradient and the gate's output
+        for x's gradient."""
+        x = mem.share(value)
+        g = mem.seq(row.children, value)
+        keeps = tuple(i for i, other in ((0, g), (1, x)) if other.grad)
+        return mem.merge(row, [x, g], keeps)
+
     def draw_lanes(self, row):
         """The input passes (identity lane) and is multiplied by the gate's output."""
         return [[], list(row.children)], "x", []
