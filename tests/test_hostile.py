@@ -626,8 +626,10 @@ def test_train_checks_the_output_and_device_before_training(tmp_path):
     assert r.exit_code == 2 and "meta" in r.output
     r = _cli("train", spec, "--device", "xla", "--steps", "1")
     assert r.exit_code == 2 and "Traceback" not in r.output
-    r = _cli("train", os.path.join(SPECS, "vgg16.yaml"), "--steps", "1")
-    assert r.exit_code == 1 and "10 classes but the spec outputs 1000" in r.output
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text("input: [1, 8, 8]\nlayers: [Flatten, {type: Linear, out_features: 4}]\n")
+    r = _cli("train", str(narrow), "--steps", "1", "--data", "mnist", "--data-dir", str(tmp_path))
+    assert r.exit_code == 1 and "10 classes but the spec outputs 4" in r.output  # before looking for data
 
 
 def test_verify_refuses_a_batch_that_cannot_fit():
