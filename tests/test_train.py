@@ -363,3 +363,7 @@ def test_viz_of_1d_nets_draws_line_plots(tmp_path):
         box = np.asarray(im.convert("L"))[20:76, 121:840]   # the input's plot box
         lit = (box > 150).any(axis=1)
         assert lit.sum() > 30  # the sine wave spans the plot's height
+    from cnnshape.torch_backend import viz as v
+
+    assert v.filters_panel("f", np.zeros((32, 1, 80))).kind == "lines"
+    assert v.filters_panel("f", np.zeros((8, 3, 3, 3))).kind == "image"

@@ -227,7 +227,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
             lname, _ = viz.child(model, name)
             if lname in viz.conv_layers(model):
                 w = viz.filters(model, lname)
-                panels.append(viz.Panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", viz.filter_tiles(w)))
+                panels.append(viz.filters_panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", w))
             maps = viz.feature_maps(model, x, lname)
             panels.append(viz.maps_panel(f"{lname}: feature maps {list(maps.shape)}", maps))
     except viz.VizError as exc:
