@@ -648,3 +648,15 @@ def test_build_refuses_unknown_dtypes_and_devices():
         build(spec, dtype="int8")
     with pytest.raises(BuildError, match="xla"):
         build(spec, device="xla")
+
+
+def test_the_table_draws_a_bounded_number_of_rows():
+    from cnnshape.analysis import check
+    from cnnshape.render import MAX_TABLE_ROWS, report_table
+
+    report = check(YAMLText("input: [1, 8]\nlayers: [{type: Repeat, n: 3000, body: [ReLU]}]\n"))
+    assert report.ok
+    table = report_table(report, depth=3)
+    assert table.row_count == MAX_TABLE_ROWS + 1
+    assert "2,602 more rows" in str(table.columns[1]._cells[-1])
+    assert len(report.to_dict()["layers"][0]["children"]) == 3000
