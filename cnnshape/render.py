@@ -49,34 +49,56 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
     table.add_column("RF size /jump", footer="")
     table.add_column("params", justify="right", footer=f"{t.params:,}")
     table.add_column("MACs", justify="right", footer=human(t.macs))
-    table.add_row("", Text("input", style="dim"), "", shape_text(spec.input), "1" if len(spec.input) > 1 else "-",
-                  "", "")
+    rows = [("", Text("input", style="dim"), "", shape_text(spec.input), "1" if len(spec.input) > 1 else "-",
+             "", "")]
     for lr in report.layers:
         mark = Text(" ⚠", style="yellow") if lr.index in warned else Text("")
         frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
-        table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
-                      rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
-                      f"{lr.macs:,}" if lr.macs else "0")
-        _nested_rows(table, lr, depth, 1)
+        rows.append((str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
+                     rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
+                     f"{lr.macs:,}" if lr.macs else "0"))
+        _nested_rows(rows, lr, depth, 1)
+        if len(rows) > 4 * MAX_TABLE_ROWS:
+            break  # enough to elide from; the rest is never drawn
     shown = len(report.layers)
-    for i in range(shown, len(spec.layers)):
+    for i in range(shown, min(len(spec.layers), shown + MAX_TABLE_ROWS)):
         style = "bold red" if i in broken else "dim"
         mark = "✗" if i in broken else "·"
-        table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
-                      Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
+        rows.append((Text(str(i), style=style), Text(spec.names[i], style=style),
+                     Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", ""))
+    if len(rows) > MAX_TABLE_ROWS:  # rich needs ~2-10 ms per row: draw the first ones
+        total = 1 + len(spec.layers) + sum(_count(lr, depth, 1) for lr in report.layers)
+        rows = rows[:MAX_TABLE_ROWS] + [
+            ("", Text(f"… {total - MAX_TABLE_ROWS:,} more rows (--format json lists every layer)",
+                      style="dim"), "", "", "", "", "")]
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def _nested_rows(table, lr, depth: int, level: int) -> None:
+#: rows of the table drawn in full (the JSON report always has every layer)
+MAX_TABLE_ROWS = 400
+
+
+def _count(lr, depth: int, level: int) -> int:
+    """Nested rows ``lr`` adds to the table at ``depth``."""
+    if level >= depth:
+        return 0
+    return sum(1 + _count(c, depth, level + 1) for c in lr.children)
+
+
+def _nested_rows(rows, lr, depth: int, level: int) -> None:
     from rich.text import Text
 
     if level >= depth:
         return
     for c in lr.children:
-        table.add_row("", Text("  " * level + c.path, style="dim" if c.children else ""), Text(c.type, style="dim"),
-                      shape_text(c.output), rf_text(c.receptive_field), f"{c.params:,}",
-                      f"{c.macs:,}" if c.macs else "0")
-        _nested_rows(table, c, depth, level + 1)
+        rows.append(("", Text("  " * level + c.path, style="dim" if c.children else ""), Text(c.type, style="dim"),
+                     shape_text(c.output), rf_text(c.receptive_field), f"{c.params:,}",
+                     f"{c.macs:,}" if c.macs else "0"))
+        _nested_rows(rows, c, depth, level + 1)
+        if len(rows) > 4 * MAX_TABLE_ROWS:
+            return
 
 
 def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):

@@ -168,8 +168,8 @@ def expanded_count(layers) -> int:
     total = 0
     for layer in layers:
         if getattr(layer, "is_block", False):
-            inner = sum(expanded_count(seq) for _, _, seq in layer.sequences()) + 1
-            total += inner * getattr(layer, "n", 1) if layer.type == "Repeat" else inner
+            inner = sum(expanded_count(seq) for _, _, seq in layer.sequences())
+            total += 1 + inner * (getattr(layer, "n", 1) if layer.type == "Repeat" else 1)
         else:
             total += 1
         if total > MAX_LAYERS:
