@@ -1,9 +1,14 @@
 """The analytic calculator: ``analyze(spec) -> Report`` (no torch).
 
 Walks the layers once, asking each layer for its :class:`~cnnshape.layers.Inference`,
-and composes receptive fields, parameter and MAC totals and memory. A layer that raises
-:class:`~cnnshape.layers.LayerError` ends the walk: the report holds every layer before
-it and the located error.
+and composes receptive fields, parameter and MAC totals and memory.
+
+Errors are recovered from like a compiler does, where the consequence is known: a declared
+``in_channels``/``in_features``/``num_features`` that disagrees with the incoming shape is
+reported, and the walk goes on with the output torch would produce if the declaration were
+right (the layer with the inferred value). Later errors are marked ``after_error``. Any
+other :class:`~cnnshape.layers.LayerError` ends the walk (the shape is unknown from there):
+the report holds every layer before it and the located errors.
 """
 
 from dataclasses import dataclass, field
@@ -11,8 +16,8 @@ from typing import Any
 
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
-from .layers import Layer, LayerError, Note
-from .layers.base import KEEP, MIX, Shape, shape_str
+from .layers import Inference, Layer, LayerError
+from .layers.base import KEEP, MIX, Shape
 from .layers.blocks import child_names
 from .spec import Spec
 
@@ -119,16 +124,25 @@ def _initial_rf(shape: Shape) -> tuple[RFAxis, ...] | None:
 
 
 class _Stop(Exception):
-    """The first error was recorded: unwind the walk."""
+    """An error with no known consequence was recorded: unwind the walk."""
+
+
+#: declared arguments that only restate the incoming shape: when one disagrees, the
+#: layer's output is known (that of the layer with the value inferred)
+RESTATED = frozenset({"in_channels", "in_features", "num_features"})
 
 
 class Walk:
     """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
 
-    Collects rows, located errors/warnings and the totals; the first error stops it.
+    Collects rows, located errors/warnings and the totals; an error stops it unless the
+    layer's output is known anyway (see :data:`RESTATED`). ``assumed_from`` is the top-level
+    index of the first layer read as a stand-in by the loader (errors from there on are
+    found after an earlier error).
     """
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, assumed_from: int | None = None):
+        self.assumed_from = assumed_from
         self.spec = spec
         self.batch = spec.batch
         self.errors: list[Diagnostic] = []
@@ -147,9 +161,26 @@ class Walk:
         kl, kc = pos.exact(*ypath, key) if key and pos else (None, None)
         if key and kl is None:
             key = None  # the argument was not written: point at the layer only
+        after = severity == "error" and (bool(self.errors) or (
+            self.assumed_from is not None and self.top >= self.assumed_from))
         return Diagnostic(note.message, note.hint, index=self.top, name=dotted, line=line, column=col,
                           key=key, key_line=kl, key_column=kc, severity=severity,
-                          fix=getattr(note, "fix", None))
+                          fix=getattr(note, "fix", None), after_error=after)
+
+    def fail(self, exc: LayerError, ypath: tuple, dotted: str) -> None:
+        """Record a located error."""
+        self.errors.append(self._diag(exc, ypath, dotted, "error"))
+
+    def recover(self, layer: Layer, shape: Shape, exc: LayerError, ypath: tuple, dotted: str):
+        """The Inference of ``layer`` with its restated argument corrected as ``exc.fix``
+        says, or raise _Stop when the error has no known consequence."""
+        if not exc.fix or not set(exc.fix) <= RESTATED:
+            raise _Stop from None
+        try:
+            return layer.replace(**exc.fix).infer(shape, self.batch)
+        except LayerError as again:
+            self.fail(again, ypath, dotted)
+            raise _Stop from None
 
     def warn(self, note) -> None:
         ypath, dotted, _ = self.ctx[-1]
@@ -167,7 +198,7 @@ class Walk:
             try:
                 out, out_rf, children = layer.analyze(shape, rf, self)
             except LayerError as exc:
-                self.errors.append(self._diag(exc, ypath, dotted, "error"))
+                self.fail(exc, ypath, dotted)
                 raise _Stop from None
             finally:
                 self.ctx.pop()
@@ -183,19 +214,20 @@ class Walk:
                     "set return_indices: false (indices are only usable on the last layer)",
                     "return_indices")
         except LayerError as exc:
-            self.errors.append(self._diag(exc, ypath, dotted, "error"))
-            raise _Stop from None
+            if self.size_bound and exc.key == "in_features":
+                # the likely cause: the input size or a layer before Flatten changed
+                exc.hint += ("; the flattened length depends on the input size and the layers before "
+                             "Flatten, so an explicit in_features must change with them (an adaptive "
+                             "pooling layer before Flatten fixes the length)")
+            self.fail(exc, ypath, dotted)
+            inf = self.recover(layer, shape, exc, ypath, dotted)
+            inf = Inference(inf.output, inf.params, inf.macs, inf.rf)  # its warnings would be noise
         notes = list(inf.notes)
         if layer.fixes_size:
             self.adaptive = True
         if layer.flattens and inf.rf == MIX and not self.adaptive:
             self.size_bound = True
-        if self.size_bound and getattr(layer, "in_features", None) is not None:
-            notes.append(Note(
-                f"in_features: {layer.in_features} only fits input {shape_str(self.spec.input)}: another "
-                "input size changes the flattened length",
-                "remove in_features (it is inferred), or add an adaptive pooling layer before Flatten",
-                "in_features"))
+        if getattr(layer, "in_features", None) is not None:
             self.size_bound = False
         for note in notes:
             self.warnings.append(self._diag(note, ypath, dotted, "warning"))
@@ -246,7 +278,8 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     shape: Shape = tuple(spec.input)
     rf = _initial_rf(shape)
     names = spec.names
-    walk = Walk(spec)
+    schema_at = [d.index for d in extra_errors if d.index is not None]
+    walk = Walk(spec, min(schema_at) if schema_at else None)
     reports: list[LayerReport] = []
     last = len(spec.layers) - 1
     for i, layer in enumerate(spec.layers):
@@ -257,7 +290,8 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
             break
         reports.append(row)
         shape, rf = row.output, row.receptive_field
-    errors = walk.errors + list(extra_errors)
+    # in spec order (schema errors first at a layer: they are what torch meets first)
+    errors = sorted(list(extra_errors) + walk.errors, key=lambda d: (d.index is not None, d.index or 0))
     item = spec.itemsize
     params = sum(r.params for r in reports)
     trainable = sum(r.trainable_params for r in reports)
@@ -276,7 +310,7 @@ def check(obj, *, input=None, batch=None) -> Report:
     try:
         spec = load(obj, input=input, batch=batch)
     except SpecError as exc:
-        if exc.partial is None:
+        if exc.recovered is None:
             raise
-        return analyze(exc.partial, tuple(exc.diagnostics))
+        return analyze(exc.recovered, tuple(exc.diagnostics))
     return analyze(spec)

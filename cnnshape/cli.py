@@ -115,42 +115,80 @@ def _json_doc(path, report, exc, multi: bool):
     return doc
 
 
-def _print_tables(results, show_warnings: bool, depth: int = 1):
+def consoles():
+    """(stdout, stderr) rich consoles. Piped output (CI logs, files) is never wrapped:
+    whole lines, whatever their length; a terminal gets its own width."""
     from rich.console import Console
 
+    def make(stderr: bool):
+        c = Console(stderr=stderr, highlight=False, soft_wrap=True)
+        if not c.is_terminal:
+            c = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
+        return c
+
+    return make(False), make(True)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def print_file_error(err, path: str, exc) -> None:
+    """``path: error: message`` for a file that could not be read (no path twice)."""
+    message = str(exc)
+    if message.startswith(f"{path}: "):
+        message = message[len(path) + 2:]
+    err.print(f"[bold]{path}[/]: [bold red]error:[/] ", end="")
+    err.print(message, markup=False)
+
+
+def print_diagnostics(err, path: str, report, exc) -> None:
+    """The located errors of a spec (a report with errors, or a SpecError), then the
+    ``✗ path: N errors`` line: the same format for check, verify and export."""
+    from .render import diagnostic_text
+
+    if report is None:
+        for d in exc.diagnostics:
+            err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
+        n = len(exc.diagnostics)
+    else:
+        spec = report.spec
+        src_line = spec.source.line if spec.source else None
+        for d in report.errors:
+            err.print(diagnostic_text(d, path, src_line), end="")
+        n = len(report.errors)
+    err.print(f"[bold red]✗ {path}: {plural(n, 'error')}[/]")
+
+
+def _print_tables(results, show_warnings: bool, depth: int = 1):
     from .errors import SpecFileError
     from .render import diagnostic_text, report_table, totals_text
 
-    out = Console(highlight=False, soft_wrap=False)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out, err = consoles()
     for n, (path, report, exc) in enumerate(results):
         if n:
             out.print()
         if isinstance(exc, SpecFileError):
-            err.print(f"[bold]{path}[/]: [bold red]error:[/] {exc}")
+            print_file_error(err, path, exc)
             continue
         if report is None:
-            src = exc
-            for d in exc.diagnostics:
-                err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
-            err.print(f"[bold red]✗ {path}: {len(src.diagnostics)} error(s)[/]")
+            print_diagnostics(err, path, None, exc)
             continue
         spec = report.spec
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
         if report.layers or report.ok:
-            out.print(report_table(report, title=title, depth=depth))
+            out.print(report_table(report, title=title, depth=depth), soft_wrap=False)
             out.print(totals_text(report))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:
-                out.print(diagnostic_text(d, path, src_line), end="", soft_wrap=True)
-        for d in report.errors:
-            err.print(diagnostic_text(d, path, src_line), end="")
+                out.print(diagnostic_text(d, path, src_line), end="")
         if report.ok:
-            warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+            warn = f", {plural(len(report.warnings), 'warning')}" if report.warnings else ""
             out.print(f"[bold green]✓ {path}: valid[/]{warn}")
         else:
-            err.print(f"[bold red]✗ {path}: {len(report.errors)} error(s)[/]")
+            print_diagnostics(err, path, report, None)
 
 
 def _line_reader(path):

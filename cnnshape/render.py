@@ -52,7 +52,8 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
     table.add_row("", Text("input", style="dim"), "", shape_text(spec.input), "1" if len(spec.input) > 1 else "-",
                   "", "")
     for lr in report.layers:
-        mark = Text(" ⚠", style="yellow") if lr.index in warned else Text("")
+        mark = (Text(" ✗", style="bold red") if lr.index in broken else
+                Text(" ⚠", style="yellow") if lr.index in warned else Text(""))
         frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
         table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
                       rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
@@ -106,6 +107,8 @@ def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=Non
         where += f":{line}:{col}"
     out.append(f"{where}: ", style="bold")
     out.append(f"{d.severity}: ", style=SEVERITY_STYLE[d.severity])
+    if d.after_error:
+        out.append("(found after an earlier error) ", style="italic")
     layer = f"layer {d.index} ({d.name}): " if d.index is not None else ""
     out.append(f"{layer}{d.message}\n")
     if line is not None and source_text_line is not None:

@@ -171,7 +171,9 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
     raw_layers = data.get("layers")
     layers: list[Layer] = []
+    recovered: list[Layer] = []  # valid layers and stand-ins, up to the first layer with neither
     first_bad = None
+    lost = False
     if "layers" not in data:
         top("the spec has no layers", "add layers: with at least one layer, e.g. - {type: Linear, out_features: 10}")
     elif not isinstance(raw_layers, list) or not raw_layers:
@@ -185,17 +187,23 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
                 first_bad = i if first_bad is None else first_bad
             else:
                 layers.append(layer)
+            lost = lost or layer is None
+            if not lost:
+                recovered.append(layer)
         _check_names(raw_layers, layers, first_bad, pos, diags)
     top_ok = not any(d.index is None for d in diags)
     if diags:
-        partial = None
+        partial = rec = None
         if top_ok and layers:
             valid_prefix = layers[: first_bad if first_bad is not None else len(layers)]
             if valid_prefix:
                 partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
                                data.get("name"), data.get("description"), src)
+        if top_ok and recovered:
+            rec = Spec(tuple(shape), tuple(recovered), batch, dtype, data.get("name"),
+                       data.get("description"), src)
         diags.sort(key=lambda d: (d.index is not None, d.index or 0))
-        raise SpecError(diags, src.path, partial)
+        raise SpecError(diags, src.path, partial, rec)
     return Spec(tuple(shape), tuple(layers), batch, dtype, data.get("name"), data.get("description"), src)
 
 
@@ -207,7 +215,11 @@ def _kind(v) -> str:
 def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
                      dotted: str | None = None) -> tuple[Layer | None, list[Diagnostic]]:
     """One layer item (recursively for blocks). ``path`` is its YAML path (default
-    ``("layers", i)``), ``dotted`` its module path; diagnostics carry the top-level index."""
+    ``("layers", i)``), ``dotted`` its module path; diagnostics carry the top-level index.
+
+    Returns ``(layer, [])`` for a valid item, ``(None, errors)`` for a broken one, and
+    ``(stand_in, errors)`` for a broken one whose shape consequence is known (a misspelled
+    type read as its suggestion, a block whose broken children all have stand-ins)."""
     path = path or ("layers", i)
     line, col = pos.get(*path)
     top = path[1]
@@ -219,7 +231,7 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         return Diagnostic(message, hint, index=top, name=name, line=line, column=col, key=key,
                           key_line=kl, key_column=kc)
 
-    where = f"layer {i}" if dotted is None else f"layer {dotted}"
+    where = "the layer"  # diagnostics already name the layer (index and module path)
     if isinstance(item, str):
         values, type_name = {}, item
     elif isinstance(item, dict):
@@ -242,7 +254,14 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         hint = did_you_mean(str(type_name), LAYER_TYPES)
         fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
                "supported types: " + ", ".join(LAYER_TYPES))
-        return None, [diag(f"unknown layer type '{shown}'{hint}", fix, "type" if isinstance(item, dict) else None)]
+        stand_in = None
+        if hint:  # read it as the suggestion, so the analysis can go on past this layer
+            guess = hint.split(chr(39))[1]
+            stand_in, errs = _layer_from_item({**item, "type": guess} if isinstance(item, dict) else guess,
+                                              i, pos, path, dotted)
+            stand_in = None if errs else stand_in
+        return stand_in, [diag(f"unknown layer type '{shown}'{hint}", fix,
+                               "type" if isinstance(item, dict) else None)]
     cls = LAYER_TYPES[type_name]
     errors: list[Diagnostic] = []
     if cls.is_block:
@@ -252,7 +271,7 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         layer = cls(**values)
     except ArgErrors as exc:
         return None, errors + [diag(e.message, e.hint, e.key) for e in exc.errors]
-    return (None, errors) if errors else (layer, [])
+    return layer, errors  # with errors, the layer is a stand-in (see _layer_from_item's result)
 
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):

@@ -141,7 +141,7 @@ class _ConvNd(_ConvBase):
             # input pixels past the last window; only worth a note when the windows tile the
             # input (k_eff >= stride) and real pixels, not just right padding, are lost
             dropped = (padded - keff) % s - pr
-            if dropped > 0 and keff >= s:
+            if dropped > 0 and keff >= s and F.sizeable_loss(dropped, n):
                 unused.append(f"{_plural(dropped, 'pixel')} of {n} along {ax}")
             out.append(o)
         if unused:

@@ -63,13 +63,15 @@ class _WindowPool(Layer):
                     "kernel_size")
             keff = F.effective_kernel(k, d)
             rem = (n + 2 * p - keff) % s - p  # real input pixels (not padding) past the last window
-            if rem > 0 and keff >= s and not self.ceil_mode:
-                unused.append(f"{rem} of {n} along {ax}")
+            # floor pooling drops a remainder by design (7 -> 3 with kernel 2); worth a warning
+            # only when a sizeable part of the axis is lost
+            if rem > 0 and keff >= s and not self.ceil_mode and F.sizeable_loss(rem, n):
+                unused.append(f"{rem} of {n} input positions along {ax}")
             out.append(o)
         if unused:
             notes.append(Note(
-                f"{self.type} drops the last {', '.join(unused)} input pixels "
-                "((in + 2*padding - k_eff) % stride)",
+                f"{self.type} ignores the last {', '.join(unused)} "
+                "((in + 2*padding - k_eff) % stride positions fall after the last window)",
                 "use ceil_mode: true, pad the input, or choose sizes divisible by the stride", "kernel_size"))
         rf = tuple((F.effective_kernel(k, d), s, p) for k, s, p, d in zip(ks, st, pd, dl))
         return Inference((shape[0], *out), 0, 0, rf, tuple(notes))
