@@ -9,6 +9,8 @@
 backend import it on first use.
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -37,8 +39,22 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
+if TYPE_CHECKING:  # the real names, for type checkers and editors (imported lazily at run time)
+    from .analysis import LayerReport, Report, analyze, check
+    from .errors import CnnshapeError, Diagnostic, SpecError, SpecFileError
+    from .layers import LAYER_TYPES
+    from .schema import json_schema
+    from .spec import Spec, load
+    from .torch_backend.build import BuildError, build
+    from .torch_backend.checkpoint import load_checkpoint, save_checkpoint
+    from .torch_backend.data import load_data
+    from .torch_backend.export import export_python
+    from .torch_backend.importer import from_module
+    from .torch_backend.train import train
+    from .torch_backend.verify import verify
 
-def __getattr__(name):
+
+def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 

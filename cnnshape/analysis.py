@@ -11,6 +11,8 @@ other :class:`~cnnshape.layers.LayerError` ends the walk (the shape is unknown f
 the report holds every layer before it and the located errors.
 """
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,12 +271,22 @@ class Walk:
         return out, out_rf, [row]
 
 
-def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
+def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
+            extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     """Analyse ``spec`` layer by layer (recursing into blocks) without torch.
 
-    ``extra_errors`` (e.g. schema errors of the layers after a valid prefix) are appended
-    to the report's errors.
+    ``spec`` is a :class:`~cnnshape.spec.Spec` or anything :func:`~cnnshape.spec.load`
+    accepts (a path, YAML text, a dict), which is loaded first (raising
+    :class:`~cnnshape.errors.SpecError` when the spec is invalid; :func:`check` reports
+    such errors in the report instead). ``extra_errors`` (e.g. schema errors of the
+    layers after a valid prefix) are merged into the report's errors.
     """
+    if not isinstance(spec, Spec):
+        if not isinstance(spec, (str, os.PathLike, dict)):
+            raise TypeError(f"analyze() takes a Spec, a path, YAML text or a dict, not {type(spec).__name__}")
+        from .spec import load
+
+        spec = load(spec)
     shape: Shape = tuple(spec.input)
     rf = _initial_rf(shape)
     names = spec.names
@@ -301,12 +313,25 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     return Report(spec, tuple(reports), tuple(errors), tuple(walk.warnings), totals)
 
 
-def check(obj, *, input=None, batch=None) -> Report:
-    """Load and analyse in one call; schema errors become report errors (never raises
-    SpecError, except when nothing of the spec could be read)."""
+def check(obj: "Spec | str | os.PathLike[str] | dict[str, Any]", *, input: "Sequence[int] | None" = None,
+          batch: int | None = None) -> Report:
+    """Load and analyse in one call; schema errors become report errors.
+
+    ``obj`` is what :func:`~cnnshape.spec.load` accepts (or a Spec); ``input``/``batch``
+    override the spec's values. Raises :class:`~cnnshape.errors.SpecError` only when
+    nothing of the spec could be analysed (invalid YAML, a broken top level),
+    :class:`~cnnshape.errors.SpecFileError` when the file cannot be read, and TypeError
+    for other argument types.
+    """
     from .errors import SpecError
     from .spec import load
 
+    if isinstance(obj, Spec):
+        obj = obj.to_dict() if (input is not None or batch is not None) else obj
+        if isinstance(obj, Spec):
+            return analyze(obj)
+    if not isinstance(obj, (str, os.PathLike, dict)):
+        raise TypeError(f"check() takes a Spec, a path, YAML text or a dict, not {type(obj).__name__}")
     try:
         spec = load(obj, input=input, batch=batch)
     except SpecError as exc:

@@ -7,6 +7,7 @@ file cannot be read.
 """
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -95,7 +96,8 @@ class Spec:
 
 
 # --------------------------------------------------------------------------- loading
-def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = None) -> Spec:
+def load(obj: "str | os.PathLike[str] | dict[str, Any]", *, input: "Sequence[int] | None" = None,
+         batch: int | None = None) -> Spec:
     """Load and validate a spec from a path, YAML text or a dict.
 
     A ``str`` is YAML text when it contains a newline or a ``:``-free flow mapping start,
@@ -199,7 +201,7 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             if valid_prefix:
                 partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
                                data.get("name"), data.get("description"), src)
-        if top_ok and recovered:
+        if top_ok:
             rec = Spec(tuple(shape), tuple(recovered), batch, dtype, data.get("name"),
                        data.get("description"), src)
         diags.sort(key=lambda d: (d.index is not None, d.index or 0))
