@@ -87,7 +87,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class Report:
-    """The result of :func:`analyze`; ``to_dict()`` is the JSON of SPEC.md section 3."""
+    """The result of :func:`analyze`; ``to_dict()`` is the JSON report of docs/spec.md, section 4."""
 
     spec: Spec
     layers: tuple[LayerReport, ...]

@@ -52,14 +52,15 @@ class LazyGroup(click.Group):
 def main():
     """Design convolutional networks without guessing shapes.
 
-    Write the network as a YAML spec (see SPEC.md), then `cnnshape check spec.yaml`.
+    Write the network as a YAML spec, then `cnnshape check spec.yaml`. The format and
+    the reports are documented in docs/spec.md (`cnnshape layers` lists every layer type).
     """
 
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table for people, json (SPEC.md) for programs.")
+              help="table for people, json (documented in docs/spec.md) for programs.")
 @click.option("--input", "input_shape", callback=_parse_shape, metavar="SHAPE",
               help="Override the spec's input shape, e.g. 3,32,32 (one sample, no batch).")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the spec's batch size.")

@@ -26,7 +26,7 @@ class Diagnostic:
     after_error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of SPEC.md (``key*`` fields only when a key is involved)."""
+        """The JSON form of docs/spec.md section 4 (``key*`` fields only when a key is involved)."""
         out = {"index": self.index, "name": self.name, "line": self.line, "column": self.column,
                "message": self.message, "hint": self.hint}
         if self.key is not None:

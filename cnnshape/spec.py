@@ -1,4 +1,4 @@
-"""The spec: a validated, immutable description of a network (SPEC.md section 1).
+"""The spec: a validated, immutable description of a network (documented in docs/spec.md, section 1).
 
 ``load(path | text | dict)`` is the single entry point; it returns a :class:`Spec` or
 raises :class:`~cnnshape.errors.SpecError` carrying every located problem (with "did you

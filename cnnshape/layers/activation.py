@@ -39,13 +39,13 @@ class LeakyReLU(_Inplace):
 
 @register
 class ELU(_Inplace):
-    """Exponential linear unit."""
+    """Exponential linear unit; shape unchanged."""
     alpha = Arg("float", 1.0, "Scale of the negative part.")
 
 
 @register
 class GELU(_Activation):
-    """Gaussian error linear unit."""
+    """Gaussian error linear unit; shape unchanged."""
     approximate = Arg("choice", "none", "'tanh' for the tanh approximation.", choices=("none", "tanh"))
 
 
@@ -76,7 +76,7 @@ class Tanh(_Activation):
 
 @register
 class Identity(_Activation):
-    """Returns its input."""
+    """Returns its input; shape unchanged."""
 
 
 class _SoftmaxBase(_Activation):

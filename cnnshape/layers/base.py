@@ -384,7 +384,8 @@ class Layer:
 
     @classmethod
     def json_schema(cls) -> dict:
-        props = {"type": {"const": cls.type, "description": (cls.__doc__ or "").strip().split("\n")[0]}}
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
+        props = {"type": {"const": cls.type, "description": summary}}
         for key, spec in cls.ARGS.items():
             props[key] = spec.json_schema(cls.rank)
         required = ["type"] + [k for k, s in cls.ARGS.items() if s.required]

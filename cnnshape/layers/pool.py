@@ -153,78 +153,88 @@ class _AdaptiveMax(_AdaptivePool):
         return self.return_indices
 
 
-def _doc(kind: str, rank: int) -> str:
-    return f"{kind} over {INPUT_LAYOUT[rank]}; see the module docstring for the shape rule."
+_WINDOW_RULE = ("``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)`` "
+                "(``stride`` defaults to ``kernel_size``); with ``ceil_mode`` ``ceil`` instead of "
+                "``floor``, and the last window is dropped if it would start in the right padding.")
+_AVG_RULE = _WINDOW_RULE.replace("dilation*(kernel_size-1) - 1", "kernel_size")
+_ADAPTIVE_RULE = "``out = output_size`` (a ``null`` entry keeps the input size)."
+
+
+def _doc(kind: str, rank: int, rule: str) -> str:
+    layout = INPUT_LAYOUT[rank]
+    out = layout.replace("C,", "C,").replace("L", "L_out").replace("D,", "D_out,").replace("H,", "H_out,") \
+        .replace("W]", "W_out]")
+    return f"{kind}. Input ``{layout}`` -> ``{out}``, per axis\n{rule}"
 
 
 @register
 class MaxPool1d(_MaxPoolNd):
-    __doc__ = _doc("1-d max pooling", 1)
+    __doc__ = _doc("1-d max pooling", 1, _WINDOW_RULE)
     rank = 1
 
 
 @register
 class MaxPool2d(_MaxPoolNd):
-    __doc__ = _doc("2-d max pooling", 2)
+    __doc__ = _doc("2-d max pooling", 2, _WINDOW_RULE)
     rank = 2
 
 
 @register
 class MaxPool3d(_MaxPoolNd):
-    __doc__ = _doc("3-d max pooling", 3)
+    __doc__ = _doc("3-d max pooling", 3, _WINDOW_RULE)
     rank = 3
 
 
 @register
 class AvgPool1d(_AvgPoolNd):
-    __doc__ = _doc("1-d average pooling", 1)
+    __doc__ = _doc("1-d average pooling", 1, _AVG_RULE)
     rank = 1
 
 
 @register
 class AvgPool2d(_AvgPoolDivisor):
-    __doc__ = _doc("2-d average pooling", 2)
+    __doc__ = _doc("2-d average pooling", 2, _AVG_RULE)
     rank = 2
 
 
 @register
 class AvgPool3d(_AvgPoolDivisor):
-    __doc__ = _doc("3-d average pooling", 3)
+    __doc__ = _doc("3-d average pooling", 3, _AVG_RULE)
     rank = 3
     kernel_must_fit = True
 
 
 @register
 class AdaptiveAvgPool1d(_AdaptivePool):
-    __doc__ = _doc("1-d adaptive average pooling", 1)
+    __doc__ = _doc("1-d adaptive average pooling", 1, _ADAPTIVE_RULE)
     rank = 1
 
 
 @register
 class AdaptiveAvgPool2d(_AdaptivePool):
-    __doc__ = _doc("2-d adaptive average pooling", 2)
+    __doc__ = _doc("2-d adaptive average pooling", 2, _ADAPTIVE_RULE)
     rank = 2
 
 
 @register
 class AdaptiveAvgPool3d(_AdaptivePool):
-    __doc__ = _doc("3-d adaptive average pooling", 3)
+    __doc__ = _doc("3-d adaptive average pooling", 3, _ADAPTIVE_RULE)
     rank = 3
 
 
 @register
 class AdaptiveMaxPool1d(_AdaptiveMax):
-    __doc__ = _doc("1-d adaptive max pooling", 1)
+    __doc__ = _doc("1-d adaptive max pooling", 1, _ADAPTIVE_RULE)
     rank = 1
 
 
 @register
 class AdaptiveMaxPool2d(_AdaptiveMax):
-    __doc__ = _doc("2-d adaptive max pooling", 2)
+    __doc__ = _doc("2-d adaptive max pooling", 2, _ADAPTIVE_RULE)
     rank = 2
 
 
 @register
 class AdaptiveMaxPool3d(_AdaptiveMax):
-    __doc__ = _doc("3-d adaptive max pooling", 3)
+    __doc__ = _doc("3-d adaptive max pooling", 3, _ADAPTIVE_RULE)
     rank = 3
