@@ -218,9 +218,8 @@ class Walk:
         except LayerError as exc:
             if self.size_bound and exc.key == "in_features":
                 # the likely cause: the input size or a layer before Flatten changed
-                exc.hint += ("; the flattened length depends on the input size and the layers before "
-                             "Flatten, so an explicit in_features must change with them (an adaptive "
-                             "pooling layer before Flatten fixes the length)")
+                exc.hint += (" (the flattened length follows the input size and the layers before "
+                             "Flatten; adaptive pooling before Flatten fixes it)")
             self.fail(exc, ypath, dotted)
             inf = self.recover(layer, shape, exc, ypath, dotted)
             inf = Inference(inf.output, inf.params, inf.macs, inf.rf)  # its warnings would be noise
