@@ -169,11 +169,12 @@ def spec_dicts(draw, max_layers: int = 6, ndim: int | None = None):
 def valid_specs(max_layers: int = 6, ndim: int | None = None):
     """Specs the calculator accepts."""
     from .analysis import check
+    from .errors import SpecError
 
     def ok(d):
         try:
             return check(d).ok
-        except Exception:  # noqa: BLE001 - SpecError: not valid
+        except SpecError:  # not valid; any other exception is an analyser bug and must surface
             return False
 
     return spec_dicts(max_layers, ndim).filter(ok)

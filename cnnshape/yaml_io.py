@@ -172,8 +172,8 @@ def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
                 and "flow" in exc.context:
             # an unclosed bracket: the parser notices lines later; point at where it was opened
             what = exc.context.strip().replace("while parsing a ", "")
-            problem = (f"the {what} opened here is never closed ({exc.problem.strip() if exc.problem else 'unexpected end'}"
-                       f" at line {line}, column {col})")
+            found = exc.problem.strip() if exc.problem else "unexpected end"
+            problem = f"the {what} opened here is never closed ({found} at line {line}, column {col})"
             line, col = opened.line + 1, opened.column + 1
         raise SpecError([Diagnostic(f"invalid YAML: {problem}", _yaml_hint(problem), line=line, column=col)],
                         source) from None
