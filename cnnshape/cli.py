@@ -1,4 +1,4 @@
-"""The ``cnnshape`` command line (click). Heavy imports (rich, torch, textual) happen
+"""The ``cnnshape`` command line (click). Heavy imports (torch, textual, rich) happen
 inside the commands that need them: ``check`` never imports torch."""
 
 import json
@@ -117,17 +117,11 @@ def _json_doc(path, report, exc, multi: bool):
 
 
 def consoles():
-    """(stdout, stderr) rich consoles. Piped output (CI logs, files) is never wrapped:
-    whole lines, whatever their length; a terminal gets its own width."""
-    from rich.console import Console
+    """(stdout, stderr) consoles: plain text, ANSI styles only on a terminal, lines never
+    wrapped (CI logs get whole lines)."""
+    from .term import Console
 
-    def make(stderr: bool):
-        c = Console(stderr=stderr, highlight=False, soft_wrap=True)
-        if not c.is_terminal:
-            c = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
-        return c
-
-    return make(False), make(True)
+    return Console(), Console(stderr=True)
 
 
 def plural(n: int, word: str) -> str:
@@ -140,8 +134,9 @@ def print_file_error(err, path: str, exc) -> None:
     message = str(exc)
     if message.startswith(f"{path}: "):
         message = message[len(path) + 2:]
-    err.print(f"[bold]{path}[/]: [bold red]error:[/] ", end="")
-    err.print(message, markup=False)
+    from .term import Text
+
+    err.print(Text.assemble(Text(path, "bold"), ": ", Text("error:", "bold red"), " ", message))
 
 
 def print_diagnostics(err, path: str, report, exc) -> None:
@@ -159,12 +154,15 @@ def print_diagnostics(err, path: str, report, exc) -> None:
         for d in report.errors:
             err.print(diagnostic_text(d, path, src_line), end="")
         n = len(report.errors)
-    err.print(f"[bold red]✗ {path}: {plural(n, 'error')}[/]")
+    from .term import Text
+
+    err.print(Text(f"✗ {path}: {plural(n, 'error')}", "bold red"))
 
 
 def _print_tables(results, show_warnings: bool, depth: int = 1):
     from .errors import SpecFileError
     from .render import diagnostic_text, report_table, totals_text
+    from .term import Text
 
     out, err = consoles()
     for n, (path, report, exc) in enumerate(results):
@@ -179,7 +177,7 @@ def _print_tables(results, show_warnings: bool, depth: int = 1):
         spec = report.spec
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
         if report.layers or report.ok:
-            out.print(report_table(report, title=title, depth=depth), soft_wrap=False)
+            out.print(report_table(report, title=title, depth=depth))
             out.print(totals_text(report))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
@@ -187,7 +185,7 @@ def _print_tables(results, show_warnings: bool, depth: int = 1):
                 out.print(diagnostic_text(d, path, src_line), end="")
         if report.ok:
             warn = f", {plural(len(report.warnings), 'warning')}" if report.warnings else ""
-            out.print(f"[bold green]✓ {path}: valid[/]{warn}")
+            out.print(Text.assemble(Text(f"✓ {path}: valid", "bold green"), warn))
         else:
             print_diagnostics(err, path, report, None)
 

@@ -1,4 +1,5 @@
-"""Terminal rendering of reports: the layer table and compiler-style diagnostics (rich)."""
+"""Terminal rendering of reports: the layer table and compiler-style diagnostics
+(plain text with ANSI styles on a terminal, see :mod:`cnnshape.term`; no rich: fast start)."""
 
 from .analysis import Report
 from .errors import Diagnostic
@@ -31,15 +32,13 @@ def rf_text(rf) -> str:
 
 
 def report_table(report: Report, title: str | None = None, depth: int = 1):
-    """A rich Table: input row, one row per layer, totals in the footer. ``depth`` > 1
+    """A Table: input row, one row per layer, totals in the footer. ``depth`` > 1
     also lists the layers inside blocks (indented, with their dotted module paths)."""
-    from rich.table import Table
-    from rich.text import Text
+    from .term import Table, Text
 
     spec = report.spec
     t = report.totals
-    table = Table(title=title, title_justify="left", show_footer=True, header_style="bold",
-                  footer_style="bold", box=None, pad_edge=False, padding=(0, 1))
+    table = Table(title=title)
     broken = {d.index for d in report.errors if d.index is not None}
     warned = {d.index for d in report.warnings}
     table.add_column("#", justify="right", footer="")
@@ -69,7 +68,7 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
 
 
 def _nested_rows(table, lr, depth: int, level: int) -> None:
-    from rich.text import Text
+    from .term import Text
 
     if level >= depth:
         return
@@ -81,7 +80,7 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
 
 
 def totals_text(report: Report):
-    from rich.text import Text
+    from .term import Text
 
     t = report.totals
     spec = report.spec
@@ -97,7 +96,7 @@ def totals_text(report: Report):
 
 def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=None):
     """Compiler-style: ``file:line:col: error: message``, the YAML line, a caret, the hint."""
-    from rich.text import Text
+    from .term import Text
 
     out = Text()
     line = d.key_line or d.line

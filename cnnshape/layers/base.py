@@ -12,7 +12,6 @@ plain declarations validate the same things (a ``type`` tag, unknown keys reject
 and ranged values) and generate the JSON Schema, for ~1 ms.
 """
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -98,6 +97,8 @@ def did_you_mean(word: str, options) -> str:
     lower = {o.lower(): o for o in options}
     if word.lower() in lower:
         return f" (did you mean '{lower[word.lower()]}'?)"
+    import difflib  # only on a problem: keeps `check` start-up light
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
         close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
