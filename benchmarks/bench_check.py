@@ -39,7 +39,8 @@ def check_variants(runs):
     """`check` now vs before (the table renderer used to import rich: measured by importing
     rich in the same process before running the same command), side by side."""
     py = sys.executable
-    run_check = "import runpy, sys; sys.argv = ['cnnshape'] + sys.argv[1:]; runpy.run_module('cnnshape', run_name='__main__')"
+    run_check = ("import runpy, sys; sys.argv = ['cnnshape'] + sys.argv[1:]; "
+                 "runpy.run_module('cnnshape', run_name='__main__')")
     before = [py, "-c", "import rich.console, rich.table, rich.text; " + run_check, "check", "specs/vgg16.yaml"]
     rows = [("bare python start", [py, "-c", "pass"]),
             ("check vgg16.yaml (table)", [py, "-m", "cnnshape", "check", "specs/vgg16.yaml"]),

@@ -105,7 +105,8 @@ def test_nested_blocks_written_as_block_yaml():
 def test_check_imports_neither_torch_nor_rich(fmt):
     code = ("import sys, runpy, io, contextlib; sys.argv = ['cnnshape', 'check', 'specs/vgg16.yaml', "
             f"'--format', {fmt!r}]\n"
-            "try:\n    with contextlib.redirect_stdout(io.StringIO()): runpy.run_module('cnnshape', run_name='__main__')\n"
+            "try:\n    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        runpy.run_module('cnnshape', run_name='__main__')\n"
             "except SystemExit as e:\n    assert e.code == 0\n"
             "print(sorted(m for m in ('torch', 'rich', 'difflib') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
