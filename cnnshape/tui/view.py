@@ -149,57 +149,10 @@ class Node:
     short: str = ""       # the label relative to the enclosing block ("conv1", "downsample.0")
 
 
-def _is_block(data) -> bool:
+def _block_class(data):
+    """The block class of raw item ``data`` (None for a leaf or an unknown type)."""
     cls = LAYER_TYPES.get(type_of(data))
-    return bool(cls and cls.is_block)
-
-
-def _kids(data, rr, path: tuple, label: str, first=None):
-    """(path, data, report row, label) of a block's children, in compiled order.
-
-    ``first`` = (overrides, Repeat path) when ``data`` is the one-item body of a Repeat:
-    the rows shown are the first copy's, so a shortcut set by ``first:`` is shown (and
-    edited) at its place in ``first``."""
-    if not isinstance(data, dict):
-        return []
-    t = data.get("type")
-    ch = list(rr.children) if rr is not None else []
-    get = lambda k: ch[k] if k < len(ch) else None  # noqa: E731
-    out = []
-    name = lambda x, j: x.get("name") if isinstance(x, dict) and isinstance(x.get("name"), str) else str(j)  # noqa: E731
-    body = data.get("body") if isinstance(data.get("body"), list) else []
-    if t == "Sequential":
-        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
-    elif t == "Repeat":
-        first = get(0)
-        for j, x in enumerate(body):
-            r = first if len(body) == 1 else (first.children[j] if first is not None and j < len(first.children) else None)
-            out.append((path + ("body", j), x, r, f"{label}.0" if len(body) == 1 else f"{label}.0.{name(x, j)}"))
-    elif t == "Residual":
-        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
-        k = len(body)
-        sc = data.get("shortcut") if isinstance(data.get("shortcut"), list) else []
-        sc_path = path + ("shortcut",)
-        if first is not None and isinstance(first[0].get("shortcut"), list):
-            sc, sc_path = first[0]["shortcut"], first[1] + ("first", "shortcut")
-        after = data.get("after") if isinstance(data.get("after"), list) else []
-        # the analysed block may have a shortcut the data lacks (set by a Repeat's first:)
-        has_sc = bool(sc) or (rr is not None and len(ch) == len(body) + len(after) + 1)
-        if sc:
-            scr = get(k)
-            sname = data.get("shortcut_name", "shortcut")
-            out += [(sc_path + (j,), x, scr.children[j] if scr is not None and j < len(scr.children) else None,
-                     f"{label}.{sname}.{j}") for j, x in enumerate(sc)]
-        if has_sc:
-            k += 1
-        out += [(path + ("after", j), x, get(k + j), f"{label}.{name(x, len(body) + j)}") for j, x in enumerate(after)]
-    elif t == "Concat":
-        for b, branch in enumerate(data.get("branches") or []):
-            br = get(b)
-            for j, x in enumerate(branch if isinstance(branch, list) else []):
-                r = br.children[j] if br is not None and j < len(br.children) else None
-                out.append((path + ("branches", b, j), x, r, f"{label}.{b}.{j}"))
-    return out
+    return cls if cls is not None and cls.is_block else None
 
 
 def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = False) -> list[Node]:
@@ -209,7 +162,8 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
     out: list[Node] = []
 
     def visit(path, data, rr, label, depth, top_status, top, first=None, parent=""):
-        block = _is_block(data)
+        cls = _block_class(data)
+        block = cls is not None
         is_open = block and (everything or path in expanded)
         if (top, label) in errors:
             status = "error"
@@ -220,17 +174,12 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
         else:
             status = top_status if depth == 0 else ("ok" if rr is not None else "unreached")
         t = type_of(data)
-        note = f"×{data.get('n')}" if isinstance(data, dict) and t == "Repeat" else ""
+        note = cls.tree_note(data) if block and isinstance(data, dict) else ""
         short = label[len(parent) + 1:] if parent and label.startswith(parent + ".") else label
         out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short))
-        if is_open:
-            inner = None
-            if isinstance(data, dict) and data.get("type") == "Repeat" and isinstance(data.get("first"), dict) \
-                    and isinstance(data.get("body"), list) and len(data["body"]) == 1:
-                inner = (data["first"], path)
-            for cpath, cdata, crr, clabel in _kids(data, rr, path, label, first):
-                visit(cpath, cdata, crr, clabel, depth + 1, status, top, inner if cpath[-2:-1] == ("body",)
-                      and cpath[:-2] == path else None, label)
+        if is_open and isinstance(data, dict):
+            for cpath, cdata, crr, clabel, cfirst in cls.tree_children(data, rr, path, label, first):
+                visit(cpath, cdata, crr, clabel, depth + 1, status, top, cfirst, label)
 
     for row, item in zip(ev.rows, design.items):
         visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)
