@@ -52,6 +52,15 @@ class Text:
     def __len__(self) -> int:
         return len(self.plain)
 
+    def __rich__(self):
+        """The same spans for a rich Console (commands that still print with rich)."""
+        from rich.text import Text as RichText
+
+        out = RichText()
+        for text, style in self.parts:
+            out.append(text, style=style or None)
+        return out
+
     def render(self, color: bool) -> str:
         if not color:
             return self.plain
