@@ -19,7 +19,7 @@ from typing import Any
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
 from .layers import Inference, Layer, LayerError
-from .layers.base import KEEP, MIX, Shape
+from .layers.base import KEEP, MIX, Shape, shape_str
 from .limits import MAX_INT
 from .layers.blocks import child_names
 from .layers.blocks._base import MAX_EXPANDED_ROWS, expanded_rows

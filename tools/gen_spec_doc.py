@@ -23,44 +23,6 @@ FAMILY_TITLES = {"convolution": "Convolutions", "pooling": "Pooling", "normalisa
                  "dense": "Dense", "block": "Blocks (layers that contain layers)"}
 
 
-def _kind(arg, rank) -> str:
-    """A short human description of what an argument accepts."""
-    def bounds(word):
-        lo = f" ≥ {arg.ge}" if arg.ge is not None else ""
-        hi = f" ≤ {arg.le}" if arg.le is not None else ""
-        return word + (lo + ("," if lo and hi else "") + hi if lo or hi else "")
-
-    kind = arg.kind
-    if kind == "int":
-        text = bounds("int")
-    elif kind == "float":
-        text = bounds("number")
-    elif kind == "bool":
-        text = "true / false"
-    elif kind == "str":
-        text = "string"
-    elif kind == "choice":
-        text = " / ".join(f"`{c}`" for c in arg.choices)
-    elif kind == "axes":
-        per_axis = "[int]" if rank == 1 else f"a list of {rank} ints" if rank else "a list, one per spatial axis"
-        text = bounds("int") + f", or {per_axis}" + (" (null entries keep the size)" if arg.null_items else "")
-        if arg.words:
-            text += ", or " + " / ".join(f"`{w}`" for w in arg.words)
-    elif kind == "weight":
-        text = "nested lists of numbers"
-    elif kind == "layers":
-        text = "list of layers"
-    elif kind == "branches":
-        text = "list of layer lists"
-    elif kind == "overrides":
-        text = "mapping {child: {argument: value}}"
-    else:
-        text = kind
-    if arg.nullable and kind not in ("weight",):
-        text += ", or null"
-    return text
-
-
 def _default(arg) -> str:
     from cnnshape.yaml_out import yaml_value
 
@@ -105,7 +67,7 @@ def layer_reference() -> str:
                 out.append("| argument | accepts | default | meaning |")
                 out.append("|---|---|---|---|")
                 for key, arg in args:
-                    out.append(f"| `{key}` | {_cell(_kind(arg, cls.rank))} | {_default(arg)} | {_cell(arg.doc)} |")
+                    out.append(f"| `{key}` | {_cell(arg.describe(cls.rank))} | {_default(arg)} | {_cell(arg.doc)} |")
             else:
                 out.append("No arguments besides `name` and `trainable`.")
             out.append("")
