@@ -174,7 +174,7 @@ def _spec_arg(path: str):
             if len(text) > MAX_BYTES:
                 from .errors import SpecFileError
 
-                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec")
+                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec") from None
             return YAMLText(text)
         return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
     return SpecPath(path)

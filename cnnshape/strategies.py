@@ -130,7 +130,6 @@ def _new_layer_dicts(draw, family: str, ndim: int, rank: int):
     """Layers of the zoo families. Valid or not, but never an input on which torch reads the
     batch axis as channels or pads/moves the batch axis (cnnshape refuses those on purpose)."""
     d: dict = {}
-    small = st.integers(1, 4)
     if family == "groupnorm":
         d = {"type": "GroupNorm", "num_groups": draw(st.sampled_from([1, 1, 2, 3, 4]))}
         for key in ("affine", "bias"):

@@ -16,7 +16,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, SpecError, SpecFileError

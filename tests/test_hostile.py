@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnshape.analysis import analyze
 from cnnshape.errors import SpecError, SpecFileError
 from cnnshape.limits import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_ITEMS, MAX_LAYERS, MAX_WEIGHT
 from cnnshape.spec import SpecPath, YAMLText, load
