@@ -277,15 +277,12 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
     ``(stand_in, errors)`` for a broken one whose shape consequence is known (a misspelled
     type read as its suggestion, a block whose broken children all have stand-ins)."""
     path = path or ("layers", i)
-    line, col = pos.get(*path)
     top = path[1]
 
     def diag(message, hint="", key=None):
-        kl, kc = pos.exact(*path, key) if key else (None, None)
         own = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
-        name = dotted if dotted is not None else (own or str(i))
-        return Diagnostic(message, hint, index=top, name=name, line=line, column=col, key=key,
-                          key_line=kl, key_column=kc)
+        return _located(pos, path, message, hint, index=top, key=key,
+                        name=dotted if dotted is not None else (own or str(i)))
 
     where = "the layer"  # diagnostics already name the layer (index and module path)
     if isinstance(item, str):
@@ -389,51 +386,52 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
     return out, errors
 
 
+def _located(pos: Positions, path: tuple, message: str, hint: str = "", *, index: int | None = None,
+             name: str | None = None, key: str | None = None) -> Diagnostic:
+    """A diagnostic located at the item at YAML ``path`` and, when given, at its ``key``."""
+    line, col = pos.get(*path)
+    kl, kc = pos.exact(*path, key) if key else (None, None)
+    return Diagnostic(message, hint, index=index, name=name, line=line, column=col, key=key,
+                      key_line=kl, key_column=kc)
+
+
+def _name_problem(name: str, container: str) -> tuple[str, str] | None:
+    """(message, hint) when ``name`` cannot name a child of a torch ``container``, else None."""
+    if not name or "." in name:
+        return (f"layer name {name!r} is not a valid module name (empty or contains '.')",
+                "use letters, digits and underscores, e.g. conv1")
+    if name in RESERVED_NAMES:
+        return (f"layer name '{name}' clashes with the {container} attribute '{name}' (torch refuses such "
+                "a child)", f"rename it, e.g. {name}_layer")
+    return None
+
+
 def _check_child_names(names, prefix, top, pos, errors) -> None:
+    """Names inside a block: valid module names, unique within the block."""
     seen = set()
     for child, p in names:
-        line, col = pos.get(*p)
-        kl, kc = pos.exact(*p, "name")
-        if "." in child or not child:
-            errors.append(Diagnostic(f"layer name {child!r} is not a valid module name (empty or contains '.')",
-                                     "use letters, digits and underscores, e.g. conv1", index=top,
-                                     name=f"{prefix}.{child}", line=line, column=col, key="name",
-                                     key_line=kl, key_column=kc))
-        elif child in RESERVED_NAMES:
-            errors.append(Diagnostic(f"layer name '{child}' clashes with the nn.Module attribute '{child}'",
-                                     f"rename it, e.g. {child}_layer", index=top, name=f"{prefix}.{child}",
-                                     line=line, column=col, key="name", key_line=kl, key_column=kc))
-        elif child in seen:
-            errors.append(Diagnostic(f"duplicate layer name '{child}' in {prefix}",
-                                     "names must be unique within a block (defaults are the positions)",
-                                     index=top, name=f"{prefix}.{child}", line=line, column=col, key="name",
-                                     key_line=kl, key_column=kc))
+        problem = _name_problem(child, "nn.Module")
+        if problem is None and child in seen:
+            problem = (f"duplicate layer name '{child}' in {prefix}",
+                       "names must be unique within a block (defaults are the positions)")
+        if problem:
+            errors.append(_located(pos, p, *problem, index=top, name=f"{prefix}.{child}", key="name"))
         seen.add(child)
 
 
 def _check_names(raw_layers, layers, first_bad, pos, diags) -> None:
+    """Top-level names: valid module names, unique (defaults are the indices)."""
     seen: dict[str, int] = {}
     for i, item in enumerate(raw_layers):
         explicit = item.get("name") if isinstance(item, dict) else None
         name = explicit if isinstance(explicit, str) else str(i)
-        line, col = pos.get("layers", i)
-        kl, kc = pos.exact("layers", i, "name")
-        if isinstance(explicit, str):
-            problem = None
-            if not explicit or "." in explicit:
-                problem = (f"layer name {explicit!r} is not a valid module name (empty or contains '.')",
-                           "use letters, digits and underscores, e.g. conv1")
-            elif explicit in RESERVED_NAMES:
-                problem = (f"layer name '{explicit}' clashes with the nn.Sequential attribute "
-                           f"'{explicit}' (torch refuses such a child)", f"rename it, e.g. {explicit}_layer")
-            if problem:
-                diags.append(Diagnostic(problem[0], problem[1], index=i, name=explicit, line=line,
-                                        column=col, key="name", key_line=kl, key_column=kc))
+        problem = _name_problem(explicit, "nn.Sequential") if isinstance(explicit, str) else None
+        if problem:
+            diags.append(_located(pos, ("layers", i), *problem, index=i, name=explicit, key="name"))
         if name in seen:
             j = seen[name]
-            diags.append(Diagnostic(
-                f"duplicate layer name '{name}': layer {j} "
+            diags.append(_located(
+                pos, ("layers", i), f"duplicate layer name '{name}': layer {j} "
                 f"{'is named' if str(j) != name else 'has the default name'} '{name}' too",
-                "layer names must be unique (defaults are the layer indices)", index=i, name=name,
-                line=line, column=col, key="name", key_line=kl, key_column=kc))
+                "layer names must be unique (defaults are the layer indices)", index=i, name=name, key="name"))
         seen.setdefault(name, i)
