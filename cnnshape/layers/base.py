@@ -157,6 +157,10 @@ class Kind:
         """What the argument accepts, in words (docs/spec.md)."""
         return self.name
 
+    def to_plain(self, v: Any) -> Any:
+        """The value as written in YAML (layers back to their items)."""
+        return v
+
 
 KINDS: dict[str, Kind] = {}
 
@@ -394,6 +398,9 @@ class LayersKind(Kind):
     def describe(self, arg, rank):
         return "list of layers"
 
+    def to_plain(self, v):
+        return [x.to_item() for x in v]
+
 
 @_kind
 class BranchesKind(Kind):
@@ -413,6 +420,9 @@ class BranchesKind(Kind):
 
     def describe(self, arg, rank):
         return "list of layer lists"
+
+    def to_plain(self, v):
+        return [[x.to_item() for x in b] for b in v]
 
 
 @_kind
@@ -447,6 +457,9 @@ class OverridesKind(Kind):
 
     def describe(self, arg, rank):
         return "mapping {child: {argument: value}}"
+
+    def to_plain(self, v):
+        return {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
 
 
 class Arg:
