@@ -7,7 +7,7 @@ is labelled with the layer that makes it (``Conv2d 3x3 /2``); shape-keeping laye
 (activations, normalisation, dropout) fold into the label of the layer before them.
 Blocks are frames: collapsed (one box, ``layer1 · Repeat ×3``) below ``depth``, expanded
 above it, with their lanes (a Residual's body and skip, a Concat's branches) and the merge
-(⊕ add, ‖ concat, ⊗ multiply). A block type says how it is drawn through
+(``+`` add, ``C`` concatenate, ``x`` multiply). A block type says how it is drawn through
 ``Block.draw_lanes(row)``; without one its children are drawn in sequence.
 
 The figure is a list of primitives (:class:`Scene`) rendered to SVG with drawsvg and to PNG
@@ -235,7 +235,7 @@ def _leaf_node(row: LayerReport, folded: list[str]) -> _Placed:
     return _Placed(m, m.mid)  # type: ignore[attr-defined]
 
 
-def _sequence(rows, depth: int, level: int, first_label: str | None = None) -> tuple[list, str]:
+def _sequence(rows, depth: int, level: int, first_label: str | None = None, top: bool = False) -> tuple[list, str]:
     """Nodes of a child sequence with the labels of the arrows into them; shape-keeping
     layers fold into the previous label. Returns (parts, trailing folded label)."""
     parts: list[tuple[_Placed, str]] = []
@@ -245,7 +245,7 @@ def _sequence(rows, depth: int, level: int, first_label: str | None = None) -> t
             pending.append(row.type)
             continue
         if row.children:
-            node = _block_node(row, depth, level)
+            node = _block_node(row, depth, level, top)
             label = "\n".join(pending)
         else:
             node = _leaf_node(row, pending)
@@ -294,15 +294,14 @@ def _block_title(row: LayerReport) -> str:
     return title
 
 
-def _block_node(row: LayerReport, depth: int, level: int) -> _Placed:
+def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> _Placed:
     lanes = _lanes(row)
     merge_sym = lanes[1] if lanes else None
     if merge_sym is None and row.children and row.children[0].children:
         inner = _lanes(row.children[0])  # a Repeat of Residual blocks shows their skip
         merge_sym = inner[1] if inner else None
-    transparent = getattr(row.layer, "draw_transparent", row.layer is None)
-    if transparent:  # a plain grouping opens without using up a level
-        level -= 1
+    if top and getattr(row.layer, "draw_transparent", False):
+        level -= 1  # a top-level plain grouping (VGG's features) opens without using up a level
     if level + 1 >= depth:  # collapsed: one map in a frame, a skip arc for residual blocks
         m = _map(row.output, COLORS["block"], "", _short(row.output))
         inner = _Placed(m, m.mid)  # type: ignore[attr-defined]
@@ -366,7 +365,7 @@ def figure(report: Report, depth: int = 1, title: str | None = None) -> Scene:
     """The whole network as a :class:`Scene` (``depth`` = block levels shown expanded)."""
     spec = report.spec
     inp = _map(spec.input, COLORS["input"], "input", _short(spec.input))
-    parts, tail = _sequence(report.layers, depth, 0)
+    parts, tail = _sequence(report.layers, depth, 0, top=True)
     body = _hstack([(_Placed(inp, inp.mid), "")] + parts, tail.replace(", ", "\n"))  # type: ignore[attr-defined]
     s = Scene()
     head = title if title is not None else (spec.name or "network")

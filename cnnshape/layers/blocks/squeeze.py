@@ -60,6 +60,10 @@ class SqueezeExcitation(Block):
         walk.merge_memory(shape)
         return shape, rf, rows
 
+    def draw_lanes(self, row):
+        """The input passes (identity lane) and is multiplied by the gate's output."""
+        return [[], list(row.children)], "x", []
+
     def compile(self, row, child):
         from collections import OrderedDict
 
