@@ -118,10 +118,13 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     from .analysis import check as run_check
     from .errors import SpecError, SpecFileError
 
-    from .gates import Budgets, check_budgets
+    budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
+    if expect_output or any(v is not None for v in (max_params, max_trainable_params, max_macs, max_memory,
+                                                    min_rf, max_rf)):
+        from .gates import Budgets, check_budgets
 
-    budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
-                      tuple(expect_output) if expect_output else None, optimizer)
+        budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
+                          tuple(expect_output) if expect_output else None, optimizer)
     results, status = [], EXIT_OK
     for path in specs:
         try:
@@ -130,7 +133,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
             if input_shape and not report.ok:  # which sizes would work (only on failure)
                 from .commands.sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
-            over = check_budgets(report, budgets)
+            over = check_budgets(report, budgets) if budgets is not None else []
             if over:
                 from dataclasses import replace
 
