@@ -49,7 +49,7 @@ def _vary(draw, items):
             d["branches"] = [_vary(draw, b) for b in d["branches"]]
         if d["type"] in INPLACE and draw(st.booleans()):
             d["inplace"] = True
-        if not d["type"] in ("Repeat",) and draw(st.integers(0, 6)) == 0:
+        if d["type"] not in ("Repeat",) and draw(st.integers(0, 6)) == 0:
             d["trainable"] = False
         out.append(d)
     return out

@@ -69,13 +69,13 @@ class LeakyReLU(_Inplace):
 
 @register
 class ELU(_Inplace):
-    """Exponential linear unit."""
+    """Exponential linear unit; shape unchanged."""
     alpha = Arg("float", 1.0, "Scale of the negative part.")
 
 
 @register
 class GELU(_Activation):
-    """Gaussian error linear unit."""
+    """Gaussian error linear unit; shape unchanged."""
     approximate = Arg("choice", "none", "'tanh' for the tanh approximation.", choices=("none", "tanh"))
 
 
@@ -111,7 +111,7 @@ class Tanh(_Activation):
 
 @register
 class Identity(_Activation):
-    """Returns its input."""
+    """Returns its input; shape unchanged."""
 
     def saved(self, shape, out, batch):
         return ()
@@ -160,7 +160,7 @@ class Mish(_Inplace):
 
 @register
 class SELU(_Inplace):
-    """Scaled exponential linear unit."""
+    """Scaled exponential linear unit; shape unchanged."""
 
 
 @register

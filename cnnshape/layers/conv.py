@@ -144,11 +144,11 @@ class _ConvNd(_ConvBase):
                     f"{dil}, received {k}; padded input {n} + {pl} + {pr} = {padded}",
                     f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
                     "kernel_size")
-            o = (padded - keff) // s + 1
+            o = F.conv_out(n, k, s, pl, d, padding_right=pr)
             # input pixels past the last window; only worth a note when the windows tile the
             # input (k_eff >= stride) and real pixels, not just right padding, are lost
             dropped = (padded - keff) % s - pr
-            if dropped > 0 and keff >= s:
+            if dropped > 0 and keff >= s and F.sizeable_loss(dropped, n):
                 unused.append(f"{_plural(dropped, 'pixel')} of {n} along {ax}")
             out.append(o)
         if unused:
@@ -243,7 +243,7 @@ class _ConvNd(_ConvBase):
                                             self._axes("stride"), self._axes("dilation"),
                                             self.resolved_padding()):
             pad = f"2*{pl}" if pl == pr else f"{pl} + {pr}"
-            out = (n + pl + pr - F.effective_kernel(k, d)) // s + 1
+            out = F.conv_out(n, k, s, pl, d, padding_right=pr)
             lines.append(f"{ax}: floor(({n} + {pad} - {d}*({k}-1) - 1)/{s} + 1) = {out}")
         return lines
 

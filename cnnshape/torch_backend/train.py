@@ -189,7 +189,7 @@ def train(spec, dataset, config: TrainConfig | None = None, *, device="cpu", mod
     from .build import build, resolve_device
 
     epochs, steps, batch_size, lr = config.epochs, config.steps, config.batch_size, config.learning_rate
-    optimizer, momentum, seed, val_fraction = config.optimizer, config.momentum, config.seed, config.val_fraction
+    seed, val_fraction = config.seed, config.val_fraction
     if not isinstance(spec, Spec):
         spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
     if tuple(dataset.x.shape[1:]) != tuple(spec.input):

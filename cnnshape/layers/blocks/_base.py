@@ -31,16 +31,7 @@ class Block(Layer):
         out = {"type": self.type}
         for k in self._set:
             v = getattr(self, k)
-            kind = self.ARGS[k].kind
-            if kind == "layers":
-                v = [x.to_item() for x in v]
-            elif kind == "branches":
-                v = [[x.to_item() for x in b] for b in v]
-            elif kind == "overrides":
-                v = {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
-            elif isinstance(v, tuple):
-                v = list(v)
-            out[k] = v
+            out[k] = v if v is None else self.ARGS[k].kind_of.to_plain(v)
         return out
 
     # ------------------------------------------------------------------ structure
