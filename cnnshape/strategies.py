@@ -7,9 +7,10 @@
 - ``valid_specs()``: specs that ``cnnshape.analyze`` accepts;
 - ``invalid_specs()``: ``(spec_dict, index, fragment)`` triples, specs broken in a known
   way at layer ``index`` with ``fragment`` expected in the error message;
-- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: every block type (Sequential, Repeat,
-  Residual, Concat with its options, SqueezeExcitation, DenseBlock, inline blocks) and
-  specs mixing them with plain layers, valid or not (merges whose shapes disagree included).
+- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: blocks (Sequential, Repeat, Residual,
+  Concat; with ``every_block=True`` also SqueezeExcitation, DenseBlock, inline blocks and
+  every block option) and specs mixing them with plain layers, valid or not (merges whose
+  shapes disagree included).
 
 Specs are plain dicts in the YAML format; ``to_yaml`` prints one for a bug report.
 
@@ -369,14 +370,17 @@ def _named(layers, prefix: str) -> list:
 
 
 @st.composite
-def block_dicts(draw, ndim: int, depth: int = 0):
+def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
     """One block (Sequential, Repeat with ``first``/``child_names``, Residual with optional
     shortcut/after/layer_scale, Concat with names/flat/split/after and empty branches,
     SqueezeExcitation short and long, DenseBlock, an inline Concat inside a Sequential) of
     feature-map layers for an input with ``ndim`` dims; valid or not (shapes may not agree
     where branches merge)."""
-    kind = draw(st.sampled_from(["Residual", "Residual", "Concat", "Concat", "Sequential", "Repeat",
-                                 "SqueezeExcitation", "DenseBlock", "Inline"]))
+    kinds = ["Residual", "Residual", "Concat", "Sequential", "Repeat"]
+    if every_block:
+        kinds += ["Concat", "SqueezeExcitation", "DenseBlock", "Inline"]
+    kind = draw(st.sampled_from(kinds))
+    new = every_block  # the options added with the new blocks
     rank = RANK_OF_NDIM[ndim]
     same = {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3, "padding": 1}
     if kind == "Sequential":
@@ -389,6 +393,8 @@ def block_dicts(draw, ndim: int, depth: int = 0):
     if kind == "Concat":
         k = draw(st.integers(2, 3))
         d = {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(k)]}
+        if not new:
+            return d
         if draw(st.booleans()):
             d["split"] = True
         if draw(st.booleans()):
@@ -429,31 +435,33 @@ def block_dicts(draw, ndim: int, depth: int = 0):
                               "stride": draw(st.integers(1, 2))}]
         if draw(st.booleans()):
             d["after"] = ["ReLU"]
-        if draw(st.integers(0, 3)) == 0:
+        if new and draw(st.integers(0, 3)) == 0:
             d["layer_scale"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
         return d
-    inner = draw(block_dicts(ndim, depth + 1)) if depth == 0 and draw(st.booleans()) else None
+    inner = draw(block_dicts(ndim, depth + 1, every_block)) if depth == 0 and draw(st.booleans()) else None
     if inner is not None and inner["type"] == "Repeat":
         inner = None
     body = [inner] if inner else [{**x, "name": f"l{i}"} for i, x in enumerate(draw(_leaves(ndim, 1, 2)))]
     d = {"type": "Repeat", "n": draw(st.integers(1, 3)), "body": body}
     if inner is None and draw(st.booleans()) and body[0]["type"].startswith("Conv"):
         d["first"] = {"l0": {"stride": 2}}
-    if draw(st.integers(0, 3)) == 0:
+    if new and draw(st.integers(0, 3)) == 0:
         d["child_names"] = "blk{number}"
     return d
 
 
 @st.composite
-def nested_spec_dicts(draw, max_items: int = 4):
+def nested_spec_dicts(draw, max_items: int = 4, every_block: bool = False):
     """Specs mixing plain layers and blocks (1-d, 2-d and 3-d feature maps), valid or not;
-    sometimes ending in a classifier head."""
+    sometimes ending in a classifier head. ``every_block``: also the newer blocks and block
+    options (SqueezeExcitation, DenseBlock, inline, Concat names/flat/split/after,
+    layer_scale, child_names); default: Sequential, Repeat, Residual, Concat."""
     ndim = draw(st.sampled_from([2, 3, 3, 3, 4]))
     shape = draw(input_shapes(ndim))
     items = []
     for _ in range(draw(st.integers(1, max_items))):
         if draw(st.integers(0, 2)):
-            items.append(draw(block_dicts(ndim)))
+            items.append(draw(block_dicts(ndim, every_block=every_block)))
         else:
             items.append(draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)))
     if draw(st.booleans()):

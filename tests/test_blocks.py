@@ -304,7 +304,7 @@ def _compare_nested(spec_dict):
         assert repr(again) == repr(model)
 
 
-@given(cs.nested_spec_dicts())
+@given(cs.nested_spec_dicts(every_block=True))
 def test_generated_nested_specs_agree_with_torch(spec_dict):
     _compare_nested(spec_dict)
 
@@ -332,7 +332,7 @@ def _expanded(spec_dict):
 
 
 @settings(max_examples=50 if os.environ.get("CNNSHAPE_HYPOTHESIS") != "thorough" else 1000)
-@given(cs.nested_spec_dicts())
+@given(cs.nested_spec_dicts(every_block=True))
 def test_repeat_reuses_copies_exactly_like_writing_them_out(spec_dict):
     """Reused copies give the same rows, paths, warnings and totals as the copies written out."""
     try:
