@@ -112,11 +112,11 @@ class _LPPool(_WindowBase):
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
 
     def saved(self, shape, out, batch):
-        """(sum of x^p over windows)^(1/p) as torch composes it: the input, x^p, three
-        output-sized intermediates and the output."""
+        """(sum of x^p over windows)^(1/p) as torch composes it: the input, x^p and four
+        output-sized intermediates (not the output itself)."""
         n_out = batch * F.prod(out)
         return ((Saved("input"), Saved("new", batch * F.prod(shape)))
-                + tuple(Saved("new", n_out) for _ in range(3)) + (Saved("output"),))
+                + tuple(Saved("new", n_out) for _ in range(4)))
 
     def check_args(self, values: dict) -> None:
         if values.get("norm_type") == 0:
