@@ -513,3 +513,35 @@ def test_random_key_sequences_never_crash_the_studio(tmp_path, monkeypatch, seed
         assert app.is_running
 
     run(app, script)
+
+
+def burst(app, *keys):
+    """Post keys the way a paste or tmux send-keys delivers them: all at once, no pauses."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for k in keys:
+        char = k if len(k) == 1 else {"space": " "}.get(k)
+        app.post_message(events.Key(_character_to_key(k) if len(k) == 1 else k, char))
+
+
+def test_keys_in_a_burst_land_where_the_cursor_is(fm):
+    """Issue 15.1: `End BSpace 7` in one burst emptied kernel_size and typed 7 elsewhere."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "e")
+        await pilot.pause()
+        form = app.screen
+        assert form.focused.id == "f-in_channels"
+        burst(app, "tab", "tab", "end", "backspace", "5", "tab", "9", "backspace", "2", "shift+tab",
+              "home", "delete", "7")
+        await pilot.pause()
+        await pilot.pause()
+        v = {k: form.query_one(f"#f-{k}").value for k in ("in_channels", "out_channels", "kernel_size", "stride")}
+        assert v == {"in_channels": "1", "out_channels": "4", "kernel_size": "7", "stride": "2"}, v
+        burst(app, "enter")
+        await pilot.pause()
+        assert app.design.items[0].values["kernel_size"] == 7 and app.design.items[0].values["stride"] == 2
+
+    run(app, script)

@@ -7,7 +7,7 @@ re-drawn from :func:`~cnnshape.design.evaluate` after each change.
 
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,7 +18,7 @@ from .. import design as D
 from ..errors import SpecFileError
 from ..roundtrip import ChangedOnDisk, DesignFile
 from .screens import (ChoiceScreen, ErrorScreen, Field, FormScreen, PaletteScreen, PromptScreen,
-                      TextScreen, layer_fields)
+                      TextScreen, handle_key_in_order, layer_fields)
 from .view import COLUMNS, details_markup, diagnostic_label, input_cells, node_cells, totals_text, tree_nodes
 
 HELP = """\
@@ -138,6 +138,11 @@ class DesignApp(App):
         else:
             self.redraw()
         table.focus()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and await handle_key_in_order(self, event):
+            return
+        await super().on_event(event)
 
     def check_action(self, action: str, parameters) -> bool | None:
         """Studio keys act on the main screen only (not under a dialog or the error screen)."""

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual import events
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -18,6 +19,45 @@ from textual.widgets.option_list import Option
 from .markup import escape
 from ..design import UNSET, format_value, parse_value
 from ..layers import LAYER_TYPES
+
+
+class FieldInput(Input):
+    """A form field: selects its text when reached by Tab, and its keys are handled in
+    the order they arrive (see :func:`handle_key_in_order`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, select_on_focus=False, **kwargs)  # selected synchronously instead
+
+
+async def handle_key_in_order(app: App, event: events.Key) -> bool:
+    """Handle a key for a focused text field completely before the next key is read.
+
+    Textual inserts a printable key in the focused Input at once but runs a bound key
+    (backspace, end, tab...) only after the event has bubbled up to the app, so in a burst
+    of keys (pasting, fast typing, tmux send-keys) ``End BSpace 7`` inserts the 7 first
+    and a Tab is overtaken by the next character, which lands in the old field
+    (Textual issue #6605). The app calls this from ``on_event``, before forwarding: the
+    key's priority bindings, its character, or the bindings of the focus chain run here,
+    in arrival order. False: not handled (the key goes the usual way).
+    """
+    field = app.focused
+    if not isinstance(field, Input):
+        return False
+    if await app._check_bindings(event.key, priority=True):
+        return True
+    if event.is_printable and event.character:
+        selection = field.selection
+        if selection.is_empty:
+            field.insert_text_at_cursor(event.character)
+        else:
+            field.replace(event.character, *selection)
+        return True
+    if await app._check_bindings(event.key):
+        now = app.focused
+        if now is not field and isinstance(now, FieldInput):
+            now.select_all()  # Tab into a field: typing replaces its value
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -82,13 +122,15 @@ class FormScreen(ModalScreen[dict | None]):
                           value=Select.NULL if f.value is UNSET else f.value, id=wid, classes="field-input",
                           compact=True)
         placeholder = "required" if f.required else f"default: {format_value(f.default)}"
-        return Input(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
-                     id=wid, classes="field-input", compact=True)
+        return FieldInput(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
+                          id=wid, classes="field-input", compact=True)
 
     def on_mount(self) -> None:
         self._update_preview()
         first = self.query(".field-input").first()
-        first.focus()
+        self.set_focus(first)
+        if isinstance(first, FieldInput):
+            first.select_all()
 
     def values(self) -> dict[str, Any]:
         """Every field's value as typed (UNSET where blank)."""
