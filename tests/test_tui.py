@@ -345,7 +345,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert "cuda" in str(screen.query_one("#t-devices").render())  # listed, available or not
         r = await train_to_end(pilot, screen)
         assert r.stopped is None and r.final.val_accuracy > 0.5      # digits: chance 0.1
-        assert len(screen.query_one("#t-loss").data) >= 5            # the live loss plot got points
+        assert len(screen.losses) >= 5 and screen.val                 # the live plots got points
         assert screen.losses[-1] < screen.losses[0]
         assert "ms/step" in str(screen.query_one("#t-stats").render())
         await pilot.press("m")
@@ -382,6 +382,9 @@ def test_train_panel_stop_and_lock(fm):
         await _wait(pilot, lambda: screen.result is not None)
         assert screen.result.stopped == "cancelled" and screen.result.steps < 500 * 26
         assert not screen.running
+        bar = screen.query_one("#t-progress")
+        assert bar.progress == screen.result.steps                  # the bar shows where it stopped
+        assert f"stopped (cancelled) at step {screen.result.steps}/" in str(screen.query_one("#t-stats").render())
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TrainScreen)
@@ -543,5 +546,33 @@ def test_keys_in_a_burst_land_where_the_cursor_is(fm):
         burst(app, "enter")
         await pilot.pause()
         assert app.design.items[0].values["kernel_size"] == 7 and app.design.items[0].values["stride"] == 2
+
+    run(app, script)
+
+
+@pytest.mark.parametrize("where", ["train", "probe"])
+def test_an_unexpected_error_in_a_worker_keeps_the_studio_open(fm, monkeypatch, where):
+    """Issue 15.2: a torch RuntimeError (CUDA out of memory...) goes to the panel; edits stay."""
+    import cnnshape.torch_backend.train as T
+    import cnnshape.tui.train_screen as TS
+
+    def boom(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(T if where == "train" else TS, "train" if where == "train" else "probe_devices", boom)
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "down", "y")                       # an unsaved edit (a second ReLU)
+        n = len(app.design.items)
+        screen = await open_train(pilot, steps="3")
+        if where == "train":
+            await pilot.press("ctrl+r")
+            await _wait(pilot, lambda: not screen.running)
+            assert "RuntimeError: CUDA out of memory" in str(screen.query_one("#t-log").render())
+        else:
+            await _wait(pilot, lambda: "cannot check devices" in str(screen.query_one("#t-devices").render()))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and len(app.design.items) == n and app.dirty
 
     run(app, script)
