@@ -39,7 +39,7 @@ def screen_text(app) -> str:
     """Everything the details/problems/status panes show, as plain text."""
     parts = []
     for sel in ("#details", "#status", "#totals"):
-        w = app.query_one(sel)
+        w = app.studio.query_one(sel)
         parts.append(str(w.render()))
     return "\n".join(parts)
 
@@ -56,10 +56,10 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        table = app.query_one("#layers")
-        assert app.evaluation.ok
+        table = app.studio.query_one("#layers")
+        assert app.studio.evaluation.ok
         await pilot.press("down")                       # layer 0: Conv2d
-        assert app.selected == 0
+        assert app.studio.selected == 0
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, FormScreen)
@@ -69,25 +69,25 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
         await pilot.press("enter")
         await pilot.pause()
         assert not isinstance(app.screen, FormScreen)
-        ev = app.evaluation
+        ev = app.studio.evaluation
         assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
         assert ev.rows[3].report.output == (576,)
         assert str(table.get_row_at(4)[3]) == "[576]"   # the Flatten row of the table
-        assert "in_features = 576" in str(app.query_one("#problems").get_option_at_index(0).prompt)
+        assert "in_features = 576" in str(app.studio.query_one("#problems").get_option_at_index(0).prompt)
         await pilot.press("f")                          # apply the fix
         await pilot.pause()
-        assert app.evaluation.ok
-        assert app.design.items[4].values["in_features"] == 576
+        assert app.studio.evaluation.ok
+        assert app.studio.design.items[4].values["in_features"] == 576
         await pilot.press("ctrl+z")
-        assert not app.evaluation.ok
+        assert not app.studio.evaluation.ok
         await pilot.press("ctrl+z")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
         await pilot.press("ctrl+y", "ctrl+y")
-        assert app.evaluation.ok and app.dirty
+        assert app.studio.evaluation.ok and app.studio.dirty
         assert "●" in app.title
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert not app.dirty and "saved" in screen_text(app)
+        assert not app.studio.dirty and "saved" in screen_text(app)
 
     run(app, script)
     text = fm.read_text()
@@ -101,48 +101,48 @@ def test_insert_delete_duplicate_move_rename_keys(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        n = len(app.design.items)
+        n = len(app.studio.design.items)
         await pilot.press("down", "a")                  # add after layer 0
         await pilot.pause()
         assert isinstance(app.screen, PaletteScreen)
         await pilot.press(*"batchnorm2d", "enter")
         await pilot.pause()
-        assert app.design.items[1].type == "BatchNorm2d" and app.selected == 1
-        assert app.evaluation.ok
+        assert app.studio.design.items[1].type == "BatchNorm2d" and app.studio.selected == 1
+        assert app.studio.evaluation.ok
         await pilot.press("y")                          # duplicate
-        assert [it.type for it in app.design.items[1:3]] == ["BatchNorm2d", "BatchNorm2d"]
-        assert app.selected == 2                        # the copy is selected
+        assert [it.type for it in app.studio.design.items[1:3]] == ["BatchNorm2d", "BatchNorm2d"]
+        assert app.studio.selected == 2                        # the copy is selected
         await pilot.press("d")                          # delete the copy
-        assert len(app.design.items) == n + 1 and app.selected == 2
+        assert len(app.studio.design.items) == n + 1 and app.studio.selected == 2
         await pilot.press("up", "J")                          # move BatchNorm down (after ReLU)
-        assert [it.type for it in app.design.items[1:3]] == ["ReLU", "BatchNorm2d"] and app.selected == 2
+        assert [it.type for it in app.studio.design.items[1:3]] == ["ReLU", "BatchNorm2d"] and app.studio.selected == 2
         await pilot.press("K")
-        assert app.design.items[1].type == "BatchNorm2d"
+        assert app.studio.design.items[1].type == "BatchNorm2d"
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"bn1", "enter")
         await pilot.pause()
-        assert app.design.names()[1] == "bn1"
+        assert app.studio.design.names()[1] == "bn1"
         await pilot.press("i")                          # insert before, then cancel
         await pilot.pause()
         await pilot.press("escape")
         await pilot.pause()
-        assert len(app.design.items) == n + 1
+        assert len(app.studio.design.items) == n + 1
         # input row: change the input shape; everything re-analyses
         await pilot.press("up", "up", "up", "e")
         await pilot.pause()
-        assert app.selected is None and isinstance(app.screen, FormScreen)
+        assert app.studio.selected is None and isinstance(app.screen, FormScreen)
         await set_field(pilot, "input", "[1, 32, 32]")
         await set_field(pilot, "batch", "8")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.design.get("input") == [1, 32, 32] and app.design.get("batch") == 8
-        assert not app.evaluation.ok                    # in_features: 676 no longer fits
-        assert app.evaluation.errors[0].fix == {"in_features": 900}
+        assert app.studio.design.get("input") == [1, 32, 32] and app.studio.design.get("batch") == 8
+        assert not app.studio.evaluation.ok                    # in_features: 676 no longer fits
+        assert app.studio.evaluation.errors[0].fix == {"in_features": 900}
         for _ in range(8):
             await pilot.press("ctrl+z")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
 
     run(app, script)
 
@@ -157,15 +157,15 @@ def test_invalid_value_is_shown_not_lost(fm):
         assert "kernel_size" in str(app.screen.query_one("#form-preview").render())
         await pilot.press("enter")
         await pilot.pause()
-        assert app.evaluation.rows[0].status == "error"
-        assert app.design.items[0].values["kernel_size"] == "[3,"
-        assert "error" in str(app.query_one("#status").render())
+        assert app.studio.evaluation.rows[0].status == "error"
+        assert app.studio.design.items[0].values["kernel_size"] == "[3,"
+        assert "error" in str(app.studio.query_one("#status").render())
         await pilot.press("e")                          # the form reopens with the bad text
         await pilot.pause()
         await set_field(pilot, "kernel_size", "3")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.evaluation.ok
+        assert app.studio.evaluation.ok
 
     run(app, script)
 
@@ -182,7 +182,7 @@ def test_clobber_protection_offers_choices(fm):
         assert fm.read_text().endswith("# changed by someone else\n")
         await pilot.press("r")                          # reload: their version
         await pilot.pause()
-        assert not app.dirty and len(app.design.items) == 7
+        assert not app.studio.dirty and len(app.studio.design.items) == 7
 
     run(app, script)
     assert fm.read_text().endswith("# changed by someone else\n")
@@ -198,7 +198,7 @@ def test_clobber_overwrite(fm):
         await pilot.pause()
         await pilot.press("o")
         await pilot.pause()
-        assert not app.dirty
+        assert not app.studio.dirty
 
     run(app, script)
     assert len(DesignFile.open(fm).original.items) == 6
@@ -213,7 +213,7 @@ def test_quit_prompts_when_unsaved(fm):
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("c")                          # cancel: still here, still modified
         await pilot.pause()
-        assert app.dirty and app.is_running
+        assert app.studio.dirty and app.is_running
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("s")                          # save and quit
@@ -228,17 +228,17 @@ def test_error_spec_opens_on_the_right_layer(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        ev = app.evaluation
+        ev = app.studio.evaluation
         assert not ev.ok
         bad = ev.errors[0].index
         assert ev.rows[bad].status == "error"
-        assert app.selected == bad                      # opens on the broken layer
+        assert app.studio.selected == bad                      # opens on the broken layer
         await pilot.press("up", "up")
-        app.query_one("#problems").focus()
+        app.studio.query_one("#problems").focus()
         await pilot.press("enter")                      # jump to the problem's layer
         await pilot.pause()
-        assert app.selected == bad
-        assert "error" in str(app.query_one("#details").render())
+        assert app.studio.selected == bad
+        assert "error" in str(app.studio.query_one("#details").render())
 
     run(app, script)
 
@@ -263,7 +263,10 @@ def test_missing_path_starts_new_design(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        assert app.evaluation.ok and "new design" in screen_text(app)
+        assert isinstance(app.screen, ChoiceScreen) and "does not exist" in str(app.screen.message)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.studio.evaluation.ok and "new design" in screen_text(app)
         await pilot.press("ctrl+s")
         await pilot.pause()
 
@@ -284,7 +287,7 @@ def test_yaml_view_help_and_palette_commands(fm):
         assert isinstance(app.screen, TextScreen)
         await pilot.press("escape")
         await pilot.pause()
-        titles = [c.title for c in app.get_system_commands(app.screen)]
+        titles = [c.title for c in app.get_system_commands(app.studio)]
         assert {"Edit layer", "Add layer", "Undo", "Save", "Apply fix"} <= set(titles)
 
     run(app, script)
@@ -359,7 +362,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert "before training" in str(app.screen.query_one("#m-info").render())
         await pilot.press("escape", "escape")
         await pilot.pause()
-        assert app.screen is app.screen_stack[0]
+        assert app.screen is app.studio
 
     run(app, script)
 
@@ -370,13 +373,13 @@ def test_train_panel_stop_and_lock(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        n = len(app.design.items)
+        n = len(app.studio.design.items)
         screen = await open_train(pilot, epochs="500")
         await pilot.press("ctrl+r")
         await _wait(pilot, lambda: len(screen.losses) >= 2)
         await pilot.press("escape", "d")        # cannot leave, cannot edit the design underneath
         await pilot.pause()
-        assert app.screen is screen and len(app.design.items) == n and screen.running
+        assert app.screen is screen and len(app.studio.design.items) == n and screen.running
         await pilot.press("ctrl+x")
         await app.workers.wait_for_complete()
         await _wait(pilot, lambda: screen.result is not None)
@@ -399,7 +402,7 @@ def test_train_refused_for_a_broken_design(tmp_path):
     async def script(pilot):
         await pilot.press("t")
         await pilot.pause()
-        assert app.screen is app.screen_stack[0]
+        assert app.screen is app.studio
         assert "fix the errors first" in screen_text(app)
 
     run(app, script)
@@ -411,53 +414,53 @@ def test_blocks_tree_expand_edit_nested_and_repeat_count(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        labels = [n.label for n in app.nodes]
+        labels = [n.label for n in app.studio.nodes]
         assert "layer2" in labels and "layer2.conv1" not in labels      # collapsed by default
         row = labels.index("layer2") + 1
-        app.query_one("#layers").move_cursor(row=row)
+        app.studio.query_one("#layers").move_cursor(row=row)
         await pilot.press("right")                                       # open the block
-        labels = [n.label for n in app.nodes]
+        labels = [n.label for n in app.studio.nodes]
         assert "layer2.conv1" in labels and "layer2.shortcut.0" in labels
         await pilot.press("down")                                        # layer2.conv1
-        assert app.selected_node.label == "layer2.conv1"
-        assert app.selected_path == (4, "body", 0)
+        assert app.studio.selected_node.label == "layer2.conv1"
+        assert app.studio.selected_path == (4, "body", 0)
         await pilot.press("e")
         await pilot.pause()
         await set_field(pilot, "stride", "1")                            # breaks the skip connection
         await pilot.press("enter")
         await pilot.pause()
-        err = app.evaluation.errors[0]
+        err = app.studio.evaluation.errors[0]
         assert err.name == "layer2" and "Residual add needs equal shapes" in err.message
-        node = next(n for n in app.nodes if n.label == "layer2")
+        node = next(n for n in app.studio.nodes if n.label == "layer2")
         assert node.status == "error"
         await pilot.press("ctrl+z")
-        assert app.evaluation.ok
+        assert app.studio.evaluation.ok
         # insert a nested layer after conv1, then delete it again
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*"dropout2d", "enter")
         await pilot.pause()
-        assert app.selected_path == (4, "body", 1) and app.selected_node.type == "Dropout2d"
-        assert app.evaluation.ok
+        assert app.studio.selected_path == (4, "body", 1) and app.studio.selected_node.type == "Dropout2d"
+        assert app.studio.evaluation.ok
         await pilot.press("d")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
         # collapse back with left from a child
         await pilot.press("left")
-        assert app.selected_node.label == "layer2" and not app.selected_node.expanded
+        assert app.studio.selected_node.label == "layer2" and not app.studio.selected_node.expanded
         # add a Repeat block at the end of the top level and edit its count
-        app.query_one("#layers").move_cursor(row=len(app.nodes))
+        app.studio.query_one("#layers").move_cursor(row=len(app.studio.nodes))
         await pilot.press("i")
         await pilot.pause()
         await pilot.press(*"repeat", "enter")
         await pilot.pause()
-        assert app.selected_node.type == "Repeat" and app.evaluation.ok
+        assert app.studio.selected_node.type == "Repeat" and app.studio.evaluation.ok
         await pilot.press("e")
         await pilot.pause()
         await set_field(pilot, "n", "3")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.selected_node.note == "×3"
-        assert len(app.selected_node.report.children) == 3
+        assert app.studio.selected_node.note == "×3"
+        assert len(app.studio.selected_node.report.children) == 3
         await pilot.press("ctrl+s")
         await pilot.pause()
 
@@ -545,7 +548,7 @@ def test_keys_in_a_burst_land_where_the_cursor_is(fm):
         assert v == {"in_channels": "1", "out_channels": "4", "kernel_size": "7", "stride": "2"}, v
         burst(app, "enter")
         await pilot.pause()
-        assert app.design.items[0].values["kernel_size"] == 7 and app.design.items[0].values["stride"] == 2
+        assert app.studio.design.items[0].values["kernel_size"] == 7 and app.studio.design.items[0].values["stride"] == 2
 
     run(app, script)
 
@@ -563,7 +566,7 @@ def test_an_unexpected_error_in_a_worker_keeps_the_studio_open(fm, monkeypatch, 
 
     async def script(pilot):
         await pilot.press("down", "down", "y")                       # an unsaved edit (a second ReLU)
-        n = len(app.design.items)
+        n = len(app.studio.design.items)
         screen = await open_train(pilot, steps="3")
         if where == "train":
             await pilot.press("ctrl+r")
@@ -573,6 +576,6 @@ def test_an_unexpected_error_in_a_worker_keeps_the_studio_open(fm, monkeypatch, 
             await _wait(pilot, lambda: "cannot check devices" in str(screen.query_one("#t-devices").render()))
         await pilot.press("escape")
         await pilot.pause()
-        assert app.is_running and len(app.design.items) == n and app.dirty
+        assert app.is_running and len(app.studio.design.items) == n and app.studio.dirty
 
     run(app, script)

@@ -73,13 +73,15 @@ class Field:
     required: bool = False
 
 
-def layer_fields(type_name: str, values: dict[str, Any]) -> list[Field]:
-    """The form of a layer type, made from its declared arguments."""
+def layer_fields(type_name: str, values: dict[str, Any], first_only=frozenset()) -> list[Field]:
+    """The form of a layer type, made from its declared arguments (``first_only``: keys a
+    Repeat's ``first:`` sets for this layer of its first copy)."""
     cls = LAYER_TYPES[type_name]
     out = []
     for key, arg in cls.ARGS.items():
+        doc = arg.doc + (" [first copy only: set by the Repeat's first:]" if key in first_only else "")
         out.append(Field(key, arg.kind, values.get(key, UNSET), arg.default,
-                         tuple(arg.choices or ()), arg.doc, arg.required))
+                         tuple(arg.choices or ()), doc, arg.required))
     return out
 
 
@@ -188,15 +190,21 @@ class PaletteScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "to_list", "List", show=False)]
 
-    def __init__(self, title: str = "Insert layer"):
+    def __init__(self, title: str = "Insert layer", start: str = ""):
         super().__init__()
         self.title_text = title
+        self.start = start  # the filter it opens with (a "did you mean" suggestion)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="palette"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Input(placeholder="filter: conv, pool, relu, 2d ...", id="palette-filter")
-            yield OptionList(*self._options(""), id="palette-list")
+            yield FieldInput(self.start, placeholder="filter: conv, pool, relu, 2d ...", id="palette-filter")
+            yield OptionList(*self._options(self.start), id="palette-list")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if ol.option_count:
+            ol.highlighted = 0
 
     @staticmethod
     def _options(text: str) -> list[Option]:
