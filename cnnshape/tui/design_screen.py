@@ -17,7 +17,7 @@ from .. import design as D
 from ..errors import SpecFileError
 from ..roundtrip import ChangedOnDisk, DesignFile
 from . import extras
-from .keys import bindings, help_text
+from .keys import bindings, help_table
 from .markup import escape
 from .screens import ChoiceScreen, Field, FormScreen, PaletteScreen, PromptScreen, TextScreen, layer_fields
 from .view import (details_markup, diagnostic_label, input_cells, node_cells, preview_markup, totals_text,
@@ -61,7 +61,7 @@ class DesignScreen(Screen):
                     yield Static(id="details")
                 yield OptionList(id="problems")
         yield Static(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.table = self.query_one(LayerTable)
@@ -469,7 +469,7 @@ class DesignScreen(Screen):
                                     self.file.render(self.design), "yaml"))
 
     def action_help(self) -> None:
-        self.app.push_screen(TextScreen("Help", help_text()))
+        self.app.push_screen(TextScreen("Help", help_table()))
 
     def action_quit_app(self) -> None:
         if not self.dirty:

@@ -66,20 +66,28 @@ def bindings(layer_table: bool = False) -> list[Binding]:
             for k in KEYS if (k.action in arrows) == layer_table]
 
 
-def help_text() -> str:
-    """The help screen (Textual markup)."""
-    out = ["[b]cnnshape design studio[/b]", "",
-           "Every change is re-analysed at once: shapes, receptive fields, params, MACs, errors.", ""]
+def help_table():
+    """The help screen as a Rich table (descriptions wrap in their own column)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=True)
+    table.add_column(style="bold", no_wrap=True, min_width=16)
+    table.add_column(ratio=1)
     group = None
     for k in KEYS:
         if k.group != group:
             group = k.group
-            out += ["", f"[b]{group}[/b]"]
-        out.append(f"  {key_names(k):<18} {k.help}")
+            table.add_row(Text(""), Text(""))
+            table.add_row(Text(group, style="bold underline"), Text(""))
+        table.add_row(key_names(k), k.help)
+    table.add_row(Text(""), Text(""))
     for keys, text in OTHER_KEYS:
-        out.append(f"  {keys:<18} {text}")
-    out += ["", "Status marks: ✓ ok  ⚠ warning  ✗ error  · not analysed (after an error)."]
-    return "\n".join(out).replace("[b]cnnshape", "[b]cnnshape")
+        table.add_row(keys, text)
+    return Group(Text("cnnshape design studio", style="bold"),
+                 Text("Every change is re-analysed at once: shapes, receptive fields, params, MACs, errors."),
+                 table, Text("\nStatus marks: ✓ ok  ⚠ warning  ✗ error  · not analysed (after an error)."))
 
 
 def readme_table() -> str:

@@ -92,6 +92,7 @@ class TrainScreen(Screen):
         self.steps: list[int] = []
         self.val: list[tuple[int, float, float]] = []  # (step, val loss, val accuracy) per epoch
         self.last_speed = ""
+        self.total_steps = 0
         self.warned_fit = False  # a run that will not fit starts on the second ctrl+r
         self.free: dict[str, int | None] = {}
         self.result = None
@@ -223,6 +224,7 @@ class TrainScreen(Screen):
         self.running = True
         self.stop_event.clear()
         self.losses, self.accs, self.steps, self.val = [], [], [], []
+        self.last_speed, self.total_steps = "", 0
         self._plot()
         self.query_one("#t-progress", ProgressBar).update(total=100, progress=0)
         self.query_one("#t-stats", Static).update("")
@@ -309,6 +311,7 @@ class TrainScreen(Screen):
         if not self.running:
             return  # a report that arrived after the run ended
         bar = self.query_one("#t-progress", ProgressBar)
+        self.total_steps = p.total_steps
         bar.update(total=p.total_steps, progress=p.step)
         if p.val_accuracy is not None:
             self._log(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
@@ -343,14 +346,12 @@ class TrainScreen(Screen):
         self.result = result
         self._finish()
         bar = self.query_one("#t-progress", ProgressBar)
-        if result.stopped is None:
-            bar.update(progress=bar.total)
-        else:  # stopped early: the bar and the status say where it stopped
-            bar.update(progress=result.steps)
+        total = self.total_steps or result.steps
+        bar.update(total=max(total, 1), progress=total if result.stopped is None else result.steps)
         what = "done" if result.stopped is None else f"stopped ({result.stopped})"
+        speed = f" · {self.last_speed}" if self.last_speed else ""
         self.query_one("#t-stats", Static).update(
-            f"[b]{what}[/b] at step {result.steps}/{int(bar.total or result.steps)} · {seconds:.1f} s · "
-            f"{self.last_speed}")
+            f"[b]{what}[/b] at step {result.steps}/{total} · {result.seconds:.1f} s{speed}")
         color = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
         for w in result.warnings:
             self._log(f"[yellow]warning:[/] {escape(w)}")

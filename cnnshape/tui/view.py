@@ -335,7 +335,7 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
             kind = type_of(body[0]) if len(body) == 1 else "copy"
             for i in range(1, n_copies):
                 crr = copies[i] if i < len(copies) else None
-                cstatus = "ok" if crr is not None else "unreached" if status != "error" else "error"
+                cstatus = "ok" if crr is not None else "unreached"
                 out.append(Node(path + ("body", 0), depth + 1, f"{label}.{i}", kind, cstatus, crr, False, False,
                                 f"copy {i + 1}/{n_copies}", str(i), None, i))
 
