@@ -6,7 +6,7 @@ and composes receptive fields, parameter and MAC totals and memory. A layer that
 it and the located error.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import Diagnostic
@@ -14,6 +14,7 @@ from .formulas import RFAxis, prod
 from .layers import Layer, LayerError, Note
 from .layers.base import KEEP, MIX, Shape, shape_str
 from .layers.blocks import child_names
+from .layers.blocks._base import MAX_EXPANDED_ROWS, expanded_rows
 from .spec import Spec
 
 
@@ -138,6 +139,7 @@ class Walk:
         self.adaptive = False
         self.top = 0
         self.ctx: list[tuple[tuple, str, bool]] = []  # (YAML path, dotted path, trainable) of open blocks
+        self._copies: dict = {}  # Repeat copies analysed so far (see copy)
 
     # ------------------------------------------------------------------ locating
     def _diag(self, note, ypath: tuple, dotted: str, severity: str) -> Diagnostic:
@@ -165,6 +167,13 @@ class Walk:
         if layer.is_block:
             self.ctx.append((ypath, dotted, trainable))
             try:
+                rows = expanded_rows(layer)
+                if rows > MAX_EXPANDED_ROWS:
+                    raise LayerError(
+                        f"{layer.type} expands to {rows:,} layers (every Repeat copy counted); cnnshape analyses "
+                        f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
+                        "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
+                        "n" if "n" in layer.ARGS else None)
                 out, out_rf, children = layer.analyze(shape, rf, self)
             except LayerError as exc:
                 self.errors.append(self._diag(exc, ypath, dotted, "error"))
@@ -203,6 +212,8 @@ class Walk:
         if rf is not None:
             if rule == MIX:
                 rf = None
+            elif callable(rule):
+                rf = rule(rf)
             elif rule != KEEP:
                 rf = None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
         self.act_elems += prod(inf.output)
@@ -223,6 +234,33 @@ class Walk:
             shape, rf = row.output, row.receptive_field
         return shape, rf, rows
 
+    def copy(self, i: int, body, shape: Shape, rf, ykey, nested: bool):
+        """Copy ``i`` of a Repeat's ``body`` (child ``str(i)``: the body's one item itself,
+        or an nn.Sequential when ``nested``) -> (shape, rf, rows).
+
+        A body is analysed once per distinct input (shape, receptive field and walk state):
+        a later copy with the same input reuses the first analysis, its rows relabelled to
+        the copy's module path and its warnings and memory repeated."""
+        _, dotted, trainable = self.ctx[-1]
+        key = (id(body), shape, rf, self.adaptive, self.size_bound, trainable, dotted)
+        name = str(i)
+        hit = self._copies.get(key)
+        if hit is None:
+            w0, a0 = len(self.warnings), self.act_elems
+            if nested:
+                out, out_rf, rows = self.nested(name, body, shape, rf, ykey)
+            else:
+                out, out_rf, rows = self.seq(body, shape, rf, ykey, names=[name], offset=i)
+            self._copies[key] = (i, out, out_rf, rows, self.warnings[w0:], self.act_elems - a0,
+                                 self.adaptive, self.size_bound, body)
+            return out, out_rf, rows
+        i0, out, out_rf, rows, warns, act, self.adaptive, self.size_bound, _ = hit
+        old, new = f"{dotted}.{i0}", f"{dotted}.{i}"
+        self.act_elems += act
+        self.warnings += [replace(w, name=new + w.name[len(old):]) if w.name and (w.name == old or
+                          w.name.startswith(old + ".")) else w for w in warns]
+        return out, out_rf, [_relabel(r, old, new, name, i) for r in rows]
+
     def nested(self, name: str, layers, shape: Shape, rf, ykey):
         """Run ``layers`` as one nn.Sequential child called ``name`` -> (shape, rf, [row])."""
         ypath, dotted, trainable = self.ctx[-1]
@@ -237,6 +275,18 @@ class Walk:
         return out, out_rf, [row]
 
 
+def _relabel(row: LayerReport, old: str, new: str, name: str | None = None, index: int = 0) -> LayerReport:
+    """``row`` (and its children) moved from module path ``old`` to ``new``."""
+    path = row.path
+    if path == old or path.startswith(old + "."):
+        path = new + path[len(old):]
+    kids = tuple(_relabel(c, old, new) for c in row.children) if row.children else ()
+    if name is None:
+        name, index = row.name, row.index
+    return LayerReport(index, name, row.type, row.input, row.output, row.params, row.trainable_params,
+                       row.macs, row.receptive_field, row.layer, path, kids)
+
+
 def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     """Analyse ``spec`` layer by layer (recursing into blocks) without torch.
 
@@ -249,8 +299,16 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     walk = Walk(spec)
     reports: list[LayerReport] = []
     last = len(spec.layers) - 1
+    expanded = 0
     for i, layer in enumerate(spec.layers):
         walk.top = i
+        expanded += expanded_rows(layer)
+        if expanded > MAX_EXPANDED_ROWS and expanded_rows(layer) <= MAX_EXPANDED_ROWS:
+            walk.errors.append(walk._diag(LayerError(
+                f"the spec expands to more than {MAX_EXPANDED_ROWS:,} layers (every Repeat copy counted) "
+                f"at item {i}", "lower the Repeat counts, or split the network into several specs"),
+                ("layers", i), names[i], "error"))
+            break
         try:
             row = walk.item(layer, shape, rf, ("layers", i), names[i], names[i], i, i == last)
         except _Stop:

@@ -33,6 +33,7 @@ class LazyGroup(click.Group):
         "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
         "train": ("cnnshape.commands.train_cmds", "train_cmd"),
         "viz": ("cnnshape.commands.train_cmds", "viz_cmd"),
+        "sizes": ("cnnshape.commands.sizes", "sizes_cmd"),
     }
 
     def list_commands(self, ctx):
@@ -79,7 +80,11 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = run_check(path if path != "-" else sys.stdin.read(), input=input_shape, batch=batch)
+            src = path if path != "-" else sys.stdin.read()
+            report = run_check(src, input=input_shape, batch=batch)
+            if input_shape and not report.ok:  # which sizes would work (only on failure)
+                from .commands.sizes import with_nearby_sizes
+                report = with_nearby_sizes(report, src, input_shape)
             results.append((path, report, None))
             if not report.ok:
                 status = max(status, EXIT_INVALID)

@@ -279,13 +279,11 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
         if key not in values or values[key] is None:
             continue
         if arg.kind == "layers":
-            offset = len(values.get("body") or []) if key == "after" and isinstance(values.get("body"), list) else 0
-            prefix = f"{dotted}.{values.get('shortcut_name', 'shortcut')}" if key == "shortcut" else dotted
-            if cls.type == "Repeat":
-                prefix = f"{dotted}.*"
+            prefix, offset = cls.item_prefix(key, None, values, dotted)
             out[key] = seq(values[key], path + (key,), prefix, offset)
         elif arg.kind == "branches" and isinstance(values[key], list):
-            out[key] = [seq(b, path + (key, bi), f"{dotted}.{bi}") for bi, b in enumerate(values[key])]
+            out[key] = [seq(b, path + (key, bi), *cls.item_prefix(key, bi, values, dotted))
+                        for bi, b in enumerate(values[key])]
         elif arg.kind == "overrides" and isinstance(values[key], dict):
             body = out.get("body")
             single = body[0] if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Layer) else None

@@ -20,7 +20,12 @@ channels (e.g. ``Conv2d`` on ``[C, L]``): cnnshape rejects those on purpose.
 from hypothesis import strategies as st
 
 FAMILIES = ("conv", "conv_transpose", "maxpool", "avgpool", "adaptive", "batchnorm", "dropout",
-            "activation", "softmax", "flatten", "linear")
+            "activation", "softmax", "flatten", "linear",
+            # families of the layer types added with the torchvision zoo
+            "groupnorm", "layernorm", "instancenorm", "lrn", "upsample", "pixelshuffle", "channelshuffle",
+            "pad", "unflatten", "permute", "prelu", "glu", "activation2", "lppool", "dropout2")
+#: the families above that need a feature map ([C, *spatial]); the others take any rank
+MAP_FAMILIES = ("instancenorm", "lrn", "upsample", "pixelshuffle", "channelshuffle", "pad", "lppool")
 RANK_OF_NDIM = {2: 1, 3: 2, 4: 3}
 
 
@@ -112,12 +117,129 @@ def layer_dicts(draw, family: str, ndim: int):
         d["out_features"] = draw(st.integers(1, 12))
         if draw(st.booleans()):
             d["bias"] = draw(st.booleans())
-    if family in ("conv", "conv_transpose", "batchnorm", "linear", "maxpool") and draw(st.integers(0, 5)) == 0:
+    else:
+        d = draw(_new_layer_dicts(family, ndim, rank))
+    if family in ("conv", "conv_transpose", "batchnorm", "linear", "maxpool", "groupnorm", "layernorm",
+                  "prelu") and draw(st.integers(0, 5)) == 0:
         d["trainable"] = False
     return d
 
 
+@st.composite
+def _new_layer_dicts(draw, family: str, ndim: int, rank: int):
+    """Layers of the zoo families. Valid or not, but never an input on which torch reads the
+    batch axis as channels or pads/moves the batch axis (cnnshape refuses those on purpose)."""
+    d: dict = {}
+    small = st.integers(1, 4)
+    if family == "groupnorm":
+        d = {"type": "GroupNorm", "num_groups": draw(st.sampled_from([1, 1, 2, 3, 4]))}
+        for key in ("affine", "bias"):
+            if draw(st.integers(0, 3)) == 0:
+                d[key] = draw(st.booleans())
+    elif family == "layernorm":
+        if ndim == 3 and draw(st.booleans()):
+            d = {"type": "LayerNorm2d"}
+        else:
+            k = draw(st.integers(1, ndim))
+            d = {"type": "LayerNorm", "normalized_shape": draw(st.one_of(
+                st.lists(st.integers(1, 8), min_size=k, max_size=k), st.integers(1, 8)))}
+        for key in ("elementwise_affine", "bias"):
+            if draw(st.integers(0, 3)) == 0:
+                d[key] = draw(st.booleans())
+    elif family == "instancenorm":
+        # InstanceNorm{r}d on an input one rank lower is torch's unbatched form: not generated
+        r = draw(st.sampled_from([rank, rank, 1, 2, 3]).filter(lambda r: r == ndim - 1 or r < ndim - 1))
+        d = {"type": f"InstanceNorm{r}d"}
+        for key in ("affine", "track_running_stats"):
+            if draw(st.booleans()):
+                d[key] = draw(st.booleans())
+    elif family == "lrn":
+        d = {"type": "LocalResponseNorm", "size": draw(st.integers(1, 5))}
+    elif family == "upsample":
+        kind = draw(st.sampled_from(["Upsample", "Upsample", "Upsample", "UpsamplingNearest2d",
+                                     "UpsamplingBilinear2d"]))
+        d = {"type": kind}
+        modes = {1: ["nearest", "linear", "area", "nearest-exact"], 2: ["nearest", "bilinear", "bicubic", "area"],
+                 3: ["nearest", "trilinear", "area", "nearest-exact"]}[rank]
+        if kind == "Upsample" and draw(st.booleans()):
+            d["mode"] = draw(st.sampled_from(modes + ["bilinear"]))
+        if draw(st.booleans()):
+            d["size"] = draw(st.one_of(st.integers(1, 12), st.lists(st.integers(1, 12), min_size=rank, max_size=rank)))
+        else:
+            d["scale_factor"] = draw(st.one_of(st.sampled_from([2, 2, 3, 0.5, 1.5, 0.3]),
+                                               st.lists(st.sampled_from([1, 2, 0.5, 1.7]), min_size=rank,
+                                                        max_size=rank)))
+            if kind == "Upsample" and draw(st.integers(0, 4)) == 0:
+                d["recompute_scale_factor"] = True
+        if kind == "Upsample" and d.get("mode") in ("linear", "bilinear", "bicubic", "trilinear") \
+                and draw(st.booleans()):
+            d["align_corners"] = draw(st.booleans())
+    elif family == "pixelshuffle" and ndim in (1, 3):  # other ranks: torch moves axes around
+        d = {"type": draw(st.sampled_from(["PixelShuffle", "PixelUnshuffle"]))}
+        d["upscale_factor" if d["type"] == "PixelShuffle" else "downscale_factor"] = draw(st.integers(1, 3))
+    elif family in ("channelshuffle", "pixelshuffle"):
+        d = {"type": "ChannelShuffle", "groups": draw(st.integers(1, 4))}
+    elif family == "pad":
+        kind = draw(st.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))
+        # constant padding works on any higher rank; the other modes need exactly [C, *rank axes]
+        r = draw(st.integers(1, rank)) if kind in ("Zero", "Constant") else rank
+        d = {"type": f"{kind}Pad{r}d"}
+        d["padding"] = draw(st.one_of(st.integers(-1, 4),
+                                      st.lists(st.integers(-1, 4), min_size=2 * r, max_size=2 * r)))
+        if kind == "Constant":
+            d["value"] = draw(st.sampled_from([0, 1.5, -2]))
+    elif family == "unflatten":
+        room = 4 - ndim  # keep ndim <= 4
+        dim = draw(st.integers(1, ndim))
+        n = draw(st.integers(1, 1 + min(room, 2)))
+        sizes = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+        if draw(st.booleans()):
+            sizes[draw(st.integers(0, n - 1))] = -1
+        d = {"type": "Unflatten", "dim": draw(st.sampled_from([dim, dim - ndim - 1])), "unflattened_size": sizes}
+    elif family == "permute":
+        rest = draw(st.permutations(list(range(1, ndim + 1))))
+        d = {"type": "Permute", "dims": [0] + list(rest)}
+    elif family == "prelu":
+        d = {"type": "PReLU"}
+        if draw(st.booleans()):
+            d["num_parameters"] = draw(st.integers(1, 4))
+        if draw(st.booleans()):
+            d["init"] = draw(st.sampled_from([0.1, 0.25, -0.5]))
+    elif family == "glu":
+        d = {"type": "GLU"}
+        if draw(st.booleans()):
+            d["dim"] = draw(st.sampled_from([1, -1, ndim]))
+    elif family == "activation2":
+        t = draw(st.sampled_from(["Mish", "SELU", "CELU", "Softplus", "Hardtanh", "Softmax2d"]))
+        d = {"type": t}
+        if t == "CELU" and draw(st.booleans()):
+            d["alpha"] = draw(st.sampled_from([0.5, 2.0, 0]))
+        if t == "Softplus" and draw(st.booleans()):
+            d["beta"] = draw(st.sampled_from([0.5, 2.0]))
+        if t == "Hardtanh" and draw(st.booleans()):
+            d["min_val"], d["max_val"] = draw(st.sampled_from([(-2.0, 2.0), (0.0, 6.0), (1.0, -1.0)]))
+        if t == "Softmax2d" and ndim == 2:
+            d = {"type": "Mish"}  # [C, L]: torch's unbatched form, not generated
+    elif family == "lppool":
+        # LPPool{r}d on an input one rank lower is torch's unbatched form: not generated
+        r = draw(st.sampled_from([rank, rank, 1, 2, 3]).filter(lambda r: r != ndim))
+        d = {"type": f"LPPool{r}d", "norm_type": draw(st.sampled_from([1, 2, 2, 3.5, 0])),
+             "kernel_size": draw(_axes(r, 1, 4))}
+        if draw(st.booleans()):
+            d["stride"] = draw(_axes(r, 1, 3))
+        if draw(st.booleans()):
+            d["ceil_mode"] = True
+    elif family == "dropout2":
+        t = draw(st.sampled_from(["AlphaDropout", "FeatureAlphaDropout", "StochasticDepth"]))
+        d = {"type": t, "p": draw(st.floats(0, 1.0))}
+        if t == "StochasticDepth":
+            d["mode"] = draw(st.sampled_from(["row", "batch"]))
+    return d
+
+
 def _next_ndim(d: dict, ndim: int) -> int:
+    if d["type"] == "Unflatten":
+        return ndim + len(d["unflattened_size"]) - 1
     if d["type"] == "Flatten":
         total = ndim + 1
         s = d.get("start_dim", 1) % total
@@ -129,9 +251,10 @@ def _next_ndim(d: dict, ndim: int) -> int:
 def _families_for(ndim: int) -> list[str]:
     spatial = ["conv", "conv_transpose", "maxpool", "avgpool", "adaptive", "batchnorm"]
     rest = ["dropout", "activation", "softmax", "flatten", "linear"]
+    new_any = ["groupnorm", "layernorm", "unflatten", "permute", "prelu", "glu", "activation2", "dropout2"]
     if ndim >= 2:
-        return spatial * 2 + rest
-    return ["batchnorm"] + rest
+        return spatial * 4 + rest * 2 + list(MAP_FAMILIES) + new_any
+    return ["batchnorm"] * 2 + rest * 2 + new_any
 
 
 @st.composite

@@ -34,7 +34,37 @@ def torch_kwargs(d: dict, x: torch.Tensor) -> dict:
         kw.setdefault("in_features", x.shape[-1])
     elif t in ("Softmax", "LogSoftmax"):
         kw.setdefault("dim", 1)
+    elif t.startswith("InstanceNorm"):
+        kw.setdefault("num_features", x.shape[1] if x.dim() > 1 else 0)
+    elif t == "GroupNorm":
+        kw.setdefault("num_channels", x.shape[1] if x.dim() > 1 else 0)
+    elif t == "LayerNorm2d":
+        kw.setdefault("normalized_shape", x.shape[1] if x.dim() > 1 else 0)
     return kw
+
+
+def _torchvision():
+    """torchvision's model code without its compiled ops (they do not load on the CPU build)."""
+    import sys
+    import types
+
+    for n in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+        sys.modules.setdefault(n, types.ModuleType(n))
+    import torchvision.models.convnext
+    import torchvision.ops
+
+    return torchvision
+
+
+def module_class(type_name: str):
+    """The torch class of a layer type: torch.nn's, or torchvision's for the types torch.nn
+    lacks (Permute, StochasticDepth, LayerNorm2d), never cnnshape's own copies."""
+    if hasattr(nn, type_name):
+        return getattr(nn, type_name)
+    tv = _torchvision()
+    if type_name == "LayerNorm2d":
+        return tv.models.convnext.LayerNorm2d
+    return getattr(tv.ops, type_name)
 
 
 def macs_of(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
@@ -59,7 +89,7 @@ def run(spec: dict) -> TorchRun:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                module = getattr(nn, d["type"])(**torch_kwargs(d, x))
+                module = module_class(d["type"])(**torch_kwargs(d, x))
                 if d.get("trainable") is False:
                     for p in module.parameters():
                         p.requires_grad_(False)
@@ -97,7 +127,7 @@ def _leaf(d, x):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            module = getattr(nn, d["type"])(**torch_kwargs(d, x))
+            module = module_class(d["type"])(**torch_kwargs(d, x))
             module.eval()
             with torch.no_grad():
                 y = module(x)

@@ -235,3 +235,55 @@ def _compare_nested(spec_dict):
 @given(cs.nested_spec_dicts())
 def test_generated_nested_specs_agree_with_torch(spec_dict):
     _compare_nested(spec_dict)
+
+
+# ------------------------------------------------- Repeat: analysed once per distinct copy
+def _unnamed(layer):
+    d = layer.to_dict()
+    d.pop("name", None)
+    return d
+
+
+def _expanded(spec_dict):
+    """The spec with every top-level Repeat written out copy by copy as a Sequential."""
+    spec = load(spec_dict)
+    items = []
+    for layer in spec.layers:
+        if layer.type == "Repeat":
+            body = [_unnamed(c[0]) if len(c) == 1 else {"type": "Sequential", "body": [x.to_item() for x in c]}
+                    for c in layer.copies()]
+            items.append({"type": "Sequential", "body": body, **({"name": layer.name} if layer.name else {})})
+        else:
+            items.append(layer.to_item())
+    return {**spec_dict, "layers": items}
+
+
+@given(cs.nested_spec_dicts())
+def test_repeat_reuses_copies_exactly_like_writing_them_out(spec_dict):
+    """Reused copies give the same rows, paths, warnings and totals as the copies written out."""
+    try:
+        _expanded(spec_dict)
+    except SpecError:
+        return
+    ours, theirs = check(spec_dict).to_dict(), check(_expanded(spec_dict)).to_dict()
+    for a, b in zip(ours["layers"], theirs["layers"]):
+        a.pop("type"), b.pop("type")
+    assert ours == theirs
+
+
+def test_huge_and_deeply_nested_repeats_are_refused_fast_and_located():
+    import time
+
+    deep: object = "ReLU"
+    for _ in range(30):
+        deep = {"type": "Repeat", "n": 2, "body": [deep]}
+    for item in (deep, {"type": "Repeat", "n": 10**9, "body": ["ReLU"]},
+                 {"type": "Repeat", "n": 2**70, "body": ["ReLU"]},
+                 {"type": "Sequential", "body": [{"type": "Repeat", "n": 60_000, "body": ["ReLU"]}] * 2}):
+        t = time.perf_counter()
+        report = check({"input": [3, 8, 8], "layers": [item]})
+        assert time.perf_counter() - t < 1
+        assert not report.ok and "at most 100,000 layers" in report.errors[0].message
+        assert report.errors[0].line is None or report.errors[0].index == 0
+    ok = check({"input": [3, 8, 8], "layers": [{"type": "Repeat", "n": 5000, "body": ["ReLU"]}]})
+    assert ok.ok and len(ok.layers[0].children) == 5000 and ok.layers[0].children[-1].path == "0.4999"

@@ -139,8 +139,8 @@ def test_import_cli(tmp_path):
 def test_from_module_rejects_unsupported():
     from cnnshape.errors import CnnshapeError
 
-    with pytest.raises(CnnshapeError, match="PReLU"):
-        from_module(nn.Sequential(nn.Linear(3, 3), nn.PReLU()), [3])
+    with pytest.raises(CnnshapeError, match="Hardshrink"):
+        from_module(nn.Sequential(nn.Linear(3, 3), nn.Hardshrink()), [3])
 
 
 @given(cs.valid_specs(max_layers=5))

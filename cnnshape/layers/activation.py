@@ -1,4 +1,6 @@
-"""Activations. Shape: unchanged; no parameters.
+"""Activations. Shape: unchanged; no parameters (PReLU: ``num_parameters``).
+
+``GLU`` halves its ``dim``. ``Softmax2d`` needs ``[C, H, W]``.
 
 ``Softmax`` / ``LogSoftmax`` take ``dim`` (default 1 = channels/features, as the spec
 format fixes it), an index of the batched tensor.
@@ -12,6 +14,7 @@ from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, reg
 
 class _Activation(Layer):
     family = "activation"
+    pointwise = True
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)
@@ -108,3 +111,98 @@ class Softmax(_SoftmaxBase):
 @register
 class LogSoftmax(_SoftmaxBase):
     """Log-softmax over ``dim`` (default 1)."""
+
+
+@register
+class Mish(_Inplace):
+    """``x * tanh(softplus(x))``."""
+
+
+@register
+class SELU(_Inplace):
+    """Scaled exponential linear unit."""
+
+
+@register
+class CELU(_Inplace):
+    """``max(0, x) + min(0, alpha * (exp(x/alpha) - 1))``; alpha ≠ 0."""
+    alpha = Arg("float", 1.0, "Scale of the negative part (not 0).")
+
+    def check_args(self, values: dict) -> None:
+        if values.get("alpha") == 0:
+            raise LayerError("CELU.alpha: alpha cannot be 0 for CELU (it divides by alpha), received 0",
+                             "use alpha: 1.0", "alpha", fix={"alpha": None})
+
+
+@register
+class Softplus(_Activation):
+    """``log(1 + exp(beta*x)) / beta`` (linear above ``threshold``)."""
+    beta = Arg("float", 1.0, "Sharpness.")
+    threshold = Arg("float", 20.0, "Above beta*x > threshold the output is x.")
+
+
+@register
+class Hardtanh(_Activation):
+    """``clamp(x, min_val, max_val)``; max_val > min_val."""
+    min_val = Arg("float", -1.0, "Lower bound.")
+    max_val = Arg("float", 1.0, "Upper bound (greater than min_val).")
+    inplace = Arg("bool", False, "Operate in place.")
+
+    def check_args(self, values: dict) -> None:
+        lo, hi = values.get("min_val", -1.0), values.get("max_val", 1.0)
+        if hi <= lo:
+            raise LayerError(f"Hardtanh: max_val ({hi}) must be greater than min_val ({lo})",
+                             "swap them, or widen the range", "max_val")
+
+
+@register
+class PReLU(_Activation):
+    """``max(0, x) + a * min(0, x)`` with learned slopes ``a``: one shared (``num_parameters: 1``)
+    or one per channel (``num_parameters: C``). Params ``num_parameters``."""
+    num_parameters = Arg("int", 1, "1 (one shared slope) or C (one per channel).", ge=1)
+    init = Arg("float", 0.25, "Initial slope.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        c = shape[0]
+        if self.num_parameters not in (1, c):
+            raise LayerError(
+                f"PReLU: mismatch of parameter numbers and input channel size: expected num_parameters 1 or "
+                f"{c} (the channels of the incoming {list(shape)}), received {self.num_parameters}",
+                f"set num_parameters: {c} (per channel) or 1", "num_parameters", fix={"num_parameters": c})
+        return Inference(shape, self.num_parameters)
+
+
+@register
+class GLU(_Activation):
+    """Gated linear unit over ``dim`` (of the batched tensor, default -1): that axis is halved,
+    ``a * sigmoid(b)`` of its two halves; it must be even."""
+    dim = Arg("int", -1, "Axis of the batched tensor to split in halves (default: the last).")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        ndim = len(shape) + 1
+        if not -ndim <= self.dim < ndim:
+            raise LayerError(
+                f"dim out of range: expected {-ndim} ≤ dim ≤ {ndim - 1} for the batched {ndim}-d tensor, "
+                f"received dim: {self.dim}", "use dim: 1 (channels / features) or -1", "dim")
+        d = self.dim % ndim
+        if d == 0:
+            raise LayerError("GLU over dim 0 halves the batch axis: the model would no longer be batched",
+                             "use dim: 1 (channels / features) or -1", "dim")
+        n = shape[d - 1]
+        if n % 2:
+            raise LayerError(f"GLU halving dimension must be even: dim {self.dim} has size {n}",
+                             f"make that axis even (e.g. {n + 1} or {n - 1}), or choose another dim", "dim")
+        out = shape[:d - 1] + (n // 2,) + shape[d:]
+        return Inference(out, rf=KEEP if d == 1 else MIX)
+
+    def explain(self, shape: Shape) -> list[str]:
+        return [f"dim {self.dim}: halved"]
+
+
+@register
+class Softmax2d(_Activation):
+    """Softmax over the channels of ``[C, H, W]``; shape unchanged."""
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        self.expect_rank(shape, (3,), "[C, H, W]", "Softmax2d works on 2-d maps: use Softmax(dim=1) otherwise")
+        return Inference(shape)

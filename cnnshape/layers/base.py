@@ -14,7 +14,7 @@ and ranged values) and generate the JSON Schema, for ~1 ms.
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, Callable, ClassVar, Union
 
 Shape = tuple[int, ...]
 
@@ -63,11 +63,13 @@ class Note:
 
 
 #: receptive-field rule of a layer: KEEP (pointwise), MIX (positions mixed: RF undefined
-#: from here on) or a tuple of (kernel_eff, stride, pad_left) per spatial axis.
+#: from here on), a tuple of (kernel_eff, stride, pad_left) per spatial axis, or a callable
+#: mapping the incoming per-axis RF tuple to the outgoing one (None: undefined), for
+#: layers that are not sliding windows (upsampling, pixel shuffle).
 KEEP = "keep"
 MIX = "mix"
 Window = tuple[int, int, int]
-RFRule = Union[str, tuple[Window, ...]]
+RFRule = Union[str, tuple[Window, ...], Callable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,9 @@ class Arg:
 
     kinds: ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of ``choices``),
     ``axes`` (an int or a list with one int per spatial axis; ``words`` allows strings such
-    as ``same``; ``null_items`` allows null entries), ``weight`` (nested lists of numbers).
+    as ``same``; ``null_items`` allows null entries), ``ints`` (an int or a list of ints of
+    any length: the layer checks the length), ``floats`` (a number or a list of numbers),
+    ``weight`` (nested lists of numbers).
     """
 
     __slots__ = ("kind", "default", "doc", "ge", "le", "choices", "nullable", "words",
@@ -190,6 +194,19 @@ class Arg:
             if not _is_int(v):
                 raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {v!r}")
             self._bounds(v, self.name)
+        elif kind in ("ints", "floats"):
+            item_ok = _is_int if kind == "ints" else (lambda x: not isinstance(x, bool) and isinstance(x, (int, float)))
+            what = "an int" if kind == "ints" else "a number"
+            if isinstance(v, list):
+                for item in v:
+                    if not item_ok(item):
+                        raise ValueError(f"expected {what} or a list, received {_type_name(item)} {item!r} in {v}")
+                    self._bounds(item, f"each {self.name} value")
+                return [float(x) for x in v] if kind == "floats" else list(v)
+            if not item_ok(v):
+                raise ValueError(f"expected {what} or a list, received {_type_name(v)} {v!r}")
+            self._bounds(v, self.name)
+            return float(v) if kind == "floats" else v
         elif kind == "weight":
             _weight_shape(v)
         elif kind == "layers":
@@ -236,6 +253,9 @@ class Arg:
                 arr["minItems"] = arr["maxItems"] = rank
             options = [num("integer"), arr] + ([{"enum": list(self.words)}] if self.words else [])
             s = {"anyOf": options}
+        elif kind in ("ints", "floats"):
+            item = num("integer" if kind == "ints" else "number")
+            s = {"anyOf": [item, {"type": "array", "items": item}]}
         elif kind == "layers":
             s = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
         elif kind == "branches":
@@ -285,6 +305,12 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: every output dim has the size of the same input dim, at any size (activations,
+    #: dropout): the default :meth:`size_rule` passes sizes through
+    pointwise: ClassVar[bool] = False
+    #: name of a class in cnnshape/torch_backend/layer_modules.py when torch.nn lacks the
+    #: module (build/export use it instead of ``torch.nn.<type>``)
+    torch_module: ClassVar[str | None] = None
     #: declared arguments, in torch's order (collected from the class and its bases)
     ARGS: ClassVar[dict[str, Arg]] = {}
 
@@ -395,6 +421,18 @@ class Layer:
     def infer(self, shape: Shape, batch: int) -> Inference:  # pragma: no cover - abstract
         """Output shape, params, MACs and RF rule for ``shape``; raise LayerError."""
         raise NotImplementedError
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """How the size along per-sample ``dim`` of an input shaped like ``shape`` (the
+        declared one) maps to the output, for any size of that dim: a
+        :class:`cnnshape.sizes.Rule` (see the helpers there). None: no rule (``cnnshape
+        sizes`` then reports the axis as unknown, never a guess). Pointwise layers pass
+        the size through."""
+        if self.pointwise:
+            from ..sizes import same
+
+            return same(dim)
+        return None
 
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""

@@ -157,6 +157,19 @@ class _ConvNd(_ConvBase):
         rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
         return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed at in_channels; a spatial size slides the window (reflect padding
+        needs input > padding, circular input >= padding)."""
+        from ..sizes import fixed, window
+
+        if dim == 0:
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
+        i = dim - 1
+        k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
+        pl, pr = self.resolved_padding()[i]
+        min_in = {"reflect": max(pl, pr) + 1, "circular": max(pl, pr)}.get(self.padding_mode, 1)
+        return window(dim, F.effective_kernel(k, d), s, pl, pr, min_in=max(min_in, 1))
+
     def _check_weight(self, c_in: int) -> None:
         ks = self._axes("kernel_size")
         cin_g = c_in // self.groups
@@ -221,6 +234,17 @@ class _ConvTransposeNd(_ConvBase):
         params = c_in * cout_g * kprod + (self.out_channels if self.bias else 0)
         macs = c_in * F.prod(spatial) * cout_g * kprod
         return Inference((self.out_channels, *out), params, macs, MIX)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
+        from ..sizes import affine, fixed
+
+        if dim == 0:
+            return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
+        i = dim - 1
+        k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
+        p, o = self._axes("padding")[i], self._axes("output_padding")[i]
+        return affine(dim, s, -s - 2 * p + F.effective_kernel(k, d) + o)
 
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != self.rank + 1:

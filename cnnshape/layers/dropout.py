@@ -1,4 +1,5 @@
-"""Dropout, Dropout1d, Dropout2d, Dropout3d. Shape: unchanged.
+"""Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+StochasticDepth. Shape: unchanged.
 
 ``Dropout`` takes any shape. ``Dropout1d`` needs ``[C, L]`` (torch would read a ``[F]``
 input's batch axis as channels, so cnnshape rejects it). ``Dropout2d``/``Dropout3d`` expect
@@ -13,6 +14,7 @@ from .base import KEEP, Arg, Inference, Layer, Note, Shape, register, shape_str
 
 class _Dropout(Layer):
     family = "dropout"
+    pointwise = True
     expected: ClassVar[int | None] = None
     layout: ClassVar[str] = ""
 
@@ -57,3 +59,31 @@ class Dropout3d(_Dropout):
     """Channel dropout over ``[C, D, H, W]``; shape unchanged."""
     expected = 4
     layout = "[C, D, H, W]"
+
+
+@register
+class AlphaDropout(_Dropout):
+    """Alpha dropout (keeps SELU's mean and variance); any shape, unchanged."""
+
+
+@register
+class FeatureAlphaDropout(_Dropout):
+    """Alpha dropout of whole channels; any shape, unchanged."""
+
+
+@register
+class StochasticDepth(Layer):
+    """Drop the whole input per sample (``mode: row``) or per batch (``mode: batch``) with
+    probability ``p`` in training (``torchvision.ops.StochasticDepth``); any shape, unchanged."""
+
+    family = "dropout"
+    pointwise = True
+    torch_module = "StochasticDepth"
+    p = Arg("float", doc="Drop probability in [0, 1].", ge=0.0, le=1.0)
+    mode = Arg("choice", doc="row: per sample; batch: the whole batch.", choices=("row", "batch"))
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        return Inference(shape)
+
+    def torch_kwargs(self, shape: Shape) -> dict:
+        return {"p": self.p, "mode": self.mode}

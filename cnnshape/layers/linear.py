@@ -40,6 +40,14 @@ class Linear(Layer):
         params = last * self.out_features + (self.out_features if self.bias else 0)
         return Inference(out, params, F.prod(out) * last, KEEP if len(shape) == 1 else MIX, notes)
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The last axis must equal in_features (fixed at the declared input)."""
+        from ..sizes import fixed, same
+
+        if dim == len(shape) - 1:
+            return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
+        return same(dim)
+
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         kw = {"in_features": shape[-1], "out_features": self.out_features}
         if "bias" in self.fields_set:

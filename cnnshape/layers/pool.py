@@ -1,9 +1,9 @@
-"""Pooling: MaxPool, AvgPool and the adaptive poolings, in 1d/2d/3d.
+"""Pooling: MaxPool, AvgPool, LPPool and the adaptive poolings, in 1d/2d/3d.
 
 Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defaults to
 ``kernel_size``):
 
-- ``MaxPoolNd`` / ``AvgPoolNd``: ``out = floor((in + 2*padding - k_eff) / stride) + 1``;
+- ``MaxPoolNd`` / ``AvgPoolNd`` / ``LPPoolNd`` (no padding): ``out = floor((in + 2*padding - k_eff) / stride) + 1``;
   with ``ceil_mode`` ``ceil`` instead of ``floor``, then the last window is dropped if it
   would start in the right padding: ``if (out-1)*stride >= in + padding: out -= 1``.
 - ``Adaptive*PoolNd``: ``out = output_size`` (``null`` entries keep the input size).
@@ -19,18 +19,17 @@ from .base import (
 )
 
 
-class _WindowPool(Layer):
-    """Shared rule of max and average pooling."""
+class _WindowBase(Layer):
+    """Shared rule of max, average and power-average pooling."""
 
     family = "pooling"
     #: torch's avg_pool3d also requires input >= kernel_size (padding not counted) (found by the property suite)
     kernel_must_fit: ClassVar[bool] = False
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
-    padding = Arg("axes", 0, "Implicit padding on both sides (at most kernel_size // 2).", ge=0)
 
     def _axes(self, name: str) -> tuple[int, ...]:
-        value = getattr(self, name, 1)
+        value = getattr(self, name, 0 if name == "padding" else 1)
         if name == "stride" and value is None:
             value = self.kernel_size
         return ntuple(value, self.rank)
@@ -84,6 +83,36 @@ class _WindowPool(Layer):
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
+        from ..sizes import same, window
+
+        if dim == 0:
+            return same(0)
+        i = dim - 1
+        k, s, p, d = (self._axes(n)[i] for n in ("kernel_size", "stride", "padding", "dilation"))
+        return window(dim, F.effective_kernel(k, d), s, p, p, ceil_mode=self.ceil_mode,
+                      min_in=k if self.kernel_must_fit else 1)
+
+
+class _WindowPool(_WindowBase):
+    padding = Arg("axes", 0, "Implicit padding on both sides (at most kernel_size // 2).", ge=0)
+
+
+class _LPPool(_WindowBase):
+    """``(sum over the window of x^p)^(1/p)``: average pooling of ``x^p`` (no padding) times the
+    window size, to the power ``1/p``."""
+
+    norm_type = Arg("float", doc="The power p (not 0; inf gives max pooling).")
+    kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
+    stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
+    ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
+
+    def check_args(self, values: dict) -> None:
+        if values.get("norm_type") == 0:
+            raise LayerError(f"{self.type}.norm_type: the power p cannot be 0 (the output is a 1/p root), "
+                             "received 0", "use norm_type: 2 (or 1 for sum pooling)", "norm_type")
 
 
 class _MaxPoolNd(_WindowPool):
@@ -142,6 +171,15 @@ class _AdaptivePool(Layer):
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return super().torch_kwargs(shape)
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """A spatial size becomes output_size (null entries keep it)."""
+        from ..sizes import constant, same
+
+        want = ntuple(self.output_size, self.rank)
+        if dim == 0 or want[dim - 1] is None:
+            return same(dim)
+        return constant(dim, want[dim - 1])
 
 
 class _AdaptiveMax(_AdaptivePool):
@@ -226,3 +264,30 @@ class AdaptiveMaxPool2d(_AdaptiveMax):
 class AdaptiveMaxPool3d(_AdaptiveMax):
     __doc__ = _doc("3-d adaptive max pooling", 3)
     rank = 3
+
+
+@register
+class LPPool1d(_LPPool):
+    __doc__ = _doc("1-d power-average pooling", 1)
+    rank = 1
+
+    def check_args(self, values: dict) -> None:
+        super().check_args(values)
+        k = values["kernel_size"]
+        if isinstance(k, list):  # torch's lp_pool1d multiplies by kernel_size: a tuple fails in forward
+            raise LayerError(f"LPPool1d.kernel_size: expected an int, received a list {k} (torch's "
+                             "LPPool1d fails on a tuple kernel_size)", f"write kernel_size: {k[0]}",
+                             "kernel_size", fix={"kernel_size": k[0]})
+
+
+@register
+class LPPool2d(_LPPool):
+    __doc__ = _doc("2-d power-average pooling", 2)
+    rank = 2
+
+
+@register
+class LPPool3d(_LPPool):
+    __doc__ = _doc("3-d power-average pooling", 3)
+    rank = 3
+    kernel_must_fit = True

@@ -103,25 +103,30 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
     return model.to(dtype=tdtype)
 
 
+def leaf_class(layer):
+    """The torch class of a leaf layer: ``layer_modules.<torch_module>`` when the layer
+    names one (a module torch.nn lacks), else ``torch.nn.<type>``."""
+    from torch import nn
+
+    name = getattr(layer, "torch_module", None)
+    if name:
+        from . import layer_modules
+
+        return getattr(layer_modules, name)
+    return getattr(nn, layer.type)
+
+
 def module_for(lr, dev=None):
-    """The torch module of one analysed row (recursing into blocks)."""
+    """The torch module of one analysed row (blocks build their own, recursing here)."""
     import torch
     from torch import nn
 
-    from .modules import Concat, Residual
-
     layer = lr.layer
-    if layer is None or layer.type in ("Sequential", "Repeat"):  # a nested sequence
+    if layer is None:  # a nested sequence (a Repeat's copy, a Concat branch, a shortcut)
         return nn.Sequential(OrderedDict((c.name, module_for(c, dev)) for c in lr.children))
-    if layer.type == "Residual":
-        body, short, after = layer.split_rows(lr.children)
-        return Residual(OrderedDict((c.name, module_for(c, dev)) for c in body),
-                        None if short is None else module_for(short, dev), layer.shortcut_name,
-                        OrderedDict((c.name, module_for(c, dev)) for c in after))
-    if layer.type == "Concat":
-        return Concat([module_for(c, dev) for c in lr.children])
-    cls = getattr(nn, layer.type)
-    module = cls(**layer.torch_kwargs(lr.input))
+    if layer.is_block:
+        return layer.compile(lr, lambda c: module_for(c, dev))
+    module = leaf_class(layer)(**layer.torch_kwargs(lr.input))
     weight = getattr(layer, "weight", None)
     if weight is not None and isinstance(weight, list):
         w = torch.tensor(weight, dtype=torch.float32, device="cpu")

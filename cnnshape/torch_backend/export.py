@@ -23,46 +23,69 @@ def _fmt(v):
     return repr(v)
 
 
-def _expr(row, depth: int, needs: set) -> str:
-    """Constructor expression of one analysed row (nested blocks as nested expressions)."""
-    layer = row.layer
-    pad = "    " * (depth + 1)
-    end = "    " * depth
+class Emitter:
+    """Writes constructor expressions of analysed rows; blocks call back ``expr``,
+    ``sequential``, ``odict``, ``list`` and ``call``. ``needs`` collects the names the
+    exported file must define or import (container and layer-module classes, OrderedDict)."""
 
-    def odict(rows):
+    def __init__(self):
+        self.needs: set = set()
+
+    @staticmethod
+    def pad(depth: int) -> str:
+        return "    " * depth
+
+    def expr(self, row, depth: int) -> str:
+        layer = row.layer
+        if layer is None:
+            return self.sequential(row.children, depth)
+        if layer.is_block:
+            return layer.export_expr(row, self, depth)
+        kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
+        name = getattr(layer, "torch_module", None)
+        if name:
+            self.needs.add(name)
+            return f"{name}({kwargs})"
+        return f"nn.{layer.type}({kwargs})"
+
+    def sequential(self, rows, depth: int) -> str:
+        self.needs.add("OrderedDict")
+        pad = self.pad(depth + 1)
+        items = "".join(f"{pad}({r.name!r}, {self.expr(r, depth + 1)}),  # -> {list(r.output)}\n" for r in rows)
+        return f"nn.Sequential(OrderedDict([\n{items}{self.pad(depth)}]))"
+
+    def odict(self, rows, depth: int) -> str:
+        self.needs.add("OrderedDict")
         if not rows:
             return "OrderedDict()"
-        items = "".join(f"{pad}    ({r.name!r}, {_expr(r, depth + 2, needs)}),\n" for r in rows)
-        return f"OrderedDict([\n{items}{pad}])"
+        pad = self.pad(depth + 1)
+        items = "".join(f"{pad}({r.name!r}, {self.expr(r, depth + 1)}),\n" for r in rows)
+        return f"OrderedDict([\n{items}{self.pad(depth)}])"
 
-    if layer is None or layer.type in ("Sequential", "Repeat"):
-        needs.add("OrderedDict")
-        items = "".join(f"{pad}({r.name!r}, {_expr(r, depth + 1, needs)}),  # -> {list(r.output)}\n"
-                        for r in row.children)
-        return f"nn.Sequential(OrderedDict([\n{items}{end}]))"
-    if layer.type == "Residual":
-        needs.update({"OrderedDict", "Residual"})
-        body, short, after = layer.split_rows(row.children)
-        shortcut = "None" if short is None else _expr(short, depth + 1, needs)
-        return (f"Residual(\n{pad}{odict(body)},\n{pad}shortcut={shortcut},\n"
-                f"{pad}shortcut_name={layer.shortcut_name!r},\n{pad}after={odict(after)},\n{end})")
-    if layer.type == "Concat":
-        needs.add("Concat")
-        items = "".join(f"{pad}{_expr(r, depth + 1, needs)},\n" for r in row.children)
-        return f"Concat([\n{items}{end}])"
-    kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
-    return f"nn.{layer.type}({kwargs})"
+    def list(self, exprs, depth: int) -> str:
+        pad = self.pad(depth + 1)
+        return "[\n" + "".join(f"{pad}{e},\n" for e in exprs) + f"{self.pad(depth)}]"
+
+    def call(self, name: str, args, depth: int) -> str:
+        pad = self.pad(depth + 1)
+        return f"{name}(\n" + "".join(f"{pad}{a},\n" for a in args) + f"{self.pad(depth)})"
 
 
 def _block_sources(needs: set) -> list[str]:
+    """Source of every container / layer-module class the exported code uses."""
     import inspect
 
     from . import modules
 
+    try:
+        from . import layer_modules
+    except ImportError:  # pragma: no cover - the layers helper's module
+        layer_modules = None
     out = []
-    for name in ("Residual", "Concat"):
-        if name in needs:
-            out += inspect.getsource(getattr(modules, name)).splitlines() + ["", ""]
+    for name in sorted(needs - {"OrderedDict"}):
+        cls = getattr(modules, name, None) or getattr(layer_modules, name, None)
+        if cls is not None:
+            out += inspect.getsource(cls).splitlines() + ["", ""]
     return out
 
 
@@ -77,10 +100,11 @@ def export_python(spec, class_name: str = "Net") -> str:
         raise BuildError(list(report.errors))
     used: set = set()
     init, forward, mapping, fixed = [], [], [], []
-    needs: set = set()
+    em = Emitter()
+    needs = em.needs
     for lr in report.layers:
         attr = _attr(lr.name, lr.index, lr.type, used)
-        init.append(f"        self.{attr} = {_expr(lr, 2, needs)}")
+        init.append(f"        self.{attr} = {em.expr(lr, 2)}")
         for row in lr.walk():
             sub = attr + row.path[len(lr.path):]
             if row.layer is not None and not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
@@ -97,7 +121,7 @@ def export_python(spec, class_name: str = "Net") -> str:
         f"Parameters: {report.totals.params:,} (trainable {report.totals.trainable_params:,})",
         '"""',
         "",
-        *(["from collections import OrderedDict", ""] if needs else []),
+        *(["from collections import OrderedDict", ""] if "OrderedDict" in needs else []),
         "import torch",
         "from torch import nn",
         "",

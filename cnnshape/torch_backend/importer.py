@@ -31,31 +31,20 @@ def _items(children, prefix: str, offset: int = 0) -> list:
 
 
 def _item(child_name: str, child, i: int, prefix: str) -> dict:
-    """One child module as spec data (blocks: nested Sequential, cnnshape's Residual/Concat)."""
-    from torch import nn
-
-    from .modules import Concat, Residual
+    """One child module as spec data (blocks: asked of every block class in turn)."""
+    from ..layers.blocks import BLOCK_TYPES
 
     where = f"{prefix}{child_name}"
-    d: dict
-    if isinstance(child, nn.Sequential) and type(child) is nn.Sequential:
-        d = {"type": "Sequential", "body": _items(list(child.named_children()), where + ".")}
-    elif isinstance(child, Residual):
-        kids = dict(child.named_children())
-        d = {"type": "Residual", "body": _items([(n, kids[n]) for n in child._body], where + ".")}
-        if child._shortcut is not None:
-            short = kids[child._shortcut]
-            seq = list(short.named_children()) if type(short) is nn.Sequential else [("0", short)]
-            d["shortcut"] = _items(seq, f"{where}.{child._shortcut}.")
-            if child._shortcut != "shortcut":
-                d["shortcut_name"] = child._shortcut
-        if child._after:
-            d["after"] = _items([(n, kids[n]) for n in child._after], where + ".", len(child._body))
-    elif isinstance(child, Concat):
-        d = {"type": "Concat", "branches": [
-            _items(list(b.named_children()) if type(b) is nn.Sequential else [("0", b)], f"{where}.{k}.")
-            for k, b in enumerate(child.children())]}
-    else:
+
+    def items(pairs, sub: str = "", offset: int = 0) -> list:
+        return _items(pairs, f"{where}.{sub}", offset)
+
+    d = None
+    for cls in BLOCK_TYPES.values():
+        d = cls.from_torch(child, items)
+        if d is not None:
+            break
+    if d is None:
         d = _leaf(where, child)
     if child_name != str(i):
         d["name"] = child_name
@@ -67,7 +56,10 @@ def _leaf(where: str, child) -> dict:
 
     type_name = type(child).__name__
     cls = LAYER_TYPES.get(type_name)
-    if cls is None or cls.is_block or getattr(nn, type_name, None) is not type(child):
+    from . import layer_modules
+
+    home = layer_modules if cls is not None and cls.torch_module else nn
+    if cls is None or cls.is_block or getattr(home, type_name, None) is not type(child):
         raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
                             f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
     d = {"type": type_name}

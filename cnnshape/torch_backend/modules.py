@@ -1,4 +1,4 @@
-"""The two small torch modules blocks compile to (``Residual``, ``Concat``).
+"""The container torch modules blocks compile to (named by each block class's compile hook).
 
 They are plain ``nn.Module`` code with no cnnshape imports; ``cnnshape export --to
 python`` copies this source into the exported file so that file stays self-contained.

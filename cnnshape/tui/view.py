@@ -237,57 +237,10 @@ class Node:
     inside: int = 0       # rows shown when this block is opened
 
 
-def _is_block(data) -> bool:
+def _block_class(data):
+    """The block class of raw item ``data`` (None for a leaf or an unknown type)."""
     cls = LAYER_TYPES.get(type_of(data))
-    return bool(cls and cls.is_block)
-
-
-def _kids(data, rr, path: tuple, label: str, first=None):
-    """(path, data, report row, label) of a block's children, in compiled order.
-
-    ``first`` = (overrides, Repeat path) when ``data`` is the one-item body of a Repeat:
-    the rows shown are the first copy's, so a shortcut set by ``first:`` is shown (and
-    edited) at its place in ``first``."""
-    if not isinstance(data, dict):
-        return []
-    t = data.get("type")
-    ch = list(rr.children) if rr is not None else []
-    get = lambda k: ch[k] if k < len(ch) else None  # noqa: E731
-    out = []
-    name = lambda x, j: x.get("name") if isinstance(x, dict) and isinstance(x.get("name"), str) else str(j)  # noqa: E731
-    body = data.get("body") if isinstance(data.get("body"), list) else []
-    if t == "Sequential":
-        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
-    elif t == "Repeat":
-        first = get(0)
-        for j, x in enumerate(body):
-            r = first if len(body) == 1 else (first.children[j] if first is not None and j < len(first.children) else None)
-            out.append((path + ("body", j), x, r, f"{label}.0" if len(body) == 1 else f"{label}.0.{name(x, j)}"))
-    elif t == "Residual":
-        out = [(path + ("body", j), x, get(j), f"{label}.{name(x, j)}") for j, x in enumerate(body)]
-        k = len(body)
-        sc = data.get("shortcut") if isinstance(data.get("shortcut"), list) else []
-        sc_path = path + ("shortcut",)
-        if first is not None and isinstance(first[0].get("shortcut"), list):
-            sc, sc_path = first[0]["shortcut"], first[1] + ("first", "shortcut")
-        after = data.get("after") if isinstance(data.get("after"), list) else []
-        # the analysed block may have a shortcut the data lacks (set by a Repeat's first:)
-        has_sc = bool(sc) or (rr is not None and len(ch) == len(body) + len(after) + 1)
-        if sc:
-            scr = get(k)
-            sname = data.get("shortcut_name", "shortcut")
-            out += [(sc_path + (j,), x, scr.children[j] if scr is not None and j < len(scr.children) else None,
-                     f"{label}.{sname}.{j}") for j, x in enumerate(sc)]
-        if has_sc:
-            k += 1
-        out += [(path + ("after", j), x, get(k + j), f"{label}.{name(x, len(body) + j)}") for j, x in enumerate(after)]
-    elif t == "Concat":
-        for b, branch in enumerate(data.get("branches") or []):
-            br = get(b)
-            for j, x in enumerate(branch if isinstance(branch, list) else []):
-                r = br.children[j] if br is not None and j < len(br.children) else None
-                out.append((path + ("branches", b, j), x, r, f"{label}.{b}.{j}"))
-    return out
+    return cls if cls is not None and cls.is_block else None
 
 
 def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = False) -> list[Node]:
@@ -300,7 +253,8 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
     out: list[Node] = []
 
     def visit(path, data, rr, label, depth, top_status, top, first=None, parent="", copy0=None):
-        block = _is_block(data)
+        cls = _block_class(data)
+        block = cls is not None
         is_open = block and (everything or path in expanded)
         if (top, label) in errors:
             status = "error"
@@ -311,33 +265,31 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
         else:
             status = top_status if depth == 0 else ("ok" if rr is not None else "unreached")
         t = type_of(data)
-        is_repeat = isinstance(data, dict) and t == "Repeat"
-        note = f"×{data.get('n')}" if is_repeat else ""
+        note = cls.tree_note(data) if block and isinstance(data, dict) else ""
         short = label[len(parent) + 1:] if parent and label.startswith(parent + ".") else label
         rel = label[len(copy0[1]) + 1:] if copy0 and label.startswith(copy0[1] + ".") else None
-        kids = _kids(data, rr, path, label, first) if block else []
-        n_copies = data.get("n") if is_repeat and isinstance(data.get("n"), int) else 1
+        kids = cls.tree_children(data, rr, path, label, first) if block and isinstance(data, dict) else []
+        # a block of n copies whose first may differ (Repeat): the kids are the first copy's
+        n_copies = data.get("n") if kids and "first" in cls.ARGS and isinstance(data.get("n"), int) else 1
         out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short,
                         (copy0[0], rel) if rel else None, 0, len(kids) + max(0, n_copies - 1)))
         if not is_open:
             return
-        inner = None
-        if is_repeat and isinstance(data.get("first"), dict) and isinstance(data.get("body"), list) \
-                and len(data["body"]) == 1:
-            inner = (data["first"], path)
-        inner_copy = (path, f"{label}.0") if is_repeat else copy0
-        for cpath, cdata, crr, clabel in kids:
-            visit(cpath, cdata, crr, clabel, depth + 1, status, top, inner if cpath[-2:-1] == ("body",)
-                  and cpath[:-2] == path else None, label, inner_copy)
-        if is_repeat and kids:
+        inner_copy = copy0
+        if n_copies > 1 or (kids and "first" in cls.ARGS):
+            k0 = kids[0][3]
+            inner_copy = (path, k0 if len(data.get("body") or ()) == 1 else k0.rsplit(".", 1)[0])
+        for cpath, cdata, crr, clabel, cfirst in kids:
+            visit(cpath, cdata, crr, clabel, depth + 1, status, top, cfirst, label, inner_copy)
+        if n_copies > 1:
             body = data.get("body") if isinstance(data.get("body"), list) else []
             copies = list(rr.children) if rr is not None else []
             kind = type_of(body[0]) if len(body) == 1 else "copy"
             for i in range(1, n_copies):
                 crr = copies[i] if i < len(copies) else None
-                cstatus = "ok" if crr is not None else "unreached"
-                out.append(Node(path + ("body", 0), depth + 1, f"{label}.{i}", kind, cstatus, crr, False, False,
-                                f"copy {i + 1}/{n_copies}", str(i), None, i))
+                clabel = crr.path if crr is not None and getattr(crr, "path", None) else f"{label}.{i}"
+                out.append(Node(path + ("body", 0), depth + 1, clabel, kind, "ok" if crr is not None else "unreached",
+                                crr, False, False, f"copy {i + 1}/{n_copies}", clabel[len(label) + 1:], None, i))
 
     for row, item in zip(ev.rows, design.items):
         visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)

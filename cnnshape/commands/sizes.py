@@ -1,0 +1,149 @@
+"""``cnnshape sizes``: which input sizes work, per spatial axis (SPEC.md section 4), and the
+"sizes that work nearby" hint ``cnnshape check --input`` adds when a size fails. Never
+imports torch."""
+
+import dataclasses
+import json
+import sys
+
+import click
+
+EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
+
+
+@click.command("sizes")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json (SPEC.md section 4) for programs.")
+@click.option("--near", type=click.IntRange(min=1), metavar="N",
+              help="Also give the valid sizes closest to N on every axis (e.g. --near 500).")
+def sizes_cmd(specs, fmt, near):
+    """Which input sizes work? For each spatial axis (the others as declared), the exact
+    set of sizes at which the model compiled from SPEC runs, the output size as a formula,
+    and the sizes at which no input pixel is dropped.
+
+    Derived analytically from the layer formulas (no torch, no trial runs).
+    Exit status: 0 all specs analyse, 1 a spec has errors, 2 a file could not be read.
+    """
+    from ..analysis import check
+    from ..errors import SpecError, SpecFileError
+    from ..sizes import SizesReport, sizes
+
+    results, status = [], EXIT_OK
+    for path in specs:
+        try:
+            report = check(path if path != "-" else sys.stdin.read())
+            res = sizes(report)
+            if not res.ok:
+                status = max(status, EXIT_INVALID)
+            results.append((path, res, report, None))
+        except SpecError as exc:
+            results.append((path, SizesReport(False, (), (), tuple(exc.diagnostics)), None, exc))
+            status = max(status, EXIT_INVALID)
+        except SpecFileError as exc:
+            results.append((path, None, None, exc))
+            status = EXIT_FAILED
+    if fmt == "json":
+        docs = []
+        for path, res, _, exc in results:
+            if res is None:
+                doc = {"ok": False, "input": None, "axes": [],
+                       "errors": [{"index": None, "name": None, "line": None, "column": None,
+                                   "message": str(exc), "hint": "check the path"}]}
+            else:
+                doc = res.to_dict(near)
+                if exc is not None:
+                    doc["input"] = None
+            docs.append({"file": path, **doc} if len(specs) > 1 else doc)
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
+    else:
+        _print(results, near)
+    sys.exit(status)
+
+
+def _print(results, near):
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..render import diagnostic_text
+
+    out = Console(highlight=False, soft_wrap=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for k, (path, res, report, exc) in enumerate(results):
+        if k:
+            out.print()
+        if res is None:
+            err.print(f"[bold]{path}[/]: [bold red]error:[/] {exc}")
+            continue
+        if not res.ok:
+            src = report.spec.source.line if report is not None and report.spec.source else None
+            for d in res.errors:
+                err.print(diagnostic_text(d, path, src), end="")
+            err.print(f"[bold red]✗ {path}: does not analyse at its declared input; fix it first[/]")
+            continue
+        title = f"{path} — input {list(res.input)}"
+        if not res.axes:
+            out.print(f"{title}: a feature-vector input has no spatial axis")
+            continue
+        t = Table(title=title, title_justify="left")
+        for col in ("axis", "declared", "sizes that work", "no pixel dropped", "output size"):
+            t.add_column(col)
+        if near is not None:
+            t.add_column(f"near {near}")
+        for ax in res.axes:
+            nd = "-" if not ax.no_drop else " or ".join(g.text(ax.axis) for g in ax.no_drop[:3]) + (
+                " or ..." if len(ax.no_drop) > 3 else "")
+            row = [ax.axis, str(ax.declared), ax.summary if ax.valid is not None else f"unknown: {ax.unknown}",
+                   nd if ax.valid is not None else "", ax.output or "fixed / flattened"]
+            if near is not None:
+                row.append(", ".join(map(str, ax.nearest(near))) or "-")
+            t.add_row(*row)
+        out.print(t)
+        if res.coupled:
+            sq = "" if res.square is None else (
+                "; square inputs that work: " + (" or ".join(g.text("n") for g in res.square) or "none"))
+            out.print(f"[yellow]note:[/] {res.coupled}{sq}", soft_wrap=True)
+        out.print(f"[bold green]✓ {path}[/]: " + res.summary, soft_wrap=True)
+
+
+def with_nearby_sizes(report, source, input_shape):
+    """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
+    its first error's hint, when the spec analyses at its own declared input and a size
+    of ``input_shape`` is outside the working set of its axis. Only run on failure."""
+    from ..analysis import check
+    from ..errors import CnnshapeError
+    from ..sizes import sizes
+
+    if report.ok or not report.errors or input_shape is None:
+        return report
+    try:
+        base = check(source)
+    except CnnshapeError:
+        return report
+    declared = tuple(base.spec.input)
+    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
+        return report
+    res = sizes(base, reinfer=True)
+    parts = []
+    changed = [ax for ax in res.axes if input_shape[ax.dim] != ax.declared]
+    square = res.coupled and len(changed) > 1
+    if square and res.square is not None and len(set(input_shape[1:])) == 1:
+        n = input_shape[1]
+        if not any(n in g for g in res.square):
+            below = [v for g in res.square if (v := g.at_most(n)) is not None]
+            above = [v for g in res.square if (v := g.at_least(n)) is not None]
+            near = sorted({*(below and [max(below)]), *(above and [min(above)])})
+            names = " = ".join(a.axis for a in res.axes)
+            parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
+    elif not square:
+        for ax in changed:
+            n = input_shape[ax.dim]
+            if ax.valid is not None and n not in ax:
+                near = ax.nearest(n)
+                parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
+    if not parts:
+        return report
+    first = report.errors[0]
+    text = f"sizes that work nearby: {'; '.join(parts)} (cnnshape sizes lists them all)"
+    hint = f"{first.hint}\n{text}" if first.hint else text
+    return dataclasses.replace(report, errors=(dataclasses.replace(first, hint=hint),) + report.errors[1:])
