@@ -579,3 +579,40 @@ def test_an_unexpected_error_in_a_worker_keeps_the_studio_open(fm, monkeypatch, 
         assert app.is_running and len(app.studio.design.items) == n and app.studio.dirty
 
     run(app, script)
+
+
+def test_f_applies_did_you_mean_and_the_picker_opens_with_the_suggestion(tmp_path):
+    p = tmp_path / "typos.yaml"
+    p.write_text("input: [1, 28, 28]\nlayers:\n  - {type: Conv2d, out_channel: 4, kernel_size: 3}\n"
+                 "  - Relu\n  - Flatten\n  - {type: Linear, out_features: 3}\n")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        assert s.selected == 0
+        await pilot.press("f")                                       # out_channel -> out_channels
+        assert s.design.items[0].values == {"out_channels": 4, "kernel_size": 3}
+        await pilot.press("down", "e")                               # Relu: the picker, filtered
+        await pilot.pause()
+        assert isinstance(app.screen, PaletteScreen)
+        assert app.screen.query_one("#palette-filter").value == "ReLU"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f")                                       # Relu -> ReLU
+        assert s.evaluation.ok and s.design.items[1].data == "ReLU"
+
+    run(app, script)
+
+
+def test_a_mistyped_file_name_asks_before_starting_a_new_design(tmp_path):
+    copy_spec(tmp_path, "fashion_mnist.yaml")
+    app = DesignApp(tmp_path / "fashion_minst.yaml")
+
+    async def script(pilot):
+        assert isinstance(app.screen, ChoiceScreen) and "New file?" in app.screen.title_text
+        await pilot.press("1")                                       # open the similar spec instead
+        await pilot.pause()
+        assert app.studio.path.name == "fashion_mnist.yaml" and app.studio.evaluation.ok
+
+    run(app, script)
+    assert not (tmp_path / "fashion_minst.yaml").exists()

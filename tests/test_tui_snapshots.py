@@ -46,6 +46,7 @@ def snapshot(tmp_path, spec_name, keys, name, size=SIZE):
                     await k(pilot)
                 else:
                     await pilot.press(k)
+            await app.workers.wait_for_complete()   # the input sizes are found in a thread
             await pilot.pause()
             return app.export_screenshot(title=name).replace(str(tmp_path), "<tmp>")
 

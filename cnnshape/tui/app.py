@@ -38,6 +38,7 @@ class DesignApp(App):
         super().__init__()
         self.path = Path(path)
         self.studio: DesignScreen | None = None
+        self.similar: list[Path] = []
         self.open_error: str | None = None
         self.file: DesignFile | None = None
         try:
@@ -52,8 +53,8 @@ class DesignApp(App):
         if not self.file.is_new:
             self.open_studio(self.path, self.file)
             return
-        similar = similar_files(self.path)
-        choices = [(f"open:{p}", f"Open {p.name} ({k + 1})") for k, p in enumerate(similar)]
+        similar = self.similar = similar_files(self.path)
+        choices = [(f"open{k}", f"Open {p.name} ({k + 1})") for k, p in enumerate(similar)]
         self.push_screen(ChoiceScreen(
             "New file?", f"{self.path} does not exist."
             + (" Did you mean one of these?" if similar else "") + "\nStart a new design there (ctrl+s creates it)?",
@@ -63,8 +64,8 @@ class DesignApp(App):
         if choice == "new":
             self.open_studio(self.path, self.file,
                              f"new design: {self.path} does not exist yet (ctrl+s creates it)")
-        elif choice and choice.startswith("open:"):
-            path = Path(choice[5:])
+        elif choice and choice.startswith("open"):
+            path = self.similar[int(choice[4:])]
             try:
                 self.open_studio(path, DesignFile.open(path))
             except SpecFileError as exc:
