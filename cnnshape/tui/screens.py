@@ -208,16 +208,23 @@ class PaletteScreen(ModalScreen[str | None]):
 
     @staticmethod
     def _options(text: str) -> list[Option]:
+        """The layer types matching every word typed; names that match come first (exact,
+        then prefix, then anywhere in the name), then matches in the description."""
         words = text.lower().split()
-        out = []
+        found = []
         for name, cls in LAYER_TYPES.items():
-            doc = (cls.__doc__ or "").strip().split("\n")[0]
+            doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
             hay = f"{name} {cls.family} {doc}".lower()
             if all(w in hay for w in words):
-                doc = doc.replace("``", "")
-                prompt = Text.assemble((f"{name:<18}", "bold"), (f"{cls.family:<14}", "dim"), doc[:48],
-                                       no_wrap=True, overflow="ellipsis")
-                out.append(Option(prompt, id=name))
+                low = name.lower()
+                rank = 0 if words and low == words[0] else 1 if words and low.startswith(words[0]) else \
+                    2 if words and words[0] in low else 3
+                found.append((rank, name, cls, doc))
+        out = []
+        for _, name, cls, doc in sorted(found, key=lambda f: f[0]):
+            prompt = Text.assemble((f"{name:<18}", "bold"), (f"{cls.family:<14}", "dim"), doc,
+                                   no_wrap=True, overflow="ellipsis")
+            out.append(Option(prompt, id=name))
         return out
 
     def on_input_changed(self, event: Input.Changed) -> None:
