@@ -220,11 +220,16 @@ class PaletteScreen(ModalScreen[str | None]):
                 rank = 0 if words and low == words[0] else 1 if words and low.startswith(words[0]) else \
                     2 if words and words[0] in low else 3
                 found.append((rank, name, cls, doc))
+        from rich.table import Table
+
         out = []
         for _, name, cls, doc in sorted(found, key=lambda f: f[0]):
-            prompt = Text.assemble((f"{name:<18}", "bold"), (f"{cls.family:<14}", "dim"), doc,
-                                   no_wrap=True, overflow="ellipsis")
-            out.append(Option(prompt, id=name))
+            row = Table.grid(expand=True)  # one line: the description is cut, never wrapped under the name
+            row.add_column(width=18, no_wrap=True, style="bold")
+            row.add_column(width=14, no_wrap=True, style="dim")
+            row.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+            row.add_row(name, cls.family, doc)
+            out.append(Option(row, id=name))
         return out
 
     def on_input_changed(self, event: Input.Changed) -> None:
