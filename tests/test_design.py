@@ -269,7 +269,7 @@ def _path_of(nodes):
 
 def test_first_copy_of_a_repeat_shows_and_edits_its_override():
     d = DesignFile.open(RESNET18).original
-    ev, nodes = _tree(d)
+    _, nodes = _tree(d)
     conv = next(n for n in nodes if n.label == "layer2.0.conv1")
     assert conv.first == ((5,), "conv1")
     assert conv.report.layer.stride == 2 and conv.report.output[1:] == (28, 28)   # what was analysed...
@@ -363,11 +363,14 @@ def test_readme_key_table_is_generated_from_the_bindings():
 
     from cnnshape.tui.keys import KEYS, bindings, help_table, readme_table
 
-    readme = open(os.path.join(os.path.dirname(SPECS), "README.md")).read()
+    with open(os.path.join(os.path.dirname(SPECS), "README.md")) as f:
+        readme = f.read()
     assert readme_table() in readme, "README key table differs: paste cnnshape.tui.keys.readme_table()"
     actions = {b.action for b in bindings()} | {b.action.removeprefix("screen.") for b in bindings(True)}
     assert actions == {k.action for k in KEYS}
-    console = Console(width=400, record=True, file=open(os.devnull, "w"))
+    import io
+
+    console = Console(width=400, record=True, file=io.StringIO())
     console.print(help_table())
     shown = console.export_text()
     assert all(k.help in shown for k in KEYS)

@@ -9,7 +9,14 @@ import pytest
 from cnnshape.analysis import check
 from cnnshape.roundtrip import DesignFile
 from cnnshape.tui.app import DesignApp
-from cnnshape.tui.screens import ChoiceScreen, ErrorScreen, FormScreen, PaletteScreen, PromptScreen, TextScreen
+from cnnshape.tui.screens import (
+    ChoiceScreen,
+    ErrorScreen,
+    FormScreen,
+    PaletteScreen,
+    PromptScreen,
+    TextScreen,
+)
 
 from .conftest import SPECS
 

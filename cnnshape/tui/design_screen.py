@@ -10,8 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, Header, Static
 
 from .. import design as D
 from ..errors import SpecFileError
@@ -19,15 +18,24 @@ from ..roundtrip import ChangedOnDisk, DesignFile
 from . import extras
 from .keys import bindings, help_table
 from .markup import escape
-from .screens import ChoiceScreen, Field, FormScreen, PaletteScreen, PromptScreen, TextScreen, layer_fields
-from .view import (details_markup, diagnostic_label, input_cells, node_cells, preview_markup, totals_text,
-                   tree_nodes, visible_columns)
-
-
-class LayerTable(DataTable):
-    """The layer table; its arrows open and close blocks (instead of scrolling sideways)."""
-
-    BINDINGS = bindings(layer_table=True)
+from .screens import (
+    ChoiceScreen,
+    Field,
+    FormScreen,
+    PaletteScreen,
+    PromptScreen,
+    TextScreen,
+    layer_fields,
+)
+from .view import (
+    details_markup,
+    input_cells,
+    node_cells,
+    preview_markup,
+    totals_text,
+    tree_nodes,
+)
+from .widgets import LayerTable, ProblemsList
 
 
 class DesignScreen(Screen):
@@ -46,7 +54,6 @@ class DesignScreen(Screen):
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
         self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
         self.nodes = []
-        self.columns: tuple = ()
         self.sizes: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -54,12 +61,12 @@ class DesignScreen(Screen):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield LayerTable(id="layers", cursor_type="row", zebra_stripes=True)
+                yield LayerTable(id="layers")
                 yield Static(id="totals")
             with Vertical(id="right"):
                 with VerticalScroll(id="details-box"):
                     yield Static(id="details")
-                yield OptionList(id="problems")
+                yield ProblemsList(id="problems")
         yield Static(id="status")
         yield Footer(compact=True)
 
@@ -67,10 +74,9 @@ class DesignScreen(Screen):
         self.table = self.query_one(LayerTable)
         self.totals = self.query_one("#totals", Static)
         self.details = self.query_one("#details", Static)
-        self.problems = self.query_one("#problems", OptionList)
+        self.problems = self.query_one(ProblemsList)
         self.status = self.query_one("#status", Static)
         self.query_one("#details-box").border_title = "layer"
-        self.problems.border_title = "problems"
         self.table.border_title = "layers"
         first_bad = next((e for e in self.evaluation.errors if e.index is not None), None)
         if first_bad is not None:
@@ -150,27 +156,9 @@ class DesignScreen(Screen):
         if select != "keep":
             want = None if select is None else (select,) if isinstance(select, int) else tuple(select)
             row = 0 if want is None else next((k + 1 for k, n in enumerate(self.nodes) if n.path == want), row)
-        rows = [input_cells(self.design, ev, self.sizes)] + [node_cells(n) for n in self.nodes]
-        columns = visible_columns(rows, table.scrollable_content_region.width or self.size.width // 2)
-        if columns != self.columns:  # the less important columns give way on a narrow table
-            table.clear(columns=True)
-            table.add_columns(*(label for _, label in columns))
-            self.columns = columns
-        else:
-            table.clear()
-        for k, cells in enumerate(rows):
-            table.add_row(*(cells[key] for key, _ in columns), key="input" if k == 0 else f"n{k - 1}")
-        if table.row_count:
-            table.move_cursor(row=max(0, min(row, table.row_count - 1)), animate=False)
+        self.table.show([input_cells(self.design, ev, self.sizes)] + [node_cells(n) for n in self.nodes], row)
         self.totals.update(totals_text(self.design, ev, extras.memory_line(ev.report) if ev.ok else None))
-        problems = self.problems
-        problems.clear_options()
-        diags = [*ev.errors, *ev.warnings]
-        problems.add_options([Option(diagnostic_label(d), id=str(k)) for k, d in enumerate(diags)]
-                             or [Option("[green]✓ no problems[/]", id="none", disabled=True)])
-        if diags:
-            problems.highlighted = 0
-        problems.border_title = f"problems ({len(ev.errors)} errors, {len(ev.warnings)} warnings)"
+        self.problems.show(ev.errors, ev.warnings)
         self._update_details()
         name = self.design.get("name")
         self.app.title = f"cnnshape · {self.path.name}{' ●' if self.dirty else ''}"
@@ -194,12 +182,10 @@ class DesignScreen(Screen):
         if self.evaluation is not None:
             self._update_details()
 
-    @on(OptionList.OptionSelected, "#problems")
-    def _jump(self, event: OptionList.OptionSelected) -> None:
-        diags = [*self.evaluation.errors, *self.evaluation.warnings]
-        if event.option.id and event.option.id.isdigit():
-            self.show_problem(diags[int(event.option.id)])
-            self.table.focus()
+    @on(ProblemsList.Chosen)
+    def _jump(self, event: ProblemsList.Chosen) -> None:
+        self.show_problem(event.diagnostic)
+        self.table.focus()
 
     def show_problem(self, diag) -> None:
         """Put the cursor on the layer of ``diag``, opening the blocks around it."""

@@ -4,21 +4,30 @@ Screens only collect input and hand it back with ``dismiss``; what an answer mea
 decided by the app, using :mod:`cnnshape.design`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
 from textual.widgets.option_list import Option
 
-from .markup import escape
 from ..design import UNSET, format_value, parse_value
 from ..layers import LAYER_TYPES
+from .markup import escape
 
 
 class FieldInput(Input):

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from .markup import escape
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
 from ..render import human, mb, rf_text, shape_text
+from .markup import escape
 
 STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("✗", "bold red"),
                "unreached": ("·", "dim")}
@@ -118,8 +118,8 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: s
             lines += ["", f"[b]valid input sizes[/b]: {escape(sizes)}"]
         errs = [d for d in ev.errors if d.index is None]
         lines += _diag_lines(errs)
-        lines += ["", "[dim]Shapes are per sample, channels first, batch excluded: "
-                  "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]"]
+        lines += ["", ("[dim]Shapes are per sample, channels first, batch excluded: "
+                       "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]")]
         return "\n".join(lines)
     from ..design import diagnostics_of, first_copy_override, get_data
 
