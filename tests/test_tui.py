@@ -623,3 +623,36 @@ def test_a_mistyped_file_name_asks_before_starting_a_new_design(tmp_path):
 
     run(app, script)
     assert not (tmp_path / "fashion_minst.yaml").exists()
+
+
+def test_resnet18_first_copy_stride_and_skip_connection_repair_by_keys(tmp_path):
+    """Issue 15.3 driven by keys: the first copy's real stride in the form, a kernel change
+    that breaks the Residual add shown on the layer, and f repairing it."""
+    p = copy_spec(tmp_path, "resnet18.yaml")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        assert s.selected_node.label == "layer2.0.conv1"
+        assert [n.label for n in s.nodes if n.copy] == ["layer2.1"]          # copy 2 listed, collapsed
+        await pilot.press("e")
+        await pilot.pause()
+        form = app.screen
+        assert form.query_one("#f-stride").value == "2"                     # not "1 (default)"
+        form.query_one("#f-kernel_size").focus()
+        await pilot.pause()
+        burst(app, "end", "backspace", "5")
+        await pilot.pause()
+        assert "Residual add needs equal shapes" in str(form.query_one("#form-preview").render())
+        burst(app, "enter")
+        await pilot.pause()
+        assert not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
+        details = str(s.query_one("#details").render())
+        assert "Residual add needs equal shapes" in details and "press f" in details
+        await pilot.press("f")
+        assert s.evaluation.ok
+        data = s.design.items[5].data
+        assert data["body"][0]["body"][0]["padding"] == 2 and data["first"]["conv1"] == {"stride": 2}
+
+    run(app, script)
