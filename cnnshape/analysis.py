@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
+from .limits import MAX_INT
 from .layers import Layer, LayerError, Note
 from .layers.base import KEEP, MIX, Shape, shape_str
 from .layers.blocks import child_names
@@ -174,17 +175,27 @@ class Walk:
                         f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
                         "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
                         "n" if "n" in layer.ARGS else None)
+                if layer.inline and len(self.ctx) == 1:
+                    raise LayerError(f"inline: true needs an enclosing block: a top-level {layer.type} has no "
+                                     "module to register its layers on", "remove inline, or put the block inside "
+                                     "a Sequential", "inline")
                 out, out_rf, children = layer.analyze(shape, rf, self)
+                _check_registered(children)
+                own = layer.own_params(out)
             except LayerError as exc:
                 self.errors.append(self._diag(exc, ypath, dotted, "error"))
                 raise _Stop from None
             finally:
                 self.ctx.pop()
-            return LayerReport(index, name, layer.type, shape, out, sum(c.params for c in children),
-                               sum(c.trainable_params for c in children), sum(c.macs for c in children),
-                               out_rf, layer, dotted, tuple(children))
+            params = sum(c.params for c in children) + own
+            return LayerReport(index, name, layer.type, shape, out, params,
+                               sum(c.trainable_params for c in children) + (own if trainable else 0),
+                               sum(c.macs for c in children), out_rf, layer, dotted, tuple(children))
         try:
             inf = layer.infer(shape, self.batch)
+            if any(d > MAX_INT for d in inf.output):
+                raise LayerError(f"{layer.type} would output {shape_str(inf.output)}: sizes are limited to "
+                                 f"{MAX_INT:,} (README: Limits)", "use smaller sizes")
             if layer.returns_tuple() and not tuple_ok:
                 raise LayerError(
                     f"{layer.type} with return_indices: true returns (values, indices); the next "
@@ -229,12 +240,13 @@ class Walk:
         names = names or child_names(layers, offset)
         rows = []
         for j, (layer, name) in enumerate(zip(layers, names)):
-            row = self.item(layer, shape, rf, ypath + ykey + (j,), f"{dotted}.{name}", name, j + offset, False)
+            here = dotted if getattr(layer, "inline", False) else f"{dotted}.{name}"
+            row = self.item(layer, shape, rf, ypath + ykey + (j,), here, name, j + offset, False)
             rows.append(row)
             shape, rf = row.output, row.receptive_field
         return shape, rf, rows
 
-    def copy(self, i: int, body, shape: Shape, rf, ykey, nested: bool):
+    def copy(self, i: int, body, shape: Shape, rf, ykey, nested: bool, name: str | None = None):
         """Copy ``i`` of a Repeat's ``body`` (child ``str(i)``: the body's one item itself,
         or an nn.Sequential when ``nested``) -> (shape, rf, rows).
 
@@ -243,7 +255,7 @@ class Walk:
         the copy's module path and its warnings and memory repeated."""
         _, dotted, trainable = self.ctx[-1]
         key = (id(body), shape, rf, self.adaptive, self.size_bound, trainable, dotted)
-        name = str(i)
+        name = str(i) if name is None else name
         hit = self._copies.get(key)
         if hit is None:
             w0, a0 = len(self.warnings), self.act_elems
@@ -251,11 +263,11 @@ class Walk:
                 out, out_rf, rows = self.nested(name, body, shape, rf, ykey)
             else:
                 out, out_rf, rows = self.seq(body, shape, rf, ykey, names=[name], offset=i)
-            self._copies[key] = (i, out, out_rf, rows, self.warnings[w0:], self.act_elems - a0,
+            self._copies[key] = (name, out, out_rf, rows, self.warnings[w0:], self.act_elems - a0,
                                  self.adaptive, self.size_bound, body)
             return out, out_rf, rows
-        i0, out, out_rf, rows, warns, act, self.adaptive, self.size_bound, _ = hit
-        old, new = f"{dotted}.{i0}", f"{dotted}.{i}"
+        name0, out, out_rf, rows, warns, act, self.adaptive, self.size_bound, _ = hit
+        old, new = f"{dotted}.{name0}", f"{dotted}.{name}"
         self.act_elems += act
         self.warnings += [replace(w, name=new + w.name[len(old):]) if w.name and (w.name == old or
                           w.name.startswith(old + ".")) else w for w in warns]
@@ -269,10 +281,29 @@ class Walk:
             out, out_rf, rows = self.seq(layers, shape, rf, ykey)
         finally:
             self.ctx.pop()
-        row = LayerReport(int(name) if name.isdigit() else 0, name, "Sequential", shape, out,
+        row = LayerReport(int(name) if name.isdecimal() and name.isascii() else 0, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
                           sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))
         return out, out_rf, [row]
+
+
+def _check_registered(rows) -> None:
+    """Two children registered under one module path (an inline block's layers are
+    registered on the enclosing module): torch would silently keep only the last."""
+    seen: set = set()
+    for r in _registered(rows):
+        if r.path in seen:
+            raise LayerError(f"two layers are registered as '{r.path}' (an inline block's layers take their "
+                             "names on the enclosing module)", "give the layers unique names", "inline")
+        seen.add(r.path)
+
+
+def _registered(rows):
+    for r in rows:
+        if r.layer is not None and getattr(r.layer, "inline", False):
+            yield from _registered(r.children)
+        else:
+            yield r
 
 
 def _relabel(row: LayerReport, old: str, new: str, name: str | None = None, index: int = 0) -> LayerReport:

@@ -10,6 +10,17 @@ import click
 EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
 
 
+def _parse_size(ctx, param, value):
+    if value is None:
+        return None
+    from .memory import parse_bytes
+
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _parse_shape(ctx, param, value):
     if value is None:
         return None
@@ -23,6 +34,17 @@ def _parse_shape(ctx, param, value):
     return shape
 
 
+def _parse_qty(ctx, param, value):
+    if value is None:
+        return None
+    from .gates import parse_quantity
+
+    try:
+        return parse_quantity(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class LazyGroup(click.Group):
     """Subcommands are imported only when invoked (keeps ``check`` start-up light)."""
 
@@ -33,7 +55,10 @@ class LazyGroup(click.Group):
         "tui": ("cnnshape.commands.tui_cmd", "tui_cmd"),
         "train": ("cnnshape.commands.train_cmds", "train_cmd"),
         "viz": ("cnnshape.commands.train_cmds", "viz_cmd"),
+        "zoo": ("cnnshape.commands.zoo", "zoo_cmd"),
         "sizes": ("cnnshape.commands.sizes", "sizes_cmd"),
+        "diff": ("cnnshape.commands.diff_cmd", "diff_cmd"),
+        "draw": ("cnnshape.commands.draw_cmd", "draw_cmd"),
     }
 
     def list_commands(self, ctx):
@@ -59,8 +84,9 @@ def main():
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table for people, json (SPEC.md) for programs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "github", "markdown"]), default="table",
+              show_default=True, help="table for people, json (SPEC.md) for programs, github for workflow "
+              "annotations, markdown for a job summary or PR comment.")
 @click.option("--input", "input_shape", callback=_parse_shape, metavar="SHAPE",
               help="Override the spec's input shape, e.g. 3,32,32 (one sample, no batch).")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the spec's batch size.")
@@ -68,7 +94,21 @@ def main():
 @click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True,
               help="Table rows for blocks: 1 = one row per top-level item (e.g. per ResNet stage), "
                    "2+ = also the layers inside blocks, that many levels deep.")
-def check(specs, fmt, input_shape, batch, no_warnings, depth):
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+              show_default=True, help="Optimizer of the training-memory figures (state per parameter).")
+@click.option("--memory-limit", callback=_parse_size, metavar="SIZE",
+              help="Device memory, e.g. 8GiB or 12GB: also print the largest batch that fits.")
+@click.option("--max-params", callback=_parse_qty, metavar="N", help="Budget: fail (exit 1) above N params, e.g. 5M.")
+@click.option("--max-trainable-params", callback=_parse_qty, metavar="N", help="Budget on trainable params.")
+@click.option("--max-macs", callback=_parse_qty, metavar="N", help="Budget: MACs per sample, e.g. 1G.")
+@click.option("--max-memory", callback=_parse_size, metavar="SIZE",
+              help="Budget: memory of one training step at the spec's batch (with --optimizer), e.g. 8GiB.")
+@click.option("--min-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at least this.")
+@click.option("--max-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at most this.")
+@click.option("--expect-output", "expect_output", callback=_parse_shape, metavar="SHAPE",
+              help="Budget: the output shape must be SHAPE, e.g. 10.")
+def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit, max_params,
+          max_trainable_params, max_macs, max_memory, min_rf, max_rf, expect_output):
     """Validate specs analytically: shapes, receptive fields, params, MACs, memory.
 
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
@@ -77,14 +117,23 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
     from .analysis import check as run_check
     from .errors import SpecError, SpecFileError
 
+    from .gates import Budgets, check_budgets
+
+    budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
+                      tuple(expect_output) if expect_output else None, optimizer)
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            src = path if path != "-" else sys.stdin.read()
+            src = _spec_arg(path)
             report = run_check(src, input=input_shape, batch=batch)
             if input_shape and not report.ok:  # which sizes would work (only on failure)
                 from .commands.sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
+            over = check_budgets(report, budgets)
+            if over:
+                from dataclasses import replace
+
+                report = replace(report, errors=report.errors + tuple(over))
             results.append((path, report, None))
             if not report.ok:
                 status = max(status, EXIT_INVALID)
@@ -95,18 +144,48 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth):
             results.append((path, None, exc))
             status = EXIT_FAILED
     if fmt == "json":
-        docs = [_json_doc(path, report, exc, multi=len(specs) > 1) for path, report, exc in results]
+        mem = {"optimizer": optimizer, "memory_limit": memory_limit}
+        docs = [_json_doc(path, report, exc, multi=len(specs) > 1, mem=mem) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+    elif fmt in ("github", "markdown"):
+        from . import ci_formats
+
+        rows = [(path, report, exc, ()) for path, report, exc in results]
+        click.echo("\n".join(ci_formats.github(rows)) if fmt == "github" else ci_formats.markdown(rows))
     else:
-        _print_tables(results, show_warnings=not no_warnings, depth=depth)
+        _print_tables(results, show_warnings=not no_warnings, depth=depth,
+                      mem={"optimizer": optimizer, "memory_limit": memory_limit})
     sys.exit(status)
 
 
-def _json_doc(path, report, exc, multi: bool):
+def _spec_arg(path: str):
+    """A command-line SPEC: always a path (whatever it looks like), ``-`` = standard input."""
+    from .spec import SpecPath, YAMLText
+    from .yaml_io import decode, read_fd
+
+    if path == "-":
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # a replaced stdin (tests, embedding)
+            from .limits import MAX_BYTES
+
+            text = sys.stdin.read(MAX_BYTES + 1)
+            if len(text) > MAX_BYTES:
+                from .errors import SpecFileError
+
+                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec")
+            return YAMLText(text)
+        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
+    return SpecPath(path)
+
+
+def _json_doc(path, report, exc, multi: bool, mem=None):
     from .errors import SpecFileError
 
     if report is not None:
-        doc = report.to_dict()
+        from .memory import add_to_json
+
+        doc = add_to_json(report.to_dict(), report, **(mem or {}))
     else:
         doc = {"ok": False, "input": None, "batch": None, "output": None, "layers": [],
                "totals": None, "errors": [], "warnings": []}
@@ -120,7 +199,7 @@ def _json_doc(path, report, exc, multi: bool):
     return doc
 
 
-def _print_tables(results, show_warnings: bool, depth: int = 1):
+def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
     from rich.console import Console
 
     from .errors import SpecFileError
@@ -144,7 +223,7 @@ def _print_tables(results, show_warnings: bool, depth: int = 1):
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
         if report.layers or report.ok:
             out.print(report_table(report, title=title, depth=depth))
-            out.print(totals_text(report))
+            out.print(totals_text(report, **(mem or {})))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:

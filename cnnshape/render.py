@@ -79,7 +79,9 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
         _nested_rows(table, c, depth, level + 1)
 
 
-def totals_text(report: Report):
+def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):
+    """Footer lines: params, MACs and memory (cnnshape.memory: saved-for-backward bytes and
+    the estimated peaks; the largest batch when ``memory_limit`` is given)."""
     from rich.text import Text
 
     t = report.totals
@@ -88,9 +90,11 @@ def totals_text(report: Report):
         f"params: {t.params:,} (trainable {t.trainable_params:,}, frozen {t.frozen_params:,})"
         f" = {mb(t.param_bytes)} in {spec.dtype}",
         f"MACs per sample: {t.macs:,} ({human(t.macs)}); batch {spec.batch}: {human(t.macs * spec.batch)}",
-        f"memory at batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)}"
-        f" (x2 with gradients), params {mb(t.param_bytes)}",
     ]
+    if report.ok:
+        from .memory import summary_lines
+
+        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit)
     return Text("\n".join(lines), style="dim")
 
 

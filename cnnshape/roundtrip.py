@@ -19,7 +19,7 @@ from typing import Any
 
 from .atomic import write_atomic
 from .design import Design
-from .errors import SpecFileError
+from .errors import SpecError, SpecFileError
 from .yaml_io import parse, read_text
 from .yaml_out import dump_data
 
@@ -41,10 +41,22 @@ def _digest(text: str | None) -> str | None:
 
 
 def _disk_text(path: Path) -> str | None:
+    """The file's text decoded exactly as :meth:`DesignFile.open` decodes it (BOM removed,
+    CRLF kept), so an untouched file never counts as changed; bytes that are not UTF-8 (or
+    a file that can no longer be read) yield a marker that differs from any text: the
+    save then asks before overwriting, and the user's edits stay in memory."""
+    from .yaml_io import decode, read_bytes
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+        data = read_bytes(path)
+    except SpecFileError as exc:
+        if not os.path.lexists(path):
+            return None
+        return f"\x00unreadable: {exc}"
+    try:
+        return decode(data)
+    except SpecError:
+        return "\x00not UTF-8: " + hashlib.sha256(data).hexdigest()
 
 
 @dataclass

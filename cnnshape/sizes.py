@@ -24,11 +24,13 @@ never a guessed answer. ``sizes(spec_or_report)`` returns a frozen :class:`Sizes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
-from typing import Any
+from typing import Any, NamedTuple
 
 BIG = 1 << 62  # "no upper bound"
+MAX_PIECES = 1 << 14  # beyond this many residue classes the axis is reported unknown (never a hang)
 RENDER_LIMIT = 1 << 20  # beyond this, the set is printed as its raw (still exact) pieces
 
 
@@ -66,11 +68,13 @@ class Rule:
     reinferred: "Rule | None" = None
 
 
+@lru_cache(maxsize=4096)
 def same(dim: int) -> Rule:
     """The size passes through unchanged (pointwise layers)."""
     return Rule((Case(),), dim)
 
 
+@lru_cache(maxsize=4096)
 def fixed(dim: int, value: int, out: int | None = None, inferred: bool = False) -> Rule:
     """The size must equal ``value`` (a parameter fixed at the declared input); the
     output size is ``out`` (default: ``value``). ``inferred``: the parameter was not
@@ -81,16 +85,19 @@ def fixed(dim: int, value: int, out: int | None = None, inferred: bool = False) 
     return Rule((Case(0, value if out is None else out, 1, value, value),), dim, reinferred=free)
 
 
+@lru_cache(maxsize=4096)
 def constant(dim: int, value: int) -> Rule:
     """Any size gives ``value`` (adaptive pooling)."""
     return Rule((Case(0, value, 1),), dim)
 
 
+@lru_cache(maxsize=4096)
 def affine(dim: int, a: int, b: int = 0, c: int = 1, lo: int = 1) -> Rule:
     """``out = floor((a*x + b) / c)`` for every ``x >= lo``."""
     return Rule((Case(a, b, c, lo),), dim)
 
 
+@lru_cache(maxsize=4096)
 def window(dim: int, k_eff: int, stride: int, pad_left: int, pad_right: int, *, ceil_mode: bool = False,
            min_in: int = 1, drops: bool = True) -> Rule:
     """A sliding window (convolution or pooling) as torch sizes it.
@@ -165,9 +172,13 @@ Piece = tuple
 
 
 def _make(m, r, lo, hi, a, b, c, clean) -> Piece | None:
-    lo = max(lo, 1)
-    if hi < lo or _first(m, r, lo) > hi:
+    first = _first(m, r, max(lo, 1))
+    if first > hi:
         return None
+    # canonical bounds (the loosest giving the same set), so that classes can merge
+    lo = max(1, first - m + 1)
+    if hi < BIG:
+        hi = _last(m, r, hi) + m - 1
     a, b, c = _canon(m, r, a, b, c)
     return (m, r % m, lo, hi, a, b, c, clean)
 
@@ -180,6 +191,8 @@ def _split(p: Piece, factor: int) -> list[Piece]:
     """``p`` as ``factor`` classes modulo ``m * factor``."""
     if factor == 1:
         return [p]
+    if factor > MAX_PIECES:
+        raise SizeUnknown(f"the size map needs more than {MAX_PIECES} residue classes (modulus {p[0] * factor})")
     m, r, lo, hi, a, b, c, clean = p
     out = []
     for j in range(factor):
@@ -222,8 +235,15 @@ def _apply_case(p: Piece, case: Case) -> list[Piece]:
     return [] if q is None else [q]
 
 
+def _is_identity(case: Case) -> bool:
+    return (case.a == 1 and case.b == 0 and case.c == 1 and case.lo <= 1 and case.hi >= BIG and case.mod == 1
+            and not case.drops)
+
+
 def _apply_rule(pieces: list[Piece], rule: Rule) -> list[Piece]:
     cases = rule.cases
+    if len(cases) == 1 and _is_identity(cases[0]):
+        return pieces
     out: list[Piece] = []
     if len(cases) == 1 and cases[0].mod == 1:
         for p in pieces:
@@ -360,11 +380,12 @@ class SizeUnknown(Exception):
     """No exact answer for this axis (a layer without a size rule, an unsupported merge)."""
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(NamedTuple):
     """The sizes still possible and the tracked size, at one point of the network.
 
-    ``shape``: the declared shape there; ``dim``: where the tracked size sits in it.
+    ``pieces``: disjoint (m, r, lo, hi, a, b, c, clean) — input sizes n ≡ r (mod m),
+    lo <= n <= hi, where the tracked size is floor((a*n + b)/c) (clean: no pixel dropped
+    so far); ``shape``: the declared shape there; ``dim``: where the tracked size sits.
     """
 
     pieces: tuple
@@ -441,6 +462,8 @@ class Sizer:
             if self.defer_coupled:  # assume it holds (the square analysis checks it)
                 pieces = [p[:4] + (0, cs[0].lo, 1) + p[7:] for p in pieces]
         out = _apply_rule(pieces, rule)
+        if len(out) > MAX_PIECES:
+            raise SizeUnknown(f"more than {MAX_PIECES} residue classes of input sizes")
         return State(tuple(out), rule.dim, state.shape, (state.merged or rule.merges) and not is_fixed)
 
     # merges ----------------------------------------------------------------------
@@ -453,6 +476,9 @@ class Sizer:
         for other in states[1:]:
             if len(other.shape) != len(cur.shape):
                 raise SizeUnknown("a merge of tensors of different ranks")
+            if other.dim == cur.dim and other.pieces == cur.pieces:  # the same sizes: nothing to cut
+                cur = State(cur.pieces, cur.dim, cur.shape, cur.merged or other.merged)
+                continue
             pieces = []
             for p in cur.pieces:
                 for q in other.pieces:

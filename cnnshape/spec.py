@@ -13,7 +13,8 @@ from typing import Any
 from .errors import Diagnostic, SpecError
 from .layers import LAYER_TYPES, ArgErrors, Layer
 from .layers.base import did_you_mean
-from .yaml_io import Positions, parse, read_text
+from .limits import MAX_INT, MAX_LAYERS, shown
+from .yaml_io import Positions, check_plain, parse, read_text
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 TOP_KEYS = ("name", "description", "input", "batch", "dtype", "layers")
@@ -95,21 +96,49 @@ class Spec:
 
 
 # --------------------------------------------------------------------------- loading
+class SpecPath(os.PathLike):
+    """A path given verbatim (a command-line argument): :func:`load` reads it as a file
+    whatever it looks like (``[v2] spec.yaml``, ``#1.yaml``, ``net: v2.yaml``, ``""``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __fspath__(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"SpecPath({self.name!r})"
+
+
+class YAMLText(str):
+    """YAML text given explicitly (e.g. read from standard input): :func:`load` never
+    takes it for a path."""
+
+
 def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = None) -> Spec:
     """Load and validate a spec from a path, YAML text or a dict.
 
-    A ``str`` is YAML text when it contains a newline or a ``:``-free flow mapping start,
-    otherwise a path. ``input`` / ``batch`` override the file's values.
+    A ``str`` naming an existing file is a path; otherwise it is YAML text when it contains
+    a newline, starts with ``{``, ``[`` or ``#`` or contains ``": "``, else a (missing)
+    path. :class:`SpecPath` / :class:`YAMLText` / ``pathlib.Path`` say which without
+    guessing. ``input`` / ``batch`` override the file's values.
     """
     source_name = None
     if isinstance(obj, dict):
+        check_plain(obj)
         data, src = obj, Source()
     else:
-        if isinstance(obj, os.PathLike) or (isinstance(obj, str) and _looks_like_path(obj)):
-            source_name = str(obj)
+        if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not isinstance(obj, YAMLText)
+                                             and _looks_like_path(obj)):
+            source_name = os.fspath(obj)
             text = read_text(obj)
         elif isinstance(obj, str):
-            text = obj
+            text = str(obj)
         else:
             raise TypeError(f"load() takes a path, YAML text or a dict, not {type(obj).__name__}")
         data, positions = parse(text, source_name)
@@ -123,9 +152,29 @@ def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = Non
 
 
 def _looks_like_path(s: str) -> bool:
-    if not s.strip() or "\n" in s or "\x00" in s or s.lstrip().startswith(("{", "[", "#")) or ": " in s:
+    if not s.strip() or "\n" in s or "\x00" in s or len(s) > 4096:
         return False
-    return True
+    try:
+        if os.path.isfile(s):
+            return True
+    except (OSError, ValueError):
+        return False
+    return not (s.lstrip().startswith(("{", "[", "#")) or ": " in s)
+
+
+def expanded_count(layers) -> int:
+    """How many layers ``layers`` instantiate once every Repeat is expanded (capped just
+    above MAX_LAYERS, so the count itself stays cheap)."""
+    total = 0
+    for layer in layers:
+        if getattr(layer, "is_block", False):
+            inner = sum(expanded_count(seq) for _, _, seq in layer.sequences()) + 1
+            total += inner * getattr(layer, "n", 1) if layer.type == "Repeat" else inner
+        else:
+            total += 1
+        if total > MAX_LAYERS:
+            return MAX_LAYERS + 1
+    return total
 
 
 def from_data(data: Any, src: Source | None = None, overrides: dict | None = None) -> Spec:
@@ -159,15 +208,15 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
         top("the spec has no input shape", "add input: [C, H, W] (one sample, channels first, no batch), "
             "e.g. input: [1, 28, 28]")
     elif not (isinstance(shape, list) and 1 <= len(shape) <= 4
-              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)):
-        top(f"input must be a list of 1 to 4 positive ints ([F], [C, L], [C, H, W] or [C, D, H, W]), "
-            f"received {shape!r}", "e.g. input: [1, 28, 28] (no batch dimension)", "input")
+              and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_INT for s in shape)):
+        top(f"input must be a list of 1 to 4 positive ints (at most {MAX_INT:,}: README Limits) ([F], [C, L], [C, H, W] or [C, D, H, W]), "
+            f"received {shown(shape)}", "e.g. input: [1, 28, 28] (no batch dimension)", "input")
     batch = data.get("batch", 1)
-    if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1):
-        top(f"batch must be a positive int, received {batch!r}", "e.g. batch: 64", "batch")
+    if not (isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= MAX_INT):
+        top(f"batch must be a positive int (at most {MAX_INT:,}), received {shown(batch)}", "e.g. batch: 64", "batch")
     dtype = data.get("dtype", "float32")
     if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
-        top(f"unknown dtype {dtype!r}{did_you_mean(str(dtype), DTYPE_BYTES)}",
+        top(f"unknown dtype {shown(dtype)}{did_you_mean(str(dtype), DTYPE_BYTES)}",
             f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
     raw_layers = data.get("layers")
     layers: list[Layer] = []
@@ -186,6 +235,9 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             else:
                 layers.append(layer)
         _check_names(raw_layers, layers, first_bad, pos, diags)
+        if first_bad is None and expanded_count(layers) > MAX_LAYERS:
+            top(f"the spec expands to more than {MAX_LAYERS:,} layers (Repeat n multiplies its body; "
+                "README: Limits)", "use smaller Repeat counts", "layers")
     top_ok = not any(d.index is None for d in diags)
     if diags:
         partial = None
@@ -200,8 +252,10 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
 
 
 def _kind(v) -> str:
-    return {dict: "a mapping", list: "a list", str: f"the string {v!r}", type(None): "nothing",
-            bool: f"the boolean {v}", int: f"the number {v}", float: f"the number {v}"}.get(type(v), repr(v))
+    kinds = {dict: "a mapping", list: "a list", str: "the string ", type(None): "nothing", bool: "the boolean ",
+             int: "the number ", float: "the number "}
+    kind = kinds.get(type(v), "")
+    return kind + shown(v) if kind.endswith(" ") or not kind else kind
 
 
 def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
@@ -238,11 +292,11 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         return None, [diag(f"{where} must be a type name or a mapping, received {_kind(item)}",
                            "e.g. - ReLU or - {type: Linear, out_features: 10}")]
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
-        shown = type_name if isinstance(type_name, str) else _kind(type_name)
-        hint = did_you_mean(str(type_name), LAYER_TYPES)
+        written = type_name if isinstance(type_name, str) else _kind(type_name)
+        hint = did_you_mean(type_name, LAYER_TYPES) if isinstance(type_name, str) else ""
         fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
                "supported types: " + ", ".join(LAYER_TYPES))
-        return None, [diag(f"unknown layer type '{shown}'{hint}", fix, "type" if isinstance(item, dict) else None)]
+        return None, [diag(f"unknown layer type '{written}'{hint}", fix, "type" if isinstance(item, dict) else None)]
     cls = LAYER_TYPES[type_name]
     errors: list[Diagnostic] = []
     if cls.is_block:
@@ -275,9 +329,15 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
         _check_child_names(names, prefix, path[1], pos, errors)
         return layers if len(layers) == len(raw) else raw
 
+    direct: list = []  # children registered on the block module itself (body, after)
     for key, arg in cls.ARGS.items():
         if key not in values or values[key] is None:
             continue
+        if arg.kind == "layers" and key in ("body", "after") and isinstance(values[key], list) \
+                and "shortcut_name" in cls.ARGS:
+            offset = len(values.get("body") or []) if key == "after" and isinstance(values.get("body"), list) else 0
+            direct += [(s.get("name") if isinstance(s, dict) and isinstance(s.get("name"), str) else str(j + offset))
+                       for j, s in enumerate(values[key])]
         if arg.kind == "layers":
             prefix, offset = cls.item_prefix(key, None, values, dotted)
             out[key] = seq(values[key], path + (key,), prefix, offset)
@@ -295,6 +355,16 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
                 else:
                     conv[k] = v
             out[key] = conv
+    short = values.get("shortcut_name", "shortcut" if values.get("shortcut") else None)
+    if "shortcut_name" in cls.ARGS and isinstance(short, str):
+        names = [(c, path + ("body", j)) for j, c in enumerate(direct)] + [(short, path)]
+        before = len(errors)
+        _check_child_names(names, dotted, path[1], pos, errors)
+        for d in errors[before:]:  # point at shortcut_name, say what it is
+            if d.name == f"{dotted}.{short}":
+                kl, kc = pos.exact(*path, "shortcut_name")
+                errors[errors.index(d)] = replace(d, message="shortcut_name: " + d.message.replace(
+                    "layer name", "the shortcut's child name"), key="shortcut_name", key_line=kl, key_column=kc)
     return out, errors
 
 

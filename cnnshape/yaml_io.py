@@ -14,19 +14,20 @@ to plain Python values, so that:
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, SpecError, SpecFileError
-
-MAX_BYTES = 8 * 1024 * 1024
-MAX_NODES = 500_000
-MAX_DEPTH = 64
+from .limits import MAX_BYTES, MAX_DEPTH, MAX_DIGITS, MAX_ITEMS, MAX_NODES, MAX_STR
 
 _CORE = "tag:yaml.org,2002:"
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$")
 _FLOAT_SPECIAL = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: seconds to wait for data from a pipe/FIFO/device before giving up
+READ_TIMEOUT = 10.0
 
 
 @dataclass
@@ -48,30 +49,159 @@ class Positions:
         return self.table.get(path, (None, None))
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """Read a spec file; SpecFileError (exit 2) when missing, unreadable or too large."""
-    p = Path(path)
+def _too_large(name: str, size: str) -> SpecFileError:
+    return SpecFileError(f"{name}: {size} is larger than the {MAX_BYTES:,}-byte limit for a spec "
+                         "(README: Limits)")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a spec file, at most ``MAX_BYTES``; SpecFileError (exit 2) when the path
+    is empty, missing, a folder, unreadable, too large, or a pipe/device that sends nothing
+    for ``READ_TIMEOUT`` seconds. Never blocks forever: the file is opened non-blocking and
+    its type checked before reading; the size is counted while reading (``st_size`` of
+    /dev/zero is 0)."""
+    name = os.fspath(path)
+    if not name:
+        raise SpecFileError("'': an empty path (give a spec file, or - for standard input)")
     try:
-        size = p.stat().st_size
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise SpecFileError(f"{p}: no such file") from None
+        raise SpecFileError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise SpecFileError(f"{name}: is a directory, not a spec file") from None
     except OSError as exc:
-        raise SpecFileError(f"{p}: cannot read ({exc.strerror})") from None
+        raise SpecFileError(f"{name}: cannot read ({exc.strerror})") from None
     except ValueError as exc:  # e.g. a NUL byte in the path
-        raise SpecFileError(f"{str(p)!r}: not a valid path ({exc})") from None
-    if p.is_dir():
-        raise SpecFileError(f"{p}: is a directory, not a spec file")
-    if size > MAX_BYTES:
-        raise SpecFileError(f"{p}: {size:,} bytes is larger than the {MAX_BYTES:,}-byte limit for a spec")
+        raise SpecFileError(f"{name!r}: not a valid path ({exc})") from None
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise SpecFileError(f"{p}: cannot read ({exc.strerror})") from None
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SpecFileError(f"{name}: is a directory, not a spec file")
+        if stat.S_ISREG(st.st_mode):
+            if st.st_size > MAX_BYTES:
+                raise _too_large(name, f"{st.st_size:,} bytes")
+            os.set_blocking(fd, True)
+            return read_fd(fd, name, timeout=None)
+        return read_fd(fd, name, timeout=READ_TIMEOUT)
+    finally:
+        os.close(fd)
+
+
+def read_fd(fd: int, name: str, timeout: float | None = None) -> bytes:
+    """Read ``fd`` to its end, refusing more than ``MAX_BYTES``; with ``timeout``, give up
+    when no data arrives for that many seconds (a pipe whose writer never writes)."""
+    import select
+
+    chunks, size = [], 0
+    while True:
+        if timeout is not None:
+            try:
+                ready, _, _ = select.select([fd], [], [], timeout)
+            except (OSError, ValueError):
+                ready = [fd]
+            if not ready:
+                raise SpecFileError(f"{name}: no data arrived for {timeout:g} s (a pipe or device "
+                                    "with no writer?)")
+        try:
+            chunk = os.read(fd, min(1 << 16, MAX_BYTES + 1 - size))
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            raise SpecFileError(f"{name}: cannot read ({exc.strerror})") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise _too_large(name, "the input")
+
+
+def decode(data: bytes, source: str | None = None) -> str:
+    """UTF-8 (with or without a BOM) to text; a located SpecError for other encodings."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError([Diagnostic("the file is UTF-16 text, not UTF-8", "save the spec as UTF-8 YAML",
+                                    line=1, column=1)], source)
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
-        return data.decode("utf-8-sig")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})",
-                                    "save the spec as UTF-8 YAML")], str(p)) from None
+        before = body[:exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {body[exc.start]:#04x} at line "
+                                    f"{line}, column {column})", "save the spec as UTF-8 YAML",
+                                    line=line, column=column)], source) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a spec file (see :func:`read_bytes`) and decode it (see :func:`decode`)."""
+    return decode(read_bytes(path), os.fspath(path))
+
+
+def _prescan(text: str, source: str | None) -> None:
+    """Refuse, before the (slow, pure-Python) parser runs, documents over the item or bracket
+    nesting limits: both are counted with C-speed scans over the text."""
+    if len(text) > MAX_BYTES:
+        raise _too_large(source or "<text>", f"{len(text):,} characters")
+
+    def at(pos: int, message: str, hint: str) -> SpecError:
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return SpecError([Diagnostic(message, hint, line=line, column=col)], source)
+
+    if text.count("\n") + text.count(",") > MAX_ITEMS:
+        for n, m in enumerate(re.finditer("[\n,]", text)):
+            if n == MAX_ITEMS:
+                raise at(m.start(), f"the spec has more than {MAX_ITEMS:,} lines and list items "
+                                    "(README: Limits)", "split the network, or use Repeat for repeated layers")
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        depth = 0
+        for m in re.finditer(r"[\[\]{}]|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|(?:^|(?<=\s))#[^\n]*", text):
+            c = m.group()
+            if c in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise at(m.start(), f"the document is nested more than {MAX_DEPTH} levels deep "
+                                        "(README: Limits)", "flatten the brackets")
+            elif c in "]}":
+                depth = max(depth - 1, 0)
+
+
+def check_plain(data: Any, source: str | None = None) -> None:
+    """Limits for data given as Python values (``load(dict)``): nesting depth (a dict that
+    contains itself is refused too), value count, integer magnitude and string contents."""
+    count = 0
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise SpecError([Diagnostic(f"the data has more than {MAX_NODES:,} values (README: Limits)")], source)
+        if depth > MAX_DEPTH:
+            raise SpecError([Diagnostic(f"the data is nested more than {MAX_DEPTH} levels deep, or contains "
+                                        "itself (README: Limits)")], source)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            problem = _check_str(value)
+            if problem:
+                raise SpecError([Diagnostic(problem)], source)
+        elif isinstance(value, int) and value.bit_length() > 4 * MAX_DIGITS:
+            raise SpecError([Diagnostic(f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits: "
+                                        f"numbers in a spec have at most {MAX_DIGITS} (README: Limits)")], source)
+
+
+def _check_str(value: str) -> str | None:
+    if len(value) > MAX_STR:
+        return f"a string of {len(value):,} characters is longer than the {MAX_STR:,}-character limit"
+    if _SURROGATE.search(value):
+        return f"the string {value.encode('utf-8', 'backslashreplace').decode()!r} is not valid Unicode " \
+               "(a lone surrogate)"
+    return None
 
 
 class _Converter:
@@ -93,7 +223,7 @@ class _Converter:
                                   "(aliases referring to aliases: a 'billion laughs' document?)",
                             "write the spec without nested anchors/aliases")
         if depth > MAX_DEPTH:
-            raise self.fail(node, f"the document is nested more than {MAX_DEPTH} levels deep")
+            raise self.fail(node, f"the document is nested more than {MAX_DEPTH} levels deep (README: Limits)")
         mark = node.start_mark
         if len(path) <= 3 or not isinstance(node, ScalarNode):
             # every value of the top levels, and every mapping/list deeper (nested layers)
@@ -130,13 +260,22 @@ class _Converter:
     def scalar(self, node, tag: str) -> Any:
         v = node.value
         if tag == _CORE + "str":
+            problem = _check_str(v)
+            if problem:
+                raise self.fail(node, problem, "write plain text")
             return v
         if tag == _CORE + "null":
             return None
         if tag == _CORE + "bool":
             return v.lower() == "true"
         if tag == _CORE + "int" and _INT.match(v):
-            return int(v.replace("_", ""), 0) if not re.match(r"[-+]?0[0-9]", v) else int(v.replace("_", ""))
+            if len(v) > MAX_DIGITS:
+                raise self.fail(node, f"the integer {v[:12]}… has {len(v)} digits; numbers in a spec have at "
+                                      f"most {MAX_DIGITS} (README: Limits)", "use a realistic size")
+            try:
+                return int(v.replace("_", ""), 0) if not re.match(r"[-+]?0[0-9]", v) else int(v.replace("_", ""))
+            except ValueError:
+                pass
         if tag == _CORE + "float":
             low = v.lower()
             if low in _FLOAT_SPECIAL:
@@ -155,9 +294,7 @@ def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    if len(text) > MAX_BYTES:
-        raise SpecFileError(f"{source or '<text>'}: {len(text):,} characters is larger than the "
-                            f"{MAX_BYTES:,}-byte limit for a spec")
+    _prescan(text, source)
     yaml = YAML(typ="rt", pure=True)
     try:
         node = yaml.compose(text)
@@ -178,15 +315,23 @@ def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
         raise SpecError([Diagnostic(f"invalid YAML: {str(exc).splitlines()[0]}", "", line=line, column=col)],
                         source) from None
     except RecursionError:
-        raise SpecError([Diagnostic("invalid YAML: the document is nested too deeply")], source) from None
+        raise SpecError([Diagnostic(f"invalid YAML: the document is nested more than {MAX_DEPTH} levels deep",
+                                    line=1, column=1)], source) from None
+    except (ValueError, OverflowError) as exc:  # e.g. "\U0011FFFF": no such character
+        m = re.search(r"\\U[0-9a-fA-F]{8}", text)
+        pos = m.start() if m else 0
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise SpecError([Diagnostic(f"invalid YAML: {exc}", "an escape names a character that does not exist",
+                                    line=line, column=col)], source) from None
     if node is None:
         raise SpecError([Diagnostic("the spec is empty", "start from: input: [1, 28, 28] and a layers: list",
                                     line=1, column=1)], source)
     conv = _Converter(source)
     try:
         data = conv.convert(node, ())
-    except RecursionError:
-        raise SpecError([Diagnostic("the document is nested too deeply")], source) from None
+    except RecursionError:  # pragma: no cover - MAX_DEPTH stops the conversion first
+        raise SpecError([Diagnostic("the document is nested too deeply", line=1, column=1)], source) from None
     return data, conv.positions
 
 

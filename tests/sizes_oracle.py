@@ -94,3 +94,11 @@ def members(progressions, upto: int) -> set[int]:
 
 def as_progression(d) -> Progression:
     return Progression(d["from"], d["to"], d["step"])
+
+
+def brute_square(spec, sizes) -> set[int]:
+    """{n in sizes : the compiled model runs with every spatial axis = n}."""
+    report, model = compiled(spec)
+    c = report.spec.input[0]
+    rank = len(report.spec.input) - 1
+    return {n for n in sizes if runs(model, [c] + [n] * rank, report.spec.batch)}

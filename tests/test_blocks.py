@@ -18,35 +18,8 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from . import zoo_reference as ref
 from .conftest import ROOT, SPECS
 from .oracle import run_nested
-
-ZOO = {  # torchvision's published parameter counts and per-image MACs (GMACs)
-    "resnet18": (11_689_512, 1.81, ref.resnet18),
-    "resnet50": (25_557_032, 4.09, ref.resnet50),
-    "mobilenet_v2": (3_504_872, 0.30, ref.mobilenet_v2),
-}
-
-
-@pytest.mark.parametrize("name", sorted(ZOO))
-def test_zoo_matches_torchvision_layout_counts_and_outputs(name):
-    params, gmacs, make = ZOO[name]
-    spec = load(os.path.join(SPECS, f"{name}.yaml"))
-    report = analyze(spec)
-    assert report.ok and not report.warnings
-    assert report.totals.params == params
-    assert abs(report.totals.macs / 1e9 - gmacs) < 0.005 * gmacs + 0.005
-    torch.manual_seed(0)
-    reference = make().eval()
-    model = build(spec).eval()
-    ours, theirs = model.state_dict(), reference.state_dict()
-    assert list(ours) == list(theirs)  # same keys, same order
-    assert all(ours[k].shape == theirs[k].shape for k in ours)
-    model.load_state_dict(theirs)
-    x = torch.randn(2, 3, 64, 64)  # any size works: the nets end in adaptive pooling
-    with torch.no_grad():
-        assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=1e-4)
 
 
 def test_resnet50_check_prints_torchvision_count_and_stage_table():
@@ -180,7 +153,7 @@ def test_receptive_field_through_residual_matches_torch_gradient():
 
 
 def test_flat_specs_unchanged_by_blocks():
-    for name in ("fashion_mnist", "alexnet", "vgg16"):
+    for name in ("fashion_mnist", "lenet5"):
         doc = check(os.path.join(SPECS, f"{name}.yaml")).to_dict()
         assert all("children" not in r and "path" not in r for r in doc["layers"])
 

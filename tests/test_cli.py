@@ -45,7 +45,8 @@ def test_json_follows_spec_md():
     first = doc["layers"][0]
     assert first == {"index": 0, "name": "0", "type": "Conv2d", "input": [1, 28, 28], "output": [4, 26, 26],
                      "params": 40, "trainable_params": 40, "macs": 24336,
-                     "receptive_field": {"size": [3, 3], "jump": [1, 1], "start": [1.0, 1.0]}}
+                     "receptive_field": {"size": [3, 3], "jump": [1, 1], "start": [1.0, 1.0]},
+                     "saved_bytes": 0}  # it keeps only the caller's input (SPEC.md section 5)
     assert doc["totals"]["params"] == 44018 and doc["totals"]["macs"] == 68240
     assert doc["layers"][3]["receptive_field"] is None  # after Flatten
 

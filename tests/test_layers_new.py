@@ -6,6 +6,8 @@ validity (first failing layer), shapes, params, MACs. Plus table-driven edge cas
 expected verdicts were taken from torch 2.13 (tests re-run torch on every one of them).
 """
 
+import os
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -41,7 +43,7 @@ def family_specs(draw, family):
 
 
 @pytest.mark.parametrize("family", NEW)
-@settings(max_examples=40)
+@settings(max_examples=40 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 500)
 @given(data=st.data())
 def test_new_family_agrees_with_torch(family, data):
     compare(data.draw(family_specs(family)))
@@ -218,3 +220,92 @@ def test_rf_against_torch(up):
         if up["type"] == "ReplicationPad2d":  # upsampling: size is a covering bound
             assert (region[0], region[-1]) == (lo, hi)
     assert isinstance(model[1], nn.Module)
+
+
+# ------------------------------------------------------------------ torchvision's extras
+def test_extras_behave_like_torchvision():
+    """Compiled Permute / StochasticDepth / LayerNorm2d (cnnshape's layer_modules) against
+    torchvision's own classes: same state_dict keys, same outputs (StochasticDepth in training
+    too, from the same random state)."""
+    from .oracle import _torchvision
+
+    tv = _torchvision()
+    from cnnshape.torch_backend.build import build
+
+    spec = {"input": [8, 5, 6], "batch": 4, "layers": [
+        {"type": "LayerNorm2d", "eps": 1e-6}, {"type": "Permute", "dims": [0, 2, 3, 1]},
+        {"type": "LayerNorm", "normalized_shape": 8}, {"type": "Permute", "dims": [0, 3, 1, 2]},
+        {"type": "StochasticDepth", "p": 0.5, "mode": "row"}]}
+    model = build(spec)
+    ref = torch.nn.Sequential(tv.models.convnext.LayerNorm2d(8, eps=1e-6), tv.ops.Permute([0, 2, 3, 1]),
+                              torch.nn.LayerNorm(8), tv.ops.Permute([0, 3, 1, 2]),
+                              tv.ops.StochasticDepth(0.5, "row"))
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+    ref.load_state_dict({k: torch.randn_like(v) for k, v in model.state_dict().items()})
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(4, 8, 5, 6)
+    for train in (False, True):
+        model.train(train)
+        ref.train(train)
+        torch.manual_seed(3)
+        y = model(x)
+        torch.manual_seed(3)
+        assert torch.equal(y, ref(x))
+    for mode in ("row", "batch"):
+        for p in (0.0, 1.0, 0.3):
+            torch.manual_seed(5)
+            ours = build({"input": [3, 2, 2], "batch": 6,
+                          "layers": [{"type": "StochasticDepth", "p": p, "mode": mode}]}).train()(x[:6, :3, :2, :2])
+            torch.manual_seed(5)
+            assert torch.equal(ours, tv.ops.stochastic_depth(x[:6, :3, :2, :2], p, mode, True))
+
+
+def test_export_copies_the_extra_modules():
+    """Exported code defines Permute / StochasticDepth / LayerNorm2d itself (no cnnshape, no
+    torchvision) and gives the compiled model's outputs."""
+    from cnnshape.torch_backend.build import build
+    from cnnshape.torch_backend.export import export_python
+
+    spec = {"input": [4, 6, 6], "layers": [
+        "LayerNorm2d", {"type": "Permute", "dims": [0, 2, 3, 1]}, {"type": "Permute", "dims": [0, 3, 1, 2]},
+        {"type": "StochasticDepth", "p": 0.1, "mode": "batch"}, {"type": "ZeroPad2d", "padding": [1, 0, 2, 0]},
+        {"type": "Upsample", "scale_factor": 2, "mode": "bilinear"}, {"type": "GroupNorm", "num_groups": 2},
+        {"type": "PReLU", "num_parameters": 4}, "Flatten", {"type": "Unflatten", "dim": 1, "unflattened_size": [4, -1]}]}
+    src = export_python(spec)
+    imports = [line for line in src.splitlines() if line.startswith(("import ", "from "))]
+    assert not [line for line in imports if "cnnshape" in line or "torchvision" in line], imports
+    ns: dict = {}
+    exec(compile(src, "exported.py", "exec"), ns)
+    net = ns["Net"]().eval()
+    model = build(spec).eval()
+    ns["load_sequential_state"](net, model.state_dict())
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        assert torch.equal(net(x), model(x))
+
+
+# torch runs these, but reads the batch axis as channels or moves / pads / merges the batch
+# axis: cnnshape refuses them on purpose, with a hint to the layer that fits
+REFUSED = [
+    ([3, 5], {"type": "ZeroPad2d", "padding": 1}, "channel axis"),
+    ([3, 5, 6], {"type": "ZeroPad3d", "padding": 1}, "channel axis"),
+    ([3, 5, 6], {"type": "ReflectionPad3d", "padding": 1}, "channel axis"),
+    ([5], {"type": "ZeroPad2d", "padding": 1}, "batch axis"),
+    ([3, 5], {"type": "InstanceNorm2d"}, "expects input [C, H, W]"),
+    ([3], {"type": "InstanceNorm1d"}, "expects input [C, L]"),
+    ([3, 5], {"type": "LPPool2d", "norm_type": 2, "kernel_size": 2}, "expects input [C, H, W]"),
+    ([3, 5], {"type": "Softmax2d"}, "expects input [C, H, W]"),
+    ([3, 4], {"type": "LayerNorm", "normalized_shape": [2, 3, 4]}, "batch axis"),
+    ([3, 4], {"type": "Permute", "dims": [1, 0, 2]}, "batch axis"),
+    ([3, 4], {"type": "Unflatten", "dim": 0, "unflattened_size": [1, 2]}, "batch axis"),
+    ([3, 4], {"type": "GLU", "dim": 0}, "batch axis"),
+    ([3, 8, 4, 4], {"type": "PixelShuffle", "upscale_factor": 2}, "expects input [C, H, W]"),
+]
+
+
+@pytest.mark.parametrize("shape,layer,fragment", REFUSED, ids=[f"{e[1]['type']}-{i}" for i, e in enumerate(REFUSED)])
+def test_refused_on_purpose(shape, layer, fragment):
+    spec = {"input": shape, "layers": [layer], "batch": 2}
+    assert run(spec).fail_index is None  # torch runs it
+    report = check(spec)
+    assert not report.ok and fragment in report.errors[0].message and report.errors[0].hint

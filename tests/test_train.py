@@ -60,12 +60,58 @@ def test_shapes_every_rank_learns(spec_text, shape):
     assert r.history[-1].train_loss < r.history[0].train_loss
 
 
-def test_shapes_fit_a_wider_classifier_with_a_notice():
-    spec = load(SMALL_CNN)  # 10 outputs, 8 generated shapes
-    ds = load_data("shapes", spec.input, samples=100, outputs=10)
-    assert ds.num_classes == 8 and ds.num_outputs == 10
-    assert any("never the target" in n for n in ds.notices)
-    assert train(spec, ds, steps=3).steps == 3
+def test_a_wider_classifier_is_the_same_clear_error_for_every_source():
+    spec = load(SMALL_CNN)  # 10 outputs
+    for name, outputs in (("shapes", 10), ("digits", None)):
+        ds = load_data(name, spec.input, samples=100, limit=100, outputs=outputs)
+        if ds.num_classes == 10:
+            continue
+        with pytest.raises(TrainError, match=f"data has {ds.num_classes} classes but the spec outputs 10"):
+            train(spec, ds, steps=1)
+
+
+def test_one_frozen_config_one_default_lr_and_the_plain_step_matches_torch():
+    from cnnshape.torch_backend.train import DEFAULT_LR, TrainConfig, make_optimizer, optimizer_step
+
+    assert TrainConfig(optimizer="adam").learning_rate == DEFAULT_LR["adam"] == 0.001
+    assert TrainConfig().learning_rate == DEFAULT_LR["sgd"]
+    for bad in ({"lr": float("nan")}, {"batch_size": 0}, {"steps": True}, {"val_fraction": 1.0},
+                {"optimizer": "rmsprop"}, {"epochs": 2**40}):
+        with pytest.raises(TrainError):
+            TrainConfig(**bad)
+    for opt_name in ("sgd", "adam"):
+        finals = []
+        for plain in (True, False):
+            torch.manual_seed(0)
+            m = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                    torch.nn.Linear(8, 2))
+            opt = make_optimizer(m.parameters(), TrainConfig(optimizer=opt_name, lr=0.05))
+            x, y = torch.randn(3, 1, 4, 4), torch.tensor([0, 1, 1])
+            for _ in range(4):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(m(x), y).backward()
+                optimizer_step(opt) if plain else opt.step()
+            finals.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+        assert torch.equal(*finals)
+
+
+def test_training_imports_neither_dynamo_nor_sklearn():
+    code = ("import sys; from cnnshape.spec import load; from cnnshape.torch_backend.data import load_data; "
+            "from cnnshape.torch_backend.train import train; s = load(sys.argv[1]); "
+            "r = train(s, load_data('digits', s.input, limit=200), steps=2); "
+            "print(r.steps, 'torch._dynamo' in sys.modules, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, FM], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.stdout.split() == ["2", "False", "False"], out.stderr
+
+
+def test_single_sample_with_batchnorm_is_a_clear_error():
+    spec = load("input: [64]\nlayers: [{type: Linear, out_features: 4}, {type: BatchNorm1d}, "
+                "{type: Linear, out_features: 10}]")
+    ds = load_data("digits", (64,), limit=10)
+    ds = type(ds)(ds.name, ds.x[:1], ds.y[:1], ds.classes, ds.notices)
+    with pytest.raises(TrainError, match="BatchNorm needs at least 2"):
+        train(spec, ds, steps=1, val_fraction=0)
 
 
 def test_seed_reproducible_on_cpu():
@@ -298,3 +344,20 @@ def test_viz_reaches_into_blocks():
     assert "layer2.conv1" in viz.conv_layers(model)
     with pytest.raises(viz.VizError, match="did you mean 'layer2.conv"):
         viz.child(model, "layer2.conv")
+
+
+def test_viz_of_1d_nets_draws_line_plots(tmp_path):
+    from PIL import Image
+
+    from cnnshape.torch_backend import viz
+
+    wave = np.sin(np.linspace(0, 20, 8000))
+    maps = viz.maps_panel("maps", np.stack([wave, -wave, wave * 0]))
+    assert maps.kind == "lines" and len(maps.tiles) == 3
+    assert viz.maps_panel("many", np.zeros((40, 100))).title.endswith("(first 16 of 40 channels)")
+    out = viz.write_png(tmp_path / "a.png", [viz.input_panel("x", torch.from_numpy(wave[None]).float()), maps])
+    with Image.open(out) as im:
+        assert im.width < 1000 and 150 < im.height < 400  # not an 8000-pixel strip
+        box = np.asarray(im.convert("L"))[20:76, 121:840]   # the input's plot box
+        lit = (box > 150).any(axis=1)
+        assert lit.sum() > 30  # the sine wave spans the plot's height

@@ -94,7 +94,8 @@ def _print(results, near):
             nd = "-" if not ax.no_drop else " or ".join(g.text(ax.axis) for g in ax.no_drop[:3]) + (
                 " or ..." if len(ax.no_drop) > 3 else "")
             row = [ax.axis, str(ax.declared), ax.summary if ax.valid is not None else f"unknown: {ax.unknown}",
-                   nd if ax.valid is not None else "", ax.output or "fixed / flattened"]
+                   nd if ax.valid is not None else "",
+                   ax.output or (f"last map {ax.feature_map}" if ax.feature_map else "fixed / flattened")]
             if near is not None:
                 row.append(", ".join(map(str, ax.nearest(near))) or "-")
             t.add_row(*row)

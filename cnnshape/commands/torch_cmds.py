@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID
+from ..cli import EXIT_FAILED, EXIT_INVALID, _spec_arg
 
 
 def _fail(message: str, code: int = EXIT_FAILED):
@@ -17,11 +17,31 @@ def _load(path):
     from ..spec import load
 
     try:
-        return load(path)
+        return load(_spec_arg(path))
     except SpecFileError as exc:
         _fail(str(exc))
     except SpecError as exc:
         _fail(f"{exc}\n  (run `cnnshape check {path}` for every located error)", EXIT_INVALID)
+
+
+def _check_output(output) -> None:
+    """Refuse an output path that cannot be written before doing the work (exit 2)."""
+    if output:
+        from ..atomic import WriteRefused, check_target
+
+        try:
+            check_target(output)
+        except WriteRefused as exc:
+            _fail(str(exc))
+
+
+def _write(output, text) -> None:
+    from ..atomic import write_atomic
+
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}")
 
 
 @click.command("verify")
@@ -75,14 +95,13 @@ def export_cmd(spec, target, output, class_name):
     from ..torch_backend.export import export_python
 
     s = _load(spec)
+    _check_output(output)
     try:
         source = export_python(s, class_name=class_name)
     except BuildError as exc:
         _fail(str(exc), EXIT_INVALID)
     if output:
-        from ..atomic import write_atomic
-
-        write_atomic(output, source)
+        _write(output, source)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(source, nl=False)
@@ -104,6 +123,7 @@ def import_cmd(target, input_shape, output):
     path, _, attr = target.rpartition(":")
     if not path or not attr:
         _fail("expected FILE.py:ATTR, e.g. model.py:net")
+    _check_output(output)
     shape = _parse_shape(None, None, input_shape)
     try:
         namespace = runpy.run_path(path)
@@ -115,16 +135,32 @@ def import_cmd(target, input_shape, output):
         _fail(f"{path} has no attribute {attr!r}")
     obj = namespace[attr]
     if callable(obj) and not hasattr(obj, "named_children"):
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:  # noqa: BLE001 - the user's factory raised (or needs arguments)
+            _fail(f"{target}: calling {attr}() raised {type(exc).__name__}: {exc} "
+                  "(import takes a module, or a function that needs no arguments)")
     try:
         spec = from_module(obj, shape)
     except CnnshapeError as exc:
         _fail(str(exc), EXIT_INVALID)
+    from ..analysis import analyze
+
+    report = analyze(spec)
+    actual = sum(p.numel() for p in obj.parameters()) if hasattr(obj, "parameters") else None
+    if report.ok and actual is not None and actual != report.totals.params:
+        _fail(f"the model does not accept --input {','.join(map(str, shape))}: on that input the imported "
+              f"spec has {report.totals.params:,} parameters, the model {actual:,} (a layer's input size "
+              "differs from what the model was made for)\n  give the input shape the model was made for",
+              EXIT_INVALID)
+    if not report.ok:
+        d = report.errors[0]
+        _fail(f"the model does not accept --input {','.join(map(str, shape))}: layer {d.name}: {d.message}"
+              + (f"\n  hint: {d.hint}" if d.hint else "") + "\n  give the input shape the model was made for",
+              EXIT_INVALID)
     text = f"# imported by cnnshape from {target}\n" + dump_spec(spec)
     if output:
-        from ..atomic import write_atomic
-
-        write_atomic(output, text)
+        _write(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

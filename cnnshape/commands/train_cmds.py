@@ -12,11 +12,25 @@ from .torch_cmds import _fail, _load
 DATA_HELP = "digits (real, offline), mnist, fashion-mnist (IDX files in --data-dir), shapes (generated), folder:PATH."
 
 
-def _data(name, spec, data_dir, limit, samples, seed):
+def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False):
+    """Load the data; with ``classifier`` the spec is checked against the data's class
+    count first (no data is read for a spec that cannot train on it)."""
     from ..analysis import analyze
-    from ..torch_backend.data import DataError, load_data
+    from ..torch_backend.data import DataError, known_classes, load_data
+    from ..torch_backend.train import TrainError, check_fit
 
-    out = analyze(spec).output
+    report = analyze(spec)
+    out = report.output
+    if classifier:
+        from ..torch_backend.shapes_data import classes_for
+
+        wanted = known_classes(name)
+        if wanted is None and name.lower() == "shapes" and out is not None and len(out) == 1:
+            wanted = min(out[0], len(classes_for(spec.input)))
+        try:
+            check_fit(spec, wanted or (out[0] if out is not None and len(out) == 1 else 1))
+        except TrainError as exc:
+            _fail(str(exc), EXIT_INVALID)
     outputs = out[0] if out is not None and len(out) == 1 else None
     try:
         return load_data(name, spec.input, data_dir=data_dir, limit=limit, samples=samples, seed=seed,
@@ -32,12 +46,28 @@ def _device(device):
         dev = resolve_device(device)
     except BuildError as exc:
         _fail(str(exc))
+    if dev.type == "meta":
+        _fail("--device meta holds shapes only (no values): training and viz need cpu, cuda or mps")
     if device == "auto":
         why = [] if dev.type == "cuda" else ["no CUDA GPU"] + ([] if dev.type == "mps" else ["no Apple MPS"])
         note = f"device: {dev} (auto{': ' + ', '.join(why) if why else ''})"
     else:
         note = f"device: {dev}"
     return dev, note
+
+
+def _prepare_out(out_dir: str) -> None:
+    """Create ``--out`` and check its two files can be written, before training (exit 2)."""
+    from ..atomic import WriteRefused, check_target
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in ("checkpoint.pt", "metrics.json"):
+            check_target(os.path.join(out_dir, name))
+    except WriteRefused as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot create the folder ({exc.strerror or exc})")
 
 
 @click.command("train")
@@ -49,7 +79,7 @@ def _device(device):
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 3).")
 @click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps instead of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default 0.01 sgd, 0.001 adam).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: 0.01 for sgd, 0.001 for adam).")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
               help="sgd uses momentum 0.9, as in the tutorials.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, split and order (reproducible on CPU).")
@@ -63,12 +93,19 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     """Train SPEC briefly on real or generated data and report loss and accuracy."""
     from ..torch_backend.build import BuildError
     from ..torch_backend.checkpoint import save_checkpoint
-    from ..torch_backend.train import TrainError, train
+    from ..torch_backend.train import TrainConfig, TrainError, train
 
     s = _load(spec)
+    if out_dir:
+        _prepare_out(out_dir)
+    try:
+        config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                             seed=seed, val_fraction=val_fraction)
+    except TrainError as exc:
+        _fail(str(exc))
+    lr = config.learning_rate
     dev, dev_note = _device(device)
-    ds = _data(data, s, data_dir, limit, samples, seed)
-    lr = lr or (0.01 if optimizer == "sgd" else 0.001)
+    ds = _data(data, s, data_dir, limit, samples, seed, classifier=True)
     quiet = fmt == "json"
     from rich.console import Console
 
@@ -103,8 +140,7 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     try:
         if bar is not None:
             bar.start()
-        result = train(s, ds, device=dev, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                       optimizer=optimizer, seed=seed, val_fraction=val_fraction, on_progress=progress_cb)
+        result = train(s, ds, config, device=dev, on_progress=progress_cb)
     except TrainError as exc:
         _fail(str(exc), EXIT_INVALID)
     except BuildError as exc:
@@ -115,14 +151,19 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     payload = {"spec": spec, "data": ds.name, "samples": len(ds), "classes": list(ds.classes),
                "notices": list(ds.notices), "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
                "seed": seed, **result.to_dict()}
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s, metrics=result.to_dict(),
-                             classes=ds.classes, data=ds.name)
-        from ..atomic import write_atomic
+    write_error = None
+    if out_dir:  # the result stays in memory until written; a failed write is reported, not lost
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s,
+                                 metrics=result.to_dict(), classes=ds.classes, data=ds.name)
+            from ..atomic import write_atomic
 
-        write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
-        payload["checkpoint"] = ck
+            write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
+            payload["checkpoint"] = ck
+        except OSError as exc:
+            write_error = f"could not write the results to {out_dir}: {getattr(exc, 'strerror', None) or exc}"
+            out_dir = None
     if quiet:
         click.echo(json.dumps(payload, indent=2))
     else:
@@ -137,6 +178,8 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         click.echo(click.style(summary, fg=style))
         if out_dir:
             click.echo(f"checkpoint: {payload['checkpoint']} · metrics: {os.path.join(out_dir, 'metrics.json')}")
+    if write_error:
+        _fail(write_error)
     if result.stopped == "nan":
         sys.exit(EXIT_INVALID)
     if result.stopped == "interrupted":
@@ -178,8 +221,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
     names = [layer] if layer else viz.conv_layers(model)[:8]
     if not names:
         _fail("the spec has no conv layers; pick one with --layer NAME to see its feature maps", EXIT_INVALID)
-    panels = [viz.Panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})",
-                        [viz.input_tile(x)])]
+    panels = [viz.input_panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})", x)]
     try:
         for name in names:
             lname, _ = viz.child(model, name)
@@ -187,7 +229,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
                 w = viz.filters(model, lname)
                 panels.append(viz.Panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", viz.filter_tiles(w)))
             maps = viz.feature_maps(model, x, lname)
-            panels.append(viz.Panel(f"{lname}: feature maps {list(maps.shape)}", viz.map_tiles(maps)))
+            panels.append(viz.maps_panel(f"{lname}: feature maps {list(maps.shape)}", maps))
     except viz.VizError as exc:
         _fail(str(exc), EXIT_INVALID)
     try:

@@ -7,31 +7,56 @@ format fixes it), an index of the batched tensor.
 """
 
 
-from typing import Any
+from typing import Any, ClassVar
 
-from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, register
+from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register
 
 
 class _Activation(Layer):
     family = "activation"
     pointwise = True
+    #: which tensor autograd keeps for the backward: "input" or "output" (torch 2.13)
+    keeps: ClassVar[str] = "input"
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)
 
+    def saved(self, shape, out, batch):
+        return (Saved(self.keeps),)
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input  # elementwise: the output has the input's strides
+
 
 class _Inplace(_Activation):
     inplace = Arg("bool", False, "Operate in place.")
+    #: in place, torch keeps a copy of the input (a new storage) instead of the result
+    inplace_copies: ClassVar[bool] = False
+
+    def saved(self, shape, out, batch):
+        if not self.inplace:
+            return (Saved(self.keeps),)
+        if self.inplace_copies:
+            n = batch
+            for s in shape:
+                n *= s
+            return (Saved("new", n),)
+        return (Saved("output"),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.inplace
 
 
 @register
 class ReLU(_Inplace):
     """``max(0, x)``."""
+    keeps = "output"
 
 
 @register
 class ReLU6(_Inplace):
     """``min(max(0, x), 6)``."""
+    inplace_copies = True
 
 
 @register
@@ -55,34 +80,46 @@ class GELU(_Activation):
 @register
 class SiLU(_Inplace):
     """``x * sigmoid(x)``."""
+    inplace_copies = True
 
 
 @register
 class Hardswish(_Inplace):
     """``x * relu6(x + 3) / 6``."""
+    inplace_copies = True
 
 
 @register
 class Hardsigmoid(_Inplace):
     """``relu6(x + 3) / 6``."""
+    inplace_copies = True
 
 
 @register
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))``."""
+    keeps = "output"
 
 
 @register
 class Tanh(_Activation):
     """``tanh(x)``."""
+    keeps = "output"
 
 
 @register
 class Identity(_Activation):
     """Returns its input."""
 
+    def saved(self, shape, out, batch):
+        return ()
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return True
+
 
 class _SoftmaxBase(_Activation):
+    keeps = "output"
     dim = Arg("int", 1, "Axis of the batched tensor to normalise over (1 = channels/features).")
 
     def infer(self, shape: Shape, batch: int) -> Inference:

@@ -13,8 +13,11 @@ and ranged values) and generate the JSON Schema, for ~1 ms.
 """
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Union
+
+from ..limits import MAX_INT, MAX_WEIGHT, shown
 
 Shape = tuple[int, ...]
 
@@ -83,6 +86,25 @@ class Inference:
     notes: tuple[Note, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """One tensor a layer's autograd node keeps for the backward pass (parameters excluded).
+
+    ``what``: ``"input"`` / ``"output"`` (the layer's input or output storage: shared with
+    the layers around it, counted once) or ``"new"`` (a storage of its own: pooling
+    indices, dropout masks, normalisation statistics, a padded copy). ``numel`` counts the
+    batch; ``dtype`` None = the spec's dtype. ``when``: kept only when that gradient is
+    needed: ``"any"`` (the input's or the parameters'), ``"input"`` (e.g. F.pad keeps its
+    input for the input's gradient) or ``"params"`` (Linear's mm keeps its input for the
+    weight's gradient).
+    """
+
+    what: str
+    numel: int = 0
+    dtype: str | None = None
+    when: str = "any"
+
+
 def shape_str(shape) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
@@ -141,6 +163,7 @@ class Arg:
         return self.default is REQUIRED
 
     def _bounds(self, v, what: str) -> None:
+        check_magnitude(v, what)
         if self.ge is not None and v < self.ge:
             raise ValueError(f"expected {what} ≥ {self.ge}, received {v}")
         if self.le is not None and v > self.le:
@@ -155,23 +178,23 @@ class Arg:
         kind = self.kind
         if kind == "int":
             if not _is_int(v):
-                raise ValueError(f"expected an int, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"expected a number, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a number, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
             v = float(v)
         elif kind == "bool":
             if not isinstance(v, bool):
-                raise ValueError(f"expected true or false, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected true or false, received {_type_name(v)} {shown(v)}")
         elif kind == "str":
             if not isinstance(v, str):
-                raise ValueError(f"expected a string, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected a string, received {_type_name(v)} {shown(v)}")
         elif kind == "choice":
             if v not in self.choices:
                 hint = did_you_mean(v, self.choices) if isinstance(v, str) else ""
-                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {v!r}{hint}")
+                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {shown(v)}{hint}")
         elif kind == "axes":
             if isinstance(v, str):
                 if v in self.words:
@@ -183,16 +206,16 @@ class Arg:
                 if rank is not None and len(v) != rank:
                     axes = ", ".join(AXIS_NAMES[rank])
                     raise ValueError(f"expected an int or a list of {rank} ints ({axes}), "
-                                     f"received {len(v)} values {v}")
+                                     f"received {len(v)} values {shown(v)}")
                 for item in v:
                     if item is None and self.null_items:
                         continue
                     if not _is_int(item):
-                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {item!r} in {v}")
+                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {shown(item)} in {shown(v)}")
                     self._bounds(item, f"each {self.name} value")
                 return list(v)
             if not _is_int(v):
-                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {v!r}")
+                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {shown(v)}")
             self._bounds(v, self.name)
         elif kind in ("ints", "floats"):
             item_ok = _is_int if kind == "ints" else (lambda x: not isinstance(x, bool) and isinstance(x, (int, float)))
@@ -217,9 +240,13 @@ class Arg:
             return tuple(v)
         elif kind == "branches":
             if not isinstance(v, (list, tuple)) or not all(
-                    isinstance(b, (list, tuple)) and b and all(isinstance(x, Layer) for x in b) for b in v):
-                raise ValueError("expected a list of branches, each a non-empty list of layers")
+                    isinstance(b, (list, tuple)) and all(isinstance(x, Layer) for x in b) for b in v):
+                raise ValueError("expected a list of branches, each a list of layers ([] passes its input through)")
             return tuple(tuple(b) for b in v)
+        elif kind == "names":
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"expected a list of names, received {_type_name(v)} {v!r}")
+            return tuple(v)
         elif kind == "overrides":
             if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
                 raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
@@ -262,6 +289,8 @@ class Arg:
             s = {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
         elif kind == "overrides":
             s = {"type": "object"}
+        elif kind == "names":
+            s = {"type": "array", "items": {"type": "string"}}
         else:  # weight
             s = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
         if self.nullable:
@@ -273,18 +302,41 @@ class Arg:
         return s
 
 
-def _weight_shape(value, path: str = "") -> tuple[int, ...]:
-    """Shape of a rectangular nested list of numbers; ValueError otherwise."""
-    if isinstance(value, list):
-        if not value:
-            raise ValueError(f"empty list at weight{path}")
-        shapes = {_weight_shape(item, f"{path}[{i}]") for i, item in enumerate(value)}
-        if len(shapes) != 1:
-            raise ValueError(f"weight{path} is not rectangular: its rows have different shapes")
-        return (len(value),) + shapes.pop()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"weight{path} must be a number, received {value!r}")
-    return ()
+def check_magnitude(v, what: str) -> None:
+    """The limits every number of a spec obeys (README: Limits): finite floats, integers
+    of at most ``MAX_INT`` in magnitude. (One hook for every numeric argument kind.)"""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"expected {what} to be a finite number, received {v}")
+    if isinstance(v, int) and abs(v) > MAX_INT:
+        raise ValueError(f"expected {what} of at most {MAX_INT:,} (README: Limits), received {shown(v)}")
+
+
+def _weight_shape(value) -> tuple[int, ...]:
+    """Shape of a rectangular nested list of finite numbers (at most ``MAX_WEIGHT``);
+    ValueError otherwise. One pass, level by level (no recursion)."""
+    shape: list[int] = []
+    level, path = [value], ""
+    while True:
+        if all(isinstance(x, list) for x in level):
+            sizes = {len(x) for x in level}
+            if 0 in sizes:
+                raise ValueError(f"empty list in weight{path}")
+            if len(sizes) != 1:
+                raise ValueError(f"weight{path} is not rectangular: its rows have different lengths")
+            shape.append(sizes.pop())
+            count = len(level) * shape[-1]
+            if count > MAX_WEIGHT:
+                raise ValueError(f"a fixed weight has at most {MAX_WEIGHT:,} numbers (README: Limits)")
+            level = [y for x in level for y in x]
+            path += "[…]"
+            continue
+        for x in level:
+            if isinstance(x, list):
+                raise ValueError(f"weight{path} is not rectangular: it mixes numbers and lists")
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ValueError(f"weight{path} must hold numbers, received {shown(x)}")
+            check_magnitude(x, "each weight")
+        return tuple(shape)
 
 
 class Layer:
@@ -308,6 +360,9 @@ class Layer:
     #: every output dim has the size of the same input dim, at any size (activations,
     #: dropout): the default :meth:`size_rule` passes sizes through
     pointwise: ClassVar[bool] = False
+    #: the layer reshapes its input (torch's reshape: a strided input is copied, and the
+    #: copy is what :meth:`saved`'s "input" keeps)
+    needs_contiguous: ClassVar[bool] = False
     #: name of a class in cnnshape/torch_backend/layer_modules.py when torch.nn lacks the
     #: module (build/export use it instead of ``torch.nn.<type>``)
     torch_module: ClassVar[str | None] = None
@@ -437,6 +492,29 @@ class Layer:
     def returns_tuple(self) -> bool:
         """True when the torch module returns a tuple (e.g. ``return_indices``)."""
         return False
+
+    # --- memory (cnnshape.memory) --------------------------------------------------
+    def saved(self, shape: Shape, out: Shape, batch: int) -> tuple[Saved, ...]:
+        """What autograd keeps for this layer's backward when a gradient flows through it
+        (its input requires grad or it has trainable parameters), measured on torch 2.13
+        (CPU); parameters and buffers excluded. ``shape``/``out`` exclude the batch."""
+        return ()
+
+    def aliases_input(self, training: bool = True) -> bool:
+        """True when the output shares the input's storage (a view or an in-place op)."""
+        return False
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        """Whether the output is contiguous (new tensors are; elementwise ops keep the
+        input's strides; Permute makes a strided view)."""
+        return True
+
+    def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool,
+                  input_grad: bool) -> tuple[int, int]:
+        """Bytes of the temporaries torch allocates and frees inside this layer's forward
+        and backward on the CPU (peak estimates only); ``kept``: autograd keeps
+        :meth:`saved` this time; ``input_grad``: the backward computes the input's gradient."""
+        return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:
         """Human formulas with numbers plugged in (for the details view)."""

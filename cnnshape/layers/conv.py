@@ -7,12 +7,13 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 """
 
 
+import math
 from typing import Any, ClassVar
 
 from .. import formulas as F
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, MIX, Arg, Inference, Layer, LayerError, Note, Shape, _weight_shape,
-    ntuple, register, shape_str,
+    Saved, ntuple, register, shape_str,
 )
 
 
@@ -31,10 +32,16 @@ def check_channels(layer: Layer, declared: int | None, actual: int, key: str, sh
         )
 
 
+def _divisors(n: int) -> list[int]:
+    """Divisors of ``n`` in increasing order (O(sqrt n): n ≤ MAX_INT keeps it ~1 ms)."""
+    small = [g for g in range(1, math.isqrt(n) + 1) if n % g == 0]
+    return sorted(set(small + [n // g for g in small]))
+
+
 def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
     for what, n in (("in_channels", in_ch), ("out_channels", out_ch)):
         if n % groups:
-            divisors = [g for g in range(1, n + 1) if n % g == 0 and in_ch % g == 0 and out_ch % g == 0]
+            divisors = _divisors(math.gcd(in_ch, out_ch))
             raise LayerError(
                 f"{what} must be divisible by groups: {what} = {n}, groups = {groups} "
                 f"({n} % {groups} = {n % groups})",
@@ -170,6 +177,31 @@ class _ConvNd(_ConvBase):
         min_in = {"reflect": max(pl, pr) + 1, "circular": max(pl, pr)}.get(self.padding_mode, 1)
         return window(dim, F.effective_kernel(k, d), s, pl, pr, min_in=max(min_in, 1))
 
+    def saved(self, shape, out, batch):
+        """The input; a padded copy when torch pads before the convolution: ``padding_mode``
+        other than zeros (F.pad: reflect/replicate also keep the input when it needs a
+        gradient, circular does not),
+        or ``padding: same`` with an odd total padding (the extra pixel, constant pad)."""
+        pads = self.resolved_padding()
+        if self.padding_mode != "zeros":
+            padded = batch * shape[0] * F.prod(n + left + right for n, (left, right) in zip(shape[1:], pads))
+            keep = () if self.padding_mode == "circular" else (Saved("input", when="input"),)
+            return keep + (Saved("new", padded),)
+        if any(left != right for left, right in pads):
+            return (Saved("new", batch * shape[0] * F.prod(n + abs(r - le) for n, (le, r) in zip(shape[1:], pads))),)
+        return (Saved("input"),)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
+        """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout: a blocked copy
+        of the output and of the weight in the forward; of the output's gradient, the input,
+        the weight and the input's gradient in the backward (channels padded to 8, as on
+        AVX2 CPUs)."""
+        if self.rank != 2 or itemsize == 8:
+            return 0, 0
+        blocked = lambda s: batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize  # noqa: E731
+        weight = out[0] * (shape[0] // self.groups) * F.prod(self._axes("kernel_size")) * itemsize
+        return blocked(out) + weight, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
+
     def _check_weight(self, c_in: int) -> None:
         ks = self._axes("kernel_size")
         cin_g = c_in // self.groups
@@ -207,6 +239,9 @@ class _ConvTransposeNd(_ConvBase):
     bias = Arg("bool", True, "Add a learnable bias.")
     dilation = Arg("axes", 1, "Spacing between kernel elements.", ge=1)
     padding_mode = Arg("choice", "zeros", "Only 'zeros' is supported by torch.", choices=("zeros",))
+
+    def saved(self, shape, out, batch):
+        return (Saved("input"),)
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         rank = self.rank

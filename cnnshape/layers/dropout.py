@@ -9,7 +9,7 @@ input's batch axis as channels, so cnnshape rejects it). ``Dropout2d``/``Dropout
 
 from typing import ClassVar
 
-from .base import KEEP, Arg, Inference, Layer, Note, Shape, register, shape_str
+from .base import KEEP, Arg, Inference, Layer, Note, Saved, Shape, register, shape_str
 
 
 class _Dropout(Layer):
@@ -30,6 +30,30 @@ class _Dropout(Layer):
                 f"use Dropout{len(shape) - 1}d" if 2 <= len(shape) <= 4 else "use Dropout"),)
         return Inference(shape, 0, 0, KEEP, notes)
 
+    def mask_numel(self, shape: Shape, batch: int) -> int:
+        """Elements of the mask torch multiplies by (the input's dtype)."""
+        n = batch
+        for s in shape:
+            n *= s
+        return n
+
+    def saved(self, shape, out, batch):
+        """The mask (p = 1: a scalar zero; p = 0: nothing, the input is returned)."""
+        if self.p == 0:
+            return ()
+        return (Saved("new", 1 if self.p == 1 else self.mask_numel(shape, batch)),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.inplace or self.p == 0 or not training  # eval: the input itself
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input
+
+
+def _feature_mask(self, shape: Shape, batch: int) -> int:
+    """One mask value per (sample, channel)."""
+    return batch * shape[0]
+
 
 @register
 class Dropout(_Dropout):
@@ -38,6 +62,7 @@ class Dropout(_Dropout):
 
 @register
 class Dropout1d(_Dropout):
+    mask_numel = _feature_mask
     """Channel dropout over ``[C, L]``; shape unchanged."""
 
     def infer(self, shape: Shape, batch: int) -> Inference:
@@ -49,6 +74,7 @@ class Dropout1d(_Dropout):
 
 @register
 class Dropout2d(_Dropout):
+    mask_numel = _feature_mask
     """Channel dropout over ``[C, H, W]``; shape unchanged."""
     expected = 3
     layout = "[C, H, W]"
@@ -56,6 +82,7 @@ class Dropout2d(_Dropout):
 
 @register
 class Dropout3d(_Dropout):
+    mask_numel = _feature_mask
     """Channel dropout over ``[C, D, H, W]``; shape unchanged."""
     expected = 4
     layout = "[C, D, H, W]"
@@ -65,10 +92,15 @@ class Dropout3d(_Dropout):
 class AlphaDropout(_Dropout):
     """Alpha dropout (keeps SELU's mean and variance); any shape, unchanged."""
 
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.p == 0 or not training  # inplace alpha dropout still returns a new tensor
+
 
 @register
 class FeatureAlphaDropout(_Dropout):
     """Alpha dropout of whole channels; any shape, unchanged."""
+    mask_numel = _feature_mask
+    aliases_input = AlphaDropout.aliases_input
 
 
 @register
@@ -81,6 +113,13 @@ class StochasticDepth(Layer):
     torch_module = "StochasticDepth"
     p = Arg("float", doc="Drop probability in [0, 1].", ge=0.0, le=1.0)
     mode = Arg("choice", doc="row: per sample; batch: the whole batch.", choices=("row", "batch"))
+
+    def saved(self, shape, out, batch):
+        """The per-sample (row) or whole-batch (batch) keep mask, p = 0: nothing."""
+        return () if self.p == 0 else (Saved("new", batch if self.mode == "row" else 1),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.p == 0 or not training
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)

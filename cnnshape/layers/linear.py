@@ -8,7 +8,7 @@ Shape: ``[*, in_features]`` -> ``[*, out_features]``. Params ``in*out (+ out)``;
 from typing import Any
 
 from .. import formulas as F
-from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, register, shape_str
+from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 
 
 @register
@@ -16,6 +16,7 @@ class Linear(Layer):
     """Dense layer on the last axis: ``[*, in_features]`` -> ``[*, out_features]``."""
 
     family = "dense"
+    needs_contiguous = True
     in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
@@ -47,6 +48,9 @@ class Linear(Layer):
         if dim == len(shape) - 1:
             return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
         return same(dim)
+
+    def saved(self, shape, out, batch):
+        return (Saved("input", when="params"),)  # a [N*..., in_features] view of it, for the weight
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         kw = {"in_features": shape[-1], "out_features": self.out_features}

@@ -11,7 +11,7 @@ and ``LayerNorm`` any rank. Params: ``2*C`` when ``affine`` (running stats are b
 from typing import Any, ClassVar
 
 from .. import formulas as F
-from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Shape, register, shape_str
+from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 from .conv import check_channels
 
 
@@ -37,6 +37,10 @@ class _BatchNorm(Layer):
                 f"{batch} and input {list(shape)} it gets 1 (training would fail, eval works)",
                 "set batch: 2 or more in the spec (or train with batches of 2+)"),)
         return Inference(shape, 2 * shape[0] if self.affine else 0, 0, KEEP, notes)
+
+    def saved(self, shape, out, batch):
+        """The input and the batch mean and inverse std per channel (the input's dtype)."""
+        return (Saved("input"), Saved("new", shape[0]), Saved("new", shape[0]))
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {**self.args(), "num_features": shape[0]}
@@ -94,6 +98,10 @@ class GroupNorm(Layer):
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     affine = Arg("bool", True, "Learnable per-channel scale and shift.")
     bias = Arg("bool", True, "With affine: learn the shift too.")
+
+    def saved(self, shape, out, batch):
+        """The input and the mean and inverse std per (sample, group)."""
+        return (Saved("input"), Saved("new", batch * self.num_groups), Saved("new", batch * self.num_groups))
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         c = shape[0]
@@ -153,6 +161,12 @@ class LayerNorm(_LayerNormBase):
             raise LayerError("LayerNorm.normalized_shape: expected at least one axis, received []",
                              "give the size(s) of the trailing axes, e.g. [C, H, W]", "normalized_shape")
 
+    def saved(self, shape, out, batch):
+        """The input and the mean and inverse std per normalised slice."""
+        k = len(self.normalized_shape) if isinstance(self.normalized_shape, list) else 1
+        n = batch * F.prod(shape[:len(shape) - k])
+        return (Saved("input"), Saved("new", n), Saved("new", n))
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         ns = tuple(_values(self.normalized_shape))
         k = len(ns)
@@ -184,6 +198,14 @@ class LayerNorm2d(_LayerNormBase):
     normalized_shape = Arg("ints", None, "Channels C; inferred from the input when omitted.", ge=1,
                            nullable=True)
 
+    def saved(self, shape, out, batch):
+        """The (channels-last view of the) input and the mean and inverse std per position."""
+        n = batch * F.prod(shape[1:])
+        return (Saved("input"), Saved("new", n), Saved("new", n))
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return False  # permuted back to channels first: a strided view
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), "[C, H, W]", "LayerNorm2d works on 2-d maps; use LayerNorm for others")
         if self.normalized_shape is not None and _values(self.normalized_shape) != [shape[0]]:
@@ -214,6 +236,13 @@ class _InstanceNorm(Layer):
     affine = Arg("bool", False, "Learnable per-channel scale and shift (2*C params).")
     track_running_stats = Arg("bool", False, "Keep running mean/var buffers (used in eval).")
     bias = Arg("bool", True, "With affine: learn the shift too.")
+
+    def saved(self, shape, out, batch):
+        """The input (as a [1, N*C, ...] view), the mean and inverse std per (sample, channel),
+        and the per-sample copies torch makes of the weight (affine) and the running stats."""
+        n = batch * shape[0]
+        extra = (1 if self.affine else 0) + (2 if self.track_running_stats else 0)
+        return (Saved("input"),) + tuple(Saved("new", n) for _ in range(2 + extra))
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         # [C] / one rank lower is torch's *unbatched* form: it would read the batch as channels
@@ -283,6 +312,13 @@ class LocalResponseNorm(Layer):
     alpha = Arg("float", 1e-4, "Multiplicative factor.")
     beta = Arg("float", 0.75, "Exponent.")
     k = Arg("float", 1.0, "Additive factor.")
+
+    def saved(self, shape, out, batch):
+        """The input, the zero-padded squared input (channels + size - 1) and two
+        input-sized intermediates (the divisor and its power)."""
+        n = batch * F.prod(shape)
+        padded = batch * (shape[0] + self.size - 1) * F.prod(shape[1:])
+        return (Saved("input"), Saved("new", padded), Saved("new", n), Saved("new", n))
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, tuple(range(2, 9)), "[C, L], [C, H, W] or [C, D, H, W]",

@@ -17,7 +17,7 @@ padded axis (``start -= pad_before * jump``); other axes unchanged.
 
 from typing import Any, ClassVar
 
-from .base import AXIS_NAMES, Arg, Inference, Layer, LayerError, Shape, register, shape_str
+from .base import AXIS_NAMES, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
 
 SIDES = {1: ("left", "right"), 2: ("left", "right", "top", "bottom"),
          3: ("left", "right", "top", "bottom", "front", "back")}
@@ -108,7 +108,14 @@ class _ConstantLike(_Pad):
     any_rank = True
 
 
+def _keeps_input(self, shape, out, batch):
+    """Reflection/replication padding's backward reads the input."""
+    return (Saved("input"),)
+
+
 class _Reflect(_Pad):
+    saved = _keeps_input
+
     def min_size(self, a: int, b: int) -> int:
         return max(a, b) + 1
 
@@ -143,5 +150,5 @@ _make(_ConstantLike, "ZeroPad", "Zero-pad")
 _make(_ConstantLike, "ConstantPad", "Pad with the constant ``value``",
       {"value": Arg("float", doc="The fill value.")})
 _make(_Reflect, "ReflectionPad", "Reflect-pad (mirror without the edge; pad < in)")
-_make(_Pad, "ReplicationPad", "Replicate-pad (repeat the edge)")
+_make(_Pad, "ReplicationPad", "Replicate-pad (repeat the edge)", {"saved": _keeps_input})
 _make(_Circular, "CircularPad", "Circular-pad (wrap around; pad ≤ in)")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from .. import formulas as F
 from .base import (
-    AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Shape, ntuple,
+    AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, ntuple,
     register,
 )
 
@@ -123,10 +123,21 @@ class _MaxPoolNd(_WindowPool):
     def returns_tuple(self) -> bool:
         return self.return_indices
 
+    def saved(self, shape, out, batch):
+        """The input and the argmax indices (int64, one per output value)."""
+        return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
+        """The indices are computed (and dropped) even when nothing keeps them."""
+        return (0 if kept else batch * F.prod(out) * 8), 0
+
 
 class _AvgPoolNd(_WindowPool):
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
     count_include_pad = Arg("bool", True, "Count the zero-padding in the average.")
+
+    def saved(self, shape, out, batch):
+        return (Saved("input"),)
 
 
 class _AvgPoolDivisor(_AvgPoolNd):
@@ -181,12 +192,22 @@ class _AdaptivePool(Layer):
             return same(dim)
         return constant(dim, want[dim - 1])
 
+    def saved(self, shape, out, batch):
+        """The input, except for an all-ones output size (torch takes the mean: nothing kept)."""
+        return () if all(o == 1 for o in out[1:]) else (Saved("input"),)
+
 
 class _AdaptiveMax(_AdaptivePool):
     return_indices = Arg("bool", False, "Also return argmax indices (only allowed on the last layer).")
 
     def returns_tuple(self) -> bool:
         return self.return_indices
+
+    def saved(self, shape, out, batch):
+        """The input and the argmax indices (int64, one per output value)."""
+        return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
+
+    workspace = _MaxPoolNd.workspace
 
 
 def _doc(kind: str, rank: int) -> str:

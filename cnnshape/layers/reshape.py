@@ -37,6 +37,9 @@ class Flatten(Layer):
             out.append(v % ndim)
         return out[0], out[1]
 
+    def aliases_input(self, training: bool = True) -> bool:
+        return True  # a view
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         batched = (batch, *shape)
         s, e = self.dims(len(batched))
@@ -112,6 +115,12 @@ class Unflatten(Layer):
     def _sizes(self) -> list[int]:
         return self.unflattened_size if isinstance(self.unflattened_size, list) else [self.unflattened_size]
 
+    def aliases_input(self, training: bool = True) -> bool:
+        return True  # a view
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         batched = (batch, *shape)
         d = _batched_dim(self, "dim", self.dim, len(batched))
@@ -161,6 +170,13 @@ class Permute(Layer):
     torch_module = "Permute"
     dims = Arg("ints", doc="A permutation of 0..ndim-1 of the batched tensor, e.g. [0, 2, 3, 1] "
                "(channels last).")
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return True  # a strided view
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        dims = self.dims if isinstance(self.dims, list) else [self.dims]
+        return contiguous_input and dims == sorted(dims)
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         ndim = len(shape) + 1

@@ -59,6 +59,9 @@ def resolve_device(device):
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise BuildError([], f"unknown device {device!r}: {exc}; use cpu, cuda, cuda:N, mps, meta or auto") from None
+    if dev.type not in ("cpu", "cuda", "mps", "meta"):
+        raise BuildError([], f"device {device!r}: cnnshape runs on cpu, cuda, cuda:N, mps or meta "
+                             f"(not {dev.type})")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise BuildError([], f"device {device!r} requested but CUDA is not available on this machine "
@@ -89,6 +92,8 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
     if not report.ok:
         raise BuildError(list(report.errors))
     dev = resolve_device(device)
+    if (dtype or spec.dtype) not in TORCH_DTYPES:
+        raise BuildError([], f"unknown dtype {dtype!r}; use one of {', '.join(TORCH_DTYPES)}")
     tdtype = getattr(torch, TORCH_DTYPES[dtype or spec.dtype])
     need = report.totals.params * torch.empty((), dtype=tdtype).element_size()
     if dev.type == "cpu" and not force:
@@ -98,8 +103,7 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
                                  f"{avail / 1e9:.2f} GB of memory is available; build with "
                                  "device='meta' for shapes only, or force=True")
     with torch.device(dev):
-        children = OrderedDict((lr.name, module_for(lr, dev)) for lr in report.layers)
-    model = nn.Sequential(children)
+        model = sequence(report.layers, lambda c: module_for(c, dev))
     return model.to(dtype=tdtype)
 
 
@@ -116,6 +120,21 @@ def leaf_class(layer):
     return getattr(nn, layer.type)
 
 
+def is_inline(row) -> bool:
+    return row.layer is not None and getattr(row.layer, "inline", False)
+
+
+def sequence(rows, child):
+    """``nn.Sequential`` of the modules of ``rows`` (``child(row)`` builds one), or a
+    ``modules.Sequence`` when one of them is an inline block."""
+    from torch import nn
+
+    from .modules import Sequence
+
+    items = OrderedDict((r.name, child(r)) for r in rows)
+    return Sequence(items) if any(is_inline(r) for r in rows) else nn.Sequential(items)
+
+
 def module_for(lr, dev=None):
     """The torch module of one analysed row (blocks build their own, recursing here)."""
     import torch
@@ -123,9 +142,12 @@ def module_for(lr, dev=None):
 
     layer = lr.layer
     if layer is None:  # a nested sequence (a Repeat's copy, a Concat branch, a shortcut)
-        return nn.Sequential(OrderedDict((c.name, module_for(c, dev)) for c in lr.children))
+        return sequence(lr.children, lambda c: module_for(c, dev))
     if layer.is_block:
-        return layer.compile(lr, lambda c: module_for(c, dev))
+        from .modules import Inline
+
+        module = layer.compile(lr, lambda c: module_for(c, dev))
+        return Inline(module) if layer.inline else module
     module = leaf_class(layer)(**layer.torch_kwargs(lr.input))
     weight = getattr(layer, "weight", None)
     if weight is not None and isinstance(weight, list):

@@ -79,7 +79,8 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
     checkpoint trained for a different architecture."""
     import torch
 
-    from .build import build
+    from ..errors import SpecError
+    from .build import BuildError, build
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -91,7 +92,22 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnshape checkpoint (no '{FORMAT}' marker); "
                               "a plain state_dict loads with model.load_state_dict(torch.load(path))")
-    saved = from_data(payload["spec"])
+    missing = [k for k in ("spec", "state_dict") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: a cnnshape checkpoint without {' and '.join(missing)}; train again")
+    if not isinstance(payload["spec"], dict):
+        raise CheckpointError(f"{path}: the stored spec is not a mapping; train again")
+    if not isinstance(payload["state_dict"], dict):
+        raise CheckpointError(f"{path}: the stored weights are not a state_dict; train again")
+    classes, metrics = payload.get("classes", ()), payload.get("metrics", {})
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{path}: 'classes' must be a list of names; train again")
+    if not isinstance(metrics, dict):
+        metrics = {}
+    try:
+        saved = load(payload["spec"])
+    except SpecError as exc:
+        raise CheckpointError(f"{path}: the stored spec is invalid ({exc}); train again") from None
     if spec is not None:
         if not isinstance(spec, Spec):
             spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
@@ -104,11 +120,14 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
             raise CheckpointError(f"{path} was trained for a different spec: {diff.replace('spec', 'checkpoint', 1)} "
                                   "(checkpoint vs given spec)\n  fix: use the spec it was trained with "
                                   "(it is stored in the checkpoint), or train again")
-    model = build(saved, device=device, dtype="float32")
+    try:
+        model = build(saved, device=device, dtype="float32")
+    except BuildError as exc:
+        raise CheckpointError(f"{path}: the stored spec cannot be built ({exc})") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored spec ({exc})") from None
     model.eval()
-    return Checkpoint(model, saved, payload.get("metrics", {}), tuple(payload.get("classes", ())),
-                      payload.get("data"), path)
+    data = payload.get("data")
+    return Checkpoint(model, saved, metrics, tuple(classes), data if isinstance(data, str) else None, path)

@@ -13,8 +13,10 @@ channel replication). Sources, all offline:
 """
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,10 @@ IDX_CLASSES = {
 TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 SHAPES_MAX_BYTES = 256 * 1024 * 1024
 DATA_MAX_BYTES = 512 * 1024 * 1024
+#: an IDX file's body (MNIST's training images are 47 MB)
+IDX_MAX_BYTES = 256 * 1024 * 1024
+#: pixels of one image in a folder data set (larger images are skipped with a notice)
+MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -66,29 +72,42 @@ class Dataset:
 
 
 # ----------------------------------------------------------------------- IDX files
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (optionally .gz): the MNIST format. Raises DataError when corrupt."""
+def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
+    """Read an IDX file (optionally .gz): the MNIST format. Raises DataError when corrupt.
+
+    The header is read and checked first (data type, dimensions, total size at most
+    ``max_bytes``, default IDX_MAX_BYTES) so a small ``.gz`` that claims gigabytes is refused
+    before anything is allocated; the body is read in exactly the size the header states."""
     path = Path(path)
+    limit = IDX_MAX_BYTES if max_bytes is None else max_bytes
     opener = gzip.open if path.suffix == ".gz" else open
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataError(f"{path}: not an IDX file (bad magic number)")
+            code, ndim = head[2], head[3]
+            if code not in dtypes:
+                raise DataError(f"{path}: unknown IDX data type 0x{code:02x}")
+            if not 1 <= ndim <= 4:
+                raise DataError(f"{path}: IDX header has {ndim} dimensions (expected 1 to 4)")
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            dt = np.dtype(dtypes[code])
+            need = math.prod(dims) * dt.itemsize
+            if need > limit:
+                raise DataError(f"{path}: the IDX header says {list(dims)} ({need:,} bytes), more than the "
+                                f"{limit:,}-byte limit for a data file")
+            body = f.read(need)
+            extra = len(f.read(1))
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    code, ndim = raw[2], raw[3]
-    if code not in dtypes:
-        raise DataError(f"{path}: unknown IDX data type 0x{code:02x}")
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    dt = np.dtype(dtypes[code])
-    need = int(np.prod(dims)) * dt.itemsize
-    body = raw[4 + 4 * ndim:]
-    if len(body) != need:
-        raise DataError(f"{path}: IDX header says {dims} ({need} bytes) but the file holds {len(body)} bytes")
+    if len(body) != need or extra:
+        raise DataError(f"{path}: IDX header says {list(dims)} ({need} bytes) but the file holds "
+                        f"{len(body) + extra}{'+' if extra else ''} bytes")
     return np.frombuffer(body, dtype=dt).reshape(dims)
 
 
@@ -174,25 +193,45 @@ def _normalise(t):
 
 # ------------------------------------------------------------------------ sources
 def _digits(shape, notices, limit):
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise DataError("--data digits needs scikit-learn: pip install scikit-learn") from None
-    d = load_digits()
-    x = (d.images / 16.0)[:, None, :, :]
-    y = d.target
+    x, y = read_digits()
+    x = (x / 16.0)[:, None, :, :]
     keep = _cap(len(y), shape, notices, "digits", limit)
     x, y = x[:keep], y[:keep]
     return _fit_images(x, shape, "digits (8x8)", notices), y, [str(i) for i in range(10)]
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 digits (images 0..16, labels) read straight from scikit-learn's package
+    data file ``sklearn/datasets/data/digits.csv.gz``: importing ``sklearn.datasets`` costs
+    ~1.5 s, the file ~20 ms."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("--data digits needs scikit-learn's data file: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        with gzip.open(path, "rb") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read scikit-learn's digits ({exc})") from None
+    if table.ndim != 2 or table.shape[1] != 65:
+        raise DataError(f"{path}: expected 65 columns (64 pixels + label), found {table.shape}")
+    return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
 
 
 def _idx(name, shape, notices, data_dir, limit):
     img_path, lab_path = find_idx(name, data_dir)
     images = read_idx(img_path)
     labels = read_idx(lab_path)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError(f"{img_path}: expected images [N, H, W] and labels [N], received "
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or 0 in images.shape:
+        raise DataError(f"{img_path}: expected images [N, H, W] (all ≥ 1) and labels [N], received "
                         f"{list(images.shape)} and {list(labels.shape)}")
+    k = len(IDX_CLASSES[name])
+    bad = (labels < 0) | (labels >= k)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{lab_path}: label {int(labels[i])} of sample {i} is not a class of {name} (0..{k - 1})")
     keep = _cap(len(labels), shape, notices, name, limit)
     images, labels = images[:keep], labels[:keep]
     x = images[:, None, :, :].astype(np.float32) / 255.0
@@ -222,11 +261,14 @@ def _folder(path, shape, notices, limit):
         for f in files:
             try:
                 with Image.open(f) as im:
+                    if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS or 0 in im.size:
+                        raise ValueError(f"{im.size[0]}x{im.size[1]} pixels: not read (limit "
+                                         f"{MAX_IMAGE_PIXELS:,} pixels)")
                     sizes.add(im.size)
                     im = im.convert(mode).resize((W, H), Image.BILINEAR)
                     xs.append(np.asarray(im, dtype=np.float32) / 255.0)
                     ys.append(k)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 bad.append(f"{f.name} ({exc})")
     if not xs:
         raise DataError(f"folder:{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders")
@@ -247,13 +289,30 @@ def _folder(path, shape, notices, limit):
     return torch.from_numpy(np.ascontiguousarray(x)), y, classes
 
 
+def known_classes(name: str) -> int | None:
+    """How many classes data set ``name`` has, known without loading it (None: generated
+    data, which adapts to the spec, or a source that cannot be listed)."""
+    key = name.lower()
+    if key == "digits":
+        return 10
+    if key in ("mnist", "fashion-mnist", "fashion_mnist", "fashionmnist"):
+        return len(IDX_CLASSES["mnist" if key == "mnist" else "fashion-mnist"])
+    if key.startswith("folder:"):
+        root = Path(name[len("folder:"):]).expanduser()
+        try:
+            return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) or None
+        except OSError:
+            return None
+    return None
+
+
 def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None, samples: int | None = None,
               seed: int = 0, normalise: bool = True, outputs: int | None = None) -> Dataset:
     """Load data set ``name`` (see :data:`DATASETS`) fitted to ``input_shape``.
 
     ``outputs`` (the classifier's width) only shapes generated data: ``shapes`` then makes
-    ``min(outputs, available)`` classes, and a wider classifier uses the first ones.
-    Real data sets keep their classes (a width mismatch is the trainer's clear error).
+    ``min(outputs, available)`` classes. Every data set keeps its classes: a classifier
+    whose width differs is the trainer's clear error (the same rule for every source).
     """
     import torch
 
@@ -280,9 +339,6 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
         available = len(classes_for(shape))
         k = min(outputs, available) if outputs else available
         x, y, classes = shapes(shape, n, seed, notices, k)
-        if outputs and outputs != k:
-            notices.append(f"shapes: the spec outputs {outputs} classes; the data has {k} ({', '.join(classes)}), "
-                           f"so outputs {k}..{outputs - 1} are never the target")
     elif key.startswith("folder:"):
         x, y, classes = _folder(name[len("folder:"):], shape, notices, limit)
     else:
@@ -295,5 +351,4 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
     if normalise:
         x = _normalise(x)
     y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
-    extra = outputs if key == "shapes" and outputs and outputs > len(classes) else None
-    return Dataset(key, x.contiguous(), y, tuple(classes), tuple(notices), extra)
+    return Dataset(key, x.contiguous(), y, tuple(classes), tuple(notices))

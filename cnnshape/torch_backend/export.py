@@ -40,6 +40,9 @@ class Emitter:
         if layer is None:
             return self.sequential(row.children, depth)
         if layer.is_block:
+            if layer.inline:
+                self.needs.add("Inline")
+                return f"Inline({layer.export_expr(row, self, depth)})"
             return layer.export_expr(row, self, depth)
         kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
         name = getattr(layer, "torch_module", None)
@@ -52,7 +55,10 @@ class Emitter:
         self.needs.add("OrderedDict")
         pad = self.pad(depth + 1)
         items = "".join(f"{pad}({r.name!r}, {self.expr(r, depth + 1)}),  # -> {list(r.output)}\n" for r in rows)
-        return f"nn.Sequential(OrderedDict([\n{items}{self.pad(depth)}]))"
+        inline = any(r.layer is not None and r.layer.is_block and r.layer.inline for r in rows)
+        if inline:
+            self.needs.add("Sequence")
+        return f"{'Sequence' if inline else 'nn.Sequential'}(OrderedDict([\n{items}{self.pad(depth)}]))"
 
     def odict(self, rows, depth: int) -> str:
         self.needs.add("OrderedDict")
@@ -82,7 +88,11 @@ def _block_sources(needs: set) -> list[str]:
     except ImportError:  # pragma: no cover - the layers helper's module
         layer_modules = None
     out = []
-    for name in sorted(needs - {"OrderedDict"}):
+    if needs & {"Inline", "Sequence", "Residual", "Concat", "SqueezeExcitation", "DenseBlock"}:
+        needs = needs | {"Inline"}
+        out += [inspect.getsource(modules.Inline), "", "",
+                inspect.getsource(modules._adopt), "", "", inspect.getsource(modules._run), "", ""]
+    for name in sorted(needs - {"OrderedDict", "Inline"}):
         cls = getattr(modules, name, None) or getattr(layer_modules, name, None)
         if cls is not None:
             out += inspect.getsource(cls).splitlines() + ["", ""]

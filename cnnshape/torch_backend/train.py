@@ -18,10 +18,60 @@ from ..errors import CnnshapeError
 from ..spec import Spec, from_data, load
 
 OPTIMIZERS = ("sgd", "adam")
+#: the one default learning rate of each optimizer (CLI, studio and API alike)
+DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
 
 
 class TrainError(CnnshapeError):
     """The spec and the data or options do not fit (message says how to fix it)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training options, validated in one place (``TrainError`` on a bad value); the
+    CLI, the studio and :func:`train` all build one of these. ``lr=None`` means
+    ``DEFAULT_LR[optimizer]`` (see :attr:`learning_rate`)."""
+
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    seed: int = 0
+    val_fraction: float = 0.1
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        for name in ("batch_size", "epochs", "steps"):
+            value = getattr(self, name)
+            if value is None and name != "batch_size":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31:
+                raise TrainError(f"{name} must be a whole number from 1 to {2**31:,}, received {value!r}")
+        for name in ("lr", "momentum", "val_fraction"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise TrainError(f"{name} must be a finite number, received {value!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise TrainError(f"lr must be a positive number, received {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise TrainError(f"momentum must be in [0, 1), received {self.momentum}")
+        if not 0 <= self.val_fraction < 1:
+            raise TrainError(f"val_fraction must be in [0, 1), received {self.val_fraction}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise TrainError(f"seed must be a whole number from 0 to 2**63-1, received {self.seed!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr) if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "lr": self.learning_rate, "batch_size": self.batch_size,
+                "epochs": self.epochs, "steps": self.steps, "momentum": self.momentum, "seed": self.seed,
+                "val_fraction": self.val_fraction}
 
 
 @dataclass(frozen=True)
@@ -91,7 +141,9 @@ def loss_for(spec: Spec) -> tuple[str, list[str]]:
 
 
 def check_fit(spec: Spec, num_classes: int):
-    """The spec's report; TrainError unless the spec outputs ``[num_classes]`` per sample."""
+    """The spec's report; TrainError unless the spec outputs ``[num_classes]`` per sample.
+    The same rule for every data source (generated ``shapes`` data makes as many classes as
+    the spec outputs when it can, so it matches by construction)."""
     report = analyze(spec)
     if not report.ok:
         e = report.errors[0]
@@ -103,7 +155,8 @@ def check_fit(spec: Spec, num_classes: int):
                          "  fix: add Flatten (and a Linear with out_features: "
                          f"{num_classes}) at the end")
     if out[0] != num_classes:
-        last = next((lr for lr in reversed(report.layers) if lr.layer.ARGS.get("out_features")), None)
+        last = next((lr for lr in reversed(report.layers) if lr.layer is not None
+                     and lr.layer.ARGS.get("out_features")), None)
         where = ""
         if last is not None:
             where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")
@@ -112,36 +165,33 @@ def check_fit(spec: Spec, num_classes: int):
     return report
 
 
-def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int | None = None,
-          batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.9,
-          seed: int = 0, val_fraction: float = 0.1, model=None,
+def train(spec, dataset, config: TrainConfig | None = None, *, device="cpu", model=None,
           on_progress: Callable[[Progress], None] | None = None,
-          should_stop: Callable[[], bool] | None = None, progress_every: int = 10) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None, progress_every: int = 10, **options) -> TrainResult:
     """Train ``spec`` (Spec, path, text or dict) on ``dataset`` (:class:`~.data.Dataset`).
 
-    Runs ``steps`` optimizer steps if given, else ``epochs`` (default 3) passes over the
+    ``config`` (a :class:`TrainConfig`) or its fields as keywords (``epochs``, ``steps``,
+    ``batch_size``, ``lr``, ``optimizer``, ``momentum``, ``seed``, ``val_fraction``). Runs
+    ``steps`` optimizer steps if given, else ``epochs`` (default 3) passes over the
     training split. ``model`` continues training an already built model of this spec.
     """
+    if config is None:
+        config = TrainConfig(**options)
+    elif options:
+        raise TypeError("give a TrainConfig or keyword options, not both")
     import torch
 
     from .build import build, resolve_device
 
+    epochs, steps, batch_size, lr = config.epochs, config.steps, config.batch_size, config.learning_rate
+    optimizer, momentum, seed, val_fraction = config.optimizer, config.momentum, config.seed, config.val_fraction
     if not isinstance(spec, Spec):
         spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
-    if optimizer not in OPTIMIZERS:
-        raise TrainError(f"unknown optimizer '{optimizer}'; use one of {', '.join(OPTIMIZERS)}")
-    for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 1), ("steps", steps, 1)):
-        if value is not None and value < low:
-            raise TrainError(f"{name} must be >= {low}, received {value}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise TrainError(f"lr must be a positive number, received {lr}")
-    if not 0 <= val_fraction < 1:
-        raise TrainError(f"val_fraction must be in [0, 1), received {val_fraction}")
     if tuple(dataset.x.shape[1:]) != tuple(spec.input):
         raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
                          f"{list(spec.input)}")
-    report = check_fit(spec, dataset.num_outputs)
     loss_kind, warnings = loss_for(spec)
+    report = check_fit(spec, len(dataset.classes))
     if spec.dtype != "float32":
         warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
     dev = resolve_device(device)
@@ -171,11 +221,17 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
         total = steps
         epochs = math.ceil(steps / batches)
 
+    if bs < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise TrainError(f"BatchNorm needs at least 2 samples per batch in training; this run has {n_tr} training "
+                         f"sample(s) and batch size {batch_size}: use more data or a larger --batch-size")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise TrainError("the spec has no trainable parameters (all layers trainable: false or parameter-free)")
-    opt = (torch.optim.SGD(params, lr=lr, momentum=momentum) if optimizer == "sgd"
-           else torch.optim.Adam(params, lr=lr))
+    opt = make_optimizer(params, config)
+    threads = _threads_for(report, bs, dev)
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     nll = torch.nn.NLLLoss()
     ce = torch.nn.CrossEntropyLoss()
 
@@ -219,7 +275,7 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
                     break
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                opt.step()
+                optimizer_step(opt)
                 step += 1
                 k = yb.shape[0]
                 correct = (out.argmax(1) == yb).sum().item()
@@ -251,6 +307,9 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
                 break
     except KeyboardInterrupt:
         stopped, message = "interrupted", f"interrupted at step {step} of {total} (weights of step {step} kept)"
+    finally:
+        if threads:
+            torch.set_num_threads(old_threads)
     model.eval()
     if not message:
         f = history[-1] if history else None
@@ -258,6 +317,60 @@ def train(spec, dataset, *, device="cpu", epochs: int | None = None, steps: int 
         message = f"trained {step} steps in {time.perf_counter() - t_start:.1f} s on {dev}{acc}"
     return TrainResult(model, str(dev), tuple(history), step, time.perf_counter() - t_start, stopped, message,
                        tuple(warnings), tuple(losses))
+
+
+#: below this many multiply-accumulates per training step (forward, whole batch), one CPU
+#: thread is as fast as many and immune to busy machines (benchmarks/bench_train.py)
+SMALL_STEP_MACS = 200_000_000
+
+
+def _threads_for(report, batch_size: int, dev) -> int | None:
+    """Threads for training on ``dev``: 1 for tiny models on the CPU unless the user chose
+    (OMP_NUM_THREADS / torch.set_num_threads before), else None (leave torch's choice)."""
+    import os
+
+    if dev.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return 1 if report.totals.macs * batch_size < SMALL_STEP_MACS else None
+
+
+def make_optimizer(params, config: TrainConfig):
+    """torch.optim.SGD (with momentum) or Adam for ``config``, prepared so that using it
+    never imports ``torch._dynamo`` (~1.6 s): its methods' lazy ``_disable_dynamo`` wrappers
+    are pre-resolved to the plain methods (no compiler is involved in eager training)."""
+    import sys
+
+    import torch
+
+    cls = torch.optim.SGD if config.optimizer == "sgd" else torch.optim.Adam
+    if "torch._dynamo" not in sys.modules:
+        probe = torch._disable_dynamo(lambda: None).__code__
+        for klass in (torch.optim.Optimizer, cls):
+            for attr in vars(klass).values():
+                fn = getattr(attr, "__wrapped__", None)
+                if fn is not None and getattr(attr, "__code__", None) is probe:
+                    fn.__dynamo_disable = fn
+    if config.optimizer == "sgd":
+        return cls(params, lr=config.learning_rate, momentum=config.momentum)
+    return cls(params, lr=config.learning_rate)
+
+
+def optimizer_step(opt) -> None:
+    """``opt.step()`` without the wrapper that imports ``torch._dynamo`` for a graph break
+    (meaningful only under torch.compile): the plain step under ``torch.no_grad()``, the
+    same arithmetic (checked in tests/test_train.py)."""
+    import sys
+
+    import torch
+
+    if "torch._dynamo" in sys.modules:
+        opt.step()
+        return
+    raw = type(opt).step
+    while hasattr(raw, "__wrapped__"):
+        raw = raw.__wrapped__
+    with torch.no_grad():
+        raw(opt)
 
 
 def _evaluate(model, x, y, loss_fn, chunk: int = 512) -> tuple[float, float]:

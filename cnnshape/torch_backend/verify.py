@@ -1,11 +1,12 @@
 """``verify``: build the spec, run a real forward pass and compare every layer's output
 shape and parameter counts with the analysis, and the totals with torchinfo."""
 
+import math
 from dataclasses import dataclass
 
 from ..analysis import Report, analyze
 from ..spec import Spec, load
-from .build import build, resolve_device
+from .build import BuildError, build, resolve_device
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,21 @@ def verify(spec, *, device=None, batch: int | None = None, use_torchinfo: bool =
     dev = resolve_device(device)
     n = batch or spec.batch
     first = next(model.parameters(), None)
-    x = torch.randn(n, *spec.input, device=dev, dtype=first.dtype if first is not None else torch.float32)
+    dtype = first.dtype if first is not None else torch.float32
+    if dev.type != "meta":
+        from .build import available_memory
+
+        per_sample = (sum(math.prod(r.output) for lr in report.layers for r in lr.walk())
+                      + math.prod(spec.input)) * torch.empty((), dtype=dtype).element_size()
+        avail = available_memory()
+        if avail is not None and n * per_sample > 0.5 * avail:
+            raise BuildError([], f"a forward pass with batch {n:,} needs about {n * per_sample / 1e9:,.1f} GB; "
+                                 f"{avail / 1e9:.1f} GB of memory is available: use a smaller --batch, "
+                                 "or --device meta for shapes only")
+    try:
+        x = torch.randn(n, *spec.input, device=dev, dtype=dtype)
+    except (RuntimeError, MemoryError) as exc:
+        raise BuildError([], f"cannot allocate the test input of batch {n:,}: {exc}") from None
     # every row, nested ones included, is compared with the module at its dotted path
     modules = dict(model.named_modules())
     seen: dict[str, tuple] = {}

@@ -20,8 +20,80 @@ class VizError(CnnshapeError):
 @dataclass(frozen=True)
 class Panel:
     title: str
-    tiles: list          # list of 2-D (grey) or [H, W, 3] (colour) float arrays
+    tiles: list          # list of 2-D (grey) or [H, W, 3] (colour) float arrays; 1-D arrays for "lines"
     labels: list | None = None
+    #: "image" (tiles drawn as pixels) or "lines" (each tile a 1-D signal drawn as a line plot)
+    kind: str = "image"
+
+
+#: channels of a 1-D signal drawn as line plots (the rest are counted in the title)
+MAX_LINES = 16
+
+
+def input_panel(title: str, x) -> Panel:
+    """The input sample: a line plot per channel for a 1-D signal ``[C, L]``, else an image."""
+    a = x.detach().float().cpu().numpy()
+    if a.ndim == 2:
+        return _lines(title, a)
+    return Panel(title, [input_tile(x)])
+
+
+def maps_panel(title: str, a: np.ndarray) -> Panel:
+    """Feature maps ``[C, ...]``: line plots per channel for 1-D maps ``[C, L]`` (and for a
+    flat vector, one line), image tiles otherwise."""
+    if a.ndim in (1, 2) and a.shape[-1] > 1:
+        return _lines(title, a if a.ndim == 2 else a[None])
+    return Panel(title, map_tiles(a))
+
+
+def _lines(title: str, a: np.ndarray) -> Panel:
+    shown = a[:MAX_LINES]
+    more = f" (first {MAX_LINES} of {a.shape[0]} channels)" if a.shape[0] > MAX_LINES else ""
+    labels = [f"c{i}" for i in range(len(shown))]
+    return Panel(title + more, list(shown), labels, "lines")
+
+
+def _plot_lines(p: Panel, width: int = 720, row_h: int = 56):
+    """A line plot per 1-D tile, stacked; a signal longer than the plot is drawn as its
+    min..max envelope per pixel column (nothing is dropped)."""
+    from PIL import Image, ImageDraw
+
+    left, pad, top = 120, 6, 20
+    img = Image.new("RGB", (max(left + width + pad, 8 * len(p.title) + 8), top + len(p.tiles) * row_h + pad),
+                    (32, 32, 32))
+    draw = ImageDraw.Draw(img)
+    draw.text((pad, 3), p.title, fill=(230, 230, 230))
+    for i, t in enumerate(p.tiles):
+        t = np.asarray(t, dtype=np.float64).ravel()
+        t = np.where(np.isfinite(t), t, 0.0)
+        y0 = top + i * row_h
+        lo, hi = float(t.min()), float(t.max())
+        label = (p.labels[i] if p.labels else f"{i}") + f" [{lo:.3g}, {hi:.3g}]"
+        draw.text((pad, y0 + row_h // 2 - 6), label, fill=(200, 200, 200))
+        draw.rectangle((left, y0 + 2, left + width, y0 + row_h - 4), outline=(70, 70, 70))
+        span = hi - lo if hi > lo else 1.0
+        inner = row_h - 10
+
+        def ypix(v):
+            return y0 + 4 + inner - (v - lo) / span * inner
+
+        if hi == lo:
+            draw.line((left, ypix(lo) - inner / 2, left + width, ypix(lo) - inner / 2), fill=(120, 200, 255))
+        elif len(t) > width:
+            edges = np.linspace(0, len(t), width + 1).astype(int)
+            mins = np.minimum.reduceat(t, edges[:-1])
+            maxs = np.maximum.reduceat(t, edges[:-1])
+            for x, (a, b) in enumerate(zip(mins, maxs)):
+                draw.line((left + x, ypix(b), left + x, ypix(a)), fill=(120, 200, 255))
+        else:
+            xs = np.linspace(left, left + width, len(t)) if len(t) > 1 else np.array([left + width / 2])
+            pts = [(float(x), float(ypix(v))) for x, v in zip(xs, t)]
+            if len(pts) > 1:
+                draw.line(pts, fill=(120, 200, 255), width=2)
+            if len(t) <= 64:
+                for x, y in pts:
+                    draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=(255, 220, 120))
+    return img
 
 
 def child(model, name: str):
@@ -124,6 +196,9 @@ def write_png(path, panels: list[Panel], scale: int | None = None) -> str:
 
     blocks = []
     for p in panels:
+        if p.kind == "lines":
+            blocks.append(_plot_lines(p))
+            continue
         tiles = [_norm(t) for t in p.tiles]
         th = max(t.shape[0] for t in tiles)
         tw = max(t.shape[1] for t in tiles)

@@ -3,7 +3,7 @@
 from typing import Any, ClassVar
 
 from ... import formulas as F
-from ..base import Layer, LayerError, Note
+from ..base import Arg, Layer, LayerError, Note
 
 
 class Block(Layer):
@@ -24,8 +24,8 @@ class Block(Layer):
 
     family = "block"
     is_block = True
-    #: name of the container class in cnnshape.torch_backend.modules (None: nn.Sequential)
-    torch_container: ClassVar[str | None] = None
+    inline = Arg("bool", False, "No module of its own: its layers are registered by their own names on the "
+                 "enclosing module (torchvision's SqueezeNet Fire, Inception's nested concats).")
 
     def to_dict(self) -> dict[str, Any]:
         out = {"type": self.type}
@@ -91,6 +91,17 @@ class Block(Layer):
         reports the axis as unknown, never a guess)."""
         return None
 
+    def memory(self, row, mem, value):
+        """Replay this block's analysed ``row`` on the memory tracer ``mem``
+        (:class:`cnnshape.memory.Tracer`) and return the output's handle: the children in
+        order by default. Merges (add, cat, multiply) go through ``mem.merge``."""
+        return mem.seq(row.children, value)
+
+    def own_params(self, out) -> int:
+        """Parameters registered on the block's module itself (not in a child), e.g. a
+        Residual's layer_scale, for output shape ``out``."""
+        return 0
+
     def infer(self, shape, batch):  # blocks are analysed through analyze()
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 
@@ -98,11 +109,9 @@ class Block(Layer):
     def compile(self, row, child):
         """The torch module of the analysed ``row`` of this block; ``child(r)`` builds the
         module of a child row. Default: an ``nn.Sequential`` of the child rows."""
-        from collections import OrderedDict
+        from ...torch_backend.build import sequence
 
-        from torch import nn
-
-        return nn.Sequential(OrderedDict((c.name, child(c)) for c in row.children))
+        return sequence(row.children, child)
 
     def export_expr(self, row, em, depth: int) -> str:
         """Python constructor expression of ``row`` (``em``: the exporter's Emitter)."""
@@ -112,6 +121,17 @@ class Block(Layer):
     def from_torch(cls, module, items) -> dict | None:
         """Spec data for ``module`` if it is this block type, else None. ``items(pairs,
         prefix_suffix, offset=0)`` turns (name, module) pairs into spec items."""
+        return None
+
+    # ------------------------------------------------------------------ figure
+    #: ``cnnshape draw`` opens this block at every depth (a plain grouping such as a named
+    #: Sequential); other blocks collapse to one box below ``--depth``
+    draw_transparent: ClassVar[bool] = False
+
+    def draw_lanes(self, row):
+        """How ``cnnshape draw`` shows the analysed ``row``: (lanes, merge sign, rows after
+        the merge), each lane a list of child rows (an empty lane is an identity skip), or
+        None when the children are a plain sequence."""
         return None
 
     # ------------------------------------------------------------------ studio
@@ -200,3 +220,9 @@ def is_container(module, name: str, *attrs: str) -> bool:
     """``module`` is cnnshape's container ``name`` (by class name and attributes, so the
     class copied into an exported file is recognised too)."""
     return type(module).__name__ == name and all(hasattr(module, a) for a in attrs)
+
+
+def _named(module, steps) -> list:
+    """(name, module) pairs of a container's steps: a name is a registered child, a module
+    is an inline block (its pair's name is None)."""
+    return [(s, getattr(module, s)) if isinstance(s, str) else (None, s) for s in steps]

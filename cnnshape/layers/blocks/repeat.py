@@ -1,6 +1,7 @@
 """The Repeat block and its ``first`` overrides."""
 
-from ..base import Arg, Layer, LayerError, did_you_mean, register
+from ..base import Arg, ArgErrors, Layer, LayerError, did_you_mean, register
+from ._copies import check_child_names, child_names_arg, copy_name
 from ._base import Block, child_names, child_row, expanded_rows, item_name
 
 
@@ -16,6 +17,10 @@ class Repeat(Block):
     body = Arg("layers", doc="The repeated layers (one item: each copy is that item itself).")
     first = Arg("overrides", None, "Changes to the first copy: {child path: {argument: value}}, or "
                 "{argument of the repeated block: value}.", nullable=True)
+    child_names = child_names_arg
+
+    def check_args(self, values):
+        check_child_names(values.get("child_names", "{index}"), values.get("n", 1))
 
     def first_copy(self) -> tuple[Layer, ...]:
         """The body of the first copy (``first`` applied); LayerError if a path of
@@ -37,7 +42,7 @@ class Repeat(Block):
         first = self.first_copy()
         for i in range(self.n):
             body = first if i == 0 else self.body
-            shape, rf, rep = walk.copy(i, body, shape, rf, "body", nested=len(body) != 1)
+            shape, rf, rep = walk.copy(i, body, shape, rf, "body", len(body) != 1, copy_name(self.child_names, i))
             reports += rep
         return shape, rf, reports
 
@@ -52,6 +57,10 @@ class Repeat(Block):
     def tree_children(cls, data, row, path, label, first=None):
         body = data.get("body") if isinstance(data.get("body"), list) else []
         copy0 = child_row(row, 0)
+        try:
+            c0 = copy_name(data["child_names"], 0) if isinstance(data.get("child_names"), str) else "0"
+        except (ValueError, KeyError, IndexError):
+            c0 = "0"
         inner = None
         if isinstance(data.get("first"), dict) and len(body) == 1:
             inner = (data["first"], path)
@@ -59,7 +68,7 @@ class Repeat(Block):
         for j, x in enumerate(body):
             r = copy0 if len(body) == 1 else child_row(copy0, j)
             out.append((path + ("body", j), x, r,
-                        f"{label}.0" if len(body) == 1 else f"{label}.0.{item_name(x, j)}", inner))
+                        f"{label}.{c0}" if len(body) == 1 else f"{label}.{c0}.{item_name(x, j)}", inner))
         return out
 
     @classmethod
@@ -73,7 +82,10 @@ def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ..
     for path, change in overrides.items():
         single = body[0] if len(body) == 1 else None
         if single is not None and getattr(single, "is_block", False) and path in single.ARGS and path != "name":
-            body[0] = single.replace(**{path: change})
+            try:
+                body[0] = single.replace(**{path: change})
+            except ArgErrors as exc:
+                raise LayerError(f"Repeat.first: '{path}': {exc}", "check the value", "first") from None
             continue
         if not isinstance(change, dict):
             raise LayerError(f"Repeat.first: '{path}' must map to argument changes like {{stride: 2}}, "
@@ -98,7 +110,7 @@ def _override_path(layers, parts, change, full, offset=0):
     if len(parts) == 1:
         try:
             out[i] = layers[i].replace(**change)
-        except Exception as exc:  # ArgErrors from the changed layer: report them on first
+        except (ArgErrors, TypeError) as exc:  # from the changed layer: report them on first
             raise LayerError(f"Repeat.first: '{full}': {exc}", "check the argument names and values", "first") from None
     elif getattr(layers[i], "is_block", False):
         out[i] = _override_inside(layers[i], parts[1:], change, full)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from ..base import Arg, LayerError, register, shape_str
-from ._base import Block, child_row, is_container, item_name, merge_rf, seq_children
+from ._base import Block, _named, child_row, is_container, item_name, merge_rf, seq_children
 
 
 @register
@@ -15,13 +15,18 @@ class Residual(Block):
     ``nn.Sequential`` named ``shortcut_name``, then ``after``'s layers.
     """
 
-    torch_container = "Residual"
 
     body = Arg("layers", doc="The main path.")
     shortcut = Arg("layers", None, "The skip path (default: identity), e.g. a 1x1 conv + BatchNorm projection.",
                    nullable=True)
     shortcut_name = Arg("str", "shortcut", "Child name of the shortcut (torchvision ResNets: downsample).")
     after = Arg("layers", None, "Layers applied after the add (e.g. ReLU).", nullable=True)
+    layer_scale = Arg("float", None, "A trainable per-channel scale [C, 1, ...] on the body's output, "
+                      "initialised to this value, registered as the parameter 'layer_scale' (ConvNeXt).",
+                      nullable=True)
+
+    def own_params(self, out):
+        return out[0] if self.layer_scale is not None else 0
 
     def analyze(self, shape, rf, walk):
         out, body_rf, reports = walk.seq(self.body, shape, rf, "body")
@@ -45,6 +50,20 @@ class Residual(Block):
         b = sizer.rows(body, state)
         s = sizer.row(short, state) if short is not None else state
         return sizer.rows(after, sizer.equal([b, s]))
+
+    def memory(self, row, mem, value):
+        """The input feeds body and shortcut; the add keeps nothing for backward."""
+        body, short, after = self.split_rows(row.children)
+        skip = mem.share(value)
+        mem.hold(body[-1], True)  # backward: the add's gradient waits for the shortcut
+        out = mem.seq(body, value)
+        mem.hold(body[-1], False)
+        s_out = mem.run(short, skip) if short is not None else skip
+        return mem.seq(after, mem.merge(row, [out, s_out]))
+    def draw_lanes(self, row):
+        """The body and the skip (the shortcut's layers, or an identity lane), added."""
+        body, short, after = self.split_rows(row.children)
+        return [body, list(short.children) if short is not None else []], "+", after
 
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
@@ -74,9 +93,10 @@ class Residual(Block):
         from ...torch_backend.modules import Residual
 
         body, short, after = self.split_rows(row.children)
+        scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1)
         return Residual(OrderedDict((c.name, child(c)) for c in body),
                         None if short is None else child(short), self.shortcut_name,
-                        OrderedDict((c.name, child(c)) for c in after))
+                        OrderedDict((c.name, child(c)) for c in after), scale)
 
     def export_expr(self, row, em, depth):
         em.needs.update({"OrderedDict", "Residual"})
@@ -84,20 +104,26 @@ class Residual(Block):
         return em.call("Residual", [em.odict(body, depth + 1),
                                     "shortcut=" + ("None" if short is None else em.expr(short, depth + 1)),
                                     f"shortcut_name={self.shortcut_name!r}",
-                                    "after=" + em.odict(after, depth + 1)], depth)
+                                    "after=" + em.odict(after, depth + 1)]
+                        + ([] if self.layer_scale is None else
+                           [f"layer_scale=({self.layer_scale!r}, {body[-1].output[0]}, {len(body[-1].output) - 1})"]),
+                        depth)
 
     @classmethod
     def from_torch(cls, module, items):
         if not is_container(module, "Residual", "_body", "_after", "_shortcut"):
             return None
         kids = dict(module.named_children())
-        d = {"type": "Residual", "body": items([(n, kids[n]) for n in module._body], "")}
+        d = {"type": "Residual", "body": items(_named(module, module._body), "")}
         if module._shortcut is not None:
             d["shortcut"] = items(seq_children(kids[module._shortcut]), f"{module._shortcut}.")
             if module._shortcut != "shortcut":
                 d["shortcut_name"] = module._shortcut
         if module._after:
-            d["after"] = items([(n, kids[n]) for n in module._after], "", len(module._body))
+            d["after"] = items(_named(module, module._after), "", len(module._body))
+        scale = getattr(module, "layer_scale", None)
+        if scale is not None:  # the value it starts from; trained values load with the state_dict
+            d["layer_scale"] = float(scale.flatten()[0]) if scale.numel() else 1.0
         return d
 
     # ------------------------------------------------------------------ studio

@@ -12,6 +12,7 @@ class Sequential(Block):
     """
 
     body = Arg("layers", doc="The layers of the sequence.")
+    draw_transparent = True
 
     def analyze(self, shape, rf, walk):
         return walk.seq(self.body, shape, rf, "body")

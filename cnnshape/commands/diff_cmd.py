@@ -1,0 +1,44 @@
+"""``cnnshape diff A B``: what changed between two architectures (no torch)."""
+
+import json
+import sys
+
+import click
+
+from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+
+
+@click.command("diff")
+@click.argument("a", metavar="A.yaml")
+@click.argument("b", metavar="B.yaml")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True, help="table for people, json for programs, markdown for a pull-request comment.")
+def diff_cmd(a, b, fmt):
+    """Compare two specs layer by layer (matched by module path).
+
+    Exit status: 0 the same architecture (formatting and comments ignored), 1 they differ,
+    2 a file could not be read.
+    """
+    from ..analysis import check
+    from ..diff import diff, to_markdown, to_text
+    from ..errors import SpecError, SpecFileError
+
+    reports = []
+    for path in (a, b):
+        try:
+            reports.append(check(path))
+        except SpecFileError as exc:
+            click.echo(f"{path}: error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+        except SpecError as exc:  # nothing of the spec could be read
+            click.echo(f"{path}: error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+    d = diff(reports[0], reports[1], names=(a, b))
+    if fmt == "json":
+        click.echo(json.dumps(d.to_dict(), indent=2))
+    elif fmt == "markdown":
+        click.echo(to_markdown(d), nl=False)
+    else:
+        for line in to_text(d):
+            click.echo(line)
+    sys.exit(EXIT_OK if d.same else EXIT_INVALID)

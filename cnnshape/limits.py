@@ -1,0 +1,51 @@
+"""The limits that keep every answer proportional to the text the user wrote.
+
+Each limit is checked as early as possible and refused with a message that names it
+(README "Limits"). The values are generous for real networks (the largest shipped spec
+uses a few hundred values and 5 levels of nesting) and small enough that ``check``
+answers any input inside them in about a second.
+"""
+
+#: bytes of a spec file (or of YAML text / stdin); larger inputs are refused unread
+MAX_BYTES = 1024 * 1024
+#: separators (lines + commas) of a spec: a cheap count taken before parsing, because the
+#: pure-Python YAML parser needs ~0.1 ms per value
+MAX_ITEMS = 20_000
+#: values the YAML expands to (aliases included: "billion laughs" stops here)
+MAX_NODES = 50_000
+#: nesting of lists/mappings in the document (YAML and dict input alike)
+MAX_DEPTH = 64
+#: layers after expanding every Repeat (what build would instantiate)
+MAX_LAYERS = 100_000
+#: magnitude of every integer: sizes, channels, arguments, batch, and every output dimension
+MAX_INT = 2**40
+#: decimal digits of an integer literal (Python's int-string limit is 4300)
+MAX_DIGITS = 30
+#: characters of a string value (names, descriptions)
+MAX_STR = 10_000
+#: numbers of a fixed ``weight`` list
+MAX_WEIGHT = 10_000
+
+
+def shown(value, width: int = 60) -> str:
+    """``repr(value)`` safe for messages: huge integers (Python refuses to print more than
+    4300 digits) become ``an integer of about N digits``, long texts are cut, lone
+    surrogates escaped."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3 * MAX_DIGITS:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    if isinstance(value, (list, tuple, dict)):
+        if isinstance(value, dict):
+            parts = (f"{shown(k, 20)}: {shown(v, 20)}" for k, v in list(value.items())[:8])
+            text = "{" + ", ".join(parts) + (", …}" if len(value) > 8 else "}")
+        else:
+            parts = (shown(v, 20) for v in list(value)[:8])
+            text = "[" + ", ".join(parts) + (", …]" if len(value) > 8 else "]")
+    else:
+        text = repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def safe_text(text: str) -> str:
+    """``text`` printable on any UTF-8 terminal/JSON (lone surrogates escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

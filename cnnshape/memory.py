@@ -1,0 +1,359 @@
+"""Memory to the byte: saved-for-backward tensors, training and inference peaks, max batch.
+
+No torch: the engine replays an analysed :class:`~cnnshape.analysis.Report` as a program
+of storages. Each layer class says what autograd keeps for its backward
+(:meth:`Layer.saved`: its input, its output, or storages of its own such as pooling indices,
+dropout masks, BatchNorm statistics, padded copies) and whether its output shares the
+input's storage (:meth:`Layer.aliases_input`: views, in-place ops); each block class says
+how its children connect (:meth:`Block.memory`). Storages are reference counted, so:
+
+- ``saved_bytes`` counts every distinct storage once (a ReLU's output that the next conv
+  keeps as its input is one storage; a Flatten view is its input's storage), never the
+  network input (the caller's batch) nor parameters/buffers, and nothing where no gradient
+  flows (before the first layer with trainable parameters). This is exactly what
+  ``torch.autograd.graph.saved_tensors_hooks`` observes (tests/test_memory.py).
+- the peaks replay the forward (and a simplified backward) with each storage freed when
+  its last holder lets go; see docs/memory.md for the model and its measured error.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .formulas import prod
+
+#: bytes per element of the spec dtypes and of the extra dtypes layers save
+DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
+
+#: optimizer -> state tensors per parameter, as ``cnnshape train`` builds it
+#: (sgd: plain SGD; momentum: SGD with a momentum buffer; adam/adamw: exp_avg, exp_avg_sq)
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+#: temporaries of one parameter's size that the single-tensor (CPU) optimizer step allocates
+#: (Adam: sqrt(exp_avg_sq) and its quotient by the bias correction)
+OPTIMIZER_TEMPS = {"sgd": 0, "momentum": 0, "adam": 2, "adamw": 2}
+OPTIMIZERS = tuple(OPTIMIZER_STATE)
+
+
+class _Value:
+    """A handle on a storage flowing between layers (holds one reference); ``contig``:
+    the tensor is contiguous (a Permute's view is not)."""
+
+    __slots__ = ("sid", "grad", "contig")
+
+    def __init__(self, sid: int, grad: bool, contig: bool = True):
+        self.sid, self.grad, self.contig = sid, grad, contig
+
+
+class Tracer:
+    """Replays a report as storages: allocations, references, the saved set and the peak."""
+
+    def __init__(self, batch: int, dtype: str, training: bool):
+        self.batch, self.dtype, self.training = batch, dtype, training
+        self.item = DTYPE_BYTES[dtype]
+        self.size: dict[int, int] = {}   # sid -> bytes
+        self.refs: dict[int, int] = {}   # sid -> live references
+        self.live = 0
+        self.peak = 0
+        self.saved: dict[int, int] = {}  # sid -> bytes, the saved-for-backward set
+        self.per_row: dict[str, int] = {}
+        #: backward program: (path, input bytes, output + workspace bytes, saved sids,
+        #: grad-param bytes, gradient bytes a block holds meanwhile)
+        self.ops: list[tuple[str, int, int, tuple[int, ...], int, int]] = []
+        self.held = 0
+        self._next = 0
+
+    # -- storages ---------------------------------------------------------------------
+    def alloc(self, nbytes: int) -> int:
+        sid = self._next
+        self._next += 1
+        self.size[sid] = nbytes
+        self.refs[sid] = 1
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        return sid
+
+    def ref(self, sid: int) -> None:
+        self.refs[sid] += 1
+
+    def unref(self, sid: int) -> None:
+        self.refs[sid] -= 1
+        if self.refs[sid] == 0:
+            self.live -= self.size[sid]
+
+    def new(self, shape, grad: bool) -> _Value:
+        """A fresh storage for a batched tensor of per-sample ``shape``."""
+        return _Value(self.alloc(self.batch * prod(shape) * self.item), grad)
+
+    def share(self, v: _Value) -> _Value:
+        """A second handle on ``v``'s storage (a block feeding two paths)."""
+        self.ref(v.sid)
+        return _Value(v.sid, v.grad, v.contig)
+
+    def release(self, v: _Value) -> None:
+        self.unref(v.sid)
+
+    def keep(self, path: str, sid: int) -> None:
+        """Autograd keeps ``sid`` for the backward (sid 0 = the network input: not counted)."""
+        self.ref(sid)
+        self._count(path, sid)
+
+    def _count(self, path: str, sid: int) -> None:
+        if sid != 0 and sid not in self.saved:
+            self.saved[sid] = self.size[sid]
+            self.per_row[path] = self.per_row.get(path, 0) + self.size[sid]
+
+    # -- the program ------------------------------------------------------------------
+    def leaf(self, row, v: _Value) -> _Value:
+        layer = row.layer
+        grad = v.grad or row.trainable_params > 0
+        # a view of a strided tensor that cannot be viewed (Flatten of a permuted map) copies
+        alias = layer.aliases_input(self.training) and (v.contig or not layer.flattens)
+        contig = layer.contiguous_output(v.contig)
+        out = _Value(v.sid, grad, contig) if alias else self.new(row.output, grad)
+        out.contig = contig
+        kept = []
+        needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
+        saved = [s for s in layer.saved(row.input, row.output, self.batch) if needed[s.when]] \
+            if self.training and grad else []
+        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved), v.grad)
+        self.peak = max(self.peak, self.live + ws_f)
+        if saved:
+            for s in saved:
+                if s.what == "input" and (v.contig or not layer.needs_contiguous):
+                    sid = v.sid
+                elif s.what == "output":
+                    sid = out.sid
+                else:  # a storage of its own (or a contiguous copy of a strided input)
+                    numel = s.numel if s.what == "new" else self.batch * prod(row.input)
+                    sid = self.alloc(numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
+                    self._count(row.path, sid)  # alloc's reference is autograd's
+                    kept.append(sid)
+                    continue
+                self.keep(row.path, sid)
+                kept.append(sid)
+        if not alias:
+            self.release(v)
+        if self.training:
+            in_b = self.batch * prod(row.input) * self.item if v.grad else 0
+            out_b = self.batch * prod(row.output) * self.item if grad else 0
+            self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item,
+                             self.held))
+        return out
+
+    def run(self, row, v: _Value) -> _Value:
+        """Run one analysed row (a leaf layer, a block or a nested sequence)."""
+        if row.children:
+            layer = row.layer
+            if layer is None or not hasattr(layer, "memory"):
+                return self.seq(row.children, v)
+            return layer.memory(row, self, v)
+        return self.leaf(row, v)
+
+    def hold(self, row, on: bool) -> None:
+        """In the backward, the gradient of ``row``'s output stays alive while the layers
+        run between ``hold(row, True)`` and ``hold(row, False)`` (a merge's other paths)."""
+        self.held += (1 if on else -1) * self.batch * prod(row.output) * self.item
+
+    def seq(self, rows, v: _Value) -> _Value:
+        for row in rows:
+            v = self.run(row, v)
+        return v
+
+    def merge(self, row, values: list[_Value], keeps: tuple[int, ...] = ()) -> _Value:
+        """A block's merge (add, cat, multiply) of ``values`` into a new storage of the
+        block's output shape; ``keeps`` = indices of the operands autograd keeps (when the
+        result needs a gradient)."""
+        grad = any(v.grad for v in values)
+        out = self.new(row.output, grad)
+        if self.training and grad:
+            for i in keeps:
+                self.keep(row.path, values[i].sid)
+            self.ops.append((row.path, 0, 0, tuple(values[i].sid for i in keeps), 0, self.held))
+        for v in values:
+            self.release(v)
+        return out
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Memory of one spec at ``batch`` (bytes); ``to_dict()`` is SPEC.md section 5's object."""
+
+    batch: int
+    dtype: str
+    optimizer: str
+    saved_bytes: int
+    training_peak_bytes: int
+    inference_peak_bytes: int
+    param_bytes: int
+    grad_bytes: int
+    optimizer_bytes: int
+    input_bytes: int
+    #: saved bytes per layer path (the first layer keeping each storage owns it)
+    per_layer: dict[str, int] = field(default_factory=dict, compare=False)
+    max_batch: dict[str, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "batch": self.batch, "dtype": self.dtype,
+            "training": {"optimizer": self.optimizer, "saved_bytes": self.saved_bytes,
+                         "peak_bytes": self.training_peak_bytes,
+                         "parts": {"params": self.param_bytes, "grads": self.grad_bytes,
+                                   "optimizer_state": self.optimizer_bytes, "input": self.input_bytes,
+                                   "saved": self.saved_bytes}},
+            "inference": {"peak_bytes": self.inference_peak_bytes},
+        }
+        if self.max_batch is not None:
+            out["max_batch"] = dict(self.max_batch)
+        return out
+
+
+def _trace(report, batch: int, training: bool) -> Tracer:
+    spec = report.spec
+    t = Tracer(batch, spec.dtype, training)
+    x = t.new(spec.input, False)  # sid 0: the caller's batch
+    t.ref(x.sid)                  # the caller holds it through the whole step
+    out = t.seq(report.layers, x)
+    t.release(out)
+    return t
+
+
+def _backward_peak(t: Tracer) -> int:
+    """Peak of a replayed backward (grads set to None before it, as ``cnnshape train``
+    does): saved storages are freed as the layers that keep them are passed; parameter
+    gradients accumulate; at each layer its output's and input's gradients are live."""
+    holders: dict[int, int] = {}
+    for *_, kept, _, _ in t.ops:
+        for sid in kept:
+            holders[sid] = holders.get(sid, 0) + 1
+    saved = sum(t.saved.values())
+    grads = peak = 0
+    for _, in_b, out_b, kept, gp, held in reversed(t.ops):
+        grads += gp
+        peak = max(peak, saved + grads + in_b + out_b + held)
+        for sid in kept:
+            holders[sid] -= 1
+            if holders[sid] == 0 and sid in t.saved:
+                saved -= t.saved[sid]
+    return peak
+
+
+def estimate(report, *, optimizer: str = "adam", batch: int | None = None,
+             memory_limit: int | None = None) -> MemoryEstimate:
+    """Saved-for-backward bytes and the training/inference peaks of ``report``'s spec at
+    ``batch`` (default: the spec's). ``memory_limit`` (bytes) adds ``max_batch``."""
+    if optimizer not in OPTIMIZER_STATE:
+        raise ValueError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+    spec = report.spec
+    batch = spec.batch if batch is None else batch
+    item = DTYPE_BYTES[spec.dtype]
+    params = report.totals.params * item
+    trainable = report.totals.trainable_params * item
+    state = OPTIMIZER_STATE[optimizer] * trainable
+    biggest = max((r.trainable_params for r in _leaves(report.layers)), default=0) * item
+    x_bytes = batch * prod(spec.input) * item
+    tr = _trace(report, batch, True)
+    saved = sum(tr.saved.values())
+    # train order: forward (last step's grads still allocated), zero_grad(set_to_none),
+    # backward, step; the forward replay's peak already includes the input batch
+    forward = trainable + tr.peak
+    backward = _backward_peak(tr) + x_bytes
+    step = trainable + OPTIMIZER_TEMPS[optimizer] * biggest + x_bytes
+    training = params + state + max(forward, backward, step)
+    inf = _trace(report, batch, False)
+    inference = params + inf.peak
+    est = MemoryEstimate(batch, spec.dtype, optimizer, saved, training, inference, params, trainable, state,
+                         x_bytes, dict(tr.per_row))
+    if memory_limit is not None:
+        est = MemoryEstimate(**{**est.__dict__, "max_batch": {
+            "limit_bytes": memory_limit,
+            "training": max_batch(report, memory_limit, optimizer=optimizer, training=True),
+            "inference": max_batch(report, memory_limit, optimizer=optimizer, training=False)}})
+    return est
+
+
+def _leaves(rows):
+    for r in rows:
+        if r.children:
+            yield from _leaves(r.children)
+        else:
+            yield r
+
+
+def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bool = True) -> int:
+    """The largest batch whose training (or inference) peak fits in ``limit_bytes``;
+    0 when not even batch 1 fits. The peak grows with the batch, so a binary search."""
+    def fits(b: int) -> bool:
+        e = estimate(report, optimizer=optimizer, batch=b)
+        return (e.training_peak_bytes if training else e.inference_peak_bytes) <= limit_bytes
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while fits(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1 << 40:
+            return lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+
+
+def parse_bytes(text: str) -> int:
+    """'8GiB' -> 8589934592, '12GB' -> 12e9, '512MiB', '1000000' (bytes); ValueError otherwise."""
+    from .gates import parse_quantity
+
+    value = parse_quantity(text)
+    if value <= 0:
+        raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}")
+    return value
+
+
+def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
+    """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
+    prefix = path + "."
+    return sum(b for p, b in est.per_layer.items() if p == path or p.startswith(prefix))
+
+
+def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int | None = None) -> dict:
+    """Add SPEC.md section 5's ``memory`` object and per-row ``saved_bytes`` to a report's
+    JSON ``doc`` (``report.to_dict()``); nothing when the report has errors."""
+    if not report.ok:
+        return doc
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+
+    def rows(docs, reports):
+        for d, r in zip(docs, reports):
+            d["saved_bytes"] = row_saved_bytes(est, r.path)
+            if r.children and "children" in d:
+                rows(d["children"], r.children)
+
+    rows(doc["layers"], report.layers)
+    doc["memory"] = est.to_dict()
+    return doc
+
+
+def nbytes_text(n: int) -> str:
+    """1536 -> '1.50 KiB' (binary units, as GPU memory is sold)."""
+    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {unit}"
+    return f"{n} B"
+
+
+def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None = None) -> list[str]:
+    """The human memory lines of ``check``'s table footer."""
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+    b = nbytes_text
+    lines = [
+        f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
+        f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
+        f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
+        f"{b(est.inference_peak_bytes)}",
+    ]
+    if est.max_batch is not None:
+        m = est.max_batch
+        lines.append(f"largest batch within {b(m['limit_bytes'])}: training {m['training']:,} ({optimizer}), "
+                     f"inference {m['inference']:,}")
+    return lines
