@@ -53,7 +53,8 @@ class DesignScreen(FileActions, Screen):
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
         self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
         self.nodes = []
-        self.sizes: str | None = None
+        self.sizes: str | None = None    # valid input sizes (cnnshape.sizes), when found
+        self.memory: str | None = None   # memory figures (cnnshape.memory), when found
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -125,25 +126,26 @@ class DesignScreen(FileActions, Screen):
         """Re-analyse the current design and redraw everything. ``select``: a layer index
         or path to put the cursor on, None for the input row, "keep" to stay."""
         self.evaluation = D.evaluate(self.design)
-        self.sizes = None
+        self.sizes = self.memory = None
         self.redraw(select)
         self._find_sizes(self.evaluation)
 
     def _find_sizes(self, ev) -> None:
-        """The valid input sizes of a valid design, found in a thread (tens of ms on a
-        ResNet-50) and shown on the input row when ready (if the design is still ``ev``'s)."""
+        """The valid input sizes and the memory figures of a valid design, found in a
+        thread (tens of ms on a ResNet-50) and shown when ready (if the design is still
+        ``ev``'s): the sizes on the input row, the memory in the totals pane."""
         if not ev.ok:
             return
 
         def work():
-            text = extras.sizes_summary(ev.report)
-            if text:
-                self.app.call_from_thread(self._show_sizes, ev, text)
+            found = (extras.sizes_summary(ev.report), extras.memory_line(ev.report))
+            if any(found):
+                self.app.call_from_thread(self._show_sizes, ev, *found)
         self.run_worker(work, thread=True, exclusive=True, group="sizes", exit_on_error=False)
 
-    def _show_sizes(self, ev, text: str) -> None:
+    def _show_sizes(self, ev, sizes: str | None, memory: str | None) -> None:
         if ev is self.evaluation:
-            self.sizes = text
+            self.sizes, self.memory = sizes, memory
             self.redraw()
 
     def redraw(self, select="keep") -> None:
@@ -156,7 +158,7 @@ class DesignScreen(FileActions, Screen):
             want = None if select is None else (select,) if isinstance(select, int) else tuple(select)
             row = 0 if want is None else next((k + 1 for k, n in enumerate(self.nodes) if n.path == want), row)
         self.table.show([input_cells(self.design, ev, self.sizes)] + [node_cells(n) for n in self.nodes], row)
-        self.totals.update(totals_text(self.design, ev, extras.memory_line(ev.report) if ev.ok else None))
+        self.totals.update(totals_text(self.design, ev, self.memory))
         self.problems.show(ev.errors, ev.warnings)
         self._update_details()
         name = self.design.get("name")
