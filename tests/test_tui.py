@@ -656,3 +656,24 @@ def test_resnet18_first_copy_stride_and_skip_connection_repair_by_keys(tmp_path)
         assert data["body"][0]["body"][0]["padding"] == 2 and data["first"]["conv1"] == {"stride": 2}
 
     run(app, script)
+
+
+def test_train_panel_warns_before_a_run_whose_batch_will_not_fit(fm):
+    """Issue 12 in the studio: the memory estimate against the chosen device's free memory."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot)
+        await _wait(pilot, lambda: "cpu" in str(screen.query_one("#t-devices").render()))
+        screen.free = {"auto": 1_000_000, "cpu": 1_000_000}               # a 1 MB device
+        screen.query_one("#t-batch").value = "512"
+        await pilot.pause()
+        warning = str(screen.query_one("#t-memory").render())
+        assert "batch 512 needs about" in warning and "the largest batch that fits is" in warning
+        await pilot.press("ctrl+r")
+        assert not screen.running and "press ctrl+r again" in str(screen.query_one("#t-log").render())
+        screen.query_one("#t-batch").value = "1"
+        await pilot.pause()
+        assert str(screen.query_one("#t-memory").render()) == ""
+
+    run(app, script)
