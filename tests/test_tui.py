@@ -339,8 +339,9 @@ async def open_train(pilot, **fields):
 
 async def train_to_end(pilot, screen, timeout=60.0):
     await pilot.press("ctrl+r")
-    await pilot.app.workers.wait_for_complete()
-    await _wait(pilot, lambda: screen.result is not None, timeout=timeout)
+    assert screen.running
+    await _wait(pilot, lambda: not screen.running, timeout=timeout)
+    assert screen.result is not None, str(screen.query_one("#t-log").render())
     return screen.result
 
 
@@ -495,6 +496,7 @@ def test_tree_labels_are_the_module_paths_of_the_rows():
 
 def test_small_resnet_trains_from_the_studio(tmp_path):
     p = copy_spec(tmp_path, "resnet_small_32.yaml")
+    p.write_text(p.read_text().replace("out_features: 10, name: fc", "out_features: 8, name: fc"))  # 8 shapes
     app = DesignApp(p)
 
     async def script(pilot):
