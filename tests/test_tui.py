@@ -536,6 +536,9 @@ def burst(app, *keys):
     from textual.keys import _character_to_key
 
     for k in keys:
+        if k.startswith("paste:"):
+            app.post_message(events.Paste(k[6:]))
+            continue
         char = k if len(k) == 1 else {"space": " "}.get(k)
         app.post_message(events.Key(_character_to_key(k) if len(k) == 1 else k, char))
 
@@ -549,7 +552,7 @@ def test_keys_in_a_burst_land_where_the_cursor_is(fm):
         await pilot.pause()
         form = app.screen
         assert form.focused.id == "f-in_channels"
-        burst(app, "tab", "tab", "end", "backspace", "5", "tab", "9", "backspace", "2", "shift+tab",
+        burst(app, "tab", "tab", "end", "backspace", "paste:5", "tab", "9", "backspace", "2", "shift+tab",
               "home", "delete", "7")
         await pilot.pause()
         await pilot.pause()

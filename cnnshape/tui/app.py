@@ -13,7 +13,7 @@ from textual.app import App, SystemCommand
 from ..errors import SpecFileError
 from ..roundtrip import DesignFile
 from .design_screen import DesignScreen
-from .screens import ChoiceScreen, ErrorScreen, handle_key_in_order
+from .screens import ChoiceScreen, ErrorScreen, handle_key_in_order, paste_in_order
 
 
 def similar_files(path: Path) -> list[Path]:
@@ -80,6 +80,8 @@ class DesignApp(App):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded and await handle_key_in_order(self, event):
+            return
+        if isinstance(event, events.Paste) and not event.is_forwarded and paste_in_order(self, event):
             return
         await super().on_event(event)
 

@@ -38,6 +38,21 @@ class FieldInput(Input):
         super().__init__(*args, select_on_focus=False, **kwargs)  # selected synchronously instead
 
 
+def paste_in_order(app: App, event: events.Paste) -> bool:
+    """A paste into the focused text field, inserted at once (so that keys typed right
+    after it cannot overtake it; see :func:`handle_key_in_order`)."""
+    field = app.focused
+    if not isinstance(field, Input) or not event.text:
+        return False
+    line = event.text.splitlines()[0] if event.text.splitlines() else ""
+    selection = field.selection
+    if selection.is_empty:
+        field.insert_text_at_cursor(line)
+    else:
+        field.replace(line, *selection)
+    return True
+
+
 async def handle_key_in_order(app: App, event: events.Key) -> bool:
     """Handle a key for a focused text field completely before the next key is read.
 
