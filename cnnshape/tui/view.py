@@ -15,21 +15,25 @@ STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("
 #: shape come first so that they stay visible however narrow the table is
 COLUMNS = (("mark", ""), ("index", "#"), ("name", "name"), ("output", "output"), ("type", "type"),
            ("params", "params"), ("macs", "MACs"), ("rf", "RF size /jump"))
-#: the order in which columns give way when the table is too narrow
-GIVE_WAY = ("rf", "macs", "type", "params", "index")
+#: the columns always shown, and the others in the order they get the room that is left
+REQUIRED = ("mark", "name", "output")
+OPTIONAL = ("index", "params", "type", "macs", "rf")
 
 
 def visible_columns(rows: list[dict], width: int) -> tuple:
-    """The columns that fit in ``width`` cells (each column: its widest cell + 2 padding)."""
+    """The columns that fit in ``width`` cells (each column: its widest cell + 2 padding):
+    the status mark, the name and the output shape always; then each other column, most
+    important first, when it still fits."""
     widths = {key: max([len(head)] + [r[key].cell_len for k, r in enumerate(rows) if k or key != "type"]) + 2
               for key, head in COLUMNS}
     if rows and rows[0]["type"].cell_len > widths["type"] - 2:  # the input row's valid sizes: cut to fit
         rows[0]["type"].truncate(widths["type"] - 2, overflow="ellipsis")
-    keep = [key for key, _ in COLUMNS]
-    for key in GIVE_WAY:
-        if sum(widths[k] for k in keep) <= width:
-            break
-        keep.remove(key)
+    keep = list(REQUIRED)
+    used = sum(widths[k] for k in keep)
+    for key in OPTIONAL:
+        if used + widths[key] <= width:
+            keep.append(key)
+            used += widths[key]
     return tuple((key, head) for key, head in COLUMNS if key in keep)
 
 
