@@ -652,7 +652,7 @@ def test_resnet18_first_copy_stride_and_skip_connection_repair_by_keys(tmp_path)
         assert "Residual add needs equal shapes" in str(form.query_one("#form-preview").render())
         burst(app, "enter")
         await pilot.pause()
-        assert not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
+        assert app.screen is s and not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
         details = str(s.query_one("#details").render())
         assert "Residual add needs equal shapes" in details and "press f" in details
         await pilot.press("f")

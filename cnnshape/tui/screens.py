@@ -12,6 +12,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import NoScreen
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     Button,
@@ -38,11 +39,22 @@ class FieldInput(Input):
         super().__init__(*args, select_on_focus=False, **kwargs)  # selected synchronously instead
 
 
+def _active_field(app: App) -> Input | None:
+    """The focused text field of the active screen (None while a dialog is being closed)."""
+    field = app.focused
+    if not isinstance(field, Input):
+        return None
+    try:
+        return field if field.screen is app.screen else None
+    except NoScreen:
+        return None
+
+
 def paste_in_order(app: App, event: events.Paste) -> bool:
     """A paste into the focused text field, inserted at once (so that keys typed right
     after it cannot overtake it; see :func:`handle_key_in_order`)."""
-    field = app.focused
-    if not isinstance(field, Input) or not event.text:
+    field = _active_field(app)
+    if field is None or not event.text:
         return False
     line = event.text.splitlines()[0] if event.text.splitlines() else ""
     selection = field.selection
@@ -64,8 +76,8 @@ async def handle_key_in_order(app: App, event: events.Key) -> bool:
     key's priority bindings, its character, or the bindings of the focus chain run here,
     in arrival order. False: not handled (the key goes the usual way).
     """
-    field = app.focused
-    if not isinstance(field, Input):
+    field = _active_field(app)
+    if field is None:
         return False
     if await app._check_bindings(event.key, priority=True):
         return True
