@@ -13,6 +13,7 @@ undo/redo. Each layer item remembers which item of the opened file it came from
 :mod:`cnnshape.roundtrip`).
 """
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -405,4 +406,175 @@ def format_value(value: Any) -> str:
     """The inverse of :func:`parse_value` for display in a form field."""
     from .yaml_out import yaml_value
 
-    return "" if value is UNSET else yaml_value(value)
+    if value is UNSET:
+        return ""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_value(str(k))}: {format_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return yaml_value(value)
+
+
+# ------------------------------------------------------------ studio logic (pure)
+_UNKNOWN_ARG = re.compile(r"unknown argument '([^']+)'.*\(did you mean '([^']+)'\?\)")
+_UNKNOWN_TYPE = re.compile(r"unknown layer type '([^']+)'.*\(did you mean '([^']+)'\?\)")
+
+
+def suggestion(diag: Diagnostic) -> tuple[str, str, str] | None:
+    """("argument"|"type", what was written, what was meant) of a "did you mean" error."""
+    for kind, pattern in (("argument", _UNKNOWN_ARG), ("type", _UNKNOWN_TYPE)):
+        m = pattern.search(diag.message)
+        if m:
+            return kind, m.group(1), m.group(2)
+    return None
+
+
+def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:
+    """The argument changes that fix ``diag`` on the layer at ``path``: its own ``fix``, or
+    for a "did you mean" error the rename (``out_channel`` -> ``out_channels``, keeping
+    the value; ``Relu`` -> ``ReLU``)."""
+    if diag.fix:
+        return {k: UNSET if v is None else v for k, v in diag.fix.items()}
+    s = suggestion(diag)
+    if s is None or path is None:
+        return None
+    kind, wrong, meant = s
+    if kind == "type":
+        return {"type": meant}
+    values = values_of(get_data(d, path))
+    if wrong not in values or meant in values:
+        return None
+    return {wrong: UNSET, meant: values[wrong]}
+
+
+def is_inside(label: str, outer: str | None) -> bool:
+    """True when the dotted module path ``label`` lies inside ``outer``."""
+    return bool(outer) and label.startswith(outer + ".")
+
+
+def diagnostics_of(ev: Evaluation, top: int | None, label: str | None, depth: int) -> tuple[list, list]:
+    """(own, enclosing) diagnostics of a row: those on the layer (or, for a top-level row,
+    anywhere in its item) and those on a block around it (a Residual whose add fails)."""
+    own, around = [], []
+    for dg in (*ev.errors, *ev.warnings):
+        if dg.index != top or top is None:
+            continue
+        if depth == 0 or dg.name == label or is_inside(dg.name or "", label):
+            own.append(dg)
+        elif is_inside(label or "", dg.name):
+            around.append(dg)
+    return own, around
+
+
+def keep_size_changes(data) -> list[dict]:
+    """Argument changes that make a windowed layer keep its input size (the usual fix when
+    a kernel change inside a block breaks its add): padding = dilation*(kernel-1)/2, and
+    stride 1."""
+    cls = LAYER_TYPES.get(type_of(data))
+    values = values_of(data)
+    if cls is None or "kernel_size" not in cls.ARGS or "padding" not in cls.ARGS:
+        return []
+    k, dil = values.get("kernel_size"), values.get("dilation", 1)
+    ks = k if isinstance(k, list) else [k]
+    dils = dil if isinstance(dil, list) else [dil] * len(ks)
+    if not all(isinstance(x, int) and x % 2 == 1 for x in ks) or not all(isinstance(x, int) for x in dils):
+        return []
+    pads = [dl * (x - 1) // 2 for x, dl in zip(ks, dils)]
+    pad = pads[0] if len(set(pads)) == 1 else pads
+    out = [{"padding": pad}] if values.get("padding", 0) != pad else []
+    if values.get("stride", 1) != 1:
+        out += [{"stride": UNSET}, {"padding": pad, "stride": UNSET}] if out else [{"stride": UNSET}]
+    return out
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What ``f`` does on a row: the label of the edit, the layer path and its changes."""
+
+    label: str
+    path: tuple
+    changes: dict
+
+
+def _describe(changes: dict) -> str:
+    return ", ".join(f"{k}: {'(default)' if v is UNSET else v}" for k, v in changes.items())
+
+
+def choose_fix(d: Design, ev: Evaluation, path, label: str | None, depth: int, path_of) -> Fix | None:
+    """The fix ``f`` applies with the row at ``path`` selected (None: the input row).
+
+    In order: the row's own problem (an automatic fix or a "did you mean"); a problem of a
+    block around it that a change of this layer repairs (checked by analysing the trial);
+    a block's own fix; else the first fixable error anywhere. ``path_of(diag)`` gives the
+    data path of the layer a diagnostic names."""
+    top = None if path is None else path[0]
+    own, around = diagnostics_of(ev, top, label, depth) if path is not None else ([], [])
+    for dg in own:
+        where = path if depth else path_of(dg) or path
+        ch = fix_of(d, dg, where)
+        if ch:
+            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
+    broken = [dg for dg in around if dg.severity == "error"]
+    if broken and path is not None:
+        for ch in keep_size_changes(get_data(d, path)):
+            try:
+                trial = evaluate(set_args(d, path, ch))
+            except EditError:
+                continue
+            if len(trial.errors) < len(ev.errors) and not any(
+                    e.name == dg.name and e.message == dg.message for dg in broken for e in trial.errors):
+                return Fix(f"fix {label} for {broken[0].name}: {_describe(ch)}", tuple(path), ch)
+    for dg in [*around, *ev.errors]:
+        where = path_of(dg)
+        ch = fix_of(d, dg, where)
+        if ch and where is not None:
+            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
+    return None
+
+
+def first_copy_override(repeat_data, rel: str) -> dict:
+    """The ``first:`` changes a Repeat makes to the layer at ``rel`` (its dotted path inside
+    the first copy, e.g. ``conv1``), {} if none."""
+    first = repeat_data.get("first") if isinstance(repeat_data, dict) else None
+    change = first.get(rel) if isinstance(first, dict) else None
+    return dict(change) if isinstance(change, dict) else {}
+
+
+def set_first_copy(d: Design, repeat_path, rel: str, changes: dict[str, Any]) -> Design:
+    """Change the ``first:`` override of the layer ``rel`` of the Repeat at ``repeat_path``
+    (UNSET removes a key; an override left empty is removed)."""
+    def change(data):
+        if not isinstance(data, dict):
+            raise EditError("not a Repeat")
+        first = dict(data.get("first") or {})
+        entry = dict(first.get(rel) or {})
+        for k, v in changes.items():
+            if v is UNSET:
+                entry.pop(k, None)
+            else:
+                entry[k] = v
+        if entry:
+            first[rel] = entry
+        else:
+            first.pop(rel, None)
+        out = {k: v for k, v in data.items() if k != "first"}
+        if first:
+            out = {**{k: v for k, v in data.items() if k in ("type", "name", "n")}, "first": first,
+                   **{k: v for k, v in data.items() if k not in ("type", "name", "n", "first")}}
+        return out
+    get_data(d, repeat_path)
+    return _update(d, repeat_path, change)
+
+
+def edit_first_copy(d: Design, path, repeat_path, rel: str, changes: dict[str, Any]) -> Design:
+    """Edit a layer of a Repeat's first copy as the user sees it: arguments the ``first:``
+    override sets are changed there (the first copy only), the others in the body (every
+    copy)."""
+    over = first_copy_override(get_data(d, repeat_path), rel)
+    mine = {k: v for k, v in changes.items() if k in over}
+    rest = {k: v for k, v in changes.items() if k not in over}
+    if mine:
+        d = set_first_copy(d, repeat_path, rel, mine)
+    if rest:
+        d = set_args(d, path, rest)
+    return d

@@ -248,3 +248,129 @@ def test_nested_edits_keep_block_layout_and_comments(tmp_path):
         "          - Dropout2d",
         "        - {type: Conv2d, out_channels: 128, kernel_size: 1, stride: 1, bias: false}"]
     assert DesignFile.open(p).original.data() == d.data()
+
+
+# --------------------------------------------------- studio logic (issue 15, no Textual)
+RESNET18 = os.path.join(SPECS, "resnet18.yaml")
+
+
+def _tree(d):
+    from cnnshape.tui.view import tree_nodes
+
+    ev = D.evaluate(d)
+    return ev, tree_nodes(d, ev, set(), everything=True)
+
+
+def _path_of(nodes):
+    def path_of(dg):
+        return next((n.path for n in nodes if n.path[0] == dg.index and n.label == dg.name), (dg.index,))
+    return path_of
+
+
+def test_first_copy_of_a_repeat_shows_and_edits_its_override():
+    d = DesignFile.open(RESNET18).original
+    _, nodes = _tree(d)
+    conv = next(n for n in nodes if n.label == "layer2.0.conv1")
+    assert conv.first == ((5,), "conv1")
+    assert conv.report.layer.stride == 2 and conv.report.output[1:] == (28, 28)   # what was analysed...
+    assert D.first_copy_override(D.get_data(d, (5,)), "conv1") == {"stride": 2}   # ...and shown
+    # an overridden argument is edited in first:, the others in the body (every copy)
+    d2 = D.edit_first_copy(d, conv.path, (5,), "conv1", {"stride": 1, "out_channels": 128, "kernel_size": 3})
+    assert D.get_data(d2, (5,))["first"]["conv1"] == {"stride": 1}
+    assert D.get_data(d2, conv.path) == D.get_data(d, conv.path)
+    d3 = D.edit_first_copy(d, conv.path, (5,), "conv1", {"stride": D.UNSET})
+    assert "conv1" not in D.get_data(d3, (5,))["first"] and D.evaluate(d3).errors   # shortcut no longer fits
+    # copies 2..n are listed, collapsed, with their own reports
+    copies = [n for n in nodes if n.copy]
+    assert [n.label for n in copies] == ["layer1.1", "layer2.1", "layer3.1", "layer4.1"]
+    assert all(n.report is not None and n.report.path == n.label and not n.is_block for n in copies)
+    layer2 = next(n for n in nodes if n.label == "layer2")
+    assert layer2.inside == 2                                       # rows shown when opened: copy .0 and .1
+
+
+def test_breaking_a_skip_connection_from_inside_is_shown_on_the_layer_and_f_repairs_it():
+    from cnnshape.tui.view import details_markup, preview_markup
+
+    d = DesignFile.open(RESNET18).original
+    _, nodes = _tree(d)
+    conv = next(n for n in nodes if n.label == "layer2.0.conv1")
+    broken = D.edit_first_copy(d, conv.path, (5,), "conv1", {"kernel_size": 5})
+    ev, nodes = _tree(broken)
+    assert [e.name for e in ev.errors] == ["layer2.0"]
+    own, around = D.diagnostics_of(ev, 5, conv.label, conv.depth)
+    assert not own and around[0].name == "layer2.0"
+    assert "Residual add needs equal shapes" in preview_markup(broken, conv.path, conv.label)
+    me = next(n for n in nodes if n.path == conv.path and not n.copy)
+    assert "Residual add needs equal shapes" in details_markup(broken, ev, me)
+    fix = D.choose_fix(broken, ev, conv.path, conv.label, conv.depth, _path_of(nodes))
+    assert fix is not None and fix.path == conv.path and fix.changes == {"padding": 2}
+    assert D.evaluate(D.set_args(broken, fix.path, fix.changes)).ok
+
+
+def test_f_applies_did_you_mean_fixes():
+    d = D.Design.from_data({"input": [1, 28, 28], "layers": [
+        {"type": "Conv2d", "out_channel": 4, "kernel_size": 3}, "Relu", "Flatten", {"type": "Linear", "out_features": 3}]})
+    for _ in range(3):
+        ev, nodes = _tree(d)
+        if ev.ok:
+            break
+        bad = next(n for n in nodes if n.status == "error")
+        fix = D.choose_fix(d, ev, bad.path, bad.label, bad.depth, _path_of(nodes))
+        assert fix is not None, [e.message for e in ev.errors]
+        d = D.set_args(d, fix.path, fix.changes)
+    assert D.evaluate(d).ok
+    assert d.items[0].values == {"kernel_size": 3, "out_channels": 4} and d.items[1].data == "ReLU"
+    assert D.suggestion(D.evaluate(D.set_args(d, 1, {"type": "Relu"})).errors[0]) == ("type", "Relu", "ReLU")
+
+
+def test_keep_size_changes():
+    assert D.keep_size_changes({"type": "Conv2d", "out_channels": 4, "kernel_size": 5}) == [{"padding": 2}]
+    assert D.keep_size_changes({"type": "Conv2d", "out_channels": 4, "kernel_size": [3, 5], "dilation": 2}) \
+        == [{"padding": [2, 4]}]
+    assert D.keep_size_changes({"type": "Conv2d", "out_channels": 4, "kernel_size": 4}) == []   # even: no such padding
+    assert D.keep_size_changes("ReLU") == []
+
+
+def test_values_are_shown_as_yaml_flow():
+    v = {"conv1": {"stride": 2}, "shortcut": [{"type": "Conv2d", "out_channels": 8}, "ReLU"]}
+    text = D.format_value(v)
+    assert text == "{conv1: {stride: 2}, shortcut: [{type: Conv2d, out_channels: 8}, ReLU]}"
+    assert D.parse_value(text) == v
+
+
+def test_table_columns_give_way_but_mark_and_shape_stay():
+    from cnnshape.tui.view import COLUMNS, input_cells, node_cells, visible_columns
+
+    d = DesignFile.open(RESNET18).original
+    ev, nodes = _tree(d)
+    rows = [input_cells(d, ev, "H ≥ 29, W ≥ 29")] + [node_cells(n) for n in nodes]
+    assert [k for k, _ in visible_columns(rows, 500)] == [k for k, _ in COLUMNS]
+    for width in (20, 40, 60, 80):
+        keys = [k for k, _ in visible_columns(rows, width)]
+        assert keys[:1] == ["mark"] and "output" in keys and "name" in keys
+
+
+def test_docstrings_render_without_rest_markup():
+    from cnnshape.tui.view import doc_markup
+
+    text = doc_markup(LAYER_TYPES["Conv2d"].__doc__)
+    assert "``" not in text and "[b]" in text
+    assert all(line == line.strip() for line in text.splitlines())
+
+
+def test_readme_key_table_is_generated_from_the_bindings():
+    from rich.console import Console
+
+    from cnnshape.tui.keys import KEYS, bindings, help_table, readme_table
+
+    with open(os.path.join(os.path.dirname(SPECS), "README.md")) as f:
+        readme = f.read()
+    assert readme_table() in readme, "README key table differs: paste cnnshape.tui.keys.readme_table()"
+    actions = {b.action for b in bindings()} | {b.action.removeprefix("screen.") for b in bindings(True)}
+    assert actions == {k.action for k in KEYS}
+    import io
+
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(help_table())
+    shown = console.export_text()
+    assert all(k.help in shown for k in KEYS)

@@ -9,7 +9,14 @@ import pytest
 from cnnshape.analysis import check
 from cnnshape.roundtrip import DesignFile
 from cnnshape.tui.app import DesignApp
-from cnnshape.tui.screens import ChoiceScreen, ErrorScreen, FormScreen, PaletteScreen, PromptScreen, TextScreen
+from cnnshape.tui.screens import (
+    ChoiceScreen,
+    ErrorScreen,
+    FormScreen,
+    PaletteScreen,
+    PromptScreen,
+    TextScreen,
+)
 
 from .conftest import SPECS
 
@@ -39,7 +46,7 @@ def screen_text(app) -> str:
     """Everything the details/problems/status panes show, as plain text."""
     parts = []
     for sel in ("#details", "#status", "#totals"):
-        w = app.query_one(sel)
+        w = app.studio.query_one(sel)
         parts.append(str(w.render()))
     return "\n".join(parts)
 
@@ -56,10 +63,10 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        table = app.query_one("#layers")
-        assert app.evaluation.ok
+        table = app.studio.query_one("#layers")
+        assert app.studio.evaluation.ok
         await pilot.press("down")                       # layer 0: Conv2d
-        assert app.selected == 0
+        assert app.studio.selected == 0
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, FormScreen)
@@ -69,25 +76,25 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
         await pilot.press("enter")
         await pilot.pause()
         assert not isinstance(app.screen, FormScreen)
-        ev = app.evaluation
+        ev = app.studio.evaluation
         assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
         assert ev.rows[3].report.output == (576,)
         assert str(table.get_row_at(4)[3]) == "[576]"   # the Flatten row of the table
-        assert "in_features = 576" in str(app.query_one("#problems").get_option_at_index(0).prompt)
+        assert "in_features = 576" in str(app.studio.query_one("#problems").get_option_at_index(0).prompt)
         await pilot.press("f")                          # apply the fix
         await pilot.pause()
-        assert app.evaluation.ok
-        assert app.design.items[4].values["in_features"] == 576
+        assert app.studio.evaluation.ok
+        assert app.studio.design.items[4].values["in_features"] == 576
         await pilot.press("ctrl+z")
-        assert not app.evaluation.ok
+        assert not app.studio.evaluation.ok
         await pilot.press("ctrl+z")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
         await pilot.press("ctrl+y", "ctrl+y")
-        assert app.evaluation.ok and app.dirty
+        assert app.studio.evaluation.ok and app.studio.dirty
         assert "●" in app.title
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert not app.dirty and "saved" in screen_text(app)
+        assert not app.studio.dirty and "saved" in screen_text(app)
 
     run(app, script)
     text = fm.read_text()
@@ -101,48 +108,48 @@ def test_insert_delete_duplicate_move_rename_keys(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        n = len(app.design.items)
+        n = len(app.studio.design.items)
         await pilot.press("down", "a")                  # add after layer 0
         await pilot.pause()
         assert isinstance(app.screen, PaletteScreen)
         await pilot.press(*"batchnorm2d", "enter")
         await pilot.pause()
-        assert app.design.items[1].type == "BatchNorm2d" and app.selected == 1
-        assert app.evaluation.ok
+        assert app.studio.design.items[1].type == "BatchNorm2d" and app.studio.selected == 1
+        assert app.studio.evaluation.ok
         await pilot.press("y")                          # duplicate
-        assert [it.type for it in app.design.items[1:3]] == ["BatchNorm2d", "BatchNorm2d"]
-        assert app.selected == 2                        # the copy is selected
+        assert [it.type for it in app.studio.design.items[1:3]] == ["BatchNorm2d", "BatchNorm2d"]
+        assert app.studio.selected == 2                        # the copy is selected
         await pilot.press("d")                          # delete the copy
-        assert len(app.design.items) == n + 1 and app.selected == 2
+        assert len(app.studio.design.items) == n + 1 and app.studio.selected == 2
         await pilot.press("up", "J")                          # move BatchNorm down (after ReLU)
-        assert [it.type for it in app.design.items[1:3]] == ["ReLU", "BatchNorm2d"] and app.selected == 2
+        assert [it.type for it in app.studio.design.items[1:3]] == ["ReLU", "BatchNorm2d"] and app.studio.selected == 2
         await pilot.press("K")
-        assert app.design.items[1].type == "BatchNorm2d"
+        assert app.studio.design.items[1].type == "BatchNorm2d"
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"bn1", "enter")
         await pilot.pause()
-        assert app.design.names()[1] == "bn1"
+        assert app.studio.design.names()[1] == "bn1"
         await pilot.press("i")                          # insert before, then cancel
         await pilot.pause()
         await pilot.press("escape")
         await pilot.pause()
-        assert len(app.design.items) == n + 1
+        assert len(app.studio.design.items) == n + 1
         # input row: change the input shape; everything re-analyses
         await pilot.press("up", "up", "up", "e")
         await pilot.pause()
-        assert app.selected is None and isinstance(app.screen, FormScreen)
+        assert app.studio.selected is None and isinstance(app.screen, FormScreen)
         await set_field(pilot, "input", "[1, 32, 32]")
         await set_field(pilot, "batch", "8")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.design.get("input") == [1, 32, 32] and app.design.get("batch") == 8
-        assert not app.evaluation.ok                    # in_features: 676 no longer fits
-        assert app.evaluation.errors[0].fix == {"in_features": 900}
+        assert app.studio.design.get("input") == [1, 32, 32] and app.studio.design.get("batch") == 8
+        assert not app.studio.evaluation.ok                    # in_features: 676 no longer fits
+        assert app.studio.evaluation.errors[0].fix == {"in_features": 900}
         for _ in range(8):
             await pilot.press("ctrl+z")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
 
     run(app, script)
 
@@ -157,15 +164,15 @@ def test_invalid_value_is_shown_not_lost(fm):
         assert "kernel_size" in str(app.screen.query_one("#form-preview").render())
         await pilot.press("enter")
         await pilot.pause()
-        assert app.evaluation.rows[0].status == "error"
-        assert app.design.items[0].values["kernel_size"] == "[3,"
-        assert "error" in str(app.query_one("#status").render())
+        assert app.studio.evaluation.rows[0].status == "error"
+        assert app.studio.design.items[0].values["kernel_size"] == "[3,"
+        assert "error" in str(app.studio.query_one("#status").render())
         await pilot.press("e")                          # the form reopens with the bad text
         await pilot.pause()
         await set_field(pilot, "kernel_size", "3")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.evaluation.ok
+        assert app.studio.evaluation.ok
 
     run(app, script)
 
@@ -182,7 +189,7 @@ def test_clobber_protection_offers_choices(fm):
         assert fm.read_text().endswith("# changed by someone else\n")
         await pilot.press("r")                          # reload: their version
         await pilot.pause()
-        assert not app.dirty and len(app.design.items) == 7
+        assert not app.studio.dirty and len(app.studio.design.items) == 7
 
     run(app, script)
     assert fm.read_text().endswith("# changed by someone else\n")
@@ -198,7 +205,7 @@ def test_clobber_overwrite(fm):
         await pilot.pause()
         await pilot.press("o")
         await pilot.pause()
-        assert not app.dirty
+        assert not app.studio.dirty
 
     run(app, script)
     assert len(DesignFile.open(fm).original.items) == 6
@@ -213,7 +220,7 @@ def test_quit_prompts_when_unsaved(fm):
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("c")                          # cancel: still here, still modified
         await pilot.pause()
-        assert app.dirty and app.is_running
+        assert app.studio.dirty and app.is_running
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("s")                          # save and quit
@@ -228,17 +235,17 @@ def test_error_spec_opens_on_the_right_layer(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        ev = app.evaluation
+        ev = app.studio.evaluation
         assert not ev.ok
         bad = ev.errors[0].index
         assert ev.rows[bad].status == "error"
-        assert app.selected == bad                      # opens on the broken layer
+        assert app.studio.selected == bad                      # opens on the broken layer
         await pilot.press("up", "up")
-        app.query_one("#problems").focus()
+        app.studio.query_one("#problems").focus()
         await pilot.press("enter")                      # jump to the problem's layer
         await pilot.pause()
-        assert app.selected == bad
-        assert "error" in str(app.query_one("#details").render())
+        assert app.studio.selected == bad
+        assert "error" in str(app.studio.query_one("#details").render())
 
     run(app, script)
 
@@ -263,7 +270,10 @@ def test_missing_path_starts_new_design(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        assert app.evaluation.ok and "new design" in screen_text(app)
+        assert isinstance(app.screen, ChoiceScreen) and "does not exist" in str(app.screen.message)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.studio.evaluation.ok and "new design" in screen_text(app)
         await pilot.press("ctrl+s")
         await pilot.pause()
 
@@ -284,7 +294,7 @@ def test_yaml_view_help_and_palette_commands(fm):
         assert isinstance(app.screen, TextScreen)
         await pilot.press("escape")
         await pilot.pause()
-        titles = [c.title for c in app.get_system_commands(app.screen)]
+        titles = [c.title for c in app.get_system_commands(app.studio)]
         assert {"Edit layer", "Add layer", "Undo", "Save", "Apply fix"} <= set(titles)
 
     run(app, script)
@@ -329,8 +339,9 @@ async def open_train(pilot, **fields):
 
 async def train_to_end(pilot, screen, timeout=60.0):
     await pilot.press("ctrl+r")
-    await pilot.app.workers.wait_for_complete()
-    await _wait(pilot, lambda: screen.result is not None, timeout=timeout)
+    assert screen.running
+    await _wait(pilot, lambda: not screen.running, timeout=timeout)
+    assert screen.result is not None, str(screen.query_one("#t-log").render())
     return screen.result
 
 
@@ -345,7 +356,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert "cuda" in str(screen.query_one("#t-devices").render())  # listed, available or not
         r = await train_to_end(pilot, screen)
         assert r.stopped is None and r.final.val_accuracy > 0.5      # digits: chance 0.1
-        assert len(screen.query_one("#t-loss").data) >= 5            # the live loss plot got points
+        assert len(screen.losses) >= 5 and screen.val                 # the live plots got points
         assert screen.losses[-1] < screen.losses[0]
         assert "ms/step" in str(screen.query_one("#t-stats").render())
         await pilot.press("m")
@@ -359,7 +370,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert "before training" in str(app.screen.query_one("#m-info").render())
         await pilot.press("escape", "escape")
         await pilot.pause()
-        assert app.screen is app.screen_stack[0]
+        assert app.screen is app.studio
 
     run(app, script)
 
@@ -370,18 +381,21 @@ def test_train_panel_stop_and_lock(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        n = len(app.design.items)
+        n = len(app.studio.design.items)
         screen = await open_train(pilot, epochs="500")
         await pilot.press("ctrl+r")
         await _wait(pilot, lambda: len(screen.losses) >= 2)
         await pilot.press("escape", "d")        # cannot leave, cannot edit the design underneath
         await pilot.pause()
-        assert app.screen is screen and len(app.design.items) == n and screen.running
+        assert app.screen is screen and len(app.studio.design.items) == n and screen.running
         await pilot.press("ctrl+x")
         await app.workers.wait_for_complete()
         await _wait(pilot, lambda: screen.result is not None)
         assert screen.result.stopped == "cancelled" and screen.result.steps < 500 * 26
         assert not screen.running
+        bar = screen.query_one("#t-progress")
+        assert bar.progress == screen.result.steps                  # the bar shows where it stopped
+        assert f"stopped (cancelled) at step {screen.result.steps}/" in str(screen.query_one("#t-stats").render())
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TrainScreen)
@@ -396,7 +410,7 @@ def test_train_refused_for_a_broken_design(tmp_path):
     async def script(pilot):
         await pilot.press("t")
         await pilot.pause()
-        assert app.screen is app.screen_stack[0]
+        assert app.screen is app.studio
         assert "fix the errors first" in screen_text(app)
 
     run(app, script)
@@ -408,53 +422,53 @@ def test_blocks_tree_expand_edit_nested_and_repeat_count(tmp_path):
     app = DesignApp(p)
 
     async def script(pilot):
-        labels = [n.label for n in app.nodes]
+        labels = [n.label for n in app.studio.nodes]
         assert "layer2" in labels and "layer2.conv1" not in labels      # collapsed by default
         row = labels.index("layer2") + 1
-        app.query_one("#layers").move_cursor(row=row)
+        app.studio.query_one("#layers").move_cursor(row=row)
         await pilot.press("right")                                       # open the block
-        labels = [n.label for n in app.nodes]
+        labels = [n.label for n in app.studio.nodes]
         assert "layer2.conv1" in labels and "layer2.shortcut.0" in labels
         await pilot.press("down")                                        # layer2.conv1
-        assert app.selected_node.label == "layer2.conv1"
-        assert app.selected_path == (4, "body", 0)
+        assert app.studio.selected_node.label == "layer2.conv1"
+        assert app.studio.selected_path == (4, "body", 0)
         await pilot.press("e")
         await pilot.pause()
         await set_field(pilot, "stride", "1")                            # breaks the skip connection
         await pilot.press("enter")
         await pilot.pause()
-        err = app.evaluation.errors[0]
+        err = app.studio.evaluation.errors[0]
         assert err.name == "layer2" and "Residual add needs equal shapes" in err.message
-        node = next(n for n in app.nodes if n.label == "layer2")
+        node = next(n for n in app.studio.nodes if n.label == "layer2")
         assert node.status == "error"
         await pilot.press("ctrl+z")
-        assert app.evaluation.ok
+        assert app.studio.evaluation.ok
         # insert a nested layer after conv1, then delete it again
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*"dropout2d", "enter")
         await pilot.pause()
-        assert app.selected_path == (4, "body", 1) and app.selected_node.type == "Dropout2d"
-        assert app.evaluation.ok
+        assert app.studio.selected_path == (4, "body", 1) and app.studio.selected_node.type == "Dropout2d"
+        assert app.studio.evaluation.ok
         await pilot.press("d")
-        assert app.design == app.file.original
+        assert app.studio.design == app.studio.file.original
         # collapse back with left from a child
         await pilot.press("left")
-        assert app.selected_node.label == "layer2" and not app.selected_node.expanded
+        assert app.studio.selected_node.label == "layer2" and not app.studio.selected_node.expanded
         # add a Repeat block at the end of the top level and edit its count
-        app.query_one("#layers").move_cursor(row=len(app.nodes))
+        app.studio.query_one("#layers").move_cursor(row=len(app.studio.nodes))
         await pilot.press("i")
         await pilot.pause()
         await pilot.press(*"repeat", "enter")
         await pilot.pause()
-        assert app.selected_node.type == "Repeat" and app.evaluation.ok
+        assert app.studio.selected_node.type == "Repeat" and app.studio.evaluation.ok
         await pilot.press("e")
         await pilot.pause()
         await set_field(pilot, "n", "3")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.selected_node.note == "×3"
-        assert len(app.selected_node.report.children) == 3
+        assert app.studio.selected_node.note == "×3"
+        assert len(app.studio.selected_node.report.children) == 3
         await pilot.press("ctrl+s")
         await pilot.pause()
 
@@ -482,6 +496,7 @@ def test_tree_labels_are_the_module_paths_of_the_rows():
 
 def test_small_resnet_trains_from_the_studio(tmp_path):
     p = copy_spec(tmp_path, "resnet_small_32.yaml")
+    p.write_text(p.read_text().replace("out_features: 10, name: fc", "out_features: 8, name: fc"))  # 8 shapes
     app = DesignApp(p)
 
     async def script(pilot):
@@ -511,5 +526,159 @@ def test_random_key_sequences_never_crash_the_studio(tmp_path, monkeypatch, seed
             await pilot.press(rnd.choice(keys))
         await pilot.pause()
         assert app.is_running
+
+    run(app, script)
+
+
+def burst(app, *keys):
+    """Post keys the way a paste or tmux send-keys delivers them: all at once, no pauses."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for k in keys:
+        if k.startswith("paste:"):
+            app.post_message(events.Paste(k[6:]))
+            continue
+        char = k if len(k) == 1 else {"space": " "}.get(k)
+        app.post_message(events.Key(_character_to_key(k) if len(k) == 1 else k, char))
+
+
+def test_keys_in_a_burst_land_where_the_cursor_is(fm):
+    """Issue 15.1: `End BSpace 7` in one burst emptied kernel_size and typed 7 elsewhere."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "e")
+        await pilot.pause()
+        form = app.screen
+        assert form.focused.id == "f-in_channels"
+        burst(app, "tab", "tab", "end", "backspace", "paste:5", "tab", "9", "backspace", "2", "shift+tab",
+              "home", "delete", "7")
+        await pilot.pause()
+        await pilot.pause()
+        v = {k: form.query_one(f"#f-{k}").value for k in ("in_channels", "out_channels", "kernel_size", "stride")}
+        assert v == {"in_channels": "1", "out_channels": "4", "kernel_size": "7", "stride": "2"}, v
+        burst(app, "enter")
+        await pilot.pause()
+        assert app.studio.design.items[0].values["kernel_size"] == 7 and app.studio.design.items[0].values["stride"] == 2
+
+    run(app, script)
+
+
+@pytest.mark.parametrize("where", ["train", "probe"])
+def test_an_unexpected_error_in_a_worker_keeps_the_studio_open(fm, monkeypatch, where):
+    """Issue 15.2: a torch RuntimeError (CUDA out of memory...) goes to the panel; edits stay."""
+    import cnnshape.torch_backend.train as T
+    import cnnshape.tui.train_screen as TS
+
+    def boom(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(T if where == "train" else TS, "train" if where == "train" else "probe_devices", boom)
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "down", "y")                       # an unsaved edit (a second ReLU)
+        n = len(app.studio.design.items)
+        screen = await open_train(pilot, steps="3")
+        if where == "train":
+            await pilot.press("ctrl+r")
+            await _wait(pilot, lambda: not screen.running)
+            assert "RuntimeError: CUDA out of memory" in str(screen.query_one("#t-log").render())
+        else:
+            await _wait(pilot, lambda: "cannot check devices" in str(screen.query_one("#t-devices").render()))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and len(app.studio.design.items) == n and app.studio.dirty
+
+    run(app, script)
+
+
+def test_f_applies_did_you_mean_and_the_picker_opens_with_the_suggestion(tmp_path):
+    p = tmp_path / "typos.yaml"
+    p.write_text("input: [1, 28, 28]\nlayers:\n  - {type: Conv2d, out_channel: 4, kernel_size: 3}\n"
+                 "  - Relu\n  - Flatten\n  - {type: Linear, out_features: 3}\n")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        assert s.selected == 0
+        await pilot.press("f")                                       # out_channel -> out_channels
+        assert s.design.items[0].values == {"out_channels": 4, "kernel_size": 3}
+        await pilot.press("down", "e")                               # Relu: the picker, filtered
+        await pilot.pause()
+        assert isinstance(app.screen, PaletteScreen)
+        assert app.screen.query_one("#palette-filter").value == "ReLU"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f")                                       # Relu -> ReLU
+        assert s.evaluation.ok and s.design.items[1].data == "ReLU"
+
+    run(app, script)
+
+
+def test_a_mistyped_file_name_asks_before_starting_a_new_design(tmp_path):
+    copy_spec(tmp_path, "fashion_mnist.yaml")
+    app = DesignApp(tmp_path / "fashion_minst.yaml")
+
+    async def script(pilot):
+        assert isinstance(app.screen, ChoiceScreen) and "New file?" in app.screen.title_text
+        await pilot.press("1")                                       # open the similar spec instead
+        await pilot.pause()
+        assert app.studio.path.name == "fashion_mnist.yaml" and app.studio.evaluation.ok
+
+    run(app, script)
+    assert not (tmp_path / "fashion_minst.yaml").exists()
+
+
+def test_resnet18_first_copy_stride_and_skip_connection_repair_by_keys(tmp_path):
+    """Issue 15.3 driven by keys: the first copy's real stride in the form, a kernel change
+    that breaks the Residual add shown on the layer, and f repairing it."""
+    p = copy_spec(tmp_path, "resnet18.yaml")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        assert s.selected_node.label == "layer2.0.conv1"
+        assert [n.label for n in s.nodes if n.copy] == ["layer2.1"]          # copy 2 listed, collapsed
+        await pilot.press("e")
+        await pilot.pause()
+        form = app.screen
+        assert form.query_one("#f-stride").value == "2"                     # not "1 (default)"
+        form.query_one("#f-kernel_size").focus()
+        await pilot.pause()
+        burst(app, "end", "backspace", "5")
+        await pilot.pause()
+        assert "Residual add needs equal shapes" in str(form.query_one("#form-preview").render())
+        burst(app, "enter")
+        await pilot.pause()
+        assert app.screen is s and not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
+        details = str(s.query_one("#details").render())
+        assert "Residual add needs equal shapes" in details and "press f" in details
+        await pilot.press("f")
+        assert s.evaluation.ok
+        data = s.design.items[5].data
+        assert data["body"][0]["body"][0]["padding"] == 2 and data["first"]["conv1"] == {"stride": 2}
+
+    run(app, script)
+
+
+def test_train_panel_warns_before_a_run_whose_batch_will_not_fit(fm):
+    """Issue 12 in the studio: the memory estimate against the chosen device's free memory."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot)
+        await _wait(pilot, lambda: "cpu" in str(screen.query_one("#t-devices").render()))
+        screen.free = {"auto": 1_000_000, "cpu": 1_000_000}               # a 1 MB device
+        screen.query_one("#t-batch").value = "512"
+        await pilot.pause()
+        warning = str(screen.query_one("#t-memory").render())
+        assert "batch 512 needs about" in warning and "the largest batch that fits is" in warning
+        await pilot.press("ctrl+r")
+        assert not screen.running and "press ctrl+r again" in str(screen.query_one("#t-log").render())
+        screen.query_one("#t-batch").value = "1"
+        await pilot.pause()
+        assert str(screen.query_one("#t-memory").render()) == ""
 
     run(app, script)

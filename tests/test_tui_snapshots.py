@@ -33,19 +33,20 @@ def _recorded_version():
         return None
 
 
-def snapshot(tmp_path, spec_name, keys, name):
+def snapshot(tmp_path, spec_name, keys, name, size=SIZE):
     p = tmp_path / spec_name
     shutil.copy(os.path.join(SPECS, spec_name), p)
     app = DesignApp(p)
 
     async def main():
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await pilot.pause()
             for k in keys:
                 if callable(k):
                     await k(pilot)
                 else:
                     await pilot.press(k)
+            await app.workers.wait_for_complete()   # the input sizes are found in a thread
             await pilot.pause()
             return app.export_screenshot(title=name).replace(str(tmp_path), "<tmp>")
 
@@ -85,6 +86,12 @@ def test_snapshot_kernel_change_shows_broken_linear_and_fix(tmp_path):
 def test_snapshot_resnet_tree(tmp_path):
     keys = ["down"] * 6 + ["right", "down", "right"] + ["down"] * 6
     snapshot(tmp_path, "resnet18.yaml", keys, "resnet18_tree")
+
+
+def test_snapshot_resnet_first_copy_at_80x24(tmp_path):
+    """The narrow studio: status marks and shapes stay, the other columns give way."""
+    keys = ["down"] * 6 + ["right", "down", "right", "down"]
+    snapshot(tmp_path, "resnet18.yaml", keys, "resnet18_80x24", size=(80, 24))
 
 
 def test_snapshot_help(tmp_path):

@@ -4,20 +4,96 @@ Screens only collect input and hand it back with ``dismiss``; what an answer mea
 decided by the app, using :mod:`cnnshape.design`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from rich.text import Text
-from textual.app import ComposeResult
+from textual import events
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import NoScreen
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
 from textual.widgets.option_list import Option
 
-from .markup import escape
 from ..design import UNSET, format_value, parse_value
 from ..layers import LAYER_TYPES
+from .markup import escape
+
+
+class FieldInput(Input):
+    """A form field: selects its text when reached by Tab, and its keys are handled in
+    the order they arrive (see :func:`handle_key_in_order`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, select_on_focus=False, **kwargs)  # selected synchronously instead
+
+
+def _active_field(app: App) -> Input | None:
+    """The focused text field of the active screen (None while a dialog is being closed)."""
+    field = app.focused
+    if not isinstance(field, Input):
+        return None
+    try:
+        return field if field.screen is app.screen else None
+    except NoScreen:
+        return None
+
+
+def paste_in_order(app: App, event: events.Paste) -> bool:
+    """A paste into the focused text field, inserted at once (so that keys typed right
+    after it cannot overtake it; see :func:`handle_key_in_order`)."""
+    field = _active_field(app)
+    if field is None or not event.text:
+        return False
+    line = event.text.splitlines()[0] if event.text.splitlines() else ""
+    selection = field.selection
+    if selection.is_empty:
+        field.insert_text_at_cursor(line)
+    else:
+        field.replace(line, *selection)
+    return True
+
+
+async def handle_key_in_order(app: App, event: events.Key) -> bool:
+    """Handle a key for a focused text field completely before the next key is read.
+
+    Textual inserts a printable key in the focused Input at once but runs a bound key
+    (backspace, end, tab...) only after the event has bubbled up to the app, so in a burst
+    of keys (pasting, fast typing, tmux send-keys) ``End BSpace 7`` inserts the 7 first
+    and a Tab is overtaken by the next character, which lands in the old field
+    (Textual issue #6605). The app calls this from ``on_event``, before forwarding: the
+    key's priority bindings, its character, or the bindings of the focus chain run here,
+    in arrival order. False: not handled (the key goes the usual way).
+    """
+    field = _active_field(app)
+    if field is None:
+        return False
+    if await app._check_bindings(event.key, priority=True):
+        return True
+    if event.is_printable and event.character:
+        selection = field.selection
+        if selection.is_empty:
+            field.insert_text_at_cursor(event.character)
+        else:
+            field.replace(event.character, *selection)
+        return True
+    if await app._check_bindings(event.key):
+        now = app.focused
+        if now is not field and isinstance(now, FieldInput):
+            now.select_all()  # Tab into a field: typing replaces its value
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -33,13 +109,15 @@ class Field:
     required: bool = False
 
 
-def layer_fields(type_name: str, values: dict[str, Any]) -> list[Field]:
-    """The form of a layer type, made from its declared arguments."""
+def layer_fields(type_name: str, values: dict[str, Any], first_only=frozenset()) -> list[Field]:
+    """The form of a layer type, made from its declared arguments (``first_only``: keys a
+    Repeat's ``first:`` sets for this layer of its first copy)."""
     cls = LAYER_TYPES[type_name]
     out = []
     for key, arg in cls.ARGS.items():
+        doc = arg.doc + (" [first copy only: set by the Repeat's first:]" if key in first_only else "")
         out.append(Field(key, arg.kind, values.get(key, UNSET), arg.default,
-                         tuple(arg.choices or ()), arg.doc, arg.required))
+                         tuple(arg.choices or ()), doc, arg.required))
     return out
 
 
@@ -82,13 +160,15 @@ class FormScreen(ModalScreen[dict | None]):
                           value=Select.NULL if f.value is UNSET else f.value, id=wid, classes="field-input",
                           compact=True)
         placeholder = "required" if f.required else f"default: {format_value(f.default)}"
-        return Input(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
-                     id=wid, classes="field-input", compact=True)
+        return FieldInput(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
+                          id=wid, classes="field-input", compact=True)
 
     def on_mount(self) -> None:
         self._update_preview()
         first = self.query(".field-input").first()
-        first.focus()
+        self.set_focus(first)
+        if isinstance(first, FieldInput):
+            first.select_all()
 
     def values(self) -> dict[str, Any]:
         """Every field's value as typed (UNSET where blank)."""
@@ -146,28 +226,46 @@ class PaletteScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "to_list", "List", show=False)]
 
-    def __init__(self, title: str = "Insert layer"):
+    def __init__(self, title: str = "Insert layer", start: str = ""):
         super().__init__()
         self.title_text = title
+        self.start = start  # the filter it opens with (a "did you mean" suggestion)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="palette"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Input(placeholder="filter: conv, pool, relu, 2d ...", id="palette-filter")
-            yield OptionList(*self._options(""), id="palette-list")
+            yield FieldInput(self.start, placeholder="filter: conv, pool, relu, 2d ...", id="palette-filter")
+            yield OptionList(*self._options(self.start), id="palette-list")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if ol.option_count:
+            ol.highlighted = 0
 
     @staticmethod
     def _options(text: str) -> list[Option]:
+        """The layer types matching every word typed; names that match come first (exact,
+        then prefix, then anywhere in the name), then matches in the description."""
         words = text.lower().split()
-        out = []
+        found = []
         for name, cls in LAYER_TYPES.items():
-            doc = (cls.__doc__ or "").strip().split("\n")[0]
+            doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
             hay = f"{name} {cls.family} {doc}".lower()
             if all(w in hay for w in words):
-                doc = doc.replace("``", "")
-                prompt = Text.assemble((f"{name:<18}", "bold"), (f"{cls.family:<14}", "dim"), doc[:48],
-                                       no_wrap=True, overflow="ellipsis")
-                out.append(Option(prompt, id=name))
+                low = name.lower()
+                rank = 0 if words and low == words[0] else 1 if words and low.startswith(words[0]) else \
+                    2 if words and words[0] in low else 3
+                found.append((rank, name, cls, doc))
+        from rich.table import Table
+
+        out = []
+        for _, name, cls, doc in sorted(found, key=lambda f: f[0]):
+            row = Table.grid(expand=True)  # one line: the description is cut, never wrapped under the name
+            row.add_column(width=18, no_wrap=True, style="bold")
+            row.add_column(width=14, no_wrap=True, style="dim")
+            row.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+            row.add_row(name, cls.family, doc)
+            out.append(Option(row, id=name))
         return out
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -14,8 +14,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Sparkline, Static
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    Select,
+    Static,
+)
+from textual_plotext import PlotextPlot
 
+from . import extras
 from .markup import escape
 
 DATA_CHOICES = [("digits (real handwritten, offline)", "digits"), ("shapes (generated)", "shapes"),
@@ -38,6 +49,36 @@ def probe_devices() -> list[tuple[str, str, bool]]:
     return out
 
 
+def free_memory(device: str) -> int | None:
+    """Bytes free on ``device`` ("cpu", "cuda", "auto"), None when unknown."""
+    if device in ("cuda", "auto"):
+        import torch
+
+        if torch.cuda.is_available():
+            return int(torch.cuda.mem_get_info()[0])
+        if device == "cuda":
+            return None
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def line_plot(plot: PlotextPlot, title: str, series: list[tuple[str, list, list]], ylabel: str) -> None:
+    """Draw ``series`` [(label, xs, ys)] on a plotext widget with axes and a legend."""
+    plt = plot.plt
+    plt.clear_figure()
+    plt.title(title)
+    plt.xlabel("step")
+    plt.ylabel(ylabel)
+    for label, xs, ys in series:
+        if xs:
+            plt.plot(xs, ys, label=label, marker="braille")
+    plot.refresh()
+
+
 class TrainScreen(Screen):
     """Options, Start/Stop, progress, live loss and accuracy plots, per-step timing."""
 
@@ -45,7 +86,7 @@ class TrainScreen(Screen):
         Binding("escape", "back", "Back to design"),
         Binding("ctrl+r", "start", "Start"),
         Binding("ctrl+x", "stop", "Stop"),
-        Binding("m", "maps", "Filters & maps"),
+        Binding("m", "maps", "Maps"),
         Binding("ctrl+k", "save_checkpoint", "Save checkpoint"),
     ]
 
@@ -57,6 +98,12 @@ class TrainScreen(Screen):
         self.stop_event = threading.Event()
         self.losses: list[float] = []
         self.accs: list[float] = []
+        self.steps: list[int] = []
+        self.val: list[tuple[int, float, float]] = []  # (step, val loss, val accuracy) per epoch
+        self.last_speed = ""
+        self.total_steps = 0
+        self.warned_fit = False  # a run that will not fit starts on the second ctrl+r
+        self.free: dict[str, int | None] = {}
         self.result = None
         self.dataset = None
         self.log_lines: list[str] = []
@@ -80,6 +127,7 @@ class TrainScreen(Screen):
                 yield Label("optimizer")
                 yield Select([("sgd (momentum 0.9)", "sgd"), ("adam", "adam")], value="sgd", allow_blank=False,
                              id="t-optimizer", compact=True)
+                yield Static("", id="t-memory")
                 with Horizontal(classes="buttons"):
                     yield Button("Start (ctrl+r)", id="t-start", variant="success")
                     yield Button("Stop (ctrl+x)", id="t-stop", variant="error", disabled=True)
@@ -87,29 +135,60 @@ class TrainScreen(Screen):
                 yield Static("The design is locked while training runs (stop it to edit again).", id="t-lock")
                 yield ProgressBar(total=100, show_eta=True, id="t-progress")
                 yield Static("", id="t-stats")
-                yield Label("loss")
-                yield Sparkline([], id="t-loss")
-                yield Label("training accuracy")
-                yield Sparkline([], id="t-acc")
+                with Horizontal(id="t-plots"):
+                    yield PlotextPlot(id="t-loss")
+                    yield PlotextPlot(id="t-acc")
                 yield Static("", id="t-log")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#t-lock").display = False
+        self._plot()
         self.probe()
 
-    @work(thread=True, exclusive=True, group="probe")
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def probe(self) -> None:
-        devices = probe_devices()
-        self.app.call_from_thread(self._show_devices, devices)
+        try:
+            devices = probe_devices()
+            free = {d: free_memory(d) for d in ("cpu", "cuda", "auto")}
+        except Exception as exc:  # noqa: BLE001 - a broken torch install must not close the studio
+            self.app.call_from_thread(self._probe_failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._show_devices, devices, free)
 
-    def _show_devices(self, devices) -> None:
+    def _probe_failed(self, message: str) -> None:
+        self.query_one("#t-devices", Static).update(f"[red]cannot check devices: {escape(message)}[/]")
+        self.query_one("#t-device", Select).set_options([("cpu", "cpu")])
+
+    def _show_devices(self, devices, free=None) -> None:
+        self.free = free or {}
         sel = self.query_one("#t-device", Select)
         sel.set_options([("auto", "auto")] + [(label, value) for value, label, ok in devices if ok])
         sel.value = "auto"
         text = " · ".join(f"[green]{escape(label)}[/]" if ok else f"[dim]{escape(label)}[/]"
                           for _, label, ok in devices)
         self.query_one("#t-devices", Static).update(text)
+        self._check_fit()
+
+    @on(Input.Changed, "#t-batch")
+    @on(Select.Changed, "#t-device, #t-optimizer")
+    def _check_fit(self, event=None) -> str | None:
+        """Show (and return) the warning when the batch will not fit the chosen device."""
+        self.warned_fit = False
+        warning = None
+        try:
+            batch = int(self.query_one("#t-batch", Input).value)
+        except ValueError:
+            batch = None
+        device = self.query_one("#t-device", Select).value
+        if batch and batch > 0 and isinstance(device, str):
+            from ..analysis import analyze
+
+            optimizer = {"sgd": "momentum"}.get(self.query_one("#t-optimizer", Select).value, "adam")
+            warning = extras.fit_warning(analyze(self.spec), batch=batch, optimizer=optimizer,
+                                         free_bytes=self.free.get(device), device=device)
+        self.query_one("#t-memory", Static).update(f"[yellow]⚠ {escape(warning)}[/]" if warning else "")
+        return warning
 
     # ------------------------------------------------------------------ options
     def _options(self) -> dict:
@@ -146,11 +225,18 @@ class TrainScreen(Screen):
         except ValueError as exc:
             self._log(f"[red]{escape(str(exc))}[/]")
             return
+        warning = self._check_fit()
+        if warning and not self.warned_fit:
+            self.warned_fit = True
+            self._log(f"[yellow]⚠ {escape(warning)}: press ctrl+r again to run anyway[/]")
+            return
         self.running = True
         self.stop_event.clear()
-        self.losses, self.accs = [], []
-        self.query_one("#t-loss", Sparkline).data = []
-        self.query_one("#t-acc", Sparkline).data = []
+        self.losses, self.accs, self.steps, self.val = [], [], [], []
+        self.last_speed, self.total_steps = "", 0
+        self._plot()
+        self.query_one("#t-progress", ProgressBar).update(total=100, progress=0)
+        self.query_one("#t-stats", Static).update("")
         self.query_one("#t-start", Button).disabled = True
         self.query_one("#t-stop", Button).disabled = False
         self.query_one("#t-lock").display = True
@@ -182,15 +268,29 @@ class TrainScreen(Screen):
         if self.result is None:
             self.notify("train first", severity="warning")
             return
-        from ..torch_backend.checkpoint import save_checkpoint
+        from pathlib import Path
 
-        path = self.app.path.with_suffix(".pt")
-        save_checkpoint(path, self.result.model, self.spec, metrics=self.result.to_dict(),
-                        classes=self.dataset.classes, data=self.dataset.name)
-        self._log(f"checkpoint saved: {escape(str(path))}")
+        from .screens import PromptScreen
+
+        def save(name):
+            if not name:
+                return
+            from ..torch_backend.checkpoint import save_checkpoint
+
+            path = Path(name).expanduser()
+            try:
+                save_checkpoint(path, self.result.model, self.spec, metrics=self.result.to_dict(),
+                                classes=self.dataset.classes, data=self.dataset.name)
+            except Exception as exc:  # noqa: BLE001 - a failed write is reported, the studio stays
+                self._log(f"[red]checkpoint not saved: {escape(f'{type(exc).__name__}: {exc}')}[/]")
+                return
+            self._log(f"checkpoint saved: {escape(str(path.resolve()))}")
+        default = str(self.app.path.with_suffix(".pt"))
+        self.app.push_screen(PromptScreen("Save the trained weights (checkpoint) to", default,
+                                          "path of the .pt file"), save)
 
     # -------------------------------------------------------------------- worker
-    @work(thread=True, exclusive=True, group="train")
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def run_training(self, opts: dict) -> None:
         from ..analysis import analyze
         from ..errors import CnnshapeError
@@ -213,21 +313,37 @@ class TrainScreen(Screen):
             call(self._done, result, time.perf_counter() - t0)
         except CnnshapeError as exc:
             call(self._failed, str(exc))
+        except Exception as exc:  # noqa: BLE001 - torch errors (CUDA out of memory...) go to the panel
+            call(self._failed, f"training failed: {type(exc).__name__}: {exc}")
 
     def _progress(self, p) -> None:
+        if not self.running:
+            return  # a report that arrived after the run ended
         bar = self.query_one("#t-progress", ProgressBar)
+        self.total_steps = p.total_steps
         bar.update(total=p.total_steps, progress=p.step)
         if p.val_accuracy is not None:
             self._log(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
                       f"val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}")
+            self.val.append((p.step, p.val_loss, p.val_accuracy))
+            self._plot()
             return
         self.losses.append(p.loss)
         self.accs.append(p.accuracy)
-        self.query_one("#t-loss", Sparkline).data = list(self.losses)
-        self.query_one("#t-acc", Sparkline).data = list(self.accs)
+        self.steps.append(p.step)
+        self._plot()
+        self.last_speed = f"{p.images_per_s:,.0f} img/s · {p.step_ms:.1f} ms/step"
         self.query_one("#t-stats", Static).update(
             f"step {p.step}/{p.total_steps} · epoch {p.epoch}/{p.epochs} · loss [b]{p.loss:.4f}[/b] · "
-            f"acc [b]{p.accuracy:.1%}[/b] · {p.images_per_s:,.0f} img/s · {p.step_ms:.1f} ms/step")
+            f"acc [b]{p.accuracy:.1%}[/b] · {self.last_speed}")
+
+    def _plot(self) -> None:
+        vs = [v[0] for v in self.val]
+        line_plot(self.query_one("#t-loss", PlotextPlot), "loss", [
+            ("train", self.steps, self.losses), ("validation", vs, [v[1] for v in self.val])], "loss")
+        line_plot(self.query_one("#t-acc", PlotextPlot), "accuracy (%)", [
+            ("train", self.steps, [100 * a for a in self.accs]),
+            ("validation", vs, [100 * v[2] for v in self.val])], "%")
 
     def _finish(self) -> None:
         self.running = False
@@ -238,6 +354,13 @@ class TrainScreen(Screen):
     def _done(self, result, seconds: float) -> None:
         self.result = result
         self._finish()
+        bar = self.query_one("#t-progress", ProgressBar)
+        total = self.total_steps or result.steps
+        bar.update(total=max(total, 1), progress=total if result.stopped is None else result.steps)
+        what = "done" if result.stopped is None else f"stopped ({result.stopped})"
+        speed = f" · {self.last_speed}" if self.last_speed else ""
+        self.query_one("#t-stats", Static).update(
+            f"[b]{what}[/b] at step {result.steps}/{total} · {result.seconds:.1f} s{speed}")
         color = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
         for w in result.warnings:
             self._log(f"[yellow]warning:[/] {escape(w)}")

@@ -4,28 +4,52 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from .markup import escape
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
 from ..render import human, mb, rf_text, shape_text
+from .markup import escape
 
 STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("✗", "bold red"),
                "unreached": ("·", "dim")}
-COLUMNS = ("#", "name", "type", "output", "RF size /jump", "params", "MACs", "")
+#: (key, heading) of the table's columns, in display order; the status mark and the output
+#: shape come first so that they stay visible however narrow the table is
+COLUMNS = (("mark", ""), ("index", "#"), ("name", "name"), ("output", "output"), ("type", "type"),
+           ("params", "params"), ("macs", "MACs"), ("rf", "RF size /jump"))
+#: the columns always shown, and the others in the order they get the room that is left
+REQUIRED = ("mark", "name", "output")
+OPTIONAL = ("index", "params", "type", "macs", "rf")
 
 
-def input_cells(design: Design, ev: Evaluation) -> tuple:
+def visible_columns(rows: list[dict], width: int) -> tuple:
+    """The columns that fit in ``width`` cells (each column: its widest cell + 2 padding):
+    the status mark, the name and the output shape always; then each other column, most
+    important first, when it still fits."""
+    widths = {key: max([len(head)] + [r[key].cell_len for k, r in enumerate(rows) if k or key != "type"]) + 2
+              for key, head in COLUMNS}
+    if rows and rows[0]["type"].cell_len > widths["type"] - 2:  # the input row's valid sizes: cut to fit
+        rows[0]["type"].truncate(widths["type"] - 2, overflow="ellipsis")
+    keep = list(REQUIRED)
+    used = sum(widths[k] for k in keep)
+    for key in OPTIONAL:
+        if used + widths[key] <= width:
+            keep.append(key)
+            used += widths[key]
+    return tuple((key, head) for key, head in COLUMNS if key in keep)
+
+
+def input_cells(design: Design, ev: Evaluation, sizes: str | None = None) -> dict:
     """The table's first row: the input shape (red when the top level has errors)."""
     inp = design.get("input")
     inp_text = shape_text(inp) if isinstance(inp, list) else repr(inp)
     top_bad = any(e.index is None for e in ev.errors)
-    return (Text(""), Text("input", style="bold"), Text("Input", style="dim"),
-            Text(inp_text, style="bold red" if top_bad else ""),
-            Text("1" if isinstance(inp, list) and len(inp) > 1 else "-"), Text(""), Text(""),
-            Text(*STATUS_MARK["error" if top_bad else "ok"]))
+    return {"mark": Text(*STATUS_MARK["error" if top_bad else "ok"]), "index": Text(""),
+            "name": Text("input", style="bold"), "output": Text(inp_text, style="bold red" if top_bad else ""),
+            "type": Text(f"valid: {sizes}" if sizes else "Input", style="cyan" if sizes else "dim"),
+            "params": Text(""), "macs": Text(""),
+            "rf": Text("1" if isinstance(inp, list) and len(inp) > 1 else "-")}
 
 
-def totals_text(design: Design, ev: Evaluation) -> Text:
+def totals_text(design: Design, ev: Evaluation, memory: str | None = None) -> Text:
     rep = ev.report
     if rep is None:
         return Text("totals: fix the top-level errors first", style="red")
@@ -37,21 +61,35 @@ def totals_text(design: Design, ev: Evaluation) -> Text:
     out.append(f" (trainable {t.trainable_params:,}) = {mb(t.param_bytes)} {spec.dtype}   ")
     out.append(f"MACs {human(t.macs)}", style="bold")
     out.append(f"/sample   output {shape_text(rep.output) if rep.output else '-'}{partial}\n")
-    out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)} "
-               f"(x2 with gradients), MACs {human(t.macs * spec.batch)}", style="dim")
+    if memory:
+        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
+                   style="dim")
+    else:
+        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)}, "
+                   f"MACs {human(t.macs * spec.batch)}", style="dim")
     return out
 
 
-def _arg_lines(data) -> list[str]:
+def _arg_lines(data, override: dict | None = None) -> list[str]:
+    """The arguments as written; ``override``: a Repeat's ``first:`` changes of this layer
+    (shown as the value the first copy really has)."""
     cls = LAYER_TYPES.get(type_of(data))
     values = values_of(data)
+    override = override or {}
     lines = []
     if cls is None:
-        return [f"  {escape(k)}: {escape(repr(v))}" for k, v in values.items()]
+        return [f"  {escape(k)}: {escape(format_value(v))}" for k, v in values.items()]
     for key, arg in cls.ARGS.items():
-        if key in values:
+        if key in override:
+            body = format_value(values[key]) if key in values else f"{format_value(arg.default)} (default)"
+            lines.append(f"  [b]{key}[/b]: [b]{escape(format_value(override[key]))}[/b] "
+                         f"[cyan](first copy, set by first:; the other copies: {escape(body)})[/]")
+        elif key in values and arg.kind == "layers" and isinstance(values[key], list):
+            n = len(values[key])
+            lines.append(f"  [b]{key}[/b]: {n} layer{'s' if n != 1 else ''} [dim](rows below when open)[/]")
+        elif key in values:
             shown = format_value(values[key])
-            shown = shown if len(shown) < 60 else f"{shown[:57]}..."
+            shown = shown if len(shown) < 200 else f"{shown[:197]}..."
             lines.append(f"  [b]{key}[/b]: {escape(shown)}")
         elif arg.required:
             lines.append(f"  [b red]{key}[/]: [red]missing (required)[/]")
@@ -60,18 +98,34 @@ def _arg_lines(data) -> list[str]:
     return lines
 
 
-def details_markup(design: Design, ev: Evaluation, node: "Node | None") -> str:
-    """Markup for the details pane; ``node`` None means the input row."""
+def doc_markup(doc: str | None) -> str:
+    """A layer docstring for the details pane: paragraphs joined into lines that the pane
+    wraps on words, ``code`` shown bold (not as raw reST markup)."""
+    import inspect
+    import re
+
+    if not doc:
+        return ""
+    paras = [" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n") if p.strip()]
+    text = "\n".join(escape(p) for p in paras)
+    return re.sub(r"``(.+?)``", r"[b]\1[/b]", text)
+
+
+def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: str | None = None) -> str:
+    """Markup for the details pane; ``node`` None means the input row (``sizes``: the valid
+    input sizes, when known)."""
     if node is None:
         lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)", ""]
         for k, v in design.top:
             lines.append(f"  [b]{k}[/b]: {escape(format_value(v))}")
+        if sizes:
+            lines += ["", f"[b]valid input sizes[/b]: {escape(sizes)}"]
         errs = [d for d in ev.errors if d.index is None]
         lines += _diag_lines(errs)
-        lines += ["", "[dim]Shapes are per sample, channels first, batch excluded: "
-                  "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]"]
+        lines += ["", ("[dim]Shapes are per sample, channels first, batch excluded: "
+                       "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]")]
         return "\n".join(lines)
-    from ..design import get_data
+    from ..design import diagnostics_of, first_copy_override, get_data
 
     data = get_data(design, node.path)
     lr = node.report
@@ -79,6 +133,10 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None") -> str:
     if node.depth:
         title += f"  [dim](inside item {node.path[0]})[/]"
     lines = [title]
+    override = first_copy_override(get_data(design, node.first[0]), node.first[1]) if node.first else {}
+    if node.copy:
+        lines.append(f"[cyan]copy {node.copy + 1} of the Repeat: the same layers as its first copy "
+                     f"(without the first: changes). Edit them in the first copy (.0): every copy follows.[/]")
     if lr is not None:
         lines.append(f"{shape_text(lr.input)} → [b]{shape_text(lr.output)}[/b]")
         frozen = "" if lr.trainable_params or not lr.params else " (frozen)"
@@ -95,19 +153,23 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None") -> str:
             lines += ["", "[b]output size[/b] (floor((in + 2*pad - dil*(k-1) - 1)/stride + 1)):"]
             lines += [f"  {escape(f)}" for f in formulas]
         if node.is_block:
-            lines.append(f"[dim]{len(list(lr.walk())) - 1} rows inside ({'→' if not node.expanded else '←'}: "
-                         f"{'expand' if not node.expanded else 'collapse'})[/]")
-    elif node.status == "unreached":
-        lines.append("[dim]not analysed: an earlier layer has an error[/]")
-    lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(data)
-    top = node.path[0]
-    diags = [d for d in (*ev.errors, *ev.warnings) if d.index == top and
-             (node.depth == 0 or d.name == node.label or (d.name or "").startswith(node.label + "."))]
-    lines += _diag_lines(diags)
-    t = node.type
-    cls = LAYER_TYPES.get(t)
+            lines.append(f"[dim]{node.inside} rows when open ({'→' if not node.expanded else '←'}: "
+                         f"{'open' if not node.expanded else 'close'})[/]")
+    own, around = diagnostics_of(ev, node.path[0], node.label, node.depth)
+    if lr is None and node.status != "error" and not own:
+        if around:
+            lines.append(f"[red]not analysed: the enclosing {escape(around[0].name)} fails (below)[/]")
+        else:
+            lines.append("[dim]not analysed: an earlier layer has an error[/]")
+    lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(data, override)
+    lines += _diag_lines(own)
+    for d in around:
+        lines += ["", f"[b red]{escape(d.name)}[/] (around this layer):"] + _diag_lines([d])[1:]
+        if d.severity == "error" and not d.fix:
+            lines.append("  [b]press f[/b]: try a change of this layer that repairs it")
+    cls = LAYER_TYPES.get(node.type)
     if cls is not None and cls.__doc__:
-        lines += ["", f"[dim]{escape(cls.__doc__.strip().splitlines()[0])}[/]"]
+        lines += ["", f"[dim]{doc_markup(cls.__doc__)}[/]"]
     return "\n".join(lines)
 
 
@@ -122,6 +184,33 @@ def _diag_lines(diags) -> list[str]:
             out.append("  [b]press f to apply[/b]: " + ", ".join(
                 f"{k}: {'(remove)' if v is None else v}" for k, v in d.fix.items()))
     return out
+
+
+def preview_markup(trial: Design, path: tuple, label: str) -> str:
+    """The edit form's live line: the layer's output for the values typed so far, or the
+    error they cause, on the layer itself or on a block around it (a Residual add)."""
+    from ..design import diagnostics_of, evaluate
+
+    ev = evaluate(trial)
+    me = next((n for n in tree_nodes(trial, ev, set(), everything=True) if n.path == path and not n.copy), None)
+    own, around = diagnostics_of(ev, path[0], label, me.depth if me else len(path) > 1)
+    own = [d for d in own if d.severity == "error"]
+    around = [d for d in around if d.severity == "error"]
+
+    def errs(ds, where=""):
+        return "\n".join(f"[red]✗ {escape(where or '')}{escape(d.message)}[/]\n  [cyan]{escape(d.hint)}[/]" for d in ds)
+    if me is not None and me.report is not None and not own:
+        out = f"output → [b]{shape_text(me.report.output)}[/b]"
+        if around:
+            return out + "\n" + errs(around[:1], f"{around[0].name}: ")
+        if not ev.ok:
+            out += f"\n[red]then: {escape(ev.errors[0].name)}: {escape(ev.errors[0].message)}[/]"
+        return out
+    if own:
+        return errs(own)
+    if around:
+        return errs(around[:1], f"{around[0].name}: ")
+    return "[dim]not analysed (an earlier layer has an error)[/]"
 
 
 def diagnostic_label(d) -> str:
@@ -147,6 +236,9 @@ class Node:
     expanded: bool
     note: str = ""
     short: str = ""       # the label relative to the enclosing block ("conv1", "downsample.0")
+    first: tuple | None = None  # (Repeat path, path inside the copy) for a layer of a Repeat's first copy
+    copy: int = 0         # a Repeat's copies 2..n (listed collapsed; they share the body): the index
+    inside: int = 0       # rows shown when this block is opened
 
 
 def _block_class(data):
@@ -156,12 +248,15 @@ def _block_class(data):
 
 
 def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = False) -> list[Node]:
-    """Rows of the layer table: top-level items, and the children of expanded blocks."""
+    """Rows of the layer table: top-level items, and the children of expanded blocks.
+
+    An open Repeat lists its first copy's layers (editable; ``first:`` changes shown) and
+    then its other copies as collapsed rows."""
     errors = {(e.index, e.name) for e in ev.errors}
     warns = {(w.index, w.name) for w in ev.warnings}
     out: list[Node] = []
 
-    def visit(path, data, rr, label, depth, top_status, top, first=None, parent=""):
+    def visit(path, data, rr, label, depth, top_status, top, first=None, parent="", copy0=None):
         cls = _block_class(data)
         block = cls is not None
         is_open = block and (everything or path in expanded)
@@ -176,12 +271,31 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
         t = type_of(data)
         note = cls.tree_note(data) if block and isinstance(data, dict) else ""
         short = label[len(parent) + 1:] if parent and label.startswith(parent + ".") else label
-        out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short))
-        if is_open and isinstance(data, dict):
-            for cpath, cdata, crr, clabel, cfirst in cls.tree_children(data, rr, path, label, first):
-                if isinstance(cdata, dict) and cdata.get("inline") is True and _block_class(cdata):
-                    clabel = label  # an inline block's layers take their names on this module
-                visit(cpath, cdata, crr, clabel, depth + 1, status, top, cfirst, label)
+        rel = label[len(copy0[1]) + 1:] if copy0 and label.startswith(copy0[1] + ".") else None
+        kids = cls.tree_children(data, rr, path, label, first) if block and isinstance(data, dict) else []
+        # a block of n copies whose first may differ (Repeat): the kids are the first copy's
+        n_copies = data.get("n") if kids and "first" in cls.ARGS and isinstance(data.get("n"), int) else 1
+        out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short,
+                        (copy0[0], rel) if rel else None, 0, len(kids) + max(0, n_copies - 1)))
+        if not is_open:
+            return
+        inner_copy = copy0
+        if n_copies > 1 or (kids and "first" in cls.ARGS):
+            k0 = kids[0][3]
+            inner_copy = (path, k0 if len(data.get("body") or ()) == 1 else k0.rsplit(".", 1)[0])
+        for cpath, cdata, crr, clabel, cfirst in kids:
+            if isinstance(cdata, dict) and cdata.get("inline") is True and _block_class(cdata):
+                clabel = label  # an inline block's layers take their names on this module
+            visit(cpath, cdata, crr, clabel, depth + 1, status, top, cfirst, label, inner_copy)
+        if n_copies > 1:
+            body = data.get("body") if isinstance(data.get("body"), list) else []
+            copies = list(rr.children) if rr is not None else []
+            kind = type_of(body[0]) if len(body) == 1 else "copy"
+            for i in range(1, n_copies):
+                crr = copies[i] if i < len(copies) else None
+                clabel = crr.path if crr is not None and getattr(crr, "path", None) else f"{label}.{i}"
+                out.append(Node(path + ("body", 0), depth + 1, clabel, kind, "ok" if crr is not None else "unreached",
+                                crr, False, False, f"copy {i + 1}/{n_copies}", clabel[len(label) + 1:], None, i))
 
     for row, item in zip(ev.rows, design.items):
         visit((row.index,), item.data, row.report, row.name, 0, row.status, row.index)
@@ -192,7 +306,7 @@ def node_cells(node: Node) -> tuple:
     mark, style = STATUS_MARK[node.status]
     lr = node.report
     dim = "dim" if node.status == "unreached" else ("red" if node.status == "error" else "")
-    twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "  "
+    twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "≡ " if node.copy else "  "
     label = "  " * node.depth + twisty + (node.short or node.label)
     if lr is not None:
         params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
@@ -200,5 +314,7 @@ def node_cells(node: Node) -> tuple:
     else:
         cells = ("✗ error" if node.status == "error" else "?", "", "", "")
     idx = str(node.path[0]) if node.depth == 0 else ""
-    return (Text(idx, style=dim), Text(label, style=dim), Text(node.type + (f" {node.note}" if node.note else ""), style=dim),
-            *(Text(c, style=dim) for c in cells), Text(mark, style=style))
+    out, rf, params, macs = (Text(c, style=dim) for c in cells)
+    return {"mark": Text(mark, style=style), "index": Text(idx, style=dim), "name": Text(label, style=dim),
+            "output": out, "type": Text(node.type + (f" {node.note}" if node.note else ""), style=dim),
+            "params": params, "macs": macs, "rf": rf}

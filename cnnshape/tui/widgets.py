@@ -1,0 +1,61 @@
+"""The design screen's widgets. Each draws what it is given and reports what the user
+chose with a message; none knows the design or edits it."""
+
+from textual.message import Message
+from textual.widgets import DataTable, OptionList
+from textual.widgets.option_list import Option
+
+from .keys import bindings
+from .view import diagnostic_label, visible_columns
+
+
+class LayerTable(DataTable):
+    """The layer tree as a table: row 0 is the input. Its arrows open and close blocks
+    (instead of scrolling sideways); the least important columns give way when narrow."""
+
+    BINDINGS = bindings(layer_table=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.shown_columns: tuple = ()
+
+    def show(self, rows: list[dict], cursor_row: int) -> None:
+        """Draw ``rows`` (cells by column key, see view.COLUMNS), cursor on ``cursor_row``."""
+        columns = visible_columns(rows, self.scrollable_content_region.width or self.app.size.width // 2)
+        if columns != self.shown_columns:
+            self.clear(columns=True)
+            self.add_columns(*(label for _, label in columns))
+            self.shown_columns = columns
+        else:
+            self.clear()
+        for k, cells in enumerate(rows):
+            self.add_row(*(cells[key] for key, _ in columns), key="input" if k == 0 else f"n{k - 1}")
+        if self.row_count:
+            self.move_cursor(row=max(0, min(cursor_row, self.row_count - 1)), animate=False)
+
+
+class ProblemsList(OptionList):
+    """Errors and warnings; enter on one posts :class:`ProblemsList.Chosen`."""
+
+    class Chosen(Message):
+        def __init__(self, diagnostic) -> None:
+            super().__init__()
+            self.diagnostic = diagnostic
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.diagnostics: list = []
+
+    def show(self, errors, warnings) -> None:
+        self.diagnostics = [*errors, *warnings]
+        self.clear_options()
+        self.add_options([Option(diagnostic_label(d), id=str(k)) for k, d in enumerate(self.diagnostics)]
+                         or [Option("[green]✓ no problems[/]", id="none", disabled=True)])
+        if self.diagnostics:
+            self.highlighted = 0
+        self.border_title = f"problems ({len(errors)} errors, {len(warnings)} warnings)"
+
+    def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id and event.option.id.isdigit():
+            self.post_message(self.Chosen(self.diagnostics[int(event.option.id)]))
