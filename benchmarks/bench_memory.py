@@ -38,7 +38,7 @@ def main():
     from cnnshape.torch_backend.build import build
     from tests.memory_oracle import measured_peaks, saved_bytes
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # the estimate models the default multi-threaded CPU
     print(f"optimizer: {args.optimizer}; torch {torch.__version__}, CPU; sizes in binary units\n")
     print("| spec | batch | saved (est = measured) | training peak est / measured (error) "
           "| inference peak est / measured (error) | estimate ms | measure s |")

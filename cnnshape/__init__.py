@@ -9,6 +9,8 @@
 backend import it on first use.
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -37,8 +39,31 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
+if TYPE_CHECKING:  # the real names, for type checkers and editors (imported lazily at run time)
+    from .analysis import LayerReport as LayerReport
+    from .analysis import Report as Report
+    from .analysis import analyze as analyze
+    from .analysis import check as check
+    from .errors import CnnshapeError as CnnshapeError
+    from .errors import Diagnostic as Diagnostic
+    from .errors import SpecError as SpecError
+    from .errors import SpecFileError as SpecFileError
+    from .layers import LAYER_TYPES as LAYER_TYPES
+    from .schema import json_schema as json_schema
+    from .spec import Spec as Spec
+    from .spec import load as load
+    from .torch_backend.build import BuildError as BuildError
+    from .torch_backend.build import build as build
+    from .torch_backend.checkpoint import load_checkpoint as load_checkpoint
+    from .torch_backend.checkpoint import save_checkpoint as save_checkpoint
+    from .torch_backend.data import load_data as load_data
+    from .torch_backend.export import export_python as export_python
+    from .torch_backend.importer import from_module as from_module
+    from .torch_backend.train import train as train
+    from .torch_backend.verify import verify as verify
 
-def __getattr__(name):
+
+def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 

@@ -1,19 +1,26 @@
 """The analytic calculator: ``analyze(spec) -> Report`` (no torch).
 
 Walks the layers once, asking each layer for its :class:`~cnnshape.layers.Inference`,
-and composes receptive fields, parameter and MAC totals and memory. A layer that raises
-:class:`~cnnshape.layers.LayerError` ends the walk: the report holds every layer before
-it and the located error.
+and composes receptive fields, parameter and MAC totals and memory.
+
+Errors are recovered from like a compiler does, where the consequence is known: a declared
+``in_channels``/``in_features``/``num_features`` that disagrees with the incoming shape is
+reported, and the walk goes on with the output torch would produce if the declaration were
+right (the layer with the inferred value). Later errors are marked ``after_error``. Any
+other :class:`~cnnshape.layers.LayerError` ends the walk (the shape is unknown from there):
+the report holds every layer before it and the located errors.
 """
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import Diagnostic
 from .formulas import RFAxis, prod
-from .limits import MAX_INT
-from .layers import Layer, LayerError, Note
+from .layers import Inference, Layer, LayerError
 from .layers.base import KEEP, MIX, Shape, shape_str
+from .limits import MAX_INT
 from .layers.blocks import child_names
 from .layers.blocks._base import MAX_EXPANDED_ROWS, expanded_rows
 from .spec import Spec
@@ -82,7 +89,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class Report:
-    """The result of :func:`analyze`; ``to_dict()`` is the JSON of SPEC.md section 3."""
+    """The result of :func:`analyze`; ``to_dict()`` is the JSON report of docs/spec.md, section 4."""
 
     spec: Spec
     layers: tuple[LayerReport, ...]
@@ -121,16 +128,25 @@ def _initial_rf(shape: Shape) -> tuple[RFAxis, ...] | None:
 
 
 class _Stop(Exception):
-    """The first error was recorded: unwind the walk."""
+    """An error with no known consequence was recorded: unwind the walk."""
+
+
+#: declared arguments that only restate the incoming shape: when one disagrees, the
+#: layer's output is known (that of the layer with the value inferred)
+RESTATED = frozenset({"in_channels", "in_features", "num_features"})
 
 
 class Walk:
     """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
 
-    Collects rows, located errors/warnings and the totals; the first error stops it.
+    Collects rows, located errors/warnings and the totals; an error stops it unless the
+    layer's output is known anyway (see :data:`RESTATED`). ``assumed_from`` is the top-level
+    index of the first layer read as a stand-in by the loader (errors from there on are
+    found after an earlier error).
     """
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, assumed_from: int | None = None):
+        self.assumed_from = assumed_from
         self.spec = spec
         self.batch = spec.batch
         self.errors: list[Diagnostic] = []
@@ -150,9 +166,26 @@ class Walk:
         kl, kc = pos.exact(*ypath, key) if key and pos else (None, None)
         if key and kl is None:
             key = None  # the argument was not written: point at the layer only
+        after = severity == "error" and (bool(self.errors) or (
+            self.assumed_from is not None and self.top >= self.assumed_from))
         return Diagnostic(note.message, note.hint, index=self.top, name=dotted, line=line, column=col,
                           key=key, key_line=kl, key_column=kc, severity=severity,
-                          fix=getattr(note, "fix", None))
+                          fix=getattr(note, "fix", None), after_error=after)
+
+    def fail(self, exc: LayerError, ypath: tuple, dotted: str) -> None:
+        """Record a located error."""
+        self.errors.append(self._diag(exc, ypath, dotted, "error"))
+
+    def recover(self, layer: Layer, shape: Shape, exc: LayerError, ypath: tuple, dotted: str):
+        """The Inference of ``layer`` with its restated argument corrected as ``exc.fix``
+        says, or raise _Stop when the error has no known consequence."""
+        if not exc.fix or not set(exc.fix) <= RESTATED:
+            raise _Stop from None
+        try:
+            return layer.replace(**exc.fix).infer(shape, self.batch)
+        except LayerError as again:
+            self.fail(again, ypath, dotted)
+            raise _Stop from None
 
     def warn(self, note) -> None:
         ypath, dotted, _ = self.ctx[-1]
@@ -183,7 +216,7 @@ class Walk:
                 _check_registered(children)
                 own = layer.own_params(out)
             except LayerError as exc:
-                self.errors.append(self._diag(exc, ypath, dotted, "error"))
+                self.fail(exc, ypath, dotted)
                 raise _Stop from None
             finally:
                 self.ctx.pop()
@@ -203,19 +236,19 @@ class Walk:
                     "set return_indices: false (indices are only usable on the last layer)",
                     "return_indices")
         except LayerError as exc:
-            self.errors.append(self._diag(exc, ypath, dotted, "error"))
-            raise _Stop from None
+            if self.size_bound and exc.key == "in_features":
+                # the likely cause: the input size or a layer before Flatten changed
+                exc.hint += (" (the flattened length follows the input size and the layers before "
+                             "Flatten; adaptive pooling before Flatten fixes it)")
+            self.fail(exc, ypath, dotted)
+            inf = self.recover(layer, shape, exc, ypath, dotted)
+            inf = Inference(inf.output, inf.params, inf.macs, inf.rf)  # its warnings would be noise
         notes = list(inf.notes)
         if layer.fixes_size:
             self.adaptive = True
         if layer.flattens and inf.rf == MIX and not self.adaptive:
             self.size_bound = True
-        if self.size_bound and getattr(layer, "in_features", None) is not None:
-            notes.append(Note(
-                f"in_features: {layer.in_features} only fits input {shape_str(self.spec.input)}: another "
-                "input size changes the flattened length",
-                "remove in_features (it is inferred), or add an adaptive pooling layer before Flatten",
-                "in_features"))
+        if getattr(layer, "in_features", None) is not None:
             self.size_bound = False
         for note in notes:
             self.warnings.append(self._diag(note, ypath, dotted, "warning"))
@@ -260,7 +293,7 @@ class Walk:
         if hit is None:
             w0, a0 = len(self.warnings), self.act_elems
             if nested:
-                out, out_rf, rows = self.nested(name, body, shape, rf, ykey)
+                out, out_rf, rows = self.nested(name, body, shape, rf, ykey, i)
             else:
                 out, out_rf, rows = self.seq(body, shape, rf, ykey, names=[name], offset=i)
             self._copies[key] = (name, out, out_rf, rows, self.warnings[w0:], self.act_elems - a0,
@@ -273,7 +306,7 @@ class Walk:
                           w.name.startswith(old + ".")) else w for w in warns]
         return out, out_rf, [_relabel(r, old, new, name, i) for r in rows]
 
-    def nested(self, name: str, layers, shape: Shape, rf, ykey):
+    def nested(self, name: str, layers, shape: Shape, rf, ykey, index: int | None = None):
         """Run ``layers`` as one nn.Sequential child called ``name`` -> (shape, rf, [row])."""
         ypath, dotted, trainable = self.ctx[-1]
         self.ctx.append((ypath, f"{dotted}.{name}", trainable))
@@ -281,7 +314,8 @@ class Walk:
             out, out_rf, rows = self.seq(layers, shape, rf, ykey)
         finally:
             self.ctx.pop()
-        row = LayerReport(int(name) if name.isdecimal() and name.isascii() else 0, name, "Sequential", shape, out,
+        index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
+        row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
                           sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))
         return out, out_rf, [row]
@@ -318,16 +352,27 @@ def _relabel(row: LayerReport, old: str, new: str, name: str | None = None, inde
                        row.macs, row.receptive_field, row.layer, path, kids)
 
 
-def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
+def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
+            extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     """Analyse ``spec`` layer by layer (recursing into blocks) without torch.
 
-    ``extra_errors`` (e.g. schema errors of the layers after a valid prefix) are appended
-    to the report's errors.
+    ``spec`` is a :class:`~cnnshape.spec.Spec` or anything :func:`~cnnshape.spec.load`
+    accepts (a path, YAML text, a dict), which is loaded first (raising
+    :class:`~cnnshape.errors.SpecError` when the spec is invalid; :func:`check` reports
+    such errors in the report instead). ``extra_errors`` (e.g. schema errors of the
+    layers after a valid prefix) are merged into the report's errors.
     """
+    if not isinstance(spec, Spec):
+        if not isinstance(spec, (str, os.PathLike, dict)):
+            raise TypeError(f"analyze() takes a Spec, a path, YAML text or a dict, not {type(spec).__name__}")
+        from .spec import load
+
+        spec = load(spec)
     shape: Shape = tuple(spec.input)
     rf = _initial_rf(shape)
     names = spec.names
-    walk = Walk(spec)
+    schema_at = [d.index for d in extra_errors if d.index is not None]
+    walk = Walk(spec, min(schema_at) if schema_at else None)
     reports: list[LayerReport] = []
     last = len(spec.layers) - 1
     expanded = 0
@@ -346,7 +391,8 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
             break
         reports.append(row)
         shape, rf = row.output, row.receptive_field
-    errors = walk.errors + list(extra_errors)
+    # in spec order (schema errors first at a layer: they are what torch meets first)
+    errors = sorted(list(extra_errors) + walk.errors, key=lambda d: (d.index is not None, d.index or 0))
     item = spec.itemsize
     params = sum(r.params for r in reports)
     trainable = sum(r.trainable_params for r in reports)
@@ -356,16 +402,29 @@ def analyze(spec: Spec, extra_errors: tuple[Diagnostic, ...] = ()) -> Report:
     return Report(spec, tuple(reports), tuple(errors), tuple(walk.warnings), totals)
 
 
-def check(obj, *, input=None, batch=None) -> Report:
-    """Load and analyse in one call; schema errors become report errors (never raises
-    SpecError, except when nothing of the spec could be read)."""
+def check(obj: "Spec | str | os.PathLike[str] | dict[str, Any]", *, input: "Sequence[int] | None" = None,
+          batch: int | None = None) -> Report:
+    """Load and analyse in one call; schema errors become report errors.
+
+    ``obj`` is what :func:`~cnnshape.spec.load` accepts (or a Spec); ``input``/``batch``
+    override the spec's values. Raises :class:`~cnnshape.errors.SpecError` only when
+    nothing of the spec could be analysed (invalid YAML, a broken top level),
+    :class:`~cnnshape.errors.SpecFileError` when the file cannot be read, and TypeError
+    for other argument types.
+    """
     from .errors import SpecError
     from .spec import load
 
+    if isinstance(obj, Spec):
+        obj = obj.to_dict() if (input is not None or batch is not None) else obj
+        if isinstance(obj, Spec):
+            return analyze(obj)
+    if not isinstance(obj, (str, os.PathLike, dict)):
+        raise TypeError(f"check() takes a Spec, a path, YAML text or a dict, not {type(obj).__name__}")
     try:
         spec = load(obj, input=input, batch=batch)
     except SpecError as exc:
-        if exc.partial is None:
+        if exc.recovered is None:
             raise
-        return analyze(exc.partial, tuple(exc.diagnostics))
+        return analyze(exc.recovered, tuple(exc.diagnostics))
     return analyze(spec)

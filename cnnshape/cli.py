@@ -1,4 +1,4 @@
-"""The ``cnnshape`` command line (click). Heavy imports (rich, torch, textual) happen
+"""The ``cnnshape`` command line (click). Heavy imports (torch, textual, rich) happen
 inside the commands that need them: ``check`` never imports torch."""
 
 import json
@@ -78,14 +78,15 @@ class LazyGroup(click.Group):
 def main():
     """Design convolutional networks without guessing shapes.
 
-    Write the network as a YAML spec (see SPEC.md), then `cnnshape check spec.yaml`.
+    Write the network as a YAML spec, then `cnnshape check spec.yaml`. The format and
+    the reports are documented in docs/spec.md (`cnnshape layers` lists every layer type).
     """
 
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "github", "markdown"]), default="table",
-              show_default=True, help="table for people, json (SPEC.md) for programs, github for workflow "
+              show_default=True, help="table for people, json (documented in docs/spec.md) for programs, github for workflow "
               "annotations, markdown for a job summary or PR comment.")
 @click.option("--input", "input_shape", callback=_parse_shape, metavar="SHAPE",
               help="Override the spec's input shape, e.g. 3,32,32 (one sample, no batch).")
@@ -117,10 +118,13 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     from .analysis import check as run_check
     from .errors import SpecError, SpecFileError
 
-    from .gates import Budgets, check_budgets
+    budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
+    if expect_output or any(v is not None for v in (max_params, max_trainable_params, max_macs, max_memory,
+                                                    min_rf, max_rf)):
+        from .gates import Budgets, check_budgets
 
-    budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
-                      tuple(expect_output) if expect_output else None, optimizer)
+        budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
+                          tuple(expect_output) if expect_output else None, optimizer)
     results, status = [], EXIT_OK
     for path in specs:
         try:
@@ -129,7 +133,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
             if input_shape and not report.ok:  # which sizes would work (only on failure)
                 from .commands.sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
-            over = check_budgets(report, budgets)
+            over = check_budgets(report, budgets) if budgets is not None else []
             if over:
                 from dataclasses import replace
 
@@ -173,7 +177,7 @@ def _spec_arg(path: str):
             if len(text) > MAX_BYTES:
                 from .errors import SpecFileError
 
-                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec")
+                raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec") from None
             return YAMLText(text)
         return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
     return SpecPath(path)
@@ -199,25 +203,63 @@ def _json_doc(path, report, exc, multi: bool, mem=None):
     return doc
 
 
-def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
-    from rich.console import Console
+def consoles():
+    """(stdout, stderr) consoles: plain text, ANSI styles only on a terminal, lines never
+    wrapped (CI logs get whole lines)."""
+    from .term import Console
 
+    return Console(), Console(stderr=True)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def print_file_error(err, path: str, exc) -> None:
+    """``path: error: message`` for a file that could not be read (no path twice)."""
+    message = str(exc)
+    if message.startswith(f"{path}: "):
+        message = message[len(path) + 2:]
+    from .term import Text
+
+    err.print(Text.assemble(Text(path, "bold"), ": ", Text("error:", "bold red"), " ", message))
+
+
+def print_diagnostics(err, path: str, report, exc) -> None:
+    """The located errors of a spec (a report with errors, or a SpecError), then the
+    ``✗ path: N errors`` line: the same format for check, verify and export."""
+    from .render import diagnostic_text
+
+    if report is None:
+        for d in exc.diagnostics:
+            err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
+        n = len(exc.diagnostics)
+    else:
+        spec = report.spec
+        src_line = spec.source.line if spec.source else None
+        for d in report.errors:
+            err.print(diagnostic_text(d, path, src_line), end="")
+        n = len(report.errors)
+    from .term import Text
+
+    err.print(Text(f"✗ {path}: {plural(n, 'error')}", "bold red"))
+
+
+def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
     from .errors import SpecFileError
     from .render import diagnostic_text, report_table, totals_text
+    from .term import Text
 
-    out = Console(highlight=False, soft_wrap=False)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out, err = consoles()
     for n, (path, report, exc) in enumerate(results):
         if n:
             out.print()
         if isinstance(exc, SpecFileError):
-            err.print(f"[bold]{path}[/]: [bold red]error:[/] {exc}")
+            print_file_error(err, path, exc)
             continue
         if report is None:
-            src = exc
-            for d in exc.diagnostics:
-                err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
-            err.print(f"[bold red]✗ {path}: {len(src.diagnostics)} error(s)[/]")
+            print_diagnostics(err, path, None, exc)
             continue
         spec = report.spec
         title = f"{path}" + (f" — {spec.name}" if spec.name else "")
@@ -227,14 +269,12 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:
-                out.print(diagnostic_text(d, path, src_line), end="", soft_wrap=True)
-        for d in report.errors:
-            err.print(diagnostic_text(d, path, src_line), end="")
+                out.print(diagnostic_text(d, path, src_line), end="")
         if report.ok:
-            warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
-            out.print(f"[bold green]✓ {path}: valid[/]{warn}")
+            warn = f", {plural(len(report.warnings), 'warning')}" if report.warnings else ""
+            out.print(Text.assemble(Text(f"✓ {path}: valid", "bold green"), warn))
         else:
-            err.print(f"[bold red]✗ {path}: {len(report.errors)} error(s)[/]")
+            print_diagnostics(err, path, report, None)
 
 
 def _line_reader(path):

@@ -165,7 +165,11 @@ def _rows_by_path(report: Report) -> dict[str, tuple[LayerReport, int]]:
         for c in row.children:
             visit(c, depth + 1)
 
+    # rows from the first error on were analysed on assumed shapes (recovery): not compared
+    first = min((d.index for d in report.errors if d.index is not None), default=None)
     for row in report.layers:
+        if first is not None and row.index >= first:
+            break
         visit(row, 0)
     return out
 

@@ -21,13 +21,18 @@ class Diagnostic:
     severity: str = "error"  # "error" | "warning"
     #: argument changes that fix the layer ({key: value}; None removes), or None
     fix: dict | None = field(default=None, compare=False)
+    #: found after an earlier error, on the shapes the analysis assumed when recovering
+    #: from it (the JSON carries ``"after_error": true``)
+    after_error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of SPEC.md (``key*`` fields only when a key is involved)."""
+        """The JSON form of docs/spec.md section 4 (``key*`` fields only when a key is involved)."""
         out = {"index": self.index, "name": self.name, "line": self.line, "column": self.column,
                "message": self.message, "hint": self.hint}
         if self.key is not None:
             out.update(key=self.key, key_line=self.key_line, key_column=self.key_column)
+        if self.after_error:
+            out["after_error"] = True
         return out
 
 
@@ -43,13 +48,18 @@ class SpecError(CnnshapeError):
     """The spec is invalid: carries every located diagnostic (exit 1).
 
     ``partial`` is the valid prefix of the spec (layers before the first broken one) when
-    the top level is sound, so callers can still report those layers.
+    the top level is sound, so callers can still report those layers. ``recovered`` goes
+    further: broken layers with a confident stand-in (a misspelled type read as its "did
+    you mean" suggestion) are replaced by it, up to the first layer that has none; the
+    analysis continues on it to find later independent errors.
     """
 
-    def __init__(self, diagnostics: list[Diagnostic], source: str | None = None, partial=None):
+    def __init__(self, diagnostics: list[Diagnostic], source: str | None = None, partial=None,
+                 recovered=None):
         self.diagnostics = list(diagnostics)
         self.source = source
         self.partial = partial
+        self.recovered = recovered if recovered is not None else partial
         first = self.diagnostics[0] if self.diagnostics else None
         where = ""
         if first is not None and first.line is not None:

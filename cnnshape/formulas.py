@@ -76,6 +76,16 @@ def conv_transpose_out(size: int, kernel_size: int, stride: int = 1, padding: in
             + output_padding)
 
 
+def sizeable_loss(dropped: int, size: int) -> bool:
+    """True when ``dropped`` trailing positions of an axis of ``size`` are worth a warning:
+    a quarter of the axis or more (a strided window always drops a small remainder).
+
+    >>> sizeable_loss(1, 7), sizeable_loss(2, 5)
+    (False, True)
+    """
+    return 4 * dropped >= size
+
+
 def same_padding(kernel_size: int, dilation: int = 1) -> tuple[int, int]:
     """(left, right) padding of ``padding='same'`` (stride 1): the odd pixel goes right.
 

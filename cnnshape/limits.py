@@ -16,7 +16,7 @@ MAX_NODES = 50_000
 #: nesting of lists/mappings in the document (YAML and dict input alike)
 MAX_DEPTH = 64
 #: layers after expanding every Repeat (what build would instantiate)
-MAX_LAYERS = 100_000
+MAX_LAYERS = 10_000
 #: magnitude of every integer: sizes, channels, arguments, batch, and every output dimension
 MAX_INT = 2**40
 #: decimal digits of an integer literal (Python's int-string limit is 4300)

@@ -37,7 +37,7 @@ class _Value:
     """A handle on a storage flowing between layers (holds one reference); ``contig``:
     the tensor is contiguous (a Permute's view is not)."""
 
-    __slots__ = ("sid", "grad", "contig")
+    __slots__ = ("contig", "grad", "sid")
 
     def __init__(self, sid: int, grad: bool, contig: bool = True):
         self.sid, self.grad, self.contig = sid, grad, contig
@@ -132,7 +132,7 @@ class Tracer:
                 kept.append(sid)
         if not alias:
             self.release(v)
-        if self.training:
+        if self.training and grad:  # a backward runs through this layer
             in_b = self.batch * prod(row.input) * self.item if v.grad else 0
             out_b = self.batch * prod(row.output) * self.item if grad else 0
             self.ops.append((row.path, in_b, out_b + ws_b, tuple(kept), row.trainable_params * self.item,
@@ -158,12 +158,13 @@ class Tracer:
             v = self.run(row, v)
         return v
 
-    def merge(self, row, values: list[_Value], keeps: tuple[int, ...] = ()) -> _Value:
-        """A block's merge (add, cat, multiply) of ``values`` into a new storage of the
-        block's output shape; ``keeps`` = indices of the operands autograd keeps (when the
-        result needs a gradient)."""
-        grad = any(v.grad for v in values)
-        out = self.new(row.output, grad)
+    def merge(self, row, values: list[_Value], keeps: tuple[int, ...] = (), shape=None,
+              grad: bool = False) -> _Value:
+        """A block's merge (add, cat, multiply) of ``values`` into a new storage of ``shape``
+        (default: ``row``'s output); ``keeps`` = indices of the operands autograd keeps (when
+        the result needs a gradient); ``grad``: a parameter of the block takes part."""
+        grad = grad or any(v.grad for v in values)
+        out = self.new(row.output if shape is None else shape, grad)
         if self.training and grad:
             for i in keeps:
                 self.keep(row.path, values[i].sid)
@@ -347,10 +348,10 @@ def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None =
     est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
     b = nbytes_text
     lines = [
-        f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
-        f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
-        f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
-        f"{b(est.inference_peak_bytes)}",
+        (f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
+         f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
+         f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
+         f"{b(est.inference_peak_bytes)}"),
     ]
     if est.max_batch is not None:
         m = est.max_batch

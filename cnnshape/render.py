@@ -1,4 +1,5 @@
-"""Terminal rendering of reports: the layer table and compiler-style diagnostics (rich)."""
+"""Terminal rendering of reports: the layer table and compiler-style diagnostics
+(plain text with ANSI styles on a terminal, see :mod:`cnnshape.term`; no rich: fast start)."""
 
 from .analysis import Report
 from .errors import Diagnostic
@@ -31,15 +32,13 @@ def rf_text(rf) -> str:
 
 
 def report_table(report: Report, title: str | None = None, depth: int = 1):
-    """A rich Table: input row, one row per layer, totals in the footer. ``depth`` > 1
+    """A Table: input row, one row per layer, totals in the footer. ``depth`` > 1
     also lists the layers inside blocks (indented, with their dotted module paths)."""
-    from rich.table import Table
-    from rich.text import Text
+    from .term import Table, Text
 
     spec = report.spec
     t = report.totals
-    table = Table(title=title, title_justify="left", show_footer=True, header_style="bold",
-                  footer_style="bold", box=None, pad_edge=False, padding=(0, 1))
+    table = Table(title=title)
     broken = {d.index for d in report.errors if d.index is not None}
     warned = {d.index for d in report.warnings}
     table.add_column("#", justify="right", footer="")
@@ -52,7 +51,8 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
     table.add_row("", Text("input", style="dim"), "", shape_text(spec.input), "1" if len(spec.input) > 1 else "-",
                   "", "")
     for lr in report.layers:
-        mark = Text(" ⚠", style="yellow") if lr.index in warned else Text("")
+        mark = (Text(" ✗", style="bold red") if lr.index in broken else
+                Text(" ⚠", style="yellow") if lr.index in warned else Text(""))
         frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
         table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
                       rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
@@ -64,11 +64,19 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
         mark = "✗" if i in broken else "·"
         table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
                       Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
+    if len(table.rows) > MAX_TABLE_ROWS:  # a readable table; the JSON report has every layer
+        more = len(table.rows) - MAX_TABLE_ROWS + 1
+        table.rows[MAX_TABLE_ROWS - 1:] = [[Text(""), Text(f"… {more:,} more rows (--format json lists every layer)",
+                                                          style="dim")] + [Text("")] * (len(table.columns) - 2)]
     return table
 
 
+#: rows of the table drawn in full (the JSON report always has every layer)
+MAX_TABLE_ROWS = 400
+
+
 def _nested_rows(table, lr, depth: int, level: int) -> None:
-    from rich.text import Text
+    from .term import Text
 
     if level >= depth:
         return
@@ -82,7 +90,7 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
 def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):
     """Footer lines: params, MACs and memory (cnnshape.memory: saved-for-backward bytes and
     the estimated peaks; the largest batch when ``memory_limit`` is given)."""
-    from rich.text import Text
+    from .term import Text
 
     t = report.totals
     spec = report.spec
@@ -100,7 +108,7 @@ def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | 
 
 def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=None):
     """Compiler-style: ``file:line:col: error: message``, the YAML line, a caret, the hint."""
-    from rich.text import Text
+    from .term import Text
 
     out = Text()
     line = d.key_line or d.line
@@ -110,6 +118,8 @@ def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=Non
         where += f":{line}:{col}"
     out.append(f"{where}: ", style="bold")
     out.append(f"{d.severity}: ", style=SEVERITY_STYLE[d.severity])
+    if d.after_error:
+        out.append("(found after an earlier error) ", style="italic")
     layer = f"layer {d.index} ({d.name}): " if d.index is not None else ""
     out.append(f"{layer}{d.message}\n")
     if line is not None and source_text_line is not None:

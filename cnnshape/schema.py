@@ -15,7 +15,8 @@ def json_schema() -> dict:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://cnnshape.dev/schema/spec-v1.json",
         "title": "cnnshape spec",
-        "description": "A convolutional network as a list of torch.nn layers (see SPEC.md).",
+        "description": ("A convolutional network as a list of torch.nn layers; the format is documented "
+                        "in docs/spec.md of the cnnshape repository."),
         "type": "object",
         "additionalProperties": False,
         "required": ["input", "layers"],

@@ -65,7 +65,7 @@ class Rule:
     merges: bool = False
     #: the rule when the spec is re-analysed at another input (``check --input``), where
     #: inferred arguments (in_features, in_channels, ...) adapt; None: the same rule
-    reinferred: "Rule | None" = None
+    reinferred: Rule | None = None
 
 
 @lru_cache(maxsize=4096)
@@ -204,7 +204,7 @@ def _split(p: Piece, factor: int) -> list[Piece]:
 
 def _exact_factor(p: Piece) -> int:
     """How many subclasses make ``p``'s size exactly affine (c | a*n + b)."""
-    m, r, _, _, a, b, c, _ = p
+    m, a, c = p[0], p[4], p[6]
     if c == 1 or a == 0:
         return 1
     return c // gcd(a * m, c)
@@ -256,7 +256,7 @@ def _apply_rule(pieces: list[Piece], rule: Rule) -> list[Piece]:
         if one_map and not p[7]:  # only the drop flag differs and p already drops
             out += _apply_case(p, cases[0])
             continue
-        m, r, lo, hi, a, b, c, clean = p
+        m, a, c = p[0], p[4], p[6]
         if a == 0:
             parts = [p]
         else:
@@ -405,6 +405,15 @@ class State(NamedTuple):
         return None if d == self.dim else (0, self.shape[d], 1)
 
 
+def _base_rule():
+    from .layers.base import Layer
+
+    return Layer.size_rule
+
+
+_BASE_RULE = None
+
+
 def _find(pieces, n: int) -> Piece | None:
     for p in pieces:
         if p[2] <= n <= p[3] and n % p[0] == p[1]:
@@ -417,6 +426,9 @@ class Sizer:
     ``equal``)."""
 
     def __init__(self, declared: int, defer_coupled: bool = False, batch: int = 1, reinfer: bool = False):
+        global _BASE_RULE
+        if _BASE_RULE is None:
+            _BASE_RULE = _base_rule()
         self.declared = declared
         self.batch = batch
         self.reinfer = reinfer
@@ -434,6 +446,8 @@ class Sizer:
 
     def row(self, row, state: State) -> State:
         layer = row.layer
+        if layer is not None and layer.pointwise and type(layer).size_rule is _BASE_RULE:
+            return state if state.shape == row.output else State(state.pieces, state.dim, row.output, state.merged)
         if layer is None:  # a nested nn.Sequential (branch, multi-layer Repeat copy)
             out = self.rows(row.children, state)
         elif layer.is_block:
@@ -442,7 +456,10 @@ class Sizer:
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")
         else:
-            rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
+            try:
+                rule = layer.size_rule(tuple(row.input), state.dim, self.batch)
+            except SizeUnknown as exc:
+                raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}): {exc}") from None
             if rule is None:
                 raise SizeUnknown(f"layer '{row.path or row.name}' ({layer.type}) has no size rule")
             if self.reinfer and rule.reinferred is not None:
@@ -456,7 +473,7 @@ class Sizer:
         pieces = list(state.pieces)
         cs = rule.cases
         is_fixed = len(cs) == 1 and cs[0].lo == cs[0].hi
-        if state.merged and is_fixed:
+        if state.merged and is_fixed and any(p[4] != 0 for p in pieces):
             where = f"{row.path or row.name} ({row.layer.type})" if row is not None else "a layer"
             self.coupled.append((state, cs[0].lo, where))
             if self.defer_coupled:  # assume it holds (the square analysis checks it)
@@ -464,7 +481,8 @@ class Sizer:
         out = _apply_rule(pieces, rule)
         if len(out) > MAX_PIECES:
             raise SizeUnknown(f"more than {MAX_PIECES} residue classes of input sizes")
-        return State(tuple(out), rule.dim, state.shape, (state.merged or rule.merges) and not is_fixed)
+        merged = (state.merged or rule.merges) and not is_fixed and any(p[4] != 0 for p in out)
+        return State(tuple(out), rule.dim, state.shape, merged)
 
     # merges ----------------------------------------------------------------------
     def equal(self, states: list[State], dims=None) -> State:
@@ -503,6 +521,29 @@ class Sizer:
                             pieces.append(x)
             cur = State(tuple(_merge(pieces)), cur.dim, cur.shape, cur.merged or other.merged)
         return cur
+
+
+    def equal_or_one(self, x: State, g: State) -> State:
+        """Sizes at which the tracked size of ``g`` is 1 or equals that of ``x`` (a gate that
+        scales ``x``: one value per channel, or a full map); ``x``'s map is kept."""
+        pieces = []
+        for p in x.pieces:
+            for q in g.pieces:
+                cls = _intersect(p, q)
+                if cls is None:
+                    continue
+                m, r, lo, hi, clean = cls
+                up = _upper(*_canon(m, r, *q[4:7]), 1)  # g == 1 exactly for n <= up (g >= 1)
+                keep = p[4:7]
+                if up is not None and up >= lo:
+                    pieces.append(_make(m, r, lo, min(hi, up), *keep, clean))
+                if up is not None and up >= hi:
+                    continue
+                start = lo if up is None else max(lo, up + 1)
+                for e in _equal_on(m, r, start, hi, clean, p[4:7], q[4:7]):
+                    pieces.append(_make(e[0], e[1], max(e[2], start), e[3], *keep, clean))
+        out = _merge([z for z in pieces if z is not None])
+        return State(tuple(out), x.dim, x.shape, x.merged or g.merged)
 
 
 # --------------------------------------------------------------------------- results
@@ -720,13 +761,13 @@ class SizesReport:
     #: sizes n for which the all-axes-equal input (H = W = n) works, when coupled
     square: tuple[Progression, ...] | None = None
 
-    def axis(self, key: "int | str") -> AxisSizes:
+    def axis(self, key: int | str) -> AxisSizes:
         for a in self.axes:
             if key in (a.dim, a.axis):
                 return a
         raise KeyError(key)
 
-    def nearest(self, dim: "int | str", n: int) -> tuple[int, ...]:
+    def nearest(self, dim: int | str, n: int) -> tuple[int, ...]:
         """Closest working sizes of axis ``dim`` (index in ``input`` or name) to ``n``."""
         return self.axis(dim).nearest(n)
 
@@ -758,14 +799,12 @@ def _run(report, dim: int, defer: bool = False, reinfer: bool = False) -> tuple[
     for row in report.layers:
         if not state.pieces:
             break
-        if all(p[4] == 0 for p in state.pieces) and not state.merged:
-            break  # nothing depends on the input size any more
         before = state
         state = sizer.row(row, state)
         if state.dim != dim or state.merged or all(p[4] == 0 for p in state.pieces):
             if sizer.last_map is None and before.pieces and before.dim == dim:
                 sizer.last_map = before
-        if not defer and row.output is not None and state.pieces:
+        if not defer and state is not before and state.pieces:
             got = state.at(state.dim, n0)
             if got != row.output[state.dim]:
                 raise SizeUnknown(f"internal: the size rules disagree with the shape rules at "

@@ -1,4 +1,4 @@
-"""The spec: a validated, immutable description of a network (SPEC.md section 1).
+"""The spec: a validated, immutable description of a network (documented in docs/spec.md, section 1).
 
 ``load(path | text | dict)`` is the single entry point; it returns a :class:`Spec` or
 raises :class:`~cnnshape.errors.SpecError` carrying every located problem (with "did you
@@ -7,6 +7,7 @@ file cannot be read.
 """
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,7 +121,8 @@ class YAMLText(str):
     takes it for a path."""
 
 
-def load(obj: "str | os.PathLike | dict", *, input=None, batch: int | None = None) -> Spec:
+def load(obj: "str | os.PathLike[str] | dict[str, Any]", *, input: "Sequence[int] | None" = None,
+         batch: int | None = None) -> Spec:
     """Load and validate a spec from a path, YAML text or a dict.
 
     A ``str`` naming an existing file is a path; otherwise it is YAML text when it contains
@@ -168,8 +170,8 @@ def expanded_count(layers) -> int:
     total = 0
     for layer in layers:
         if getattr(layer, "is_block", False):
-            inner = sum(expanded_count(seq) for _, _, seq in layer.sequences()) + 1
-            total += inner * getattr(layer, "n", 1) if layer.type == "Repeat" else inner
+            inner = sum(expanded_count(seq) for _, _, seq in layer.sequences())
+            total += 1 + inner * (getattr(layer, "n", 1) if layer.type == "Repeat" else 1)
         else:
             total += 1
         if total > MAX_LAYERS:
@@ -220,7 +222,9 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
     raw_layers = data.get("layers")
     layers: list[Layer] = []
+    recovered: list[Layer] = []  # valid layers and stand-ins, up to the first layer with neither
     first_bad = None
+    lost = False
     if "layers" not in data:
         top("the spec has no layers", "add layers: with at least one layer, e.g. - {type: Linear, out_features: 10}")
     elif not isinstance(raw_layers, list) or not raw_layers:
@@ -234,20 +238,26 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
                 first_bad = i if first_bad is None else first_bad
             else:
                 layers.append(layer)
+            lost = lost or layer is None
+            if not lost:
+                recovered.append(layer)
         _check_names(raw_layers, layers, first_bad, pos, diags)
         if first_bad is None and expanded_count(layers) > MAX_LAYERS:
             top(f"the spec expands to more than {MAX_LAYERS:,} layers (Repeat n multiplies its body; "
                 "README: Limits)", "use smaller Repeat counts", "layers")
     top_ok = not any(d.index is None for d in diags)
     if diags:
-        partial = None
+        partial = rec = None
         if top_ok and layers:
             valid_prefix = layers[: first_bad if first_bad is not None else len(layers)]
             if valid_prefix:
                 partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
                                data.get("name"), data.get("description"), src)
+        if top_ok:
+            rec = Spec(tuple(shape), tuple(recovered), batch, dtype, data.get("name"),
+                       data.get("description"), src)
         diags.sort(key=lambda d: (d.index is not None, d.index or 0))
-        raise SpecError(diags, src.path, partial)
+        raise SpecError(diags, src.path, partial, rec)
     return Spec(tuple(shape), tuple(layers), batch, dtype, data.get("name"), data.get("description"), src)
 
 
@@ -261,19 +271,20 @@ def _kind(v) -> str:
 def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
                      dotted: str | None = None) -> tuple[Layer | None, list[Diagnostic]]:
     """One layer item (recursively for blocks). ``path`` is its YAML path (default
-    ``("layers", i)``), ``dotted`` its module path; diagnostics carry the top-level index."""
+    ``("layers", i)``), ``dotted`` its module path; diagnostics carry the top-level index.
+
+    Returns ``(layer, [])`` for a valid item, ``(None, errors)`` for a broken one, and
+    ``(stand_in, errors)`` for a broken one whose shape consequence is known (a misspelled
+    type read as its suggestion, a block whose broken children all have stand-ins)."""
     path = path or ("layers", i)
-    line, col = pos.get(*path)
     top = path[1]
 
     def diag(message, hint="", key=None):
-        kl, kc = pos.exact(*path, key) if key else (None, None)
         own = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
-        name = dotted if dotted is not None else (own or str(i))
-        return Diagnostic(message, hint, index=top, name=name, line=line, column=col, key=key,
-                          key_line=kl, key_column=kc)
+        return _located(pos, path, message, hint, index=top, key=key,
+                        name=dotted if dotted is not None else (own or str(i)))
 
-    where = f"layer {i}" if dotted is None else f"layer {dotted}"
+    where = "the layer"  # diagnostics already name the layer (index and module path)
     if isinstance(item, str):
         values, type_name = {}, item
     elif isinstance(item, dict):
@@ -296,7 +307,14 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         hint = did_you_mean(type_name, LAYER_TYPES) if isinstance(type_name, str) else ""
         fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
                "supported types: " + ", ".join(LAYER_TYPES))
-        return None, [diag(f"unknown layer type '{written}'{hint}", fix, "type" if isinstance(item, dict) else None)]
+        stand_in = None
+        if hint:  # read it as the suggestion, so the analysis can go on past this layer
+            guess = hint.split(chr(39))[1]
+            stand_in, errs = _layer_from_item({**item, "type": guess} if isinstance(item, dict) else guess,
+                                              i, pos, path, dotted)
+            stand_in = None if errs else stand_in
+        return stand_in, [diag(f"unknown layer type '{written}'{hint}", fix,
+                               "type" if isinstance(item, dict) else None)]
     cls = LAYER_TYPES[type_name]
     errors: list[Diagnostic] = []
     if cls.is_block:
@@ -306,7 +324,7 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         layer = cls(**values)
     except ArgErrors as exc:
         return None, errors + [diag(e.message, e.hint, e.key) for e in exc.errors]
-    return (None, errors) if errors else (layer, [])
+    return layer, errors  # with errors, the layer is a stand-in (see _layer_from_item's result)
 
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
@@ -368,51 +386,52 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
     return out, errors
 
 
+def _located(pos: Positions, path: tuple, message: str, hint: str = "", *, index: int | None = None,
+             name: str | None = None, key: str | None = None) -> Diagnostic:
+    """A diagnostic located at the item at YAML ``path`` and, when given, at its ``key``."""
+    line, col = pos.get(*path)
+    kl, kc = pos.exact(*path, key) if key else (None, None)
+    return Diagnostic(message, hint, index=index, name=name, line=line, column=col, key=key,
+                      key_line=kl, key_column=kc)
+
+
+def _name_problem(name: str, container: str) -> tuple[str, str] | None:
+    """(message, hint) when ``name`` cannot name a child of a torch ``container``, else None."""
+    if not name or "." in name:
+        return (f"layer name {name!r} is not a valid module name (empty or contains '.')",
+                "use letters, digits and underscores, e.g. conv1")
+    if name in RESERVED_NAMES:
+        return (f"layer name '{name}' clashes with the {container} attribute '{name}' (torch refuses such "
+                "a child)", f"rename it, e.g. {name}_layer")
+    return None
+
+
 def _check_child_names(names, prefix, top, pos, errors) -> None:
+    """Names inside a block: valid module names, unique within the block."""
     seen = set()
     for child, p in names:
-        line, col = pos.get(*p)
-        kl, kc = pos.exact(*p, "name")
-        if "." in child or not child:
-            errors.append(Diagnostic(f"layer name {child!r} is not a valid module name (empty or contains '.')",
-                                     "use letters, digits and underscores, e.g. conv1", index=top,
-                                     name=f"{prefix}.{child}", line=line, column=col, key="name",
-                                     key_line=kl, key_column=kc))
-        elif child in RESERVED_NAMES:
-            errors.append(Diagnostic(f"layer name '{child}' clashes with the nn.Module attribute '{child}'",
-                                     f"rename it, e.g. {child}_layer", index=top, name=f"{prefix}.{child}",
-                                     line=line, column=col, key="name", key_line=kl, key_column=kc))
-        elif child in seen:
-            errors.append(Diagnostic(f"duplicate layer name '{child}' in {prefix}",
-                                     "names must be unique within a block (defaults are the positions)",
-                                     index=top, name=f"{prefix}.{child}", line=line, column=col, key="name",
-                                     key_line=kl, key_column=kc))
+        problem = _name_problem(child, "nn.Module")
+        if problem is None and child in seen:
+            problem = (f"duplicate layer name '{child}' in {prefix}",
+                       "names must be unique within a block (defaults are the positions)")
+        if problem:
+            errors.append(_located(pos, p, *problem, index=top, name=f"{prefix}.{child}", key="name"))
         seen.add(child)
 
 
 def _check_names(raw_layers, layers, first_bad, pos, diags) -> None:
+    """Top-level names: valid module names, unique (defaults are the indices)."""
     seen: dict[str, int] = {}
     for i, item in enumerate(raw_layers):
         explicit = item.get("name") if isinstance(item, dict) else None
         name = explicit if isinstance(explicit, str) else str(i)
-        line, col = pos.get("layers", i)
-        kl, kc = pos.exact("layers", i, "name")
-        if isinstance(explicit, str):
-            problem = None
-            if not explicit or "." in explicit:
-                problem = (f"layer name {explicit!r} is not a valid module name (empty or contains '.')",
-                           "use letters, digits and underscores, e.g. conv1")
-            elif explicit in RESERVED_NAMES:
-                problem = (f"layer name '{explicit}' clashes with the nn.Sequential attribute "
-                           f"'{explicit}' (torch refuses such a child)", f"rename it, e.g. {explicit}_layer")
-            if problem:
-                diags.append(Diagnostic(problem[0], problem[1], index=i, name=explicit, line=line,
-                                        column=col, key="name", key_line=kl, key_column=kc))
+        problem = _name_problem(explicit, "nn.Sequential") if isinstance(explicit, str) else None
+        if problem:
+            diags.append(_located(pos, ("layers", i), *problem, index=i, name=explicit, key="name"))
         if name in seen:
             j = seen[name]
-            diags.append(Diagnostic(
-                f"duplicate layer name '{name}': layer {j} "
+            diags.append(_located(
+                pos, ("layers", i), f"duplicate layer name '{name}': layer {j} "
                 f"{'is named' if str(j) != name else 'has the default name'} '{name}' too",
-                "layer names must be unique (defaults are the layer indices)", index=i, name=name,
-                line=line, column=col, key="name", key_line=kl, key_column=kc))
+                "layer names must be unique (defaults are the layer indices)", index=i, name=name, key="name"))
         seen.setdefault(name, i)

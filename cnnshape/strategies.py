@@ -7,9 +7,10 @@
 - ``valid_specs()``: specs that ``cnnshape.analyze`` accepts;
 - ``invalid_specs()``: ``(spec_dict, index, fragment)`` triples, specs broken in a known
   way at layer ``index`` with ``fragment`` expected in the error message;
-- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: blocks (Sequential, Repeat with
-  ``first``, Residual with optional shortcut/after, Concat) and specs mixing them with
-  plain layers, valid or not (merges whose shapes disagree included).
+- ``block_dicts(ndim)`` / ``nested_spec_dicts()``: blocks (Sequential, Repeat, Residual,
+  Concat; with ``every_block=True`` also SqueezeExcitation, DenseBlock, inline blocks and
+  every block option) and specs mixing them with plain layers, valid or not (merges whose
+  shapes disagree included).
 
 Specs are plain dicts in the YAML format; ``to_yaml`` prints one for a bug report.
 
@@ -130,7 +131,6 @@ def _new_layer_dicts(draw, family: str, ndim: int, rank: int):
     """Layers of the zoo families. Valid or not, but never an input on which torch reads the
     batch axis as channels or pads/moves the batch axis (cnnshape refuses those on purpose)."""
     d: dict = {}
-    small = st.integers(1, 4)
     if family == "groupnorm":
         d = {"type": "GroupNorm", "num_groups": draw(st.sampled_from([1, 1, 2, 3, 4]))}
         for key in ("affine", "bias"):
@@ -297,11 +297,12 @@ def spec_dicts(draw, max_layers: int = 6, ndim: int | None = None):
 def valid_specs(max_layers: int = 6, ndim: int | None = None):
     """Specs the calculator accepts."""
     from .analysis import check
+    from .errors import SpecError
 
     def ok(d):
         try:
             return check(d).ok
-        except Exception:  # noqa: BLE001 - SpecError: not valid
+        except SpecError:  # not valid; any other exception is an analyser bug and must surface
             return False
 
     return spec_dicts(max_layers, ndim).filter(ok)
@@ -364,48 +365,103 @@ def _leaves(draw, ndim: int, lo: int = 1, hi: int = 3):
     return [draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)) for _ in range(draw(st.integers(lo, hi)))]
 
 
+def _named(layers, prefix: str) -> list:
+    return [{**(x if isinstance(x, dict) else {"type": x}), "name": f"{prefix}{j}"} for j, x in enumerate(layers)]
+
+
 @st.composite
-def block_dicts(draw, ndim: int, depth: int = 0):
-    """One block (Sequential, Residual, Concat or Repeat) of feature-map layers for an
-    input with ``ndim`` dims; valid or not (shapes may not agree where branches merge)."""
-    kind = draw(st.sampled_from(["Residual", "Residual", "Concat", "Sequential", "Repeat"]))
+def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
+    """One block (Sequential, Repeat with ``first``/``child_names``, Residual with optional
+    shortcut/after/layer_scale, Concat with names/flat/split/after and empty branches,
+    SqueezeExcitation short and long, DenseBlock, an inline Concat inside a Sequential) of
+    feature-map layers for an input with ``ndim`` dims; valid or not (shapes may not agree
+    where branches merge)."""
+    kinds = ["Residual", "Residual", "Concat", "Sequential", "Repeat"]
+    if every_block:
+        kinds += ["Concat", "SqueezeExcitation", "DenseBlock", "Inline"]
+    kind = draw(st.sampled_from(kinds))
+    new = every_block  # the options added with the new blocks
     rank = RANK_OF_NDIM[ndim]
+    same = {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3, "padding": 1}
     if kind == "Sequential":
         return {"type": "Sequential", "body": draw(_leaves(ndim))}
+    if kind == "Inline":
+        branches = [_named(draw(_leaves(ndim, 1, 2)), f"b{i}_") for i in range(draw(st.integers(2, 3)))]
+        return {"type": "Sequential", "body": [{**draw(layer_dicts("conv", ndim)), "name": "head"},
+                                               {"type": "Concat", "inline": True, "flat": True,
+                                                "branches": branches}]}
     if kind == "Concat":
-        return {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(draw(st.integers(2, 3)))]}
+        k = draw(st.integers(2, 3))
+        d = {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(k)]}
+        if not new:
+            return d
+        if draw(st.booleans()):
+            d["split"] = True
+        if draw(st.booleans()):
+            d["branches"][0] = []
+        if draw(st.booleans()):
+            d["flat"] = True
+            d["branches"] = [_named(b, f"b{i}_") for i, b in enumerate(d["branches"])]
+        elif draw(st.booleans()):
+            d["names"] = [f"branch{i + 1}" for i in range(k)]
+        if draw(st.booleans()):
+            d["after"] = ["ReLU"]
+        return d
+    if kind == "SqueezeExcitation":
+        if draw(st.booleans()):
+            d = {"type": "SqueezeExcitation", "squeeze_channels": draw(st.integers(1, 4))}
+            if draw(st.booleans()):
+                d["activation"] = draw(st.sampled_from(["ReLU", "SiLU"]))
+            if draw(st.booleans()):
+                d["scale_activation"] = draw(st.sampled_from(["Sigmoid", "Hardsigmoid"]))
+            return d
+        return {"type": "SqueezeExcitation", "gate": [
+            {"type": f"AdaptiveAvgPool{rank}d", "output_size": 1},
+            {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1}, "Sigmoid"]}
+    if kind == "DenseBlock":
+        body = [f"BatchNorm{rank}d", "ReLU", same] if draw(st.booleans()) else draw(_leaves(ndim, 1, 2))
+        d = {"type": "DenseBlock", "n": draw(st.integers(1, 3)), "body": body}
+        if draw(st.booleans()):
+            d["child_names"] = "layer{number}"
+        return d
     if kind == "Residual":
         body = draw(_leaves(ndim))
         if draw(st.booleans()):  # a 'same'-padded conv keeps shapes: the common, valid case
-            body = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3,
-                     "padding": "same"}] + [x for x in body if x["type"].startswith(("BatchNorm", "ReLU", "Tanh"))]
+            body = [{**same, "padding": "same"}] + [x for x in body if x["type"].startswith(("BatchNorm", "ReLU",
+                                                                                               "Tanh"))]
         d = {"type": "Residual", "body": body}
         if draw(st.booleans()):
             d["shortcut"] = [{"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 1,
                               "stride": draw(st.integers(1, 2))}]
         if draw(st.booleans()):
             d["after"] = ["ReLU"]
+        if new and draw(st.integers(0, 3)) == 0:
+            d["layer_scale"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
         return d
-    inner = draw(block_dicts(ndim, depth + 1)) if depth == 0 and draw(st.booleans()) else None
+    inner = draw(block_dicts(ndim, depth + 1, every_block)) if depth == 0 and draw(st.booleans()) else None
     if inner is not None and inner["type"] == "Repeat":
         inner = None
     body = [inner] if inner else [{**x, "name": f"l{i}"} for i, x in enumerate(draw(_leaves(ndim, 1, 2)))]
     d = {"type": "Repeat", "n": draw(st.integers(1, 3)), "body": body}
     if inner is None and draw(st.booleans()) and body[0]["type"].startswith("Conv"):
         d["first"] = {"l0": {"stride": 2}}
+    if new and draw(st.integers(0, 3)) == 0:
+        d["child_names"] = "blk{number}"
     return d
 
 
 @st.composite
-def nested_spec_dicts(draw, max_items: int = 4):
+def nested_spec_dicts(draw, max_items: int = 4, every_block: bool = False):
     """Specs mixing plain layers and blocks (1-d, 2-d and 3-d feature maps), valid or not;
-    sometimes ending in a classifier head."""
+    sometimes ending in a classifier head. ``every_block``: also the newer blocks and block
+    options (SqueezeExcitation, DenseBlock, inline, Concat names/flat/split/after,
+    layer_scale, child_names); default: Sequential, Repeat, Residual, Concat."""
     ndim = draw(st.sampled_from([2, 3, 3, 3, 4]))
     shape = draw(input_shapes(ndim))
     items = []
     for _ in range(draw(st.integers(1, max_items))):
         if draw(st.integers(0, 2)):
-            items.append(draw(block_dicts(ndim)))
+            items.append(draw(block_dicts(ndim, every_block=every_block)))
         else:
             items.append(draw(layer_dicts(draw(st.sampled_from(_INNER)), ndim)))
     if draw(st.booleans()):

@@ -16,7 +16,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, SpecError, SpecFileError
@@ -304,6 +303,14 @@ def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
         if exc.context and exc.problem:
             problem = f"{problem} ({exc.context})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        opened = exc.context_mark
+        if opened is not None and mark is not None and opened.line != mark.line and exc.context \
+                and "flow" in exc.context:
+            # an unclosed bracket: the parser notices lines later; point at where it was opened
+            what = exc.context.strip().replace("while parsing a ", "")
+            found = exc.problem.strip() if exc.problem else "unexpected end"
+            problem = f"the {what} opened here is never closed ({found} at line {line}, column {col})"
+            line, col = opened.line + 1, opened.column + 1
         raise SpecError([Diagnostic(f"invalid YAML: {problem}", _yaml_hint(problem), line=line, column=col)],
                         source) from None
     except YAMLError as exc:

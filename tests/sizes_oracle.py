@@ -41,10 +41,22 @@ def _strict_add(self, x):
     return y
 
 
+def _strict_gate(self, x):
+    """SqueezeExcitation.forward with cnnshape's rule: the gate is [C, 1, ...] or x's shape
+    (torch alone would broadcast any size-1 axis)."""
+    from cnnshape.torch_backend.modules import _run
+
+    g = _run(self, self._gate, x)
+    ones = (x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
+    if g.shape != x.shape and tuple(g.shape) != ones:
+        raise _Empty(f"gate {tuple(g.shape)} vs {tuple(x.shape)}")
+    return x * g
+
+
 def compiled(spec):
     """The eval-mode model compiled at the declared input, with zero-size guards and
     cnnshape's equal-shape rule on residual adds."""
-    from cnnshape.torch_backend.modules import Residual
+    from cnnshape.torch_backend.modules import Residual, SqueezeExcitation
 
     report = check(spec)
     assert report.ok, report.errors
@@ -54,6 +66,8 @@ def compiled(spec):
         m.register_forward_hook(_hook)
         if isinstance(m, Residual):
             m.forward = _strict_add.__get__(m)
+        if isinstance(m, SqueezeExcitation):
+            m.forward = _strict_gate.__get__(m)
     return report, model
 
 

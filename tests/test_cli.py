@@ -56,8 +56,10 @@ def test_json_error_shape():
     assert r.returncode == 1
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["output"] is None
-    assert [lr["index"] for lr in doc["layers"]] == [0, 1, 2, 3]  # layers before the error
+    # the error's consequence is known (Linear -> [64]): the walk goes on past it
+    assert [lr["index"] for lr in doc["layers"]] == [0, 1, 2, 3, 4, 5, 6]
     (err,) = doc["errors"]
+    assert "after_error" not in err
     assert (err["index"], err["name"], err["line"], err["column"]) == (4, "4", 9, 5)
     assert "576" in err["message"] and "set in_features: 576" in err["hint"]
 

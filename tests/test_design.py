@@ -167,11 +167,11 @@ def test_open_errors_and_new(tmp_path):
     assert f.is_new and D.evaluate(f.original).ok
     f.save(f.original)
     assert check(str(tmp_path / "new.yaml")).ok
-    for text, match in (("{ not yaml: [", "new.yaml|not"), ("- a\n- b\n", "not a cnnshape spec"),
+    for text, match in (("{ not yaml: [", "invalid YAML"), ("- a\n- b\n", "not a cnnshape spec"),
                         ("", "empty"), ("layers: 3\ninput: [1]\n", "must be a list")):
         p = tmp_path / "bad.yaml"
         p.write_text(text)
-        with pytest.raises(SpecFileError):
+        with pytest.raises(SpecFileError, match=match):
             DesignFile.open(p)
     with pytest.raises(SpecFileError, match="is a folder"):
         DesignFile.open(tmp_path)

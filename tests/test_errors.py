@@ -96,7 +96,7 @@ SCHEMA_ERRORS = [
     ("input: [1, 28, 28]\nlayers:\n  - ReLU\n  - {type: ReLU, name: '0'}", "duplicate layer name '0'", 4, "name"),
     ("input: [1, 28, 28]\nlayers:\n  - {type: ReLU, name: forward}", "clashes with the nn.Sequential attribute",
      3, "name"),
-    ("input: [1, 28, 28]\nlayers:\n  - {Conv2d: {out_channels: 4}}", "layer 0 has no type (write {type: Conv2d",
+    ("input: [1, 28, 28]\nlayers:\n  - {Conv2d: {out_channels: 4}}", "the layer has no type (write {type: Conv2d",
      3, None),
     ("input: [1, 28, 28]\nlayer:\n  - ReLU", "unknown top-level key 'layer' (did you mean 'layers'?)", 2, "layer"),
     ("input: [1, 28, -28]\nlayers: [ReLU]", "input must be a list of 1 to 4 positive ints", 1, "input"),
@@ -193,8 +193,11 @@ def test_warnings():
     assert report.ok
     messages = " | ".join(w.message for w in report.warnings)
     assert "pads asymmetrically" in messages
-    assert "drops the last 1 of 28 along H" in messages
+    assert "ignores the last" not in messages  # 1 of 28 rows: floor pooling by design, no warning
     assert "Linear is applied to the last axis" in messages
+    lossy = check("input: [1, 5, 5]\nlayers:\n  - {type: MaxPool2d, kernel_size: 3}\n")
+    assert "ignores the last 2 of 5 input positions along H, 2 of 5 input positions along W" in \
+        lossy.warnings[0].message
     bn = check("input: [4]\nlayers: [BatchNorm1d]")
     assert "more than 1 value per channel" in bn.warnings[0].message
 

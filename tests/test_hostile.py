@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnshape.analysis import analyze
 from cnnshape.errors import SpecError, SpecFileError
 from cnnshape.limits import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_ITEMS, MAX_LAYERS, MAX_WEIGHT
 from cnnshape.spec import SpecPath, YAMLText, load
@@ -626,8 +625,10 @@ def test_train_checks_the_output_and_device_before_training(tmp_path):
     assert r.exit_code == 2 and "meta" in r.output
     r = _cli("train", spec, "--device", "xla", "--steps", "1")
     assert r.exit_code == 2 and "Traceback" not in r.output
-    r = _cli("train", os.path.join(SPECS, "vgg16.yaml"), "--steps", "1")
-    assert r.exit_code == 1 and "10 classes but the spec outputs 1000" in r.output
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text("input: [1, 8, 8]\nlayers: [Flatten, {type: Linear, out_features: 4}]\n")
+    r = _cli("train", str(narrow), "--steps", "1", "--data", "mnist", "--data-dir", str(tmp_path))
+    assert r.exit_code == 1 and "10 classes but the spec outputs 4" in r.output  # before looking for data
 
 
 def test_verify_refuses_a_batch_that_cannot_fit():
@@ -646,3 +647,15 @@ def test_build_refuses_unknown_dtypes_and_devices():
         build(spec, dtype="int8")
     with pytest.raises(BuildError, match="xla"):
         build(spec, device="xla")
+
+
+def test_the_table_draws_a_bounded_number_of_rows():
+    from cnnshape.analysis import check
+    from cnnshape.render import MAX_TABLE_ROWS, report_table
+
+    report = check(YAMLText("input: [1, 8]\nlayers: [{type: Repeat, n: 3000, body: [ReLU]}]\n"))
+    assert report.ok
+    table = report_table(report, depth=3)
+    assert len(table.rows) == MAX_TABLE_ROWS
+    assert "2,603 more rows" in table.rows[-1][1].plain  # 3,002 rows, 399 drawn
+    assert len(report.to_dict()["layers"][0]["children"]) == 3000

@@ -49,7 +49,7 @@ def _vary(draw, items):
             d["branches"] = [_vary(draw, b) for b in d["branches"]]
         if d["type"] in INPLACE and draw(st.booleans()):
             d["inplace"] = True
-        if not d["type"] in ("Repeat",) and draw(st.integers(0, 6)) == 0:
+        if d["type"] not in ("Repeat",) and draw(st.integers(0, 6)) == 0:
             d["trainable"] = False
         out.append(d)
     return out
@@ -115,7 +115,7 @@ def new_layer_specs(draw):
         trial = {**spec, "layers": spec["layers"] + [layer]}
         try:
             report = check(trial)
-        except Exception:  # noqa: BLE001 - SpecError
+        except Exception:  # noqa: BLE001, S112 - SpecError: try another layer
             continue
         if report.ok and not report.warnings:
             spec, shape = trial, report.output
@@ -149,6 +149,52 @@ def test_saved_bytes_equal_torch_on_generated_nested_specs(d):
 @settings(max_examples=40)
 @given(new_layer_specs())
 def test_saved_bytes_equal_torch_on_the_newer_layer_types(d):
+    _check_saved(d)
+
+
+def _conv(draw, c, k=3):
+    return {"type": "Conv2d", "out_channels": c, "kernel_size": k, "padding": k // 2,
+            "trainable": draw(st.integers(0, 4)) > 0}
+
+
+@st.composite
+def new_block_specs(draw):
+    """Specs with the newer blocks: SqueezeExcitation (short and long form), Residual with
+    layer_scale, Concat with split / flat / after / empty branches, DenseBlock."""
+    c = draw(st.sampled_from([2, 4]))
+    items = [_conv(draw, c, 1)]
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["se", "se_gate", "scale", "split", "flat", "dense"]))
+        act = draw(st.sampled_from(["ReLU", "GELU", {"type": "ReLU", "inplace": True}]))
+        if kind == "se":
+            items.append({"type": "SqueezeExcitation", "squeeze_channels": draw(st.integers(1, 3))})
+        elif kind == "se_gate":
+            items.append({"type": "SqueezeExcitation", "gate": [
+                {"type": "AdaptiveAvgPool2d", "output_size": 1}, _conv(draw, c, 1), "Sigmoid"]})
+        elif kind == "scale":
+            # (no trainable: false here: the compiled Residual keeps layer_scale trainable)
+            items.append({"type": "Residual", "body": [_conv(draw, c), act], "layer_scale": 1e-6})
+        elif kind == "split":
+            items.append({"type": "Concat", "split": True, "branches": [[], [_conv(draw, c // 2), act]],
+                          "after": [{"type": "ChannelShuffle", "groups": 2}]})
+        elif kind == "flat":
+            items.append({"type": "Concat", "flat": True, "branches": [
+                [{**_conv(draw, 1, 1), "name": f"a{len(items)}"}],
+                [{**_conv(draw, c - 1), "name": f"b{len(items)}"}, {**act, "name": f"r{len(items)}"}
+                 if isinstance(act, dict) else {"type": act, "name": f"r{len(items)}"}]]})
+        else:
+            items.append({"type": "DenseBlock", "n": draw(st.integers(1, 3)),
+                          "body": [{"type": "BatchNorm2d"}, act, _conv(draw, 2)]})
+            items.append(_conv(draw, c, 1))
+    if draw(st.booleans()):
+        items += [{"type": "AdaptiveAvgPool2d", "output_size": 1}, "Flatten", {"type": "Linear", "out_features": 3}]
+    return {"input": [c, draw(st.integers(3, 6)), draw(st.integers(3, 6))], "batch": draw(st.integers(2, 3)),
+            "dtype": draw(st.sampled_from(["float32", "float64", "bfloat16"])), "layers": items}
+
+
+@settings(max_examples=30)
+@given(new_block_specs())
+def test_saved_bytes_equal_torch_on_the_newer_blocks(d):
     _check_saved(d)
 
 
@@ -210,7 +256,7 @@ def test_parse_bytes():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cnnshape", *args], check=False, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "COLUMNS": "200"})
 
 
@@ -228,7 +274,7 @@ def test_check_answers_the_largest_batch_without_torch():
     probe = ("import sys, runpy; sys.argv = ['cnnshape', 'check', 'specs/resnet18.yaml', '--memory-limit', '8GiB'];\n"
              "try:\n    runpy.run_module('cnnshape', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "assert 'torch' not in sys.modules")
-    assert subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True).returncode == 0
+    assert subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True).returncode == 0
 
 
 def test_bad_memory_limit_is_a_usage_error():
@@ -249,3 +295,20 @@ def test_strided_views_after_permute(after):
     report = check(d)
     assert report.ok
     assert estimate(report).saved_bytes == _measured(report)
+
+
+@pytest.mark.parametrize("path, batch", [("fashion_mnist.yaml", 16), ("resnet_small_32.yaml", 8),
+                                         ("m5_audio_1d.yaml", 4)])
+def test_peaks_against_the_cpu_allocator(path, batch):
+    """Training-step (adam) and no_grad inference peaks within 10% of the CPU allocator's
+    measured peaks (0.2% on the machine docs/memory.md was measured on; oneDNN's channel
+    blocking differs between CPUs)."""
+    from .memory_oracle import measured_peaks
+
+    report = check(os.path.join(SPECS, path), batch=batch)
+    model = build(report.spec, report=report)
+    x = torch.randn(batch, *report.spec.input)
+    train, infer = measured_peaks(model, x, "adam")
+    est = estimate(report, optimizer="adam")
+    assert abs(est.training_peak_bytes / train - 1) < 0.10
+    assert abs(est.inference_peak_bytes / infer - 1) < 0.10

@@ -500,7 +500,7 @@ del CONVERTERS["InvertedResidual_mobilenetv2"]
 # whole models: the top-level list (the forward's functional steps become parameter-free layers)
 def top(model, parts: list[str], pool_flatten_at: int | None = None) -> list:
     out = []
-    for i, p in enumerate(parts):
+    for p in parts:
         if p == "flatten":
             out.append({"type": "Flatten", "name": "flatten"})
             continue
@@ -546,7 +546,7 @@ def regnet_layers(model) -> list:
 
 def mnasnet_layers(model) -> list:
     body = []
-    for i, (n, c) in enumerate(model.layers.named_children()):
+    for _n, c in model.layers.named_children():
         if isinstance(c, nn.Sequential):
             body.append(stage(seq(c)))
         else:

@@ -13,15 +13,24 @@ def _fail(message: str, code: int = EXIT_FAILED):
 
 
 def _load(path):
+    """Check ``path`` analytically first (no torch: fast, and the same located diagnostics
+    as ``cnnshape check``); exit 1 on errors, 2 when the file cannot be read."""
+    from ..analysis import check
+    from ..cli import consoles, print_diagnostics, print_file_error
     from ..errors import SpecError, SpecFileError
-    from ..spec import load
 
     try:
-        return load(_spec_arg(path))
+        report = check(_spec_arg(path))
     except SpecFileError as exc:
-        _fail(str(exc))
+        print_file_error(consoles()[1], path, exc)
+        sys.exit(EXIT_FAILED)
     except SpecError as exc:
-        _fail(f"{exc}\n  (run `cnnshape check {path}` for every located error)", EXIT_INVALID)
+        print_diagnostics(consoles()[1], path, None, exc)
+        sys.exit(EXIT_INVALID)
+    if not report.ok:
+        print_diagnostics(consoles()[1], path, report, None)
+        sys.exit(EXIT_INVALID)
+    return report.spec
 
 
 def _check_output(output) -> None:
@@ -51,13 +60,13 @@ def _write(output, text) -> None:
 @click.option("--no-torchinfo", is_flag=True, help="Skip the torchinfo comparison.")
 def verify_cmd(spec, device, batch, no_torchinfo):
     """Build SPEC, run a real forward pass, compare with the analysis and torchinfo."""
+    s = _load(spec)
     from rich.console import Console
     from rich.table import Table
 
     from ..torch_backend.build import BuildError
     from ..torch_backend.verify import verify
 
-    s = _load(spec)
     try:
         result = verify(s, device=device, batch=batch, use_torchinfo=not no_torchinfo)
     except BuildError as exc:
@@ -91,10 +100,10 @@ def verify_cmd(spec, device, batch, no_torchinfo):
 @click.option("--class-name", default="Net", show_default=True)
 def export_cmd(spec, target, output, class_name):
     """Write SPEC as a plain PyTorch module (class Net(nn.Module)) that needs no cnnshape."""
+    s = _load(spec)
     from ..torch_backend.build import BuildError
     from ..torch_backend.export import export_python
 
-    s = _load(spec)
     _check_output(output)
     try:
         source = export_python(s, class_name=class_name)
@@ -117,7 +126,7 @@ def import_cmd(target, input_shape, output):
 
     from ..cli import _parse_shape
     from ..errors import CnnshapeError
-    from ..torch_backend.importer import from_module
+    from ..torch_backend.importer import from_module, instantiate
     from ..yaml_out import dump_spec
 
     path, _, attr = target.rpartition(":")
@@ -133,13 +142,10 @@ def import_cmd(target, input_shape, output):
         _fail(f"{path} raised {type(exc).__name__}: {exc}")
     if attr not in namespace:
         _fail(f"{path} has no attribute {attr!r}")
-    obj = namespace[attr]
-    if callable(obj) and not hasattr(obj, "named_children"):
-        try:
-            obj = obj()
-        except Exception as exc:  # noqa: BLE001 - the user's factory raised (or needs arguments)
-            _fail(f"{target}: calling {attr}() raised {type(exc).__name__}: {exc} "
-                  "(import takes a module, or a function that needs no arguments)")
+    try:
+        obj = instantiate(namespace[attr], f"{path}:{attr}")
+    except CnnshapeError as exc:  # the user's code could not give a module: could not run
+        _fail(str(exc))
     try:
         spec = from_module(obj, shape)
     except CnnshapeError as exc:

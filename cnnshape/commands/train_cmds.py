@@ -27,8 +27,8 @@ def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False):
         wanted = known_classes(name)
         if wanted is None and name.lower() == "shapes" and out is not None and len(out) == 1:
             wanted = min(out[0], len(classes_for(spec.input)))
-        try:
-            check_fit(spec, wanted or (out[0] if out is not None and len(out) == 1 else 1))
+        try:  # before any data is read; a wider classifier is the trainer's warning
+            check_fit(spec, wanted or 1)
         except TrainError as exc:
             _fail(str(exc), EXIT_INVALID)
     outputs = out[0] if out is not None and len(out) == 1 else None
@@ -227,7 +227,7 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
             lname, _ = viz.child(model, name)
             if lname in viz.conv_layers(model):
                 w = viz.filters(model, lname)
-                panels.append(viz.Panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", viz.filter_tiles(w)))
+                panels.append(viz.filters_panel(f"{lname}: {w.shape[0]} filters {list(w.shape[1:])}", w))
             maps = viz.feature_maps(model, x, lname)
             panels.append(viz.maps_panel(f"{lname}: feature maps {list(maps.shape)}", maps))
     except viz.VizError as exc:

@@ -9,6 +9,8 @@ format fixes it), an index of the batched tensor.
 
 from typing import Any, ClassVar
 
+from ..formulas import prod as F_prod
+
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register
 
 
@@ -67,13 +69,13 @@ class LeakyReLU(_Inplace):
 
 @register
 class ELU(_Inplace):
-    """Exponential linear unit."""
+    """Exponential linear unit; shape unchanged."""
     alpha = Arg("float", 1.0, "Scale of the negative part.")
 
 
 @register
 class GELU(_Activation):
-    """Gaussian error linear unit."""
+    """Gaussian error linear unit; shape unchanged."""
     approximate = Arg("choice", "none", "'tanh' for the tanh approximation.", choices=("none", "tanh"))
 
 
@@ -109,7 +111,7 @@ class Tanh(_Activation):
 
 @register
 class Identity(_Activation):
-    """Returns its input."""
+    """Returns its input; shape unchanged."""
 
     def saved(self, shape, out, batch):
         return ()
@@ -153,11 +155,12 @@ class LogSoftmax(_SoftmaxBase):
 @register
 class Mish(_Inplace):
     """``x * tanh(softplus(x))``."""
+    inplace_copies = True
 
 
 @register
 class SELU(_Inplace):
-    """Scaled exponential linear unit."""
+    """Scaled exponential linear unit; shape unchanged."""
 
 
 @register
@@ -185,6 +188,13 @@ class Hardtanh(_Activation):
     max_val = Arg("float", 1.0, "Upper bound (greater than min_val).")
     inplace = Arg("bool", False, "Operate in place.")
 
+    def saved(self, shape, out, batch):
+        """The input; in place a copy of it (a new storage)."""
+        return (Saved("new", batch * F_prod(shape)),) if self.inplace else (Saved("input"),)
+
+    def aliases_input(self, training: bool = True) -> bool:
+        return self.inplace
+
     def check_args(self, values: dict) -> None:
         lo, hi = values.get("min_val", -1.0), values.get("max_val", 1.0)
         if hi <= lo:
@@ -210,6 +220,12 @@ class PReLU(_Activation):
 
     def explain(self, shape: Shape) -> list[str]:
         return [f"params: {self.num_parameters} learned slope(s)" + (" (one per channel)" if self.num_parameters > 1 else "")]
+
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """Channels fixed when there is one slope per channel; other sizes pass."""
+        from ..sizes import fixed, same
+
+        return fixed(0, shape[0]) if dim == 0 and self.num_parameters != 1 else same(dim)
 
 
 @register
@@ -238,10 +254,19 @@ class GLU(_Activation):
     def explain(self, shape: Shape) -> list[str]:
         return [f"dim {self.dim}: halved"]
 
+    def size_rule(self, shape: Shape, dim: int, batch: int = 1):
+        """The halved dim must be even."""
+        from ..sizes import Case, Rule, same
+
+        if dim != self.dim % (len(shape) + 1) - 1:
+            return same(dim)
+        return Rule((Case(1, 0, 2, mod=2, res=0),), dim)
+
 
 @register
 class Softmax2d(_Activation):
     """Softmax over the channels of ``[C, H, W]``; shape unchanged."""
+    keeps = "output"
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), "[C, H, W]", "Softmax2d works on 2-d maps: use Softmax(dim=1) otherwise")

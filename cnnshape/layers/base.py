@@ -12,7 +12,6 @@ plain declarations validate the same things (a ``type`` tag, unknown keys reject
 and ranged values) and generate the JSON Schema, for ~1 ms.
 """
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Union
@@ -122,6 +121,8 @@ def did_you_mean(word: str, options) -> str:
     lower = {o.lower(): o for o in options}
     if word.lower() in lower:
         return f" (did you mean '{lower[word.lower()]}'?)"
+    import difflib  # only on a problem: keeps `check` start-up light
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
         close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
@@ -137,37 +138,377 @@ def _type_name(v) -> str:
             dict: "a mapping", type(None): "null"}.get(type(v), type(v).__name__)
 
 
+class Kind:
+    """One kind of argument value: how it is validated, its JSON Schema and its words in
+    the docs. Subclasses register one instance each under their ``name`` (see :class:`Arg`)."""
+
+    name: ClassVar[str] = ""
+    #: whether the JSON Schema carries the argument's default
+    schema_default: ClassVar[bool] = True
+
+    def validate(self, arg: "Arg", v: Any, rank: int | None) -> Any:
+        """The (possibly normalised) value; ValueError with a message when it does not fit."""
+        return v
+
+    def schema(self, arg: "Arg", rank: int | None) -> dict:
+        raise NotImplementedError
+
+    def describe(self, arg: "Arg", rank: int | None) -> str:
+        """What the argument accepts, in words (docs/spec.md)."""
+        return self.name
+
+    def to_plain(self, v: Any) -> Any:
+        """The value as written in YAML (layers back to their items)."""
+        return v
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def _kind(cls: type[Kind]) -> type[Kind]:
+    KINDS[cls.name] = cls()
+    return cls
+
+
+def _bounded(word: str, arg: "Arg") -> str:
+    lo = f" ≥ {arg.ge}" if arg.ge is not None else ""
+    hi = f" ≤ {arg.le}" if arg.le is not None else ""
+    return word + lo + ("," if lo and hi else "") + hi
+
+
+def _is_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float))
+
+
+@_kind
+class IntKind(Kind):
+    name = "int"
+
+    def validate(self, arg, v, rank):
+        if not _is_int(v):
+            raise ValueError(f"expected an int, received {_type_name(v)} {shown(v)}")
+        arg.check_bounds(v, arg.name)
+        return v
+
+    def schema(self, arg, rank):
+        return arg.number_schema("integer")
+
+    def describe(self, arg, rank):
+        return _bounded("int", arg)
+
+
+@_kind
+class FloatKind(Kind):
+    name = "float"
+
+    def validate(self, arg, v, rank):
+        if not _is_number(v):
+            raise ValueError(f"expected a number, received {_type_name(v)} {shown(v)}")
+        arg.check_bounds(v, arg.name)
+        return float(v)
+
+    def schema(self, arg, rank):
+        return arg.number_schema("number")
+
+    def describe(self, arg, rank):
+        return _bounded("number", arg)
+
+
+@_kind
+class BoolKind(Kind):
+    name = "bool"
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, bool):
+            raise ValueError(f"expected true or false, received {_type_name(v)} {shown(v)}")
+        return v
+
+    def schema(self, arg, rank):
+        return {"type": "boolean"}
+
+    def describe(self, arg, rank):
+        return "true / false"
+
+
+@_kind
+class StrKind(Kind):
+    name = "str"
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, str):
+            raise ValueError(f"expected a string, received {_type_name(v)} {shown(v)}")
+        return v
+
+    def schema(self, arg, rank):
+        return {"type": "string"}
+
+    def describe(self, arg, rank):
+        return "string"
+
+
+@_kind
+class ChoiceKind(Kind):
+    name = "choice"
+
+    def validate(self, arg, v, rank):
+        if v not in arg.choices:
+            hint = did_you_mean(v, arg.choices) if isinstance(v, str) else ""
+            raise ValueError(f"expected one of {', '.join(map(str, arg.choices))}, received {shown(v)}{hint}")
+        return v
+
+    def schema(self, arg, rank):
+        return {"enum": list(arg.choices)}
+
+    def describe(self, arg, rank):
+        return " / ".join(f"`{c}`" for c in arg.choices)
+
+
+@_kind
+class AxesKind(Kind):
+    """An int, or a list with one int per spatial axis (``words``: strings such as ``same``;
+    ``null_items``: null entries allowed)."""
+
+    name = "axes"
+
+    def validate(self, arg, v, rank):
+        if isinstance(v, str):
+            if v in arg.words:
+                return v
+            extra = f", or one of {', '.join(arg.words)}" if arg.words else ""
+            raise ValueError(f"expected an int or a list of ints{extra}, received a string '{v}'"
+                             + (did_you_mean(v, arg.words) if arg.words else ""))
+        if isinstance(v, list):
+            if rank is not None and len(v) != rank:
+                axes = ", ".join(AXIS_NAMES[rank])
+                raise ValueError(f"expected an int or a list of {rank} ints ({axes}), "
+                                 f"received {len(v)} values {shown(v)}")
+            for item in v:
+                if item is None and arg.null_items:
+                    continue
+                if not _is_int(item):
+                    raise ValueError(f"expected a list of ints, received {_type_name(item)} {shown(item)} "
+                                     f"in {shown(v)}")
+                arg.check_bounds(item, f"each {arg.name} value")
+            return list(v)
+        if not _is_int(v):
+            raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {shown(v)}")
+        arg.check_bounds(v, arg.name)
+        return v
+
+    def schema(self, arg, rank):
+        item = arg.number_schema("integer")
+        if arg.null_items:
+            item = {"anyOf": [item, {"type": "null"}]}
+        arr = {"type": "array", "items": item}
+        if rank:
+            arr["minItems"] = arr["maxItems"] = rank
+        return {"anyOf": [arg.number_schema("integer"), arr] + ([{"enum": list(arg.words)}] if arg.words else [])}
+
+    def describe(self, arg, rank):
+        per_axis = "[int]" if rank == 1 else f"a list of {rank} ints" if rank else "a list, one per spatial axis"
+        text = _bounded("int", arg) + f", or {per_axis}" + (" (null entries keep the size)" if arg.null_items else "")
+        return text + (", or " + " / ".join(f"`{w}`" for w in arg.words) if arg.words else "")
+
+
+@_kind
+class IntsKind(Kind):
+    """An int or a list of ints of any length (the layer checks the length)."""
+
+    name = "ints"
+    item = "an int"
+    schema_type = "integer"
+
+    def ok(self, x) -> bool:
+        return _is_int(x)
+
+    def convert(self, x):
+        return x
+
+    def validate(self, arg, v, rank):
+        if isinstance(v, list):
+            for item in v:
+                if not self.ok(item):
+                    raise ValueError(f"expected {self.item} or a list, received {_type_name(item)} {item!r} in {v}")
+                arg.check_bounds(item, f"each {arg.name} value")
+            return [self.convert(x) for x in v]
+        if not self.ok(v):
+            raise ValueError(f"expected {self.item} or a list, received {_type_name(v)} {v!r}")
+        arg.check_bounds(v, arg.name)
+        return self.convert(v)
+
+    def schema(self, arg, rank):
+        item = arg.number_schema(self.schema_type)
+        return {"anyOf": [item, {"type": "array", "items": item}]}
+
+    def describe(self, arg, rank):
+        word = "int" if self.schema_type == "integer" else "number"
+        return _bounded(word, arg) + f", or a list of {word}s"
+
+
+@_kind
+class FloatsKind(IntsKind):
+    """A number or a list of numbers."""
+
+    name = "floats"
+    item = "a number"
+    schema_type = "number"
+
+    def ok(self, x) -> bool:
+        return _is_number(x)
+
+    def convert(self, x):
+        return float(x)
+
+
+@_kind
+class WeightKind(Kind):
+    """Nested lists of numbers (a convolution's fixed kernel)."""
+
+    name = "weight"
+    schema_default = False
+
+    def validate(self, arg, v, rank):
+        _weight_shape(v)
+        return v
+
+    def schema(self, arg, rank):
+        return {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
+
+    def describe(self, arg, rank):
+        return "nested lists of numbers"
+
+
+@_kind
+class LayersKind(Kind):
+    """A list of layers (already built by the loader: a block's body)."""
+
+    name = "layers"
+    schema_default = False
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, Layer) for x in v):
+            raise ValueError(f"expected a list of layers, received {_type_name(v)}")
+        if not v and not arg.nullable:
+            raise ValueError(f"{arg.name} needs at least one layer")
+        return tuple(v)
+
+    def schema(self, arg, rank):
+        return {"type": "array", "items": {"$ref": "#/$defs/layer"}}
+
+    def describe(self, arg, rank):
+        return "list of layers"
+
+    def to_plain(self, v):
+        return [x.to_item() for x in v]
+
+
+@_kind
+class BranchesKind(Kind):
+    """A list of layer lists (a Concat's branches; ``[]`` passes its input through)."""
+
+    name = "branches"
+    schema_default = False
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, (list, tuple)) or not all(
+                isinstance(b, (list, tuple)) and all(isinstance(x, Layer) for x in b) for b in v):
+            raise ValueError("expected a list of branches, each a list of layers ([] passes its input through)")
+        return tuple(tuple(b) for b in v)
+
+    def schema(self, arg, rank):
+        return {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
+
+    def describe(self, arg, rank):
+        return "list of layer lists"
+
+    def to_plain(self, v):
+        return [[x.to_item() for x in b] for b in v]
+
+
+@_kind
+class NamesKind(Kind):
+    name = "names"
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise ValueError(f"expected a list of names, received {_type_name(v)} {v!r}")
+        return tuple(v)
+
+    def schema(self, arg, rank):
+        return {"type": "array", "items": {"type": "string"}}
+
+    def describe(self, arg, rank):
+        return "list of names"
+
+
+@_kind
+class OverridesKind(Kind):
+    """``{child path: {argument: value}}`` (a Repeat's changes to its first copy)."""
+
+    name = "overrides"
+
+    def validate(self, arg, v, rank):
+        if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+            raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
+        return dict(v)
+
+    def schema(self, arg, rank):
+        return {"type": "object"}
+
+    def describe(self, arg, rank):
+        return "mapping {child: {argument: value}}"
+
+    def to_plain(self, v):
+        return {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
+
+
 class Arg:
     """Declaration of one layer argument: kind, default, bounds and documentation.
 
-    kinds: ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of ``choices``),
-    ``axes`` (an int or a list with one int per spatial axis; ``words`` allows strings such
-    as ``same``; ``null_items`` allows null entries), ``ints`` (an int or a list of ints of
-    any length: the layer checks the length), ``floats`` (a number or a list of numbers),
-    ``weight`` (nested lists of numbers).
+    ``kind`` names a :class:`Kind` in :data:`KINDS`, which owns the validation, the JSON
+    Schema and the words in the docs: ``int``, ``float``, ``bool``, ``str``, ``choice``
+    (one of ``choices``), ``axes`` (an int or one int per spatial axis; ``words`` allows
+    strings such as ``same``; ``null_items`` null entries), ``ints`` / ``floats`` (a value
+    or a list of any length), ``weight`` (nested lists of numbers), and the block kinds
+    ``layers``, ``branches``, ``names``, ``overrides``. ``ge``/``le`` bound numbers.
     """
 
     __slots__ = ("kind", "default", "doc", "ge", "le", "choices", "nullable", "words",
-                 "null_items", "name")
+                 "null_items", "name", "kind_of")
 
     def __init__(self, kind: str, default: Any = REQUIRED, doc: str = "", *, ge=None, le=None,
                  choices: tuple = (), nullable: bool = False, words: tuple = (),
                  null_items: bool = False):
+        if kind not in KINDS:
+            raise ValueError(f"unknown argument kind {kind!r}; kinds: {', '.join(KINDS)}")
         self.kind, self.default, self.doc = kind, default, doc
         self.ge, self.le, self.choices, self.nullable = ge, le, choices, nullable
         self.words, self.null_items = words, null_items
         self.name = ""
+        self.kind_of: Kind = KINDS[kind]
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
-    def _bounds(self, v, what: str) -> None:
+    def check_bounds(self, v, what: str) -> None:
+        """The magnitude limits every number obeys, then ``ge``/``le`` (ValueError)."""
         check_magnitude(v, what)
         if self.ge is not None and v < self.ge:
             raise ValueError(f"expected {what} ≥ {self.ge}, received {v}")
         if self.le is not None and v > self.le:
             raise ValueError(f"expected {what} ≤ {self.le}, received {v}")
+
+    _bounds = check_bounds  # the former name
+
+    def number_schema(self, json_type: str) -> dict:
+        """``{"type": json_type}`` with this argument's bounds."""
+        s: dict[str, Any] = {"type": json_type}
+        if self.ge is not None:
+            s["minimum"] = self.ge
+        if self.le is not None:
+            s["maximum"] = self.le
+        return s
 
     def validate(self, v: Any, rank: int | None) -> Any:
         """Return the (possibly normalised) value or raise ValueError with a message."""
@@ -175,131 +516,22 @@ class Arg:
             if self.nullable:
                 return None
             raise ValueError(f"{self.name} cannot be null")
-        kind = self.kind
-        if kind == "int":
-            if not _is_int(v):
-                raise ValueError(f"expected an int, received {_type_name(v)} {shown(v)}")
-            self._bounds(v, self.name)
-        elif kind == "float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"expected a number, received {_type_name(v)} {shown(v)}")
-            self._bounds(v, self.name)
-            v = float(v)
-        elif kind == "bool":
-            if not isinstance(v, bool):
-                raise ValueError(f"expected true or false, received {_type_name(v)} {shown(v)}")
-        elif kind == "str":
-            if not isinstance(v, str):
-                raise ValueError(f"expected a string, received {_type_name(v)} {shown(v)}")
-        elif kind == "choice":
-            if v not in self.choices:
-                hint = did_you_mean(v, self.choices) if isinstance(v, str) else ""
-                raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, received {shown(v)}{hint}")
-        elif kind == "axes":
-            if isinstance(v, str):
-                if v in self.words:
-                    return v
-                extra = f", or one of {', '.join(self.words)}" if self.words else ""
-                raise ValueError(f"expected an int or a list of ints{extra}, received a string '{v}'"
-                                 + (did_you_mean(v, self.words) if self.words else ""))
-            if isinstance(v, list):
-                if rank is not None and len(v) != rank:
-                    axes = ", ".join(AXIS_NAMES[rank])
-                    raise ValueError(f"expected an int or a list of {rank} ints ({axes}), "
-                                     f"received {len(v)} values {shown(v)}")
-                for item in v:
-                    if item is None and self.null_items:
-                        continue
-                    if not _is_int(item):
-                        raise ValueError(f"expected a list of ints, received {_type_name(item)} {shown(item)} in {shown(v)}")
-                    self._bounds(item, f"each {self.name} value")
-                return list(v)
-            if not _is_int(v):
-                raise ValueError(f"expected an int or a list of ints, received {_type_name(v)} {shown(v)}")
-            self._bounds(v, self.name)
-        elif kind in ("ints", "floats"):
-            item_ok = _is_int if kind == "ints" else (lambda x: not isinstance(x, bool) and isinstance(x, (int, float)))
-            what = "an int" if kind == "ints" else "a number"
-            if isinstance(v, list):
-                for item in v:
-                    if not item_ok(item):
-                        raise ValueError(f"expected {what} or a list, received {_type_name(item)} {item!r} in {v}")
-                    self._bounds(item, f"each {self.name} value")
-                return [float(x) for x in v] if kind == "floats" else list(v)
-            if not item_ok(v):
-                raise ValueError(f"expected {what} or a list, received {_type_name(v)} {v!r}")
-            self._bounds(v, self.name)
-            return float(v) if kind == "floats" else v
-        elif kind == "weight":
-            _weight_shape(v)
-        elif kind == "layers":
-            if not isinstance(v, (list, tuple)) or not all(isinstance(x, Layer) for x in v):
-                raise ValueError(f"expected a list of layers, received {_type_name(v)}")
-            if not v and not self.nullable:
-                raise ValueError(f"{self.name} needs at least one layer")
-            return tuple(v)
-        elif kind == "branches":
-            if not isinstance(v, (list, tuple)) or not all(
-                    isinstance(b, (list, tuple)) and all(isinstance(x, Layer) for x in b) for b in v):
-                raise ValueError("expected a list of branches, each a list of layers ([] passes its input through)")
-            return tuple(tuple(b) for b in v)
-        elif kind == "names":
-            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-                raise ValueError(f"expected a list of names, received {_type_name(v)} {v!r}")
-            return tuple(v)
-        elif kind == "overrides":
-            if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
-                raise ValueError(f"expected a mapping {{child path: {{argument: value}}}}, received {_type_name(v)}")
-            return dict(v)
-        return v
+        return self.kind_of.validate(self, v, rank)
 
     def json_schema(self, rank: int | None) -> dict:
-        def num(t):
-            s = {"type": t}
-            if self.ge is not None:
-                s["minimum"] = self.ge
-            if self.le is not None:
-                s["maximum"] = self.le
-            return s
-
-        kind = self.kind
-        if kind in ("int", "float"):
-            s = num("integer" if kind == "int" else "number")
-        elif kind == "bool":
-            s = {"type": "boolean"}
-        elif kind == "str":
-            s = {"type": "string"}
-        elif kind == "choice":
-            s = {"enum": list(self.choices)}
-        elif kind == "axes":
-            item = num("integer")
-            if self.null_items:
-                item = {"anyOf": [item, {"type": "null"}]}
-            arr = {"type": "array", "items": item}
-            if rank:
-                arr["minItems"] = arr["maxItems"] = rank
-            options = [num("integer"), arr] + ([{"enum": list(self.words)}] if self.words else [])
-            s = {"anyOf": options}
-        elif kind in ("ints", "floats"):
-            item = num("integer" if kind == "ints" else "number")
-            s = {"anyOf": [item, {"type": "array", "items": item}]}
-        elif kind == "layers":
-            s = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
-        elif kind == "branches":
-            s = {"type": "array", "minItems": 2, "items": {"type": "array", "items": {"$ref": "#/$defs/layer"}}}
-        elif kind == "overrides":
-            s = {"type": "object"}
-        elif kind == "names":
-            s = {"type": "array", "items": {"type": "string"}}
-        else:  # weight
-            s = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}}
+        s = self.kind_of.schema(self, rank)
         if self.nullable:
             s = {"anyOf": [s, {"type": "null"}]}
         if self.doc:
             s["description"] = self.doc
-        if not self.required and self.default is not None and kind not in ("weight", "layers", "branches"):
+        if not self.required and self.default is not None and self.kind_of.schema_default:
             s["default"] = self.default
         return s
+
+    def describe(self, rank: int | None) -> str:
+        """What the argument accepts, in words (the docs' argument tables)."""
+        text = self.kind_of.describe(self, rank)
+        return text + (", or null" if self.nullable and self.kind != "weight" else "")
 
 
 def check_magnitude(v, what: str) -> None:
@@ -465,7 +697,8 @@ class Layer:
 
     @classmethod
     def json_schema(cls) -> dict:
-        props = {"type": {"const": cls.type, "description": (cls.__doc__ or "").strip().split("\n")[0]}}
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
+        props = {"type": {"const": cls.type, "description": summary}}
         for key, spec in cls.ARGS.items():
             props[key] = spec.json_schema(cls.rank)
         required = ["type"] + [k for k, s in cls.ARGS.items() if s.required]

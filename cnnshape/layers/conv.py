@@ -144,11 +144,11 @@ class _ConvNd(_ConvBase):
                     f"{dil}, received {k}; padded input {n} + {pl} + {pr} = {padded}",
                     f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
                     "kernel_size")
-            o = (padded - keff) // s + 1
+            o = F.conv_out(n, k, s, pl, d, padding_right=pr)
             # input pixels past the last window; only worth a note when the windows tile the
             # input (k_eff >= stride) and real pixels, not just right padding, are lost
             dropped = (padded - keff) % s - pr
-            if dropped > 0 and keff >= s:
+            if dropped > 0 and keff >= s and F.sizeable_loss(dropped, n):
                 unused.append(f"{_plural(dropped, 'pixel')} of {n} along {ax}")
             out.append(o)
         if unused:
@@ -193,14 +193,33 @@ class _ConvNd(_ConvBase):
 
     def workspace(self, shape, out, batch, itemsize, kept, input_grad):
         """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout: a blocked copy
-        of the output and of the weight in the forward; of the output's gradient, the input,
+        of the output and of the weight in the forward (of the input too when grouped); of
+        the output's gradient, the input,
         the weight and the input's gradient in the backward (channels padded to 8, as on
         AVX2 CPUs)."""
         if self.rank != 2 or itemsize == 8:
             return 0, 0
-        blocked = lambda s: batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize  # noqa: E731
-        weight = out[0] * (shape[0] // self.groups) * F.prod(self._axes("kernel_size")) * itemsize
-        return blocked(out) + weight, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
+        ks = self._axes("kernel_size")
+        if not self._uses_onednn(shape, batch):
+            # ATen's slow_conv2d: an im2col buffer [N, C_in*kh*kw, out_h*out_w] (none for a
+            # plain 1x1), recomputed in the backward next to its gradient
+            plain = all(k == 1 for k in ks) and all(s == 1 for s in self._axes("stride")) and \
+                all(p == (0, 0) for p in self.resolved_padding())
+            cols = 0 if plain else batch * shape[0] * F.prod(ks) * F.prod(out[1:]) * itemsize
+            return cols, 2 * cols
+        def blocked(s):
+            return batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize
+
+        weight = out[0] * (shape[0] // self.groups) * F.prod(ks) * itemsize
+        grouped = blocked(shape) if self.groups > 1 else 0  # grouped/depthwise: the input is reordered too
+        return blocked(out) + weight + grouped, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
+
+    def _uses_onednn(self, shape, batch) -> bool:
+        """ATen's choice (Convolution.cpp ``use_mkldnn``, torch's default multi-threaded CPU):
+        oneDNN unless a plain small convolution of one sample, where the native kernel wins."""
+        ks = self._axes("kernel_size")
+        return (self.groups > 1 or all(k > 3 for k in ks) or batch > 1
+                or batch * F.prod(shape) > 20480)
 
     def _check_weight(self, c_in: int) -> None:
         ks = self._axes("kernel_size")
@@ -224,7 +243,7 @@ class _ConvNd(_ConvBase):
                                             self._axes("stride"), self._axes("dilation"),
                                             self.resolved_padding()):
             pad = f"2*{pl}" if pl == pr else f"{pl} + {pr}"
-            out = (n + pl + pr - F.effective_kernel(k, d)) // s + 1
+            out = F.conv_out(n, k, s, pl, d, padding_right=pr)
             lines.append(f"{ax}: floor(({n} + {pad} - {d}*({k}-1) - 1)/{s} + 1) = {out}")
         return lines
 

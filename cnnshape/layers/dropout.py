@@ -62,8 +62,8 @@ class Dropout(_Dropout):
 
 @register
 class Dropout1d(_Dropout):
-    mask_numel = _feature_mask
     """Channel dropout over ``[C, L]``; shape unchanged."""
+    mask_numel = _feature_mask
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (2,), "[C, L]",
@@ -74,16 +74,16 @@ class Dropout1d(_Dropout):
 
 @register
 class Dropout2d(_Dropout):
-    mask_numel = _feature_mask
     """Channel dropout over ``[C, H, W]``; shape unchanged."""
+    mask_numel = _feature_mask
     expected = 3
     layout = "[C, H, W]"
 
 
 @register
 class Dropout3d(_Dropout):
-    mask_numel = _feature_mask
     """Channel dropout over ``[C, D, H, W]``; shape unchanged."""
+    mask_numel = _feature_mask
     expected = 4
     layout = "[C, D, H, W]"
 

@@ -46,10 +46,16 @@ class _BatchNorm(Layer):
         return {**self.args(), "num_features": shape[0]}
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        """Channels fixed at num_features; other sizes pass through."""
-        from ..sizes import fixed, same
+        """Channels fixed at num_features (free without affine and running stats: nothing
+        of that size is kept); other sizes pass through. Without running stats torch uses
+        the batch's statistics even in eval: more than one value per channel."""
+        from ..sizes import affine, fixed, same
 
-        return fixed(0, shape[0], inferred=self.num_features is None) if dim == 0 else same(dim)
+        if dim == 0 and (self.affine or self.track_running_stats):
+            return fixed(0, shape[0], inferred=self.num_features is None)
+        if dim > 0 and not self.track_running_stats and batch * F.prod(shape[1:]) // shape[dim] == 1:
+            return affine(dim, 1, lo=2)
+        return same(dim)
 
 
 @register
@@ -126,11 +132,15 @@ class GroupNorm(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; more than one value per group (batch × C/groups × positions)."""
-        from ..sizes import affine, fixed
+        from ..sizes import Case, Rule, affine, fixed
 
-        if dim == 0:
+        g = self.num_groups
+        if dim == 0 and self.affine:
             return fixed(0, shape[0], inferred=self.num_channels is None)
-        rest = batch * (shape[0] // self.num_groups) * F.prod(shape[1:]) // shape[dim]
+        if dim == 0:  # no weight: only divisible by num_groups, > 1 value per group
+            rest = batch * F.prod(shape[1:])
+            return Rule((Case(1, 0, 1, 2 * g if rest == 1 else 1, mod=g, res=0),), 0)
+        rest = batch * (shape[0] // g) * F.prod(shape[1:]) // shape[dim]
         return affine(dim, 1, lo=2 if rest == 1 else 1)
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:

@@ -62,13 +62,15 @@ class _WindowBase(Layer):
                     "kernel_size")
             keff = F.effective_kernel(k, d)
             rem = (n + 2 * p - keff) % s - p  # real input pixels (not padding) past the last window
-            if rem > 0 and keff >= s and not self.ceil_mode:
-                unused.append(f"{rem} of {n} along {ax}")
+            # floor pooling drops a remainder by design (7 -> 3 with kernel 2); worth a warning
+            # only when a sizeable part of the axis is lost
+            if rem > 0 and keff >= s and not self.ceil_mode and F.sizeable_loss(rem, n):
+                unused.append(f"{rem} of {n} input positions along {ax}")
             out.append(o)
         if unused:
             notes.append(Note(
-                f"{self.type} drops the last {', '.join(unused)} input pixels "
-                "((in + 2*padding - k_eff) % stride)",
+                f"{self.type} ignores the last {', '.join(unused)} "
+                "((in + 2*padding - k_eff) % stride positions fall after the last window)",
                 "use ceil_mode: true, pad the input, or choose sizes divisible by the stride", "kernel_size"))
         rf = tuple((F.effective_kernel(k, d), s, p) for k, s, p, d in zip(ks, st, pd, dl))
         return Inference((shape[0], *out), 0, 0, rf, tuple(notes))
@@ -108,6 +110,13 @@ class _LPPool(_WindowBase):
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", None, "Step between windows (default: kernel_size).", ge=1, nullable=True)
     ceil_mode = Arg("bool", False, "Round the output size up (ceil) instead of down.")
+
+    def saved(self, shape, out, batch):
+        """(sum of x^p over windows)^(1/p) as torch composes it: the input, x^p, three
+        output-sized intermediates and the output."""
+        n_out = batch * F.prod(out)
+        return ((Saved("input"), Saved("new", batch * F.prod(shape)))
+                + tuple(Saved("new", n_out) for _ in range(3)) + (Saved("output"),))
 
     def check_args(self, values: dict) -> None:
         if values.get("norm_type") == 0:
@@ -210,86 +219,99 @@ class _AdaptiveMax(_AdaptivePool):
     workspace = _MaxPoolNd.workspace
 
 
-def _doc(kind: str, rank: int) -> str:
-    return f"{kind} over {INPUT_LAYOUT[rank]}; see the module docstring for the shape rule."
+_WINDOW_RULE = ("``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)`` "
+                "(``stride`` defaults to ``kernel_size``); with ``ceil_mode`` ``ceil`` instead of "
+                "``floor``, and the last window is dropped if it would start in the right padding.")
+_AVG_RULE = _WINDOW_RULE.replace("dilation*(kernel_size-1) - 1", "kernel_size")
+_LP_RULE = ("``out = floor((in - kernel_size)/stride + 1)`` (no padding; ``stride`` defaults to "
+            "``kernel_size``; ``ceil`` with ``ceil_mode``); each output is ``(sum over the window of "
+            "x^p)^(1/p)``.")
+_ADAPTIVE_RULE = "``out = output_size`` (a ``null`` entry keeps the input size)."
+
+
+def _doc(kind: str, rank: int, rule: str) -> str:
+    layout = INPUT_LAYOUT[rank]
+    out = layout.replace("C,", "C,").replace("L", "L_out").replace("D,", "D_out,").replace("H,", "H_out,") \
+        .replace("W]", "W_out]")
+    return f"{kind}. Input ``{layout}`` -> ``{out}``, per axis\n{rule}"
 
 
 @register
 class MaxPool1d(_MaxPoolNd):
-    __doc__ = _doc("1-d max pooling", 1)
+    __doc__ = _doc("1-d max pooling", 1, _WINDOW_RULE)
     rank = 1
 
 
 @register
 class MaxPool2d(_MaxPoolNd):
-    __doc__ = _doc("2-d max pooling", 2)
+    __doc__ = _doc("2-d max pooling", 2, _WINDOW_RULE)
     rank = 2
 
 
 @register
 class MaxPool3d(_MaxPoolNd):
-    __doc__ = _doc("3-d max pooling", 3)
+    __doc__ = _doc("3-d max pooling", 3, _WINDOW_RULE)
     rank = 3
 
 
 @register
 class AvgPool1d(_AvgPoolNd):
-    __doc__ = _doc("1-d average pooling", 1)
+    __doc__ = _doc("1-d average pooling", 1, _AVG_RULE)
     rank = 1
 
 
 @register
 class AvgPool2d(_AvgPoolDivisor):
-    __doc__ = _doc("2-d average pooling", 2)
+    __doc__ = _doc("2-d average pooling", 2, _AVG_RULE)
     rank = 2
 
 
 @register
 class AvgPool3d(_AvgPoolDivisor):
-    __doc__ = _doc("3-d average pooling", 3)
+    __doc__ = _doc("3-d average pooling", 3, _AVG_RULE)
     rank = 3
     kernel_must_fit = True
 
 
 @register
 class AdaptiveAvgPool1d(_AdaptivePool):
-    __doc__ = _doc("1-d adaptive average pooling", 1)
+    __doc__ = _doc("1-d adaptive average pooling", 1, _ADAPTIVE_RULE)
     rank = 1
 
 
 @register
 class AdaptiveAvgPool2d(_AdaptivePool):
-    __doc__ = _doc("2-d adaptive average pooling", 2)
+    __doc__ = _doc("2-d adaptive average pooling", 2, _ADAPTIVE_RULE)
     rank = 2
 
 
 @register
 class AdaptiveAvgPool3d(_AdaptivePool):
-    __doc__ = _doc("3-d adaptive average pooling", 3)
+    __doc__ = _doc("3-d adaptive average pooling", 3, _ADAPTIVE_RULE)
     rank = 3
 
 
 @register
 class AdaptiveMaxPool1d(_AdaptiveMax):
-    __doc__ = _doc("1-d adaptive max pooling", 1)
+    __doc__ = _doc("1-d adaptive max pooling", 1, _ADAPTIVE_RULE)
     rank = 1
 
 
 @register
 class AdaptiveMaxPool2d(_AdaptiveMax):
-    __doc__ = _doc("2-d adaptive max pooling", 2)
+    __doc__ = _doc("2-d adaptive max pooling", 2, _ADAPTIVE_RULE)
     rank = 2
 
 
 @register
 class AdaptiveMaxPool3d(_AdaptiveMax):
-    __doc__ = _doc("3-d adaptive max pooling", 3)
+    __doc__ = _doc("3-d adaptive max pooling", 3, _ADAPTIVE_RULE)
     rank = 3
 
 
 @register
 class LPPool1d(_LPPool):
-    __doc__ = _doc("1-d power-average pooling", 1)
+    __doc__ = _doc("1-d power-average pooling", 1, _LP_RULE)
     rank = 1
 
     def check_args(self, values: dict) -> None:
@@ -303,12 +325,12 @@ class LPPool1d(_LPPool):
 
 @register
 class LPPool2d(_LPPool):
-    __doc__ = _doc("2-d power-average pooling", 2)
+    __doc__ = _doc("2-d power-average pooling", 2, _LP_RULE)
     rank = 2
 
 
 @register
 class LPPool3d(_LPPool):
-    __doc__ = _doc("3-d power-average pooling", 3)
+    __doc__ = _doc("3-d power-average pooling", 3, _LP_RULE)
     rank = 3
     kernel_must_fit = True

@@ -157,7 +157,7 @@ class _Resize(Layer):
         (denominators up to 2**16 and sizes below 2**30); other factors: no rule."""
         from fractions import Fraction
 
-        from ..sizes import affine, constant, same
+        from ..sizes import SizeUnknown, affine, constant, same
 
         if dim == 0:
             return same(0)
@@ -165,8 +165,9 @@ class _Resize(Layer):
         if self.size is not None:
             return constant(dim, self._per_axis("size", rank)[dim - 1])
         s = Fraction(float(self._per_axis("scale_factor", rank)[dim - 1]))
-        if s.denominator > 1 << 16:
-            return None
+        if s.denominator > 1 << 16 or s > 64:
+            raise SizeUnknown(f"{self.type} scale_factor {float(s)} is not a short binary fraction: torch "
+                              "rounds size * scale_factor in double precision, which is not periodic in the size")
         return affine(dim, s.numerator, 0, s.denominator)
 
     def _rf(self, shape: Shape, out, mode: str):

@@ -84,7 +84,6 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
     parameters would not fit in available memory is refused unless ``force=True``.
     """
     import torch
-    from torch import nn
 
     if not isinstance(spec, Spec):
         spec = load(spec)
@@ -138,7 +137,6 @@ def sequence(rows, child):
 def module_for(lr, dev=None):
     """The torch module of one analysed row (blocks build their own, recursing here)."""
     import torch
-    from torch import nn
 
     layer = lr.layer
     if layer is None:  # a nested sequence (a Repeat's copy, a Concat branch, a shortcut)

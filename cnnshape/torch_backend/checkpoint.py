@@ -87,7 +87,7 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file (pickle, zip, runtime)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file (pickle, zip, runtime)
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnshape checkpoint (no '{FORMAT}' marker); "

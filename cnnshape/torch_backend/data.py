@@ -311,8 +311,8 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
     """Load data set ``name`` (see :data:`DATASETS`) fitted to ``input_shape``.
 
     ``outputs`` (the classifier's width) only shapes generated data: ``shapes`` then makes
-    ``min(outputs, available)`` classes. Every data set keeps its classes: a classifier
-    whose width differs is the trainer's clear error (the same rule for every source).
+    ``min(outputs, available)`` classes. Every data set keeps its classes; the trainer
+    treats a width mismatch the same for every source (narrower: error, wider: warning).
     """
     import torch
 

@@ -34,7 +34,7 @@ def _item(child_name: str, child, i: int, prefix: str) -> dict:
     """One child module as spec data (blocks: asked of every block class in turn)."""
     from ..layers.blocks import BLOCK_TYPES
 
-    where = f"{prefix}{child_name}"
+    where = f"{prefix}{child_name}" if child_name is not None else prefix.rstrip(".")
 
     def items(pairs, sub: str = "", offset: int = 0) -> list:
         return _items(pairs, f"{where}.{sub}", offset)
@@ -45,24 +45,46 @@ def _item(child_name: str, child, i: int, prefix: str) -> dict:
         if d is not None:
             break
     if d is None:
+        if child_name is None:  # an inline block: its layers are registered on the enclosing module
+            raise CnnshapeError(f"'{where}' holds an inline {type(child).__name__}, which cnnshape does not "
+                                "recognise as a block")
         d = _leaf(where, child)
-    if child_name != str(i):
+    if child_name is None:
+        d["inline"] = True
+    elif child_name != str(i):
         d["name"] = child_name
     return d
+
+
+def _layer_class(child):
+    """The layer class for a torch leaf module: ``torch.nn.<Type>`` itself, or a class named
+    like a layer's ``torch_module`` (layer_modules.py, or its copy in an exported file)."""
+    from torch import nn
+
+    type_name = type(child).__name__
+    cls = LAYER_TYPES.get(type_name)
+    if cls is not None and not cls.is_block and getattr(nn, type_name, None) is type(child):
+        return cls
+    for c in LAYER_TYPES.values():
+        if getattr(c, "torch_module", None) == type_name:
+            return c
+    return None
 
 
 def _leaf(where: str, child) -> dict:
     from torch import nn
 
     type_name = type(child).__name__
-    cls = LAYER_TYPES.get(type_name)
-    from . import layer_modules
-
-    home = layer_modules if cls is not None and cls.torch_module else nn
-    if cls is None or cls.is_block or getattr(home, type_name, None) is not type(child):
+    cls = _layer_class(child)
+    if cls is None:
+        if isinstance(child, nn.Sequential):
+            raise CnnshapeError(f"child '{where}' is a {type_name}, a subclass of nn.Sequential with its own "
+                                "forward: what it computes is not the sequence of its children, so cnnshape "
+                                "cannot describe it; use a plain nn.Sequential, or import its parts")
         raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
                             f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
-    d = {"type": type_name}
+    _check_trainable(where, child)
+    d = {"type": cls.type}
     collapse = isinstance(child, nn.modules.conv._ConvNd)
     for key, arg in cls.ARGS.items():
         if key in SKIP or not hasattr(child, key):
@@ -83,13 +105,85 @@ def _leaf(where: str, child) -> dict:
     return d
 
 
-def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
-    """A spec for ``module`` (nn.Sequential, or a single supported layer) on ``input_shape``
-    (one sample, no batch). Unsupported layers raise CnnshapeError naming them."""
+def _check_trainable(where: str, child) -> None:
+    """A spec freezes whole layers only: a layer with some parameters frozen and others
+    trainable cannot be represented (refused rather than reported as fully trainable)."""
+    flags = {n: p.requires_grad for n, p in child.named_parameters()}
+    if len(set(flags.values())) > 1:
+        frozen = ", ".join(n for n, g in flags.items() if not g)
+        live = ", ".join(n for n, g in flags.items() if g)
+        raise CnnshapeError(f"child '{where}' ({type(child).__name__}) is partly frozen: {frozen} frozen, {live} "
+                            "trainable; a spec freezes whole layers only (trainable: false), so this cannot be "
+                            "imported exactly: freeze or unfreeze the whole layer first")
+
+
+def _check_shared(module) -> None:
+    """Refuse weight sharing (a module with parameters or buffers used at two places);
+    a stateless module (ReLU) used twice is imported as two layers, which is exact."""
+    seen: dict = {}
+    for path, m in module.named_modules(remove_duplicate=False):
+        if id(m) in seen and m is not module and seen[id(m)] != path:
+            has_state = any(True for _ in m.parameters()) or any(True for _ in m.buffers())
+            if has_state:
+                raise CnnshapeError(f"'{path or type(module).__name__}' is the same {type(m).__name__} as "
+                                    f"'{seen[id(m)]}' (shared weights): a spec gives every layer its own "
+                                    "parameters, so weight sharing cannot be expressed; give each place its own "
+                                    "module")
+        seen.setdefault(id(m), path)
+
+
+def _top_children(module) -> list:
+    """(name, module) pairs of the sequence ``module`` computes."""
     from torch import nn
 
-    children = list(module.named_children()) if isinstance(module, nn.Sequential) else [("0", module)]
-    layers = _items(children, "")
+    if is_plain_sequential(module):
+        return list(module._modules.items())
+    forward = getattr(type(module), "forward", None)
+    names = getattr(forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
+    if isinstance(names, dict) and set(names.values()) == set(module._modules):  # a cnnshape-exported Net
+        return [(seq_name, getattr(module, attr)) for seq_name, attr in names.items()]
+    return [("0", module)]
+
+
+def is_plain_sequential(module) -> bool:
+    """nn.Sequential, or a subclass that keeps its forward (it computes the sequence)."""
+    from torch import nn
+
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def instantiate(obj, what: str):
+    """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
+    with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
+    import inspect
+
+    if hasattr(obj, "named_children") and not isinstance(obj, type):
+        return obj
+    if not callable(obj):
+        raise CnnshapeError(f"{what} is a {type(obj).__name__}, not a torch module, class or factory")
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None and isinstance(obj, type):
+        need = [p.name for p in sig.parameters.values() if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if need:
+            raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
+                                "with none: add a module-level instance, e.g. net = Net(...), and import that")
+    try:
+        return obj()
+    except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
+        raise CnnshapeError(f"{what}() raised {type(exc).__name__}: {exc}") from None
+
+
+def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
+    """A spec for ``module`` (nn.Sequential, a cnnshape-exported Net, or a single supported
+    layer) on ``input_shape`` (one sample, no batch). What a spec cannot express raises
+    CnnshapeError naming the module: unsupported layers, weight sharing, partly frozen
+    layers, nn.Sequential subclasses with their own forward."""
+    _check_shared(module)
+    layers = _items(_top_children(module), "")
     data = {"input": list(input_shape), "layers": layers}
     if batch != 1:
         data["batch"] = batch

@@ -140,10 +140,10 @@ def loss_for(spec: Spec) -> tuple[str, list[str]]:
     return "cross_entropy", []
 
 
-def check_fit(spec: Spec, num_classes: int):
-    """The spec's report; TrainError unless the spec outputs ``[num_classes]`` per sample.
-    The same rule for every data source (generated ``shapes`` data makes as many classes as
-    the spec outputs when it can, so it matches by construction)."""
+def check_fit(spec: Spec, num_classes: int, warnings: list[str] | None = None):
+    """The spec's report; TrainError unless the spec outputs ``[k]`` per sample with
+    ``k >= num_classes``. The same rule for every data source: a wider classifier trains
+    (its extra outputs are never the target) with a note appended to ``warnings``."""
     report = analyze(spec)
     if not report.ok:
         e = report.errors[0]
@@ -160,8 +160,13 @@ def check_fit(spec: Spec, num_classes: int):
         where = ""
         if last is not None:
             where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")
-        raise TrainError(f"the data has {num_classes} classes but the spec outputs {out[0]} values per sample\n"
-                         f"  fix: set out_features: {num_classes}{where}")
+        if out[0] < num_classes:
+            raise TrainError(f"the data has {num_classes} classes but the spec outputs {out[0]} values per "
+                             f"sample\n  fix: set out_features: {num_classes}{where}")
+        if warnings is not None:
+            warnings.append(f"the spec outputs {out[0]} values per sample and the data has {num_classes} "
+                            f"classes: outputs {num_classes}..{out[0] - 1} are never the target "
+                            f"(set out_features: {num_classes}{where} to match)")
     return report
 
 
@@ -184,14 +189,14 @@ def train(spec, dataset, config: TrainConfig | None = None, *, device="cpu", mod
     from .build import build, resolve_device
 
     epochs, steps, batch_size, lr = config.epochs, config.steps, config.batch_size, config.learning_rate
-    optimizer, momentum, seed, val_fraction = config.optimizer, config.momentum, config.seed, config.val_fraction
+    seed, val_fraction = config.seed, config.val_fraction
     if not isinstance(spec, Spec):
         spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
     if tuple(dataset.x.shape[1:]) != tuple(spec.input):
         raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
                          f"{list(spec.input)}")
     loss_kind, warnings = loss_for(spec)
-    report = check_fit(spec, len(dataset.classes))
+    report = check_fit(spec, len(dataset.classes), warnings)
     if spec.dtype != "float32":
         warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
     dev = resolve_device(device)

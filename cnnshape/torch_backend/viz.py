@@ -46,10 +46,18 @@ def maps_panel(title: str, a: np.ndarray) -> Panel:
     return Panel(title, map_tiles(a))
 
 
-def _lines(title: str, a: np.ndarray) -> Panel:
+def filters_panel(title: str, w: np.ndarray) -> Panel:
+    """Conv filters ``[out, in, *kernel]``: 1-D kernels of one input channel as line plots
+    (one per filter), everything else as image tiles (see :func:`filter_tiles`)."""
+    if w.ndim == 3 and w.shape[1] == 1 and w.shape[2] >= 8:
+        return _lines(title, w[:, 0, :], "filters", "f")
+    return Panel(title, filter_tiles(w))
+
+
+def _lines(title: str, a: np.ndarray, noun: str = "channels", tag: str = "c") -> Panel:
     shown = a[:MAX_LINES]
-    more = f" (first {MAX_LINES} of {a.shape[0]} channels)" if a.shape[0] > MAX_LINES else ""
-    labels = [f"c{i}" for i in range(len(shown))]
+    more = f" (first {MAX_LINES} of {a.shape[0]} {noun})" if a.shape[0] > MAX_LINES else ""
+    labels = [f"{tag}{i}" for i in range(len(shown))]
     return Panel(title + more, list(shown), labels, "lines")
 
 
@@ -203,6 +211,8 @@ def write_png(path, panels: list[Panel], scale: int | None = None) -> str:
         th = max(t.shape[0] for t in tiles)
         tw = max(t.shape[1] for t in tiles)
         s = scale or max(1, min(12, 64 // max(th, tw, 1)) or 1)
+        if not scale and th * s < 8:  # thin tiles (1-D kernels): at least 8 px high, at most 512 wide
+            s = max(s, min(-(-8 // th), max(1, 512 // max(tw, 1))))
         cols = min(len(tiles), max(1, int(np.ceil(np.sqrt(len(tiles) * 1.6)))))
         rows = int(np.ceil(len(tiles) / cols))
         pad = 4

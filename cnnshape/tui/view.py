@@ -179,6 +179,8 @@ def tree_nodes(design: Design, ev: Evaluation, expanded, everything: bool = Fals
         out.append(Node(path, depth, label, str(t), status, rr, block, is_open, note, short))
         if is_open and isinstance(data, dict):
             for cpath, cdata, crr, clabel, cfirst in cls.tree_children(data, rr, path, label, first):
+                if isinstance(cdata, dict) and cdata.get("inline") is True and _block_class(cdata):
+                    clabel = label  # an inline block's layers take their names on this module
                 visit(cpath, cdata, crr, clabel, depth + 1, status, top, cfirst, label)
 
     for row, item in zip(ev.rows, design.items):

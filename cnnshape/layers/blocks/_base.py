@@ -31,14 +31,7 @@ class Block(Layer):
         out = {"type": self.type}
         for k in self._set:
             v = getattr(self, k)
-            kind = self.ARGS[k].kind
-            if kind == "layers":
-                v = [x.to_item() for x in v]
-            elif kind == "branches":
-                v = [[x.to_item() for x in b] for b in v]
-            elif kind == "overrides":
-                v = {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
-            out[k] = v
+            out[k] = v if v is None else self.ARGS[k].kind_of.to_plain(v)
         return out
 
     # ------------------------------------------------------------------ structure
@@ -213,7 +206,7 @@ def seq_children(module) -> list:
     nn.Sequential, else the module itself as child "0"."""
     from torch import nn
 
-    return list(module.named_children()) if type(module) is nn.Sequential else [("0", module)]
+    return list(module._modules.items()) if type(module) is nn.Sequential else [("0", module)]
 
 
 def is_container(module, name: str, *attrs: str) -> bool:

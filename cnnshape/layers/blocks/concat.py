@@ -131,19 +131,35 @@ class Concat(Block):
         return per, rows[k:]
 
     def size_flow(self, row, state, sizer):
-        """Sizes at which every branch gives the same spatial sizes (channels add up)."""
+        """Sizes at which every branch gives the same spatial sizes (channels add up; with
+        split, each branch gets its channel chunk; an empty branch passes it); then after."""
         from ...sizes import SizeUnknown, State
 
-        outs = [sizer.row(branch, state) for branch in row.children]
+        if state.dim == 0:
+            raise SizeUnknown(f"Concat '{row.path}' on channels that depend on the input size")
+        per, after = self.split_rows(row.children)
+        k = len(self.branches)
+        shape = tuple(row.input)
+        x = State(state.pieces, state.dim, (shape[0] // k, *shape[1:]) if self.split else shape, state.merged)
+        outs = [x if p is None else sizer.rows(p, x) if self.flat else sizer.row(p, x) for p in per]
         if any(o.dim == 0 for o in outs):
             raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
         merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
-        return State(merged.pieces, merged.dim, tuple(row.output), merged.merged)
+        cat = (sum(o.shape[0] for o in outs), *outs[0].shape[1:])
+        return sizer.rows(after, State(merged.pieces, merged.dim, cat, merged.merged))
 
     def memory(self, row, mem, value):
-        """Every branch gets the input; branch outputs live until the cat (which keeps nothing)."""
-        ins = [value] + [mem.share(value) for _ in row.children[1:]]
-        return mem.merge(row, [mem.run(c, v) for c, v in zip(row.children, ins)])
+        """Every branch gets the input (``split``: a view of its channel chunk); branch
+        outputs live until the cat, which keeps nothing; then ``after``."""
+        per, after = self.split_rows(row.children)
+        ins = [value] + [mem.share(value) for _ in per[1:]]
+        if self.split and mem.batch > 1:
+            for v in ins:
+                v.contig = False  # channel chunks of a batched map are strided views
+        outs = [v if rows is None else mem.seq(rows, v) if self.flat else mem.run(rows, v)
+                for rows, v in zip(per, ins)]
+        shape = after[0].input if after else row.output  # the cat's output
+        return mem.seq(after, mem.merge(row, outs, shape=shape))
 
     def draw_lanes(self, row):
         """One lane per branch (an empty branch of a split passes its part through),
@@ -184,24 +200,32 @@ class Concat(Block):
             return None
         if not hasattr(module, "_branches"):  # an older exported Concat: one child per branch
             return {"type": "Concat", "branches": [items(seq_children(b), f"{k}.")
-                                                   for k, b in enumerate(module.children())]}
+                                                   for k, b in enumerate(module._modules.values())]}
         d: dict = {"type": "Concat", "branches": []}
-        names, flat, k = [], False, 0
+
+        def wrapped(steps):  # one branch module (nn.Sequential-like) named by the branch
+            return len(steps) == 1 and isinstance(steps[0], str) and \
+                type(getattr(module, steps[0])).__name__ in ("Sequential", "Sequence")
+
+        flat = any(steps and not wrapped(steps) for steps in module._branches)
+        names, k = [], 0
         for steps in module._branches:
-            if len(steps) == 1 and isinstance(steps[0], str) and type(getattr(module, steps[0])).__name__ \
-                    in ("Sequential", "Sequence"):
+            if not flat and steps:
                 sub = getattr(module, steps[0])
-                d["branches"].append(items(seq_children(sub), f"{steps[0]}."))
+                d["branches"].append(items(_named(sub, sub._steps) if hasattr(sub, "_steps")
+                                           else seq_children(sub), f"{steps[0]}."))
                 names.append(steps[0])
             else:
-                flat = flat or bool(steps)
                 d["branches"].append(items(_named(module, steps), "", k))
-                names.append(None)
+                names.append(None)  # flat, or an empty branch (no module: any unused name)
             k += len(steps)
         if flat:
             d["flat"] = True
-        elif names != [str(i) for i in range(len(names))] and None not in names:
-            d["names"] = names
+        else:
+            names = [n if n is not None else next(c for c in (str(i), f"branch{i}", f"_{i}") if c not in names)
+                     for i, n in enumerate(names)]
+            if names != [str(i) for i in range(len(names))]:
+                d["names"] = names
         if module._split:
             d["split"] = True
         if module._after:

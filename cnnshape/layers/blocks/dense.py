@@ -49,6 +49,27 @@ class DenseBlock(Block):
             walk.merge_memory((channels, *shape[1:]))
         return (channels, *shape[1:]), merge_rf(walk, rfs, "the dense block's outputs"), reports
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which every copy keeps the spatial size of the block's input."""
+        from ...sizes import SizeUnknown, State
+
+        if state.dim == 0:
+            raise SizeUnknown(f"DenseBlock '{row.path}' on channels that depend on the input size")
+        cur = state
+        for copy in row.children:
+            x = State(cur.pieces, cur.dim, tuple(copy.input), cur.merged)
+            cur = sizer.equal([x, sizer.row(copy, x)], dims=range(1, len(x.shape)))
+        return State(cur.pieces, cur.dim, tuple(row.output), cur.merged)
+
+    def memory(self, row, mem, value):
+        """Copy i runs on a new storage: the cat of the input and the earlier outputs (all
+        held until the block's final cat); the cats keep nothing."""
+        feats = [value]
+        for c in row.children:
+            x = mem.merge(c, [mem.share(f) for f in feats], shape=c.input)
+            feats.append(mem.run(c, x))
+        return mem.merge(row, feats)
+
     def compile(self, row, child):
         from collections import OrderedDict
 
@@ -87,9 +108,10 @@ def _dense_from_copies(copies, items) -> dict | None:
 
     if not copies:
         return None
-    bodies = [items(seq_children(m) if type(m).__name__ == "Sequential" else [(n, m)], f"{n}.")
-              for n, m in copies]
-    single = [type(m).__name__ != "Sequential" for _, m in copies]
+    single = [type(m).__name__ not in ("Sequential", "Sequence") for _, m in copies]
+    bodies = [[{k: v for k, v in items([(n, m)], "")[0].items() if k != "name"}] if one else
+              items(_named(m, m._steps) if hasattr(m, "_steps") else seq_children(m), f"{n}.")
+              for (n, m), one in zip(copies, single)]
     names = [n for n, _ in copies]
     fmt = None
     for cand in ("{index}", "{number}"):
@@ -99,15 +121,7 @@ def _dense_from_copies(copies, items) -> dict | None:
                 fmt = f
     if fmt is None or len(set(single)) != 1 or any(b != bodies[0] for b in bodies):
         return None
-    body = bodies[0]
-    if all(single):
-        body = [{k: v for k, v in body[0].items() if k != "name"}]
-    d = {"type": "DenseBlock", "n": len(copies), "body": _strip_inferred(body)}
+    d = {"type": "DenseBlock", "n": len(copies), "body": bodies[0]}
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
-
-
-def _strip_inferred(body):
-    """Keep what the spec writes (inferred in_channels/num_features are not written)."""
-    return body

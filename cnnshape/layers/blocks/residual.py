@@ -58,8 +58,12 @@ class Residual(Block):
         mem.hold(body[-1], True)  # backward: the add's gradient waits for the shortcut
         out = mem.seq(body, value)
         mem.hold(body[-1], False)
+        if self.layer_scale is not None:  # layer_scale * h keeps h when the scale is trainable
+            trainable = row.trainable_params > sum(c.trainable_params for c in row.children)
+            out = mem.merge(row, [out], (0,) if trainable else (), body[-1].output, trainable)
         s_out = mem.run(short, skip) if short is not None else skip
         return mem.seq(after, mem.merge(row, [out, s_out]))
+
     def draw_lanes(self, row):
         """The body and the skip (the shortcut's layers, or an identity lane), added."""
         body, short, after = self.split_rows(row.children)
@@ -113,7 +117,7 @@ class Residual(Block):
     def from_torch(cls, module, items):
         if not is_container(module, "Residual", "_body", "_after", "_shortcut"):
             return None
-        kids = dict(module.named_children())
+        kids = dict(module._modules)
         d = {"type": "Residual", "body": items(_named(module, module._body), "")}
         if module._shortcut is not None:
             d["shortcut"] = items(seq_children(kids[module._shortcut]), f"{module._shortcut}.")
@@ -123,7 +127,7 @@ class Residual(Block):
             d["after"] = items(_named(module, module._after), "", len(module._body))
         scale = getattr(module, "layer_scale", None)
         if scale is not None:  # the value it starts from; trained values load with the state_dict
-            d["layer_scale"] = float(scale.flatten()[0]) if scale.numel() else 1.0
+            d["layer_scale"] = float(scale.detach().flatten()[0]) if scale.numel() else 1.0
         return d
 
     # ------------------------------------------------------------------ studio

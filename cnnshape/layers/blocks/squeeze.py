@@ -60,6 +60,33 @@ class SqueezeExcitation(Block):
         walk.merge_memory(shape)
         return shape, rf, rows
 
+    def size_flow(self, row, state, sizer):
+        """Sizes at which the gate's output is [C, 1, ...] or the input's shape."""
+        from ...sizes import SizeUnknown, State, fixed
+
+        g = sizer.rows(row.children, state)
+        x, d = tuple(row.input), state.dim
+        if g.dim != d or d == 0 or g.shape[0] != x[0]:
+            raise SizeUnknown(f"SqueezeExcitation '{row.path}': the gate moves the input-dependent size")
+        rest = [i for i in range(1, len(x)) if i != d]
+        can_full = all(g.shape[i] == x[i] for i in rest)
+        can_ones = all(g.shape[i] == 1 for i in rest)
+        if can_full and can_ones:
+            out = sizer.equal_or_one(state, g)
+        elif can_ones:  # where the gate is 1: the sizes both have
+            out = sizer.equal([state, sizer.apply(fixed(d, 1), g)], dims=())
+        else:
+            out = sizer.equal([state, g])
+        return State(out.pieces, out.dim, tuple(row.output), out.merged)
+
+    def memory(self, row, mem, value):
+        """``x * gate(x)``: the multiply keeps x for the gate's gradient and the gate's output
+        for x's gradient."""
+        x = mem.share(value)
+        g = mem.seq(row.children, value)
+        keeps = tuple(i for i, other in ((0, g), (1, x)) if other.grad)
+        return mem.merge(row, [x, g], keeps)
+
     def draw_lanes(self, row):
         """The input passes (identity lane) and is multiplied by the gate's output."""
         return [[], list(row.children)], "x", []
@@ -79,7 +106,7 @@ class SqueezeExcitation(Block):
     def from_torch(cls, module, items):
         if is_container(module, "SqueezeExcitation", "_gate"):
             return {"type": "SqueezeExcitation", "gate": items(_named(module, module._gate), "")}
-        kids = dict(module.named_children())
+        kids = dict(module._modules)
         if type(module).__name__ == "SqueezeExcitation" and set(kids) == set(SHORT_NAMES) \
                 and type(module).__module__.startswith("torchvision"):  # torchvision.ops.SqueezeExcitation
             return {"type": "SqueezeExcitation", "gate": items([(n, kids[n]) for n in SHORT_NAMES], "")}
