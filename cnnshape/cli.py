@@ -211,9 +211,7 @@ def consoles():
     return Console(), Console(stderr=True)
 
 
-def plural(n: int, word: str) -> str:
-    """``1 error``, ``2 errors``."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
+from .term import plural  # noqa: E402  (cheap: plain-text helpers)
 
 
 def print_file_error(err, path: str, exc) -> None:

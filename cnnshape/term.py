@@ -118,3 +118,8 @@ class Console:
     def print(self, obj: str | Text | Table = "", end: str = "\n") -> None:
         text = obj if isinstance(obj, str) else obj.render(self.color)
         self.file.write(text + end)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

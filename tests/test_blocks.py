@@ -687,3 +687,28 @@ layers:
     for n in nodes:
         assert n.report is not None and n.label == n.report.path, n.path
         assert D.get_data(f.original, n.path)
+
+
+def test_frozen_layer_scale_is_frozen_in_the_compiled_and_exported_model(tmp_path):
+    """trainable: false on a Residual with layer_scale: the block's own parameter is frozen in
+    the compiled model and in exported code, as the analysis counts it."""
+    import importlib.util
+
+    from cnnshape.analysis import check
+    from cnnshape.torch_backend.build import build
+    from cnnshape.torch_backend.export import export_python
+
+    spec = {"input": [4, 6, 6], "layers": [{"type": "Residual", "trainable": False, "layer_scale": 0.5,
+                                            "body": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3,
+                                                      "padding": 1}]},
+                                           {"type": "Conv2d", "out_channels": 2, "kernel_size": 1}]}
+    report = check(spec)
+    assert report.totals.params == 4 + 4 * 4 * 9 + 4 + 2 * 4 + 2 and report.totals.trainable_params == 10
+    model = build(spec)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 10
+    path = tmp_path / "net.py"
+    path.write_text(export_python(spec))
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location("net", path))
+    mod.__spec__.loader.exec_module(mod)
+    net = mod.Net()
+    assert sum(p.numel() for p in net.parameters() if p.requires_grad) == 10

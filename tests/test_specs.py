@@ -65,3 +65,18 @@ def test_broken_spec_is_located(path):
     report = check(path)
     assert not report.ok
     assert all(d.line is not None and d.hint for d in report.errors)
+
+
+ZOO = sorted(glob.glob(os.path.join(os.path.dirname(SPECS), "cnnshape", "zoo", "specs", "*.yaml")))
+
+
+@pytest.mark.parametrize("path", VALID + ZOO, ids=os.path.basename)
+def test_to_dict_round_trips(path):
+    """A loaded spec written back as data (Spec.to_dict: what a tool or the studio saves)
+    is the same spec, Repeat.first overrides with layer lists included."""
+    from cnnshape.spec import load
+
+    spec = load(path)
+    again = load(spec.to_dict())
+    assert again.to_dict() == spec.to_dict()
+    assert check(again).totals == check(spec).totals

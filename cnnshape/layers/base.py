@@ -459,7 +459,17 @@ class OverridesKind(Kind):
         return "mapping {child: {argument: value}}"
 
     def to_plain(self, v):
-        return {p: (ov if not isinstance(ov, tuple) else [x.to_item() for x in ov]) for p, ov in v.items()}
+        """Layer lists inside the overrides (e.g. a first copy's new shortcut) as YAML items."""
+        def plain(x):
+            if isinstance(x, Layer):
+                return x.to_item()
+            if isinstance(x, (list, tuple)):
+                return [plain(y) for y in x]
+            if isinstance(x, dict):
+                return {k: plain(y) for k, y in x.items()}
+            return x
+
+        return {p: plain(ov) for p, ov in v.items()}
 
 
 class Arg:

@@ -11,14 +11,11 @@ import math
 from typing import Any, ClassVar
 
 from .. import formulas as F
+from ..term import plural
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, MIX, Arg, Inference, Layer, LayerError, Note, Shape, _weight_shape,
     Saved, ntuple, register, shape_str,
 )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def check_channels(layer: Layer, declared: int | None, actual: int, key: str, shape: Shape) -> None:
@@ -149,7 +146,7 @@ class _ConvNd(_ConvBase):
             # input (k_eff >= stride) and real pixels, not just right padding, are lost
             dropped = (padded - keff) % s - pr
             if dropped > 0 and keff >= s and F.sizeable_loss(dropped, n):
-                unused.append(f"{_plural(dropped, 'pixel')} of {n} along {ax}")
+                unused.append(f"{plural(dropped, 'pixel')} of {n} along {ax}")
             out.append(o)
         if unused:
             notes.append(Note(

@@ -122,6 +122,12 @@ def export_python(spec, class_name: str = "Net") -> str:
             if row.layer is not None and not row.layer.is_block and row.params and not row.trainable_params:
                 target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
                 init.append(f"        {target}.requires_grad_(False)  # trainable: false")
+            elif row.layer is not None and row.layer.is_block:
+                own = row.params - sum(c.params for c in row.children)
+                if own and row.trainable_params == sum(c.trainable_params for c in row.children):
+                    target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
+                    for name, _ in row.layer.own_parameters():
+                        init.append(f"        {target}.{name}.requires_grad_(False)  # trainable: false")
         forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
         mapping.append((lr.name, attr))
     src = [

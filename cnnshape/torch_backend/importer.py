@@ -134,7 +134,6 @@ def _check_shared(module) -> None:
 
 def _top_children(module) -> list:
     """(name, module) pairs of the sequence ``module`` computes."""
-    from torch import nn
 
     if is_plain_sequential(module):
         return list(module._modules.items())

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from .. import design as D
 from ..roundtrip import DesignFile
+from ..term import plural
 from . import extras
 from .files import FileActions
 from .keys import bindings, help_table
@@ -171,7 +172,7 @@ class DesignScreen(FileActions, Screen):
 
     def _show_status(self) -> None:
         ev = self.evaluation
-        state = "[green]✓ valid[/]" if ev.ok else f"[red]✗ {len(ev.errors)} error(s)[/]"
+        state = "[green]✓ valid[/]" if ev.ok else f"[red]✗ {plural(len(ev.errors), 'error')}[/]"
         self.status.update(f" {state}  {self.message}")
 
     def say(self, message: str) -> None:

@@ -5,6 +5,7 @@ from textual.message import Message
 from textual.widgets import DataTable, OptionList
 from textual.widgets.option_list import Option
 
+from ..term import plural
 from .keys import bindings
 from .view import diagnostic_label, visible_columns
 
@@ -53,7 +54,7 @@ class ProblemsList(OptionList):
                          or [Option("[green]✓ no problems[/]", id="none", disabled=True)])
         if self.diagnostics:
             self.highlighted = 0
-        self.border_title = f"problems ({len(errors)} errors, {len(warnings)} warnings)"
+        self.border_title = f"problems ({plural(len(errors), 'error')}, {plural(len(warnings), 'warning')})"
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -90,6 +90,11 @@ class Block(Layer):
         order by default. Merges (add, cat, multiply) go through ``mem.merge``."""
         return mem.seq(row.children, value)
 
+    def own_parameters(self) -> tuple[tuple[str, str], ...]:
+        """(attribute name, description) of the parameters registered on the block's module
+        itself (a Residual's ``layer_scale``)."""
+        return ()
+
     def own_params(self, out) -> int:
         """Parameters registered on the block's module itself (not in a child), e.g. a
         Residual's layer_scale, for output shape ``out``."""

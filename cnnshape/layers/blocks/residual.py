@@ -25,6 +25,9 @@ class Residual(Block):
                       "initialised to this value, registered as the parameter 'layer_scale' (ConvNeXt).",
                       nullable=True)
 
+    def own_parameters(self):
+        return (("layer_scale", "per-channel scale of the body's output"),) if self.layer_scale is not None else ()
+
     def own_params(self, out):
         return out[0] if self.layer_scale is not None else 0
 
@@ -98,9 +101,14 @@ class Residual(Block):
 
         body, short, after = self.split_rows(row.children)
         scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1)
-        return Residual(OrderedDict((c.name, child(c)) for c in body),
-                        None if short is None else child(short), self.shortcut_name,
-                        OrderedDict((c.name, child(c)) for c in after), scale)
+        module = Residual(OrderedDict((c.name, child(c)) for c in body),
+                          None if short is None else child(short), self.shortcut_name,
+                          OrderedDict((c.name, child(c)) for c in after), scale)
+        own = row.params - sum(c.params for c in row.children)
+        if own and row.trainable_params == sum(c.trainable_params for c in row.children):
+            for name, _ in self.own_parameters():  # a frozen block (or inside one): as analysed
+                getattr(module, name).requires_grad_(False)
+        return module
 
     def export_expr(self, row, em, depth):
         em.needs.update({"OrderedDict", "Residual"})
