@@ -76,12 +76,18 @@ def test_one_frozen_config_one_default_lr_and_the_plain_step_matches_torch():
     from cnnshape.torch_backend.train import DEFAULT_LR, TrainConfig, make_optimizer, optimizer_step
 
     assert TrainConfig(optimizer="adam").learning_rate == DEFAULT_LR["adam"] == 0.001
-    assert TrainConfig().learning_rate == DEFAULT_LR["sgd"]
+    assert TrainConfig().optimizer == "momentum" and TrainConfig().learning_rate == DEFAULT_LR["momentum"] == 0.01
+    assert TrainConfig(optimizer="adamw").learning_rate == 0.001
     for bad in ({"lr": float("nan")}, {"batch_size": 0}, {"steps": True}, {"val_fraction": 1.0},
                 {"optimizer": "rmsprop"}, {"epochs": 2**40}):
         with pytest.raises(TrainError):
             TrainConfig(**bad)
-    for opt_name in ("sgd", "adam"):
+    kinds = {"sgd": (torch.optim.SGD, 0), "momentum": (torch.optim.SGD, 0.9), "adam": (torch.optim.Adam, None),
+             "adamw": (torch.optim.AdamW, None)}
+    for opt_name, (cls, momentum) in kinds.items():
+        opt = make_optimizer(torch.nn.Linear(2, 2).parameters(), TrainConfig(optimizer=opt_name))
+        assert type(opt) is cls and (momentum is None or opt.defaults["momentum"] == momentum)
+    for opt_name in ("sgd", "momentum", "adam", "adamw"):
         finals = []
         for plain in (True, False):
             torch.manual_seed(0)

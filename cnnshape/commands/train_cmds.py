@@ -79,9 +79,11 @@ def _prepare_out(out_dir: str) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 3).")
 @click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps instead of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: 0.01 for sgd, 0.001 for adam).")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
-              help="sgd uses momentum 0.9, as in the tutorials.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Learning rate (default: 0.01 for sgd/momentum, 0.001 for adam/adamw).")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="momentum",
+              show_default=True, help="momentum = SGD with momentum 0.9, as in the tutorials; the same names as "
+              "`cnnshape check --optimizer` (memory figures).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, split and order (reproducible on CPU).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--limit", type=click.IntRange(min=10), help="Use at most this many samples.")

@@ -15,11 +15,11 @@ from typing import Callable
 
 from ..analysis import analyze
 from ..errors import CnnshapeError
+from ..memory import OPTIMIZERS  # sgd, momentum, adam, adamw: one list for training and its memory figures
 from ..spec import Spec, from_data, load
 
-OPTIMIZERS = ("sgd", "adam")
 #: the one default learning rate of each optimizer (CLI, studio and API alike)
-DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
+DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001, "adamw": 0.001}
 
 
 class TrainError(CnnshapeError):
@@ -36,7 +36,8 @@ class TrainConfig:
     steps: int | None = None
     batch_size: int = 64
     lr: float | None = None
-    optimizer: str = "sgd"
+    optimizer: str = "momentum"
+    #: the momentum of ``optimizer="momentum"`` (SGD with momentum, the tutorials' choice)
     momentum: float = 0.9
     seed: int = 0
     val_fraction: float = 0.1
@@ -340,14 +341,15 @@ def _threads_for(report, batch_size: int, dev) -> int | None:
 
 
 def make_optimizer(params, config: TrainConfig):
-    """torch.optim.SGD (with momentum) or Adam for ``config``, prepared so that using it
+    """torch.optim.SGD (plain or with momentum), Adam or AdamW for ``config``, prepared so that using it
     never imports ``torch._dynamo`` (~1.6 s): its methods' lazy ``_disable_dynamo`` wrappers
     are pre-resolved to the plain methods (no compiler is involved in eager training)."""
     import sys
 
     import torch
 
-    cls = torch.optim.SGD if config.optimizer == "sgd" else torch.optim.Adam
+    cls = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "adam": torch.optim.Adam,
+           "adamw": torch.optim.AdamW}[config.optimizer]
     if "torch._dynamo" not in sys.modules:
         probe = torch._disable_dynamo(lambda: None).__code__
         for klass in (torch.optim.Optimizer, cls):
@@ -355,7 +357,7 @@ def make_optimizer(params, config: TrainConfig):
                 fn = getattr(attr, "__wrapped__", None)
                 if fn is not None and getattr(attr, "__code__", None) is probe:
                     fn.__dynamo_disable = fn
-    if config.optimizer == "sgd":
+    if config.optimizer == "momentum":
         return cls(params, lr=config.learning_rate, momentum=config.momentum)
     return cls(params, lr=config.learning_rate)
 

@@ -121,12 +121,13 @@ class TrainScreen(Screen):
                              compact=True)
                 yield Static("[dim]checking devices…[/]", id="t-devices")
                 for key, label, value in (("epochs", "epochs", "3"), ("steps", "steps (instead of epochs)", ""),
-                                          ("lr", "learning rate", "0.01"), ("batch", "batch size", "64")):
+                                          ("lr", "learning rate (empty: the optimizer's default)", ""),
+                                          ("batch", "batch size", "64")):
                     yield Label(label)
                     yield Input(value=value, id=f"t-{key}", compact=True)
                 yield Label("optimizer")
-                yield Select([("sgd (momentum 0.9)", "sgd"), ("adam", "adam")], value="sgd", allow_blank=False,
-                             id="t-optimizer", compact=True)
+                yield Select([("sgd + momentum 0.9", "momentum"), ("sgd", "sgd"), ("adam", "adam"), ("adamw", "adamw")],
+                             value="momentum", allow_blank=False, id="t-optimizer", compact=True)
                 yield Static("", id="t-memory")
                 with Horizontal(classes="buttons"):
                     yield Button("Start (ctrl+r)", id="t-start", variant="success")
@@ -184,7 +185,7 @@ class TrainScreen(Screen):
         if batch and batch > 0 and isinstance(device, str):
             from ..analysis import analyze
 
-            optimizer = {"sgd": "momentum"}.get(self.query_one("#t-optimizer", Select).value, "adam")
+            optimizer = self.query_one("#t-optimizer", Select).value  # the same names as the memory model
             warning = extras.fit_warning(analyze(self.spec), batch=batch, optimizer=optimizer,
                                          free_bytes=self.free.get(device), device=device)
         self.query_one("#t-memory", Static).update(f"[yellow]⚠ {escape(warning)}[/]" if warning else "")
@@ -210,10 +211,16 @@ class TrainScreen(Screen):
             if not path:
                 raise ValueError("folder data: type the folder path (one sub-folder per class)")
             data = f"folder:{path}"
+        from ..torch_backend.train import TrainConfig, TrainError  # torch-free module top
+
+        try:  # validated where the CLI and the API validate it
+            config = TrainConfig(epochs=number("epochs", int, True), steps=number("steps", int, True),
+                                 lr=number("lr", float, True), batch_size=number("batch", int),
+                                 optimizer=self.query_one("#t-optimizer", Select).value)
+        except TrainError as exc:
+            raise ValueError(str(exc)) from None
         return {"data": data, "data_dir": path or None, "device": self.query_one("#t-device", Select).value,
-                "epochs": number("epochs", int, True), "steps": number("steps", int, True),
-                "lr": number("lr", float), "batch_size": number("batch", int),
-                "optimizer": self.query_one("#t-optimizer", Select).value}
+                "config": config}
 
     # ------------------------------------------------------------------- actions
     @on(Button.Pressed, "#t-start")
@@ -306,8 +313,7 @@ class TrainScreen(Screen):
                 call(self._log, f"[cyan]note:[/] {escape(n)}")
             self.dataset = ds
             t0 = time.perf_counter()
-            result = train(self.spec, ds, device=opts["device"], epochs=opts["epochs"], steps=opts["steps"],
-                           batch_size=opts["batch_size"], lr=opts["lr"], optimizer=opts["optimizer"],
+            result = train(self.spec, ds, opts["config"], device=opts["device"],
                            on_progress=lambda p: call(self._progress, p), should_stop=self.stop_event.is_set,
                            progress_every=5)
             call(self._done, result, time.perf_counter() - t0)
