@@ -360,8 +360,8 @@ def test_huge_and_deeply_nested_repeats_are_refused_fast_and_located():
             errors = report.errors
         except SpecError as exc:
             errors = exc.diagnostics
-        assert time.perf_counter() - t < 1
-        assert errors and ("at most" in errors[0].message or "more than 100,000" in errors[0].message)
+        assert time.perf_counter() - t < 5  # a hang guard (it answers in milliseconds)
+        assert errors and any(s in errors[0].message for s in ("at most 10,000", "more than 10,000", "at most 1,099,511,627,776"))
         assert errors[0].index in (0, None)
     from cnnshape.analysis import analyze as run
     from cnnshape.layers import LAYER_TYPES
@@ -371,7 +371,7 @@ def test_huge_and_deeply_nested_repeats_are_refused_fast_and_located():
     t = time.perf_counter()
     report = run(spec)
     assert time.perf_counter() - t < 1
-    assert "at most 100,000 layers" in report.errors[0].message and report.errors[0].key in ("n", None)
+    assert "at most 10,000 layers" in report.errors[0].message and report.errors[0].key in ("n", None)
     ok = check({"input": [3, 8, 8], "layers": [{"type": "Repeat", "n": 5000, "body": ["ReLU"]}]})
     assert ok.ok and len(ok.layers[0].children) == 5000 and ok.layers[0].children[-1].path == "0.4999"
 
@@ -683,7 +683,7 @@ layers:
     ev = D.evaluate(f.original)
     assert ev.ok
     nodes = tree_nodes(f.original, ev, set(), everything=True)
-    assert len(nodes) == 26
+    assert len(nodes) == 27  # 26 layers and blocks, and the Repeat's second copy (listed collapsed)
     for n in nodes:
         assert n.report is not None and n.label == n.report.path, n.path
         assert D.get_data(f.original, n.path)

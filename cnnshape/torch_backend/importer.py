@@ -71,6 +71,15 @@ def _layer_class(child):
     return None
 
 
+def _stores_kernel_as_stride(cls, kernel_size) -> bool:
+    """True when ``cls(kernel_size)`` keeps ``stride`` equal to the kernel (MaxPool, AvgPool),
+    False when it keeps None (LPPool): only then is a stride equal to the kernel a default."""
+    try:
+        return cls(kernel_size).stride is not None
+    except (TypeError, ValueError):
+        return False
+
+
 def _leaf(where: str, child) -> dict:
     from torch import nn
 
@@ -94,8 +103,8 @@ def _leaf(where: str, child) -> dict:
             value = child.bias is not None
         value = _plain(value, collapse)
         if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
-                and arg.default is None:
-            continue
+                and arg.default is None and _stores_kernel_as_stride(type(child), child.kernel_size):
+            continue  # the module turned stride=None into the kernel size: the spec leaves it out
         if not arg.required and _default_equal(value, arg.default):
             continue
         d[key] = value

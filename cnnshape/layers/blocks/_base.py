@@ -149,7 +149,7 @@ class Block(Layer):
 
 #: most rows (layers, counting every Repeat copy and nested row) one report may hold;
 #: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
-MAX_EXPANDED_ROWS = 100_000
+from ...limits import MAX_LAYERS as MAX_EXPANDED_ROWS  # noqa: E402  (one limit: README, Limits)
 
 
 def expanded_rows(layer) -> int:
