@@ -3,6 +3,7 @@
 from typing import Any, ClassVar
 
 from ... import formulas as F
+from ...limits import MAX_LAYERS
 from ..base import Arg, Layer, LayerError, Note
 
 
@@ -149,7 +150,7 @@ class Block(Layer):
 
 #: most rows (layers, counting every Repeat copy and nested row) one report may hold;
 #: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
-from ...limits import MAX_LAYERS as MAX_EXPANDED_ROWS  # noqa: E402  (one limit: README, Limits)
+MAX_EXPANDED_ROWS = MAX_LAYERS  # one limit for the loader and the analysis (README: Limits)
 
 
 def expanded_rows(layer) -> int:
