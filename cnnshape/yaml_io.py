@@ -26,7 +26,7 @@ _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$")
 _FLOAT_SPECIAL = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: seconds to wait for data from a pipe/FIFO/device before giving up
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 5.0
 
 
 @dataclass
