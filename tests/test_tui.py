@@ -339,7 +339,8 @@ async def open_train(pilot, **fields):
 
 async def train_to_end(pilot, screen, timeout=60.0):
     await pilot.press("ctrl+r")
-    assert screen.running
+    await pilot.pause()
+    assert screen.running, str(screen.query_one("#t-log").render())
     await _wait(pilot, lambda: not screen.running, timeout=timeout)
     assert screen.result is not None, str(screen.query_one("#t-log").render())
     return screen.result

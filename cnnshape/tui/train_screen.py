@@ -174,8 +174,10 @@ class TrainScreen(Screen):
     @on(Input.Changed, "#t-batch")
     @on(Select.Changed, "#t-device, #t-optimizer")
     def _check_fit(self, event=None) -> str | None:
-        """Show (and return) the warning when the batch will not fit the chosen device."""
-        self.warned_fit = False
+        """Show (and return) the warning when the batch will not fit the chosen device (a
+        changed batch, device or optimizer asks again before the next run)."""
+        if event is not None:
+            self.warned_fit = False
         warning = None
         try:
             batch = int(self.query_one("#t-batch", Input).value)
