@@ -19,7 +19,7 @@ from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
 from .conftest import ROOT, SPECS
-from .oracle import Fail, TorchRun, _leaf, run_nested  # noqa: F401
+from .oracle import Fail, TorchRun, _leaf
 
 
 def test_resnet50_check_prints_torchvision_count_and_stage_table():
