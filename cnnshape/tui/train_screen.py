@@ -240,6 +240,7 @@ class TrainScreen(Screen):
             self._log(f"[yellow]⚠ {escape(warning)}: press ctrl+r again to run anyway[/]")
             return
         self.running = True
+        self.result = None
         self.stop_event.clear()
         self.losses, self.accs, self.steps, self.val = [], [], [], []
         self.last_speed, self.total_steps = "", 0
