@@ -10,17 +10,6 @@ import click
 EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
 
 
-def _parse_size(ctx, param, value):
-    if value is None:
-        return None
-    from .memory import parse_bytes
-
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _parse_shape(ctx, param, value):
     if value is None:
         return None
@@ -35,6 +24,8 @@ def _parse_shape(ctx, param, value):
 
 
 def _parse_qty(ctx, param, value):
+    """A count or a size with an optional unit (5M, 1.5G, 8GiB, 512MB): budgets and
+    --memory-limit share one parser (cnnshape.gates.parse_quantity)."""
     if value is None:
         return None
     from .gates import parse_quantity
@@ -97,12 +88,12 @@ def main():
                    "2+ = also the layers inside blocks, that many levels deep.")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
               show_default=True, help="Optimizer of the training-memory figures (state per parameter).")
-@click.option("--memory-limit", callback=_parse_size, metavar="SIZE",
+@click.option("--memory-limit", callback=_parse_qty, metavar="SIZE",
               help="Device memory, e.g. 8GiB or 12GB: also print the largest batch that fits.")
 @click.option("--max-params", callback=_parse_qty, metavar="N", help="Budget: fail (exit 1) above N params, e.g. 5M.")
 @click.option("--max-trainable-params", callback=_parse_qty, metavar="N", help="Budget on trainable params.")
 @click.option("--max-macs", callback=_parse_qty, metavar="N", help="Budget: MACs per sample, e.g. 1G.")
-@click.option("--max-memory", callback=_parse_size, metavar="SIZE",
+@click.option("--max-memory", callback=_parse_qty, metavar="SIZE",
               help="Budget: memory of one training step at the spec's batch (with --optimizer), e.g. 8GiB.")
 @click.option("--min-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at least this.")
 @click.option("--max-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at most this.")
