@@ -712,3 +712,19 @@ def test_frozen_layer_scale_is_frozen_in_the_compiled_and_exported_model(tmp_pat
     mod.__spec__.loader.exec_module(mod)
     net = mod.Net()
     assert sum(p.numel() for p in net.parameters() if p.requires_grad) == 10
+
+
+def test_compiled_residual_refuses_to_broadcast():
+    """The analysis (and `cnnshape sizes`) require equal shapes at a Residual add; the compiled
+    module refuses a broadcasting add too, instead of silently computing something else."""
+    from cnnshape.torch_backend.build import build
+
+    spec = {"input": [4, 12, 10], "layers": [{"type": "Residual", "body": [
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1}],
+        "shortcut": [{"type": "MaxPool2d", "kernel_size": 2}]}]}
+    model = build(spec)
+    assert model(torch.randn(1, 4, 12, 10)).shape == (1, 4, 6, 5)
+    # H = 3: body [4, 2, 5], shortcut [4, 1, 5] -- torch alone would broadcast the add
+    with pytest.raises(RuntimeError, match=r"Residual add needs equal shapes: body outputs \[4, 2, 5\], "
+                                           r"shortcut outputs \[4, 1, 5\]"):
+        model(torch.randn(1, 4, 3, 10))

@@ -53,7 +53,8 @@ class Sequence(nn.Module):
 
 class Residual(nn.Module):
     """``y = after(layer_scale * body(x) + shortcut(x))``; identity shortcut when ``shortcut``
-    is None; ``layer_scale`` (a per-channel parameter) only when given.
+    is None; ``layer_scale`` (a per-channel parameter) only when given. The add needs equal
+    shapes (no broadcasting), as the analysis requires.
 
     Children (state_dict prefixes): the body's layers by name, the shortcut under
     ``shortcut_name``, then the layers after the add.
@@ -74,8 +75,11 @@ class Residual(nn.Module):
         h = _run(self, self._body, x)
         if getattr(self, "layer_scale", None) is not None:
             h = self.layer_scale * h
-        y = h + (getattr(self, self._shortcut)(x) if self._shortcut is not None else x)
-        return _run(self, self._after, y)
+        s = getattr(self, self._shortcut)(x) if self._shortcut is not None else x
+        if h.shape != s.shape:  # no silent broadcasting: the add needs equal shapes
+            raise RuntimeError(f"Residual add needs equal shapes: body outputs {list(h.shape[1:])}, "
+                               f"shortcut outputs {list(s.shape[1:])}")
+        return _run(self, self._after, h + s)
 
 
 class Concat(nn.Module):
