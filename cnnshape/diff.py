@@ -204,31 +204,23 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
     return out
 
 
-def _saved_by_path(report: Report) -> dict[str, int]:
-    """Per-layer saved-for-backward bytes when the memory model is available."""
-    try:
-        from . import memory
-    except ImportError:
-        return {}
-    per_layer = getattr(memory, "saved_by_path", None)
-    if per_layer is None or not report.ok:
-        return {}
-    try:
-        return dict(per_layer(report))
-    except Exception:  # noqa: BLE001 - a missing figure must not break the diff
-        return {}
+def _memory(report: Report) -> tuple[dict[str, int] | None, dict[str, int]]:
+    """(saved-for-backward bytes per module path, memory totals) from the memory model;
+    (None, {}) for a spec with errors (its figures would cover part of the network)."""
+    if not report.ok:
+        return None, {}
+    from .memory import estimate
 
-
-def _memory_totals(report: Report) -> dict[str, int]:
-    try:
-        from . import memory
-    except ImportError:
-        return {}
-    if not report.ok or not hasattr(memory, "estimate"):
-        return {}
-    est = memory.estimate(report)
-    return {"saved_bytes": est.saved_bytes, "training_peak_bytes": est.training_peak_bytes,
-            "inference_peak_bytes": est.inference_peak_bytes}
+    est = estimate(report)
+    per_path: dict[str, int] = {}
+    for path, nbytes in est.per_layer.items():  # a block's share: what the layers inside it keep
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:k])
+            per_path[prefix] = per_path.get(prefix, 0) + nbytes
+    totals = {"saved_bytes": est.saved_bytes, "training_peak_bytes": est.training_peak_bytes,
+              "inference_peak_bytes": est.inference_peak_bytes}
+    return per_path, totals
 
 
 def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
@@ -239,7 +231,7 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
         names = (ra.spec.source.path if ra.spec.source and ra.spec.source.path else "A",
                  rb.spec.source.path if rb.spec.source and rb.spec.source.path else "B")
     pa, pb = _rows_by_path(ra), _rows_by_path(rb)
-    sa, sb = _saved_by_path(ra), _saved_by_path(rb)
+    (sa, ma), (sb, mb) = _memory(ra), _memory(rb)
     rows = []
     for path in _merged_order(list(pa), list(pb)):
         x, dx = pa.get(path, (None, None))
@@ -259,7 +251,9 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
             params=(x.params if x else None, y.params if y else None),
             macs=(x.macs if x else None, y.macs if y else None),
             receptive_field=(_rf(x), _rf(y)),
-            saved_bytes=(sa.get(path), sb.get(path)), is_block=block)
+            saved_bytes=((sa.get(path, 0) if x else None, sb.get(path, 0) if y else None)
+                         if sa is not None and sb is not None else (None, None)),
+            is_block=block)
         if x is None:
             status = UNANALYSED if _unanalysed(ra, path) else ADDED
         elif y is None:
@@ -278,7 +272,6 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
     totals = {"params": _total(ta.params, tb.params),
               "trainable_params": _total(ta.trainable_params, tb.trainable_params),
               "macs": _total(ta.macs, tb.macs)}
-    ma, mb = _memory_totals(ra), _memory_totals(rb)
     for key in ("saved_bytes", "training_peak_bytes", "inference_peak_bytes"):
         if key in ma or key in mb:
             totals[key] = _total(ma.get(key), mb.get(key))

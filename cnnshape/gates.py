@@ -104,7 +104,7 @@ def check_budgets(report, budgets: Budgets) -> list[Diagnostic]:
              f"most expensive layers: {_top_rows(report, lambda r: r.macs)}")
     if budgets.max_memory is not None:
         peak = training_peak(report, budgets.optimizer)
-        if peak is not None and peak > budgets.max_memory:
+        if peak > budgets.max_memory:
             fail(f"training step needs {human(peak, True)} at batch {report.spec.batch} > "
                  f"{human(budgets.max_memory, True)} (--max-memory, optimizer {budgets.optimizer})",
                  "lower batch:, or see `cnnshape check --memory-limit` for the largest batch that fits")
@@ -129,13 +129,8 @@ def _final_rf(report):
     return None
 
 
-def training_peak(report, optimizer: str) -> int | None:
-    """The memory model's training peak for the spec's batch (None when unavailable)."""
-    try:
-        from . import memory
-    except ImportError:
-        return None
-    estimate = getattr(memory, "estimate", None)
-    if estimate is None:
-        return None
+def training_peak(report, optimizer: str) -> int:
+    """The memory model's training peak (bytes) for the spec's batch."""
+    from .memory import estimate
+
     return estimate(report, optimizer=optimizer).training_peak_bytes
