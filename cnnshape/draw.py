@@ -15,7 +15,7 @@ with Pillow, so both show the same picture and the same spec always gives the sa
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .analysis import LayerReport, Report
 
@@ -79,17 +79,9 @@ class Scene:
     items: list = field(default_factory=list)
 
     def shift(self, dx: float, dy: float) -> list:
-        out = []
-        for it in self.items:
-            if isinstance(it, Rect):
-                out.append(Rect(it.x + dx, it.y + dy, it.w, it.h, it.fill, it.stroke, it.dash, it.radius))
-            elif isinstance(it, Poly):
-                out.append(Poly(tuple((x + dx, y + dy) for x, y in it.points), it.fill, it.stroke, it.closed, it.dash))
-            elif isinstance(it, Label):
-                out.append(Label(it.x + dx, it.y + dy, it.text, it.size, it.anchor, it.color, it.bold))
-            else:
-                out.append(Circle(it.x + dx, it.y + dy, it.r, it.text, it.fill))
-        return out
+        """The items moved by (dx, dy)."""
+        return [replace(it, points=tuple((x + dx, y + dy) for x, y in it.points)) if isinstance(it, Poly)
+                else replace(it, x=it.x + dx, y=it.y + dy) for it in self.items]
 
 
 # ----------------------------------------------------------------------------- scales
@@ -200,6 +192,11 @@ def _label_width(label: str) -> float:
     return max((text_width(line, FONT - 2) for line in label.split("\n")), default=0)
 
 
+def _lead(label: str) -> float:
+    """Room for the labelled arrow into a lane's first node (none when unlabelled)."""
+    return max(GAP, _label_width(label) + 10) if label else 0
+
+
 @dataclass
 class _Placed:
     scene: Scene
@@ -270,7 +267,6 @@ def _frame(inner: _Placed, title: str, merge: str | None = None) -> _Placed:
         s.items.append(Poly(((-6, mid), (-6, y), (width - 4, y)), closed=False, dash=True))
         s.items.append(Circle(width + 2, y, 6, merge))
         s.items.append(Poly(((width + 2, y + 6), (width + 2, mid)), closed=False, dash=True))
-        s.items.append(Label(width - 16, y - 3, title.split(": ", 1)[-1].split(" ")[0] and "", FONT - 2))
     s.width = width + (10 if merge else 0)
     s.height = top + inner.scene.height + 12
     return _Placed(s, mid)
@@ -319,11 +315,9 @@ def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> 
         if not parts:  # an identity lane (skip connection)
             placed_lanes.append((None, tail or "identity", ""))
         else:
-            first = parts[0][1]
-            lead = max(GAP, _label_width(first) + 10) if first else 0
-            placed_lanes.append((_hstack([(parts[0][0], "")] + parts[1:], tail.replace(", ", "\n")), tail, first))
-    width = max([p.scene.width + (max(GAP, _label_width(f) + 10) if f else 0)
-                 for p, _, f in placed_lanes if p is not None] + [60])
+            placed_lanes.append((_hstack([(parts[0][0], "")] + parts[1:], tail.replace(", ", "\n")), tail,
+                                 parts[0][1]))
+    width = max([p.scene.width + _lead(f) for p, _, f in placed_lanes if p is not None] + [60])
     s = Scene()
     y = 0.0
     entries = []
@@ -332,7 +326,7 @@ def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> 
             entries.append(("skip", y + 8, tail))
             y += 22
             continue
-        lead = max(GAP, _label_width(first) + 10) if first else 0
+        lead = _lead(first)
         s.items += p.scene.shift(24 + lead, y)
         if first:
             _arrow(20, 24 + lead, y + p.mid, first, s.items)
@@ -395,8 +389,7 @@ def to_svg(scene: Scene) -> str:
                                   stroke_dasharray="4,3" if it.dash else None))
         elif isinstance(it, Poly):
             pts = [c for p in it.points for c in (_r(p[0]), _r(p[1]))]
-            cls = dw.Lines if it.closed else dw.Lines
-            d.append(cls(*pts, close=it.closed, fill=it.fill if it.closed else "none", stroke=it.stroke,
+            d.append(dw.Lines(*pts, close=it.closed, fill=it.fill if it.closed else "none", stroke=it.stroke,
                          stroke_width=1, stroke_dasharray="4,3" if it.dash else None))
         elif isinstance(it, Label):
             d.append(dw.Text(it.text, it.size, _r(it.x), _r(it.y), text_anchor=it.anchor, fill=it.color,

@@ -105,16 +105,29 @@ class Block(Layer):
         raise LayerError(f"{self.type} is a block: analyse it with cnnshape.analyze")
 
     # ------------------------------------------------------------------ torch
+    #: the container class in :mod:`cnnshape.torch_backend.modules` that takes the child
+    #: rows' modules as one OrderedDict (None: an ``nn.Sequential`` of them)
+    container: ClassVar[str | None] = None
+
     def compile(self, row, child):
         """The torch module of the analysed ``row`` of this block; ``child(r)`` builds the
-        module of a child row. Default: an ``nn.Sequential`` of the child rows."""
-        from ...torch_backend.build import sequence
+        module of a child row. Default: ``container`` (or an ``nn.Sequential``) of the child rows."""
+        if self.container is None:
+            from ...torch_backend.build import sequence
 
-        return sequence(row.children, child)
+            return sequence(row.children, child)
+        from collections import OrderedDict
+
+        from ...torch_backend import modules
+
+        return getattr(modules, self.container)(OrderedDict((c.name, child(c)) for c in row.children))
 
     def export_expr(self, row, em, depth: int) -> str:
         """Python constructor expression of ``row`` (``em``: the exporter's Emitter)."""
-        return em.sequential(row.children, depth)
+        if self.container is None:
+            return em.sequential(row.children, depth)
+        em.needs.add(self.container)
+        return em.call(self.container, [em.odict(row.children, depth + 1)], depth)
 
     @classmethod
     def from_torch(cls, module, items) -> dict | None:

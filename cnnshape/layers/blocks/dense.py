@@ -18,6 +18,8 @@ class DenseBlock(Block):
     Receptive field: the union of the input's and the copies'.
     """
 
+    container = "DenseBlock"
+
     n = Arg("int", doc="How many copies (layers of the dense block).", ge=1)
     body = Arg("layers", doc="One copy's layers (e.g. BatchNorm, ReLU, 1x1 conv, BatchNorm, ReLU, 3x3 conv).")
     child_names = child_names_arg
@@ -69,17 +71,6 @@ class DenseBlock(Block):
             x = mem.merge(c, [mem.share(f) for f in feats], shape=c.input)
             feats.append(mem.run(c, x))
         return mem.merge(row, feats)
-
-    def compile(self, row, child):
-        from collections import OrderedDict
-
-        from ...torch_backend.modules import DenseBlock
-
-        return DenseBlock(OrderedDict((c.name, child(c)) for c in row.children))
-
-    def export_expr(self, row, em, depth):
-        em.needs.add("DenseBlock")
-        return em.call("DenseBlock", [em.odict(row.children, depth + 1)], depth)
 
     @classmethod
     def from_torch(cls, module, items):

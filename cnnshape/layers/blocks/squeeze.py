@@ -18,6 +18,8 @@ class SqueezeExcitation(Block):
     Receptive field: the input path's (the gate is a global per-channel scale).
     """
 
+    container = "SqueezeExcitation"
+
     squeeze_channels = Arg("int", None, "Channels of the squeeze (short form).", ge=1, nullable=True)
     activation = Arg("str", "ReLU", "Activation between fc1 and fc2 (short form), e.g. ReLU or SiLU.")
     scale_activation = Arg("str", "Sigmoid", "Activation of the gate (short form), e.g. Sigmoid or Hardsigmoid.")
@@ -90,17 +92,6 @@ class SqueezeExcitation(Block):
     def draw_lanes(self, row):
         """The input passes (identity lane) and is multiplied by the gate's output."""
         return [[], list(row.children)], "x", []
-
-    def compile(self, row, child):
-        from collections import OrderedDict
-
-        from ...torch_backend.modules import SqueezeExcitation
-
-        return SqueezeExcitation(OrderedDict((c.name, child(c)) for c in row.children))
-
-    def export_expr(self, row, em, depth):
-        em.needs.add("SqueezeExcitation")
-        return em.call("SqueezeExcitation", [em.odict(row.children, depth + 1)], depth)
 
     @classmethod
     def from_torch(cls, module, items):
