@@ -111,8 +111,16 @@ class _Pad(Layer):
 class _ConstantLike(_Pad):
     any_rank = True
 
+    @staticmethod
+    def crop(a: int, b: int) -> int:
+        """Input positions that negative padding removes (torch crops first, then pads)."""
+        return -min(a, 0) - min(b, 0)
+
+    def min_size(self, a: int, b: int) -> int:
+        return max(1, self.crop(a, b))
+
     def check_axis(self, ax: str, n: int, a: int, b: int, outer: int) -> None:
-        crop = -min(a, 0) - min(b, 0)
+        crop = self.crop(a, b)
         if crop > n:  # torch crops first, then pads
             raise LayerError(
                 f"negative padding crops more than the input along {ax}: expected a total crop ≤ {n}, "
