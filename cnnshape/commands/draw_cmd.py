@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, _spec_arg
 
 
 @click.command("draw")
@@ -37,7 +37,7 @@ def draw_cmd(spec, out, depth, input_shape):
         sys.exit(EXIT_FAILED)
     shape = _parse_shape(None, None, input_shape) if input_shape else None
     try:
-        report = check(spec, input=shape)
+        report = check(_spec_arg(spec), input=shape)
     except SpecFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
