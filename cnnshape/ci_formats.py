@@ -26,7 +26,7 @@ def md_code(s: str) -> str:
     s = printable(s)
     if s and not re.search(r"[`|\\]", s) and s.strip() == s:
         return f"`{s}`"
-    return "<code>" + html.escape(s).replace("|", "&#124;").replace("`", "&#96;") + "</code>"
+    return "<code>" + html.escape(s).replace("|", "&#124;").replace("`", "&#96;").replace("\\", "&#92;") + "</code>"
 
 
 def _esc_data(s: str) -> str:
