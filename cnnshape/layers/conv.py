@@ -10,6 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 import math
 from typing import Any, ClassVar
 
+from ..rules import affine, fixed, window
 from .. import formulas as F
 from ..term import plural
 from .base import (
@@ -164,8 +165,6 @@ class _ConvNd(_ConvBase):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
-        from ..sizes import fixed, window
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
@@ -288,8 +287,6 @@ class _ConvTransposeNd(_ConvBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
-        from ..sizes import affine, fixed
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
