@@ -301,3 +301,57 @@ def brute_square(spec, sizes) -> set[int]:
     c = d["input"][0]
     rank = len(d["input"]) - 1
     return {n for n in sizes if outcome(net, [c] + [n] * rank, d.get("batch", 1)) == "ran"}
+
+
+def _modules(step):
+    kind = step[0]
+    if kind == "leaf":
+        yield step[1]
+    elif kind == "seq":
+        for s in step[1]:
+            yield from _modules(s)
+    elif kind == "residual":
+        for part in (step[1], step[3], step[4]):
+            for s in part:
+                yield from _modules(s)
+    elif kind == "concat":
+        for branch in step[1]:
+            for s in branch:
+                yield from _modules(s)
+        for s in step[3]:
+            yield from _modules(s)
+    elif kind == "se":
+        for s in step[1]:
+            yield from _modules(s)
+    else:  # dense
+        for steps in step[1]:
+            for s in steps:
+                yield from _modules(s)
+
+
+def _scales(step):
+    kind = step[0]
+    if kind == "residual":
+        yield from ([step[2]] if step[2] is not None else [])
+        for part in (step[1], step[3], step[4]):
+            for s in part:
+                yield from _scales(s)
+    elif kind in ("seq", "se"):
+        for s in step[1]:
+            yield from _scales(s)
+    elif kind == "concat":
+        for branch in [*step[1], step[3]]:
+            for s in branch:
+                yield from _scales(s)
+    elif kind == "dense":
+        for steps in step[1]:
+            for s in steps:
+                yield from _scales(s)
+
+
+def torch_figures(spec) -> tuple[tuple[int, ...], int]:
+    """(output shape of one sample, parameter count) of the network built here with torch."""
+    _, net = compiled(spec)
+    params = sum(p.numel() for s in net.steps for m in _modules(s) for p in m.parameters())
+    params += sum(t.numel() for s in net.steps for t in _scales(s))
+    return tuple(net.y.shape[1:]), params
