@@ -1003,6 +1003,26 @@ def test_stdin_has_a_timeout_and_the_size_cap_on_every_command(monkeypatch):
     finally:
         os.close(w)
         os.close(r)
+    r, w = os.pipe()  # a writer that trickles a byte more often than the timeout
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(0.1):
+            os.write(w, b"#")
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        with open(r, "rb", closefd=False) as pipe:
+            monkeypatch.setattr(sys, "stdin", pipe)
+            with watchdog(5):
+                with pytest.raises(SpecFileError, match="still sending"):
+                    cli._spec_arg("-")
+    finally:
+        stop.set()
+        t.join()
+        os.close(w)
+        os.close(r)
     with open("/dev/zero", "rb") as zero:
         monkeypatch.setattr(sys, "stdin", zero)
         with watchdog(5):

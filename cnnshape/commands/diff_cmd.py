@@ -22,16 +22,14 @@ def diff_cmd(a, b, fmt):
     from ..analysis import check
     from ..diff import diff, to_markdown, to_text
     from ..errors import SpecError, SpecFileError
+    from ..limits import human_text
 
     reports = []
     for path in (a, b):
         try:
             reports.append(check(_spec_arg(path)))
-        except SpecFileError as exc:
-            click.echo(f"{path}: error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
-        except SpecError as exc:  # nothing of the spec could be read
-            click.echo(f"{path}: error: {exc}", err=True)
+        except (SpecFileError, SpecError) as exc:  # a SpecError here: nothing of the spec could be read
+            click.echo(human_text(f"{path}: error: {exc}"), err=True)
             sys.exit(EXIT_FAILED)
     d = diff(reports[0], reports[1], names=(a, b))
     if fmt == "json":
@@ -40,5 +38,5 @@ def diff_cmd(a, b, fmt):
         click.echo(to_markdown(d), nl=False)
     else:
         for line in to_text(d):
-            click.echo(line)
+            click.echo(human_text(line))
     sys.exit(EXIT_OK if d.same else EXIT_INVALID)
