@@ -131,16 +131,12 @@ class _Stop(Exception):
     """An error with no known consequence was recorded: unwind the walk."""
 
 
-#: declared arguments that only restate the incoming shape: when one disagrees, the
-#: layer's output is known (that of the layer with the value inferred)
-RESTATED = frozenset({"in_channels", "in_features", "num_features"})
-
-
 class Walk:
     """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
 
     Collects rows, located errors/warnings and the totals; an error stops it unless the
-    layer's output is known anyway (see :data:`RESTATED`). ``assumed_from`` is the top-level
+    layer's output is known anyway (an argument that restates the incoming shape,
+    ``Layer.RESTATED``, declared with ``Arg(inferred_from=...)``). ``assumed_from`` is the top-level
     index of the first layer read as a stand-in by the loader (errors from there on are
     found after an earlier error).
     """
@@ -179,7 +175,7 @@ class Walk:
     def recover(self, layer: Layer, shape: Shape, exc: LayerError, ypath: tuple, dotted: str):
         """The Inference of ``layer`` with its restated argument corrected as ``exc.fix``
         says, or raise _Stop when the error has no known consequence."""
-        if not exc.fix or not set(exc.fix) <= RESTATED:
+        if not exc.fix or not set(exc.fix) <= layer.RESTATED:
             raise _Stop from None
         try:
             return layer.replace(**exc.fix).infer(shape, self.batch)

@@ -13,7 +13,6 @@ undo/redo. Each layer item remembers which item of the opened file it came from
 :mod:`cnnshape.roundtrip`).
 """
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -416,17 +415,10 @@ def format_value(value: Any) -> str:
 
 
 # ------------------------------------------------------------ studio logic (pure)
-_UNKNOWN_ARG = re.compile(r"unknown argument '([^']+)'.*\(did you mean '([^']+)'\?\)")
-_UNKNOWN_TYPE = re.compile(r"unknown layer type '([^']+)'.*\(did you mean '([^']+)'\?\)")
-
-
 def suggestion(diag: Diagnostic) -> tuple[str, str, str] | None:
-    """("argument"|"type", what was written, what was meant) of a "did you mean" error."""
-    for kind, pattern in (("argument", _UNKNOWN_ARG), ("type", _UNKNOWN_TYPE)):
-        m = pattern.search(diag.message)
-        if m:
-            return kind, m.group(1), m.group(2)
-    return None
+    """("argument"|"type", what was written, what was meant) of a "did you mean" error
+    (data the loader attached, never read back out of the message)."""
+    return diag.suggestion
 
 
 def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:

@@ -6,7 +6,8 @@ from ..layers import LAYER_TYPES
 from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
 
-SKIP = {"name", "trainable", "weight", "in_channels", "in_features", "num_features"}
+#: written apart from the layer's torch arguments (or not at all: a fixed weight)
+SKIP = {"name", "trainable", "weight"}
 
 
 def _plain(v, collapse: bool):
@@ -97,7 +98,7 @@ def _leaf(where: str, child) -> dict:
     d = {"type": cls.type}
     collapse = isinstance(child, nn.modules.conv._ConvNd)
     for key, arg in cls.ARGS.items():
-        if key in SKIP or not hasattr(child, key):
+        if key in SKIP or (arg.inferred_from and not arg.required) or not hasattr(child, key):
             continue
         value = getattr(child, key)
         if key == "bias":
