@@ -145,12 +145,12 @@ class _SoftmaxBase(_Activation):
 
 @register
 class Softmax(_SoftmaxBase):
-    """Softmax over ``dim`` (default 1)."""
+    """Softmax over ``dim`` (default 1); shape unchanged."""
 
 
 @register
 class LogSoftmax(_SoftmaxBase):
-    """Log-softmax over ``dim`` (default 1)."""
+    """Log-softmax over ``dim`` (default 1); shape unchanged."""
 
 
 @register
@@ -230,7 +230,7 @@ class PReLU(_Activation):
 @register
 class GLU(_Activation):
     """Gated linear unit over ``dim`` (of the batched tensor, default -1): that axis is halved,
-    ``a * sigmoid(b)`` of its two halves; it must be even."""
+    ``a * sigmoid(b)`` of its two halves; it must be even: ``[..., 2*n, ...]`` -> ``[..., n, ...]``."""
     dim = Arg("int", -1, "Axis of the batched tensor to split in halves (default: the last).")
 
     def infer(self, shape: Shape, batch: int) -> Inference:

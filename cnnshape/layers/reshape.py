@@ -18,7 +18,7 @@ from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Shape, register
 
 @register
 class Flatten(Layer):
-    """Merge dims ``start_dim..end_dim`` (indices of the batched tensor)."""
+    """Merge dims ``start_dim..end_dim`` (indices of the batched tensor): ``[C, H, W]`` -> ``[C*H*W]`` by default."""
 
     family = "reshape"
     flattens = True
@@ -161,7 +161,8 @@ class Unflatten(Layer):
 @register
 class Permute(Layer):
     """Reorder the dims of the batched tensor (``torchvision.ops.Permute``): output dim ``i`` is
-    input dim ``dims[i]``; ``dims[0]`` must be 0 (the batch axis stays first)."""
+    input dim ``dims[i]``; ``dims[0]`` must be 0 (the batch axis stays first): ``[C, H, W]`` ->
+    ``[H, W, C]`` for ``dims: [0, 2, 3, 1]``."""
 
     family = "reshape"
     torch_module = "Permute"
