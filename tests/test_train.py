@@ -260,7 +260,8 @@ def test_idx_reader_and_torchvision_layout(tmp_path, gz):
     assert len(ds) == 50 and ds.classes[9] == "Ankle boot"
     assert torch.allclose(ds.x[:, 0] * 255, torch.from_numpy(images).float(), atol=1e-3)
     assert torch.equal(ds.y, torch.from_numpy(labels).long())
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz, train-labels-idx1-ubyte\.gz.*--data-dir"):
+    with pytest.raises(DataError, match=r"(?s)train-images-idx3-ubyte\.gz  MD5 f68b3c2d.*put them into .*MNIST.raw"
+                                        r".*--data-dir"):
         load_data("mnist", (1, 28, 28), data_dir=tmp_path)
 
 
