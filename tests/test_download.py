@@ -471,3 +471,35 @@ def test_download_view_lines_when_piped():
     view(dl.Event("start", "f.gz", "http://x/f.gz", 0, 10))
     view(dl.Event("note", "f.gz", message="m"))
     assert quiet.getvalue() == ""
+
+
+def test_studio_train_panel_shows_the_download(monkeypatch, server, tmp_path):
+    """The train panel downloads a missing set from the (loopback) mirror, logs each
+    verified file, then trains."""
+    import shutil
+
+    from cnnshape.tui.app import DesignApp
+    from tests.test_train import FM
+    from tests.test_tui import SIZE, _wait, open_train, train_to_end
+
+    files, _, _ = make_idx_set(n=200)
+    serve(monkeypatch, server, "fashion-mnist", files)
+    spec = tmp_path / "fm.yaml"
+    shutil.copy(FM, spec)
+    app = DesignApp(str(spec))
+
+    async def main():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = await open_train(pilot, data="fashion-mnist", path=str(tmp_path / "dl"), steps="5")
+            result = await train_to_end(pilot, screen)
+            await _wait(pilot, lambda: not screen.running)
+            log = "\n".join(screen.log_lines)
+            assert result.steps == 5, log
+            assert "downloaded train-images-idx3-ubyte.gz" in log and "MD5 verified" in log, log
+            assert "downloaded and verified" in log, log
+
+    import asyncio
+
+    asyncio.run(main())
+    assert (tmp_path / "dl" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
