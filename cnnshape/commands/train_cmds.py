@@ -85,7 +85,7 @@ def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False, 
         except TrainError as exc:
             _fail(str(exc), EXIT_INVALID)
     outputs = out[0] if out is not None and len(out) == 1 else None
-    view = DownloadView(console or Console(stderr=True, highlight=False), quiet)
+    view = DownloadView(console or Console(stderr=True, highlight=False, soft_wrap=True), quiet)
     try:
         return load_data(name, spec.input, data_dir=data_dir, limit=limit, samples=samples, seed=seed,
                          outputs=outputs, download=download, on_download=view)
@@ -168,7 +168,7 @@ def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, b
     dev, dev_note = _device(device)
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # piped lines are not broken at 80 columns
     quiet = quiet or fmt == "json"
     ds = _data(data, s, data_dir, limit, samples, seed, classifier=True, download=not no_download, console=err,
                quiet=quiet)
@@ -249,7 +249,8 @@ def _train_progress(err):
     bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]:.4f} · acc {task.fields[acc]:.1%} · "
                               "{task.fields[ips]:,.0f} img/s · {task.fields[ms]:.1f} ms/step"),
-                   TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=err, transient=False)
+                   TimeElapsedColumn(), TextColumn("elapsed ·"), TimeRemainingColumn(), TextColumn("left"),
+                   console=err, transient=False)
     task = None
 
     def live(p):

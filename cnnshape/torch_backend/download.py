@@ -22,12 +22,12 @@ Standard library only (``urllib``, ``hashlib``, ``gzip``, ``tarfile``); imported
 """
 
 import gzip
+import secrets
 import hashlib
 import os
 import socket
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -280,7 +280,8 @@ def fetch(name: str, md5: str, dest_dir: Path, urls: list[str], *, timeout: floa
 # ----------------------------------------------------------------------- unpacking
 def _write_atomic_from(src, dest: Path, limit: int) -> None:
     """Copy the stream ``src`` to ``dest`` through a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)  # umask applies
     try:
         with os.fdopen(fd, "wb") as out:
             n = 0
@@ -293,7 +294,7 @@ def _write_atomic_from(src, dest: Path, limit: int) -> None:
             os.fsync(out.fileno())
         os.replace(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
