@@ -503,3 +503,12 @@ def test_studio_train_panel_shows_the_download(monkeypatch, server, tmp_path):
 
     asyncio.run(main())
     assert (tmp_path / "dl" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+def test_a_folder_that_cannot_be_made_is_one_clear_error(monkeypatch, server, tmp_path):
+    files, _, _ = make_idx_set()
+    serve(monkeypatch, server, "mnist", files)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(DataError, match="cannot create .*a-file.*--data-dir or CNNSHAPE_DATA"):
+        load_data("mnist", (1, 28, 28), data_dir=tmp_path / "a-file" / "sub", download=True)
+    assert server.requests == []

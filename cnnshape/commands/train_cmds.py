@@ -91,6 +91,9 @@ def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False, 
                          outputs=outputs, download=download, on_download=view)
     except DataError as exc:
         _fail(str(exc), EXIT_INVALID)
+    except KeyboardInterrupt:
+        view.close()
+        _fail("interrupted; a partial download is kept as NAME.part and resumed by the next run", 130)
     finally:
         view.close()
 

@@ -239,6 +239,11 @@ def fetch(name: str, md5: str, dest_dir: Path, urls: list[str], *, timeout: floa
         raise DownloadError(f"cannot create {dest_dir} ({exc.strerror or exc}); choose another folder with "
                             "--data-dir or CNNSHAPE_DATA") from None
     part = dest_dir / f"{name}.part"
+    try:
+        open(part, "ab").close()  # a folder we cannot write into is one clear error, not one per mirror
+    except OSError as exc:
+        raise DownloadError(f"cannot write {part} ({exc.strerror or exc}); choose another folder with "
+                            "--data-dir or CNNSHAPE_DATA") from None
     failures = []
     for base in urls:
         url = base + name
