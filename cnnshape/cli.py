@@ -25,10 +25,10 @@ def _parse_shape(ctx, param, value):
 
 def _parse_qty(ctx, param, value):
     """A count or a size with an optional unit (5M, 1.5G, 8GiB, 512MB): budgets and
-    --memory-limit share one parser (cnnshape.gates.parse_quantity)."""
+    --memory-limit share one parser (cnnshape.units.parse_quantity)."""
     if value is None:
         return None
-    from .gates import parse_quantity
+    from .units import parse_quantity
 
     try:
         return parse_quantity(value)

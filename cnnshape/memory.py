@@ -21,6 +21,8 @@ from typing import Any
 
 from .cpu_isa import resolve as resolve_isa
 from .formulas import prod
+from .units import binary_bytes as nbytes_text
+from .units import parse_bytes  # noqa: F401  (part of this module's API: the memory limit parser)
 
 #: bytes per element of the spec dtypes and of the extra dtypes layers save
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
@@ -311,16 +313,6 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
 
 
 
-def parse_bytes(text: str) -> int:
-    """'8GiB' -> 8589934592, '12GB' -> 12e9, '512MiB', '1000000' (bytes); ValueError otherwise."""
-    from .gates import parse_quantity
-
-    value = parse_quantity(text)
-    if value <= 0:
-        raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}")
-    return value
-
-
 def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
     """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
     prefix = path + "."
@@ -344,14 +336,6 @@ def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int
     rows(doc["layers"], report.layers)
     doc["memory"] = est.to_dict()
     return doc
-
-
-def nbytes_text(n: int) -> str:
-    """1536 -> '1.50 KiB' (binary units, as GPU memory is sold)."""
-    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= factor:
-            return f"{n / factor:.2f} {unit}"
-    return f"{n} B"
 
 
 #: how ``check`` names each CPU kind

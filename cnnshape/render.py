@@ -3,20 +3,13 @@
 
 from .analysis import Report
 from .errors import Diagnostic
+from .units import decimal_mb, si
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow"}
 
 
-def human(n: float, unit: str = "") -> str:
-    """1234567 -> '1.23 M'."""
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip() if unit else f"{n:g}"
-
-
-def mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.2f} MB"
+human = si  # 1234567 -> '1.23 M'
+mb = decimal_mb  # 150000 -> '0.15 MB'
 
 
 def shape_text(shape) -> str:
