@@ -209,6 +209,9 @@ class Walk:
                                      "module to register its layers on", "remove inline, or put the block inside "
                                      "a Sequential", "inline")
                 out, out_rf, children = layer.analyze(shape, rf, self)
+                if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
+                    raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
+                                     f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
                 _check_registered(children)
                 own = layer.own_params(out)
             except LayerError as exc:

@@ -174,7 +174,17 @@ def _spec_arg(path: str):
 
                 raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec") from None
             return YAMLText(text)
-        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
+        import os
+        import stat
+
+        from .yaml_io import READ_TIMEOUT
+
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        # a pipe or terminal that sends nothing: give up after READ_TIMEOUT (README: Limits)
+        return YAMLText(decode(read_fd(fd, "<stdin>", timeout=None if regular else READ_TIMEOUT), "<stdin>"))
     return SpecPath(path)
 
 
@@ -255,7 +265,9 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
             print_diagnostics(err, path, None, exc)
             continue
         spec = report.spec
-        title = f"{path}" + (f" — {spec.name}" if spec.name else "")
+        from .limits import printable
+
+        title = printable(path) + (f" — {printable(spec.name)}" if spec.name else "")
         if report.layers or report.ok:
             out.print(report_table(report, title=title, depth=depth))
             out.print(totals_text(report, **(mem or {})))
@@ -271,15 +283,24 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
 
 
 def _line_reader(path):
+    """Line ``number`` of the file at ``path`` for a diagnostic, or None: only a regular file
+    is read again (a FIFO or stdin could block or differ), at most MAX_BYTES of it, and
+    bytes that are not UTF-8 are shown replaced (the diagnostic says where they are)."""
+    import os
+    import stat
+
+    from .limits import MAX_BYTES
+
     def read(number):
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                for i, line in enumerate(f, 1):
-                    if i == number:
-                        return line.rstrip("\n")
-        except OSError:
+            if path == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+        except (OSError, ValueError):
             return None
-        return None
+        lines = data.decode("utf-8-sig", "replace").splitlines()
+        return lines[number - 1] if number is not None and 0 < number <= len(lines) else None
     return read
 
 

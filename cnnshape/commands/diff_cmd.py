@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, _spec_arg
 
 
 @click.command("diff")
@@ -26,7 +26,7 @@ def diff_cmd(a, b, fmt):
     reports = []
     for path in (a, b):
         try:
-            reports.append(check(path))
+            reports.append(check(_spec_arg(path)))
         except SpecFileError as exc:
             click.echo(f"{path}: error: {exc}", err=True)
             sys.exit(EXIT_FAILED)

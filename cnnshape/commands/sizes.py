@@ -26,13 +26,14 @@ def sizes_cmd(specs, fmt, near):
     Exit status: 0 all specs analyse, 1 a spec has errors, 2 a file could not be read.
     """
     from ..analysis import check
+    from ..cli import _spec_arg
     from ..errors import SpecError, SpecFileError
     from ..sizes import SizesReport, sizes
 
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = check(path if path != "-" else sys.stdin.read())
+            report = check(_spec_arg(path))
             res = sizes(report)
             if not res.ok:
                 status = max(status, EXIT_INVALID)
