@@ -8,6 +8,7 @@ import pytest
 
 from cnnshape.analysis import check
 from cnnshape.roundtrip import DesignFile
+from cnnshape.tui import recovery
 from cnnshape.tui.app import DesignApp
 from cnnshape.tui.screens import (
     ChoiceScreen,
@@ -681,5 +682,129 @@ def test_train_panel_warns_before_a_run_whose_batch_will_not_fit(fm):
         screen.query_one("#t-batch").value = "1"
         await pilot.pause()
         assert str(screen.query_one("#t-memory").render()) == ""
+
+    run(app, script)
+
+
+# ------------------------------------------------------------ issue 21: never lose work
+@pytest.mark.parametrize("key", ["q", "ctrl+q", "ctrl+c"])
+def test_every_way_out_asks_when_there_are_unsaved_edits(fm, key):
+    app = DesignApp(fm)
+    before = fm.read_text()
+
+    async def script(pilot):
+        await pilot.press("down", "d", key)
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen) and app.is_running
+        await pilot.press(key)                          # again: the question stays, one of it
+        await pilot.pause()
+        assert len([s for s in app.screen_stack if isinstance(s, ChoiceScreen)]) == 1
+        await pilot.press("c")                          # cancel
+        await pilot.pause()
+        assert app.studio.dirty and app.is_running and app.screen is app.studio
+        await pilot.press(key)
+        await pilot.pause()
+        await pilot.press("d")                          # discard
+        await pilot.pause()
+
+    run(app, script)
+    assert fm.read_text() == before
+    assert not any(p.exists() for p in recovery.candidates(fm))  # discarded on purpose: nothing kept
+
+
+def test_ctrl_q_quits_at_once_without_edits(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "ctrl+q")
+        await pilot.pause()
+
+    run(app, script)
+    assert app.return_code in (0, None) and not app.is_running
+
+
+def test_a_killed_session_is_recovered_on_the_next_open(fm, tmp_path):
+    app = DesignApp(fm)
+
+    async def edit(pilot):
+        await pilot.press("down", "d")                  # 7 -> 6 layers, then the terminal dies
+        await pilot.pause()
+        assert any(p.exists() for p in recovery.candidates(fm))
+
+    run(app, edit)                                      # leaves without quitting (as a kill would)
+    assert len(DesignFile.open(fm).original.items) == 7
+
+    app2 = DesignApp(fm)
+
+    async def recover(pilot):
+        assert isinstance(app2.screen, ChoiceScreen) and "Unsaved edits" in app2.screen.title_text
+        await pilot.press("r")
+        await pilot.pause()
+        studio = app2.studio
+        assert studio.dirty and len(studio.design.items) == 6
+        await pilot.press("ctrl+z")                     # the recovery is one undoable edit
+        await pilot.pause()
+        assert not studio.dirty
+        await pilot.press("ctrl+y", "ctrl+s")
+        await pilot.pause()
+
+    run(app2, recover)
+    assert len(DesignFile.open(fm).original.items) == 6
+    assert "# " in fm.read_text()                       # the comments of the file are kept
+    assert not any(p.exists() for p in recovery.candidates(fm))
+
+    app3 = DesignApp(fm)                                # saved: nothing offered any more
+
+    async def plain(pilot):
+        assert app3.screen is app3.studio
+
+    run(app3, plain)
+
+
+def test_recovery_can_be_discarded_and_goes_to_the_cache_when_beside_cannot_be_written(fm, tmp_path, monkeypatch):
+    from cnnshape.design import Design
+
+    design = DesignFile.open(fm).original
+    smaller = Design(design.top, design.items[:-1])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    recovery.candidates(fm)[0].mkdir()                 # not a file: refused there (tests run as root)
+    where = recovery.write(fm, smaller, fm.read_text())
+    assert where == recovery.candidates(fm)[1] and where.is_relative_to(tmp_path / "cache")
+    found = recovery.read(fm, fm.read_text())
+    assert found is not None and found.design == smaller
+    app = DesignApp(fm)
+
+    async def discard(pilot):
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.screen is app.studio and not app.studio.dirty
+
+    run(app, discard)
+    assert recovery.read(fm, fm.read_text()) is None
+
+
+def test_a_design_from_python_is_read_only_until_saved_as_yaml(tmp_path):
+    from cnnshape.design import Design
+
+    design = Design.from_data({"input": [1, 8, 8], "layers": ["Flatten", {"type": "Linear", "out_features": 3}]})
+    target = tmp_path / "net.yaml"
+    app = DesignApp(target, design=design, origin="net.py:Net")
+
+    async def script(pilot):
+        studio = app.studio
+        assert "this design comes from net.py:Net; save as YAML to edit" in str(studio.status.render())
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert len(studio.design.items) == 2 and "save as YAML" in str(studio.status.render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.exists() and studio.read_only is None
+        await pilot.press("d")
+        await pilot.pause()
+        assert len(studio.design.items) == 1
 
     run(app, script)

@@ -43,14 +43,21 @@ class DesignScreen(FileActions, Screen):
 
     BINDINGS = bindings()
 
-    def __init__(self, path: Path, file: DesignFile, message: str = ""):
+    def __init__(self, path: Path, file: DesignFile, message: str = "", *, recovered: D.Design | None = None,
+                 read_only: str | None = None):
+        """``recovered``: unsaved edits of an earlier session, applied as one undoable edit;
+        ``read_only``: why the design cannot be edited here (it came from a model in
+        Python: saving it as YAML makes it editable)."""
         super().__init__()
         self.path = path
         self.file = file
         self.history = D.History(file.original)
         self.saved = file.original
-        self.evaluation = D.evaluate(file.original)
-        self.message = message
+        if recovered is not None:
+            self.history.push(recovered, "recovered unsaved edits")
+        self.read_only = read_only
+        self.evaluation = D.evaluate(self.design)
+        self.message = message or (f"[yellow]{read_only}[/]" if read_only else "")
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
         self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
         self.nodes = []
@@ -128,6 +135,7 @@ class DesignScreen(FileActions, Screen):
         or path to put the cursor on, None for the input row, "keep" to stay."""
         self.evaluation = D.evaluate(self.design)
         self.sizes = self.memory = None
+        self.autosave()
         self.redraw(select)
         self._find_sizes(self.evaluation)
 
@@ -163,8 +171,9 @@ class DesignScreen(FileActions, Screen):
         self.problems.show(ev.errors, ev.warnings)
         self._update_details()
         name = self.design.get("name")
-        self.app.title = f"cnnshape · {self.path.name}{' ●' if self.dirty else ''}"
-        self.app.sub_title = (name if isinstance(name, str) else "") + ("  (modified)" if self.dirty else "")
+        state = " ● modified" if self.dirty else " (read-only)" if self.read_only else ""
+        self.app.title = f"cnnshape · {self.path.name}{state}"
+        self.app.sub_title = name if isinstance(name, str) else ""
         self._show_status()
 
     def _update_details(self) -> None:
@@ -205,6 +214,8 @@ class DesignScreen(FileActions, Screen):
     def edit(self, label: str, op, *args, select="keep") -> bool:
         """Apply one pure edit, record it for undo, re-analyse and redraw (cursor on
         ``select``). False if refused."""
+        if not self.editable():
+            return False
         try:
             self.history.apply(label, op, *args)
         except D.EditError as exc:
@@ -214,7 +225,16 @@ class DesignScreen(FileActions, Screen):
         self.refresh_view(select)
         return True
 
+    def editable(self) -> bool:
+        """False (saying why) when the design is read-only."""
+        if self.read_only:
+            self.say(f"[yellow]{self.read_only} (ctrl+s)[/]")
+            return False
+        return True
+
     def action_edit(self) -> None:
+        if not self.editable():
+            return
         node = self.selected_node
         if node is None:
             self._edit_top()
@@ -269,6 +289,8 @@ class DesignScreen(FileActions, Screen):
         self.app.push_screen(FormScreen("Input and top-level settings", fields), done)
 
     def _insert_at(self, at) -> None:
+        if not self.editable():
+            return
         at = (at,) if isinstance(at, int) else tuple(at)
         where = "/".join(map(str, at))
 
@@ -315,7 +337,7 @@ class DesignScreen(FileActions, Screen):
                       select=path[:-1] + (path[-1] + delta,))
 
     def action_rename(self) -> None:
-        path = self._need_layer()
+        path = self._need_layer() if self.editable() else None
         if path is None:
             return
         data = D.get_data(self.design, path)

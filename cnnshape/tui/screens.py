@@ -318,15 +318,19 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]):
-        super().__init__()
+    #: buttons side by side up to this many cells (label + border + margin), else one per line
+    ROW_WIDTH = 64
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]], id: str | None = None):
+        super().__init__(id=id)
         self.title_text, self.message, self.choices = title, message, choices
 
     def compose(self) -> ComposeResult:
+        wide = sum(len(label) + 6 for _, label in self.choices) > self.ROW_WIDTH
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(escape(self.message))
-            with Horizontal(classes="buttons"):
+            with (Vertical if wide else Horizontal)(classes="buttons" + (" stacked" if wide else "")):
                 for i, (cid, label) in enumerate(self.choices):
                     yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default")
 
