@@ -1,10 +1,12 @@
 """The design studio driven with real key presses (Textual Pilot)."""
 
 import asyncio
+import io
 import os
 import shutil
 
 import pytest
+from rich.console import Console
 
 from cnnshape.analysis import check
 from cnnshape.roundtrip import DesignFile
@@ -808,3 +810,74 @@ def test_a_design_from_python_is_read_only_until_saved_as_yaml(tmp_path):
         assert len(studio.design.items) == 1
 
     run(app, script)
+
+
+def test_train_keys_win_over_a_focused_field_and_are_in_the_palette(fm):
+    """ctrl+x stops the run (and does not cut the field's text), ctrl+k saves a
+    checkpoint, while a text field has the focus; "checkpoint" is in the palette."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot, epochs="500")
+        field = screen.query_one("#t-epochs")
+        field.focus()
+        await pilot.pause()
+        field.select_all()
+        await pilot.press("ctrl+r")
+        await _wait(pilot, lambda: len(screen.losses) >= 2)
+        assert app.focused is field
+        await pilot.press("ctrl+x")
+        await _wait(pilot, lambda: screen.result is not None)
+        assert screen.result.stopped == "cancelled" and field.value == "500"
+        log = str(screen.query_one("#t-log").render())
+        assert "run stopped at step" in log and "epoch 1/500: train" not in log
+        stats = str(screen.query_one("#t-stats").render())
+        mean = screen.result.seconds / screen.result.steps * 1e3
+        assert f"{mean:.1f} ms/step (mean)" in stats
+        assert app.focused is field
+        await pilot.press("ctrl+k")                     # save checkpoint, from the field too
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen) and "checkpoint" in app.screen.title_text
+        await pilot.press("escape")
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert "Save checkpoint" in titles and "Stop" in titles
+
+    run(app, script)
+
+
+def run_at(app, size, script):
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await script(pilot)
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(120, 40), (160, 45), (80, 24)])
+def test_help_scrolls_to_its_last_line_at_every_size(fm, size):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        view = app.screen.query_one("#text-scroll")
+        body = app.screen.query_one("#text-body")
+        console = Console(width=body.size.width, record=True, file=io.StringIO())
+        console.print(app.screen.text)
+        text = console.export_text()
+        assert "ctrl+p" in text and "tab" in text and "Status marks" in text
+        assert body.size.height >= len(text.rstrip("\n").splitlines())
+        assert body.size.height == body.virtual_size.height  # the text is never cut to the window
+        assert view.max_scroll_y == body.size.height - view.scrollable_content_region.height > 0
+        await pilot.press("j")
+        await pilot.pause()
+        assert view.scroll_y == 1
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.scroll_y == view.max_scroll_y       # the last line (the status marks) is shown
+        await pilot.press("home")
+        await pilot.pause()
+        assert view.scroll_y == 0
+
+    run_at(app, size, script)

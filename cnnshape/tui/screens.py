@@ -354,7 +354,8 @@ class ChoiceScreen(ModalScreen[str | None]):
 class TextScreen(ModalScreen[None]):
     """Read-only text (the YAML of the design, help)."""
 
-    BINDINGS = [Binding("escape,q,v,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,v,question_mark", "close", "Close"),
+                Binding("j", "scroll(1)", "Down", show=False), Binding("k", "scroll(-1)", "Up", show=False)]
 
     def __init__(self, title: str, text: str, language: str | None = None):
         super().__init__()
@@ -366,9 +367,16 @@ class TextScreen(ModalScreen[None]):
             if self.language:
                 yield TextArea(self.text, language=self.language, read_only=True, id="text-view")
             else:
-                with VerticalScroll():
-                    yield Static(self.text, id="text-view")
-            yield Static("esc: close", classes="field-doc")
+                with VerticalScroll(id="text-scroll"):
+                    yield Static(self.text, id="text-body")
+            yield Static("↑↓ j k PgUp PgDn Home End: scroll · esc: close", classes="field-doc")
+
+    def on_mount(self) -> None:
+        self.query_one("#text-scroll" if not self.language else "#text-view").focus()
+
+    def action_scroll(self, lines: int) -> None:
+        view = self.query_one("#text-scroll" if not self.language else "#text-view")
+        view.scroll_relative(y=lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
