@@ -13,7 +13,6 @@ undo/redo. Each layer item remembers which item of the opened file it came from
 :mod:`cnnshape.roundtrip`).
 """
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -416,17 +415,43 @@ def format_value(value: Any) -> str:
 
 
 # ------------------------------------------------------------ studio logic (pure)
-_UNKNOWN_ARG = re.compile(r"unknown argument '([^']+)'.*\(did you mean '([^']+)'\?\)")
-_UNKNOWN_TYPE = re.compile(r"unknown layer type '([^']+)'.*\(did you mean '([^']+)'\?\)")
+def closest(word: str, options) -> str | None:
+    """The option ``word`` most likely misspells (the same choice as the "did you mean"
+    of the messages: a case-insensitive match, a close spelling, a prefix), or None."""
+    import difflib
+
+    options = [str(o) for o in options]
+    lower = {o.lower(): o for o in options}
+    if word.lower() in lower:
+        return lower[word.lower()]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
+    return close[0] if close else None
 
 
-def suggestion(diag: Diagnostic) -> tuple[str, str, str] | None:
-    """("argument"|"type", what was written, what was meant) of a "did you mean" error."""
-    for kind, pattern in (("argument", _UNKNOWN_ARG), ("type", _UNKNOWN_TYPE)):
-        m = pattern.search(diag.message)
-        if m:
-            return kind, m.group(1), m.group(2)
-    return None
+def suggestion(d: Design, diag: Diagnostic, path) -> tuple[str, str, str] | None:
+    """("argument"|"type", what was written, what was meant) when ``diag`` is about an
+    unknown type or argument of the layer at ``path`` that resembles a known one. Read
+    from the design's data and the diagnostic's key, never from its message."""
+    if path is None:
+        return None
+    try:
+        data = get_data(d, path)
+    except EditError:
+        return None
+    written = type_of(data)
+    cls = LAYER_TYPES.get(written)
+    if cls is None:
+        if not isinstance(data, (str, dict)) or diag.key not in (None, "type"):
+            return None
+        meant = closest(written, LAYER_TYPES)
+        return ("type", written, meant) if meant else None
+    key = diag.key
+    if key is None or key in cls.ARGS or key not in values_of(data):
+        return None
+    meant = closest(key, cls.ARGS)
+    return ("argument", key, meant) if meant else None
 
 
 def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:
@@ -435,14 +460,14 @@ def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:
     the value; ``Relu`` -> ``ReLU``)."""
     if diag.fix:
         return {k: UNSET if v is None else v for k, v in diag.fix.items()}
-    s = suggestion(diag)
-    if s is None or path is None:
+    s = suggestion(d, diag, path)
+    if s is None:
         return None
     kind, wrong, meant = s
     if kind == "type":
         return {"type": meant}
     values = values_of(get_data(d, path))
-    if wrong not in values or meant in values:
+    if meant in values:
         return None
     return {wrong: UNSET, meant: values[wrong]}
 

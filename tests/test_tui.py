@@ -881,3 +881,72 @@ def test_help_scrolls_to_its_last_line_at_every_size(fm, size):
         assert view.scroll_y == 0
 
     run_at(app, size, script)
+
+
+def test_at_80x24_the_layer_table_keeps_the_type_and_the_maps_list_names_types(tmp_path):
+    from cnnshape.tui.maps_screen import MapsScreen
+
+    app = DesignApp(copy_spec(tmp_path, "fashion_mnist.yaml"))
+
+    async def script(pilot):
+        table = app.studio.table
+        keys = [k for k, _ in table.shown_columns]
+        assert "type" in keys and "mark" in keys and "output" in keys
+        assert "params" not in keys or "rf" in keys         # params/MACs give way before anything else
+        assert table.get_row_at(0)[keys.index("type")].plain == "Input"
+        types = [table.get_row_at(r)[keys.index("type")].plain for r in range(1, table.row_count)]
+        assert types[:2] == ["Conv2d", "ReLU"]
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, MapsScreen)
+        await _wait(pilot, lambda: screen.drawn is not None)
+        sel = screen.query_one("#m-layer")
+        labels = [str(prompt) for prompt, _ in sel._options if _ is not sel.BLANK]
+        assert any(lab.split() == ["0", "Conv2d"] for lab in labels), labels
+
+    run_at(app, (80, 24), script)
+
+
+def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tmp_path):
+    """ResNet-18, stride 1 on layer2.0.conv1: no change of that layer repairs the add, so
+    neither the pane nor the footer promise f, and the hint is on screen at 80x24."""
+    app = DesignApp(copy_spec(tmp_path, "resnet18.yaml"))
+
+    async def script(pilot):
+        s = app.studio
+        assert not s.check_action("fix", ())                               # a valid design: no fix
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        assert s.selected_node.label == "layer2.0.conv1"
+        await pilot.press("e")
+        await pilot.pause()
+        await set_field(pilot, "stride", "1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
+        assert s.fix_here is None and not s.check_action("fix", ())
+        assert "f" not in {b.binding.key for b in s.active_bindings.values() if b.enabled and b.binding.show}
+        details = s.query_one("#details")
+        box = s.query_one("#details-box")
+        console = Console(width=details.size.width, record=True, file=io.StringIO())
+        console.print(details.render())
+        lines = console.export_text().splitlines()
+        assert not any("press f" in ln for ln in lines)
+        hint = next(i for i, ln in enumerate(lines) if "fix:" in ln)
+        assert hint < box.scrollable_content_region.height                 # visible without scrolling
+        await pilot.press("f")                                             # nothing promised, nothing done
+        await pilot.pause()
+        assert not s.evaluation.ok
+        await pilot.press("ctrl+z", "e")                                   # kernel 5: this one f repairs
+        await pilot.pause()
+        await set_field(pilot, "kernel_size", "5")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert s.fix_here is not None and s.check_action("fix", ())
+        console = Console(width=details.size.width, record=True, file=io.StringIO())
+        console.print(details.render())
+        assert "press f: fix layer2.0.conv1" in " ".join(console.export_text().split())
+        await pilot.press("f")
+        await pilot.pause()
+        assert s.evaluation.ok
+
+    run_at(app, (80, 24), script)

@@ -61,6 +61,9 @@ class DesignScreen(FileActions, Screen):
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
         self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
         self.nodes = []
+        self.fix_here: D.Fix | None = None  # what f does on the selected row
+        self._fixes: dict = {}           # row -> its fix, for the evaluation _fixes_of
+        self._fixes_of = None
         self.sizes: str | None = None    # valid input sizes (cnnshape.sizes), when found
         self.memory: str | None = None   # memory figures (cnnshape.memory), when found
 
@@ -166,7 +169,7 @@ class DesignScreen(FileActions, Screen):
         if select != "keep":
             want = None if select is None else (select,) if isinstance(select, int) else tuple(select)
             row = 0 if want is None else next((k + 1 for k, n in enumerate(self.nodes) if n.path == want), row)
-        self.table.show([input_cells(self.design, ev, self.sizes)] + [node_cells(n) for n in self.nodes], row)
+        self.table.show([input_cells(self.design, ev)] + [node_cells(n) for n in self.nodes], row)
         self.totals.update(totals_text(self.design, ev, self.memory))
         self.problems.show(ev.errors, ev.warnings)
         self._update_details()
@@ -177,7 +180,27 @@ class DesignScreen(FileActions, Screen):
         self._show_status()
 
     def _update_details(self) -> None:
-        self.details.update(details_markup(self.design, self.evaluation, self.selected_node, self.sizes))
+        node = self.selected_node
+        self.fix_here = self._fix_for(node)
+        self.details.update(details_markup(self.design, self.evaluation, node, self.sizes, self.fix_here))
+        self.refresh_bindings()  # the footer offers f only where a fix exists
+
+    def _fix_for(self, node) -> "D.Fix | None":
+        """What f does with ``node`` selected (remembered per design and row: finding it
+        may analyse a trial edit or two)."""
+        if self._fixes_of is not self.evaluation:
+            self._fixes, self._fixes_of = {}, self.evaluation
+        key = None if node is None else (node.path, node.label)
+        if key not in self._fixes:
+            self._fixes[key] = D.choose_fix(self.design, self.evaluation, node.path if node else None,
+                                            node.label if node else None, node.depth if node else 0,
+                                            self._path_of)
+        return self._fixes[key]
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "fix":
+            return self.fix_here is not None and not self.read_only
+        return True
 
     def _show_status(self) -> None:
         ev = self.evaluation
@@ -243,8 +266,7 @@ class DesignScreen(FileActions, Screen):
         data = D.get_data(self.design, path)
         type_name = D.type_of(data)
         if type_name not in D.LAYER_TYPES:
-            guess = next((s[2] for d in self.evaluation.errors if d.index == path[0]
-                          and (s := D.suggestion(d)) and s[0] == "type" and s[1] == type_name), "")
+            guess = D.closest(type_name, D.LAYER_TYPES) or ""
             self.app.push_screen(PaletteScreen(f"{label}: unknown type '{type_name}', pick one", guess),
                              lambda t: t and self.edit(f"set type of {label} to {t}", D.set_args, path, {"type": t}))
             return
@@ -359,13 +381,10 @@ class DesignScreen(FileActions, Screen):
         return (diag.index,)
 
     def action_fix(self) -> None:
-        node = self.selected_node
-        fix = D.choose_fix(self.design, self.evaluation, node.path if node else None, node.label if node else None,
-                           node.depth if node else 0, self._path_of)
-        if fix is None:
-            self.say("[yellow]no automatic fix here: follow the hint in the layer pane[/]")
-            return
-        self.edit(fix.label, D.set_args, fix.path, fix.changes, select=fix.path)
+        """Apply the fix offered for the selected row (f is only offered when there is one)."""
+        fix = self._fix_for(self.selected_node)
+        if fix is not None:
+            self.edit(fix.label, D.set_args, fix.path, fix.changes, select=fix.path)
 
     def action_expand(self) -> None:
         node = self.selected_node
