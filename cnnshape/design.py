@@ -361,21 +361,20 @@ def evaluate(d: Design) -> Evaluation:
         report = analyze(spec)
         errors, warnings = report.errors, report.warnings
     except SpecError as exc:
-        if exc.partial is not None:
-            report = analyze(exc.partial, tuple(exc.diagnostics))
+        if exc.recovered is not None:  # the same recovery as `cnnshape check`: a misspelled
+            report = analyze(exc.recovered, tuple(exc.diagnostics))  # type read as its suggestion
             errors, warnings = report.errors, report.warnings
         else:
             errors, warnings = tuple(exc.diagnostics), ()
     by_index = {lr.index: lr for lr in report.layers} if report is not None else {}
     bad = {e.index for e in errors if e.index is not None}
     warned = {w.index for w in warnings}
-    first_bad = min(bad) if bad else None
     top_bad = any(e.index is None for e in errors)
     rows = []
     for i, (item, name) in enumerate(zip(d.items, d.names())):
         if i in bad:
             status = "error"
-        elif top_bad or (first_bad is not None and i > first_bad) or i not in by_index:
+        elif top_bad or i not in by_index:  # after an error the analysis could not go past
             status = "unreached"
         elif i in warned:
             status = "warning"

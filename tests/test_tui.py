@@ -80,7 +80,7 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
         await pilot.pause()
         assert not isinstance(app.screen, FormScreen)
         ev = app.studio.evaluation
-        assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
+        assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "ok", "ok"]  # analysed on, as check does
         assert ev.rows[3].report.output == (576,)
         assert str(table.get_row_at(4)[3]) == "[576]"   # the Flatten row of the table
         assert "in_features = 576" in str(app.studio.query_one("#problems").get_option_at_index(0).prompt)
@@ -950,3 +950,24 @@ def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tm
         assert s.evaluation.ok
 
     run_at(app, (80, 24), script)
+
+
+def test_a_misspelled_type_does_not_hide_the_later_layers(tmp_path):
+    """The studio recovers as `cnnshape check` does: the typo is read as its suggestion and
+    every later layer is analysed (same params as check)."""
+    p = copy_spec(tmp_path, "fashion_mnist.yaml")
+    p.write_text(p.read_text().replace("type: ReLU", "type: Relu", 1).replace("- ReLU", "- Relu", 1))
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        ev = s.evaluation
+        assert [r.status for r in ev.rows].count("error") == 1 and "unreached" not in [r.status for r in ev.rows]
+        rep = check(p)
+        assert ev.report.totals.params == rep.totals.params > 0
+        keys = [k for k, _ in s.table.shown_columns]
+        outputs = [s.table.get_row_at(r)[keys.index("output")].plain for r in range(1, s.table.row_count)]
+        assert "?" not in outputs and outputs[-1] == "[10]"
+        assert f"params {rep.totals.params:,}" in str(s.totals.render())
+
+    run(app, script)

@@ -53,7 +53,8 @@ def totals_text(design: Design, ev: Evaluation, memory: str | None = None) -> Te
         return Text("totals: fix the top-level errors first", style="red")
     t = rep.totals
     spec = rep.spec
-    partial = "" if ev.ok else "  (up to the first error)"
+    reached = len(rep.layers) == len(design.items)
+    partial = "" if ev.ok else "  (with errors: as analysed)" if reached else "  (up to the first error)"
     out = Text()
     out.append(f"params {t.params:,}", style="bold")
     out.append(f" (trainable {t.trainable_params:,}) = {mb(t.param_bytes)} {spec.dtype}   ")
