@@ -971,3 +971,24 @@ def test_a_misspelled_type_does_not_hide_the_later_layers(tmp_path):
         assert f"params {rep.totals.params:,}" in str(s.totals.render())
 
     run(app, script)
+
+
+def test_bytes_in_the_studio_use_the_cli_units_and_formatter(fm):
+    """One convention: binary units through the CLI's formatter (the studio showed
+    "training peak 49.12 MB" where the CLI said "46.85 MiB" for the same bytes)."""
+    from cnnshape.memory import estimate, nbytes_text, summary_lines
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        totals = str(app.studio.totals.render())
+        rep = check(fm)
+        peak = nbytes_text(estimate(rep, batch=rep.spec.batch).training_peak_bytes)
+        assert f"training peak {peak}" in totals
+        assert nbytes_text(rep.totals.param_bytes) in totals
+        assert " MB" not in totals and "iB" in totals
+        assert f"training peak ≈ {peak}" in " ".join(summary_lines(rep))   # what `check` prints
+
+    run(app, script)

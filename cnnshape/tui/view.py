@@ -6,7 +6,8 @@ from rich.text import Text
 
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
-from ..render import human, mb, rf_text, shape_text
+from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
+from ..render import human, rf_text, shape_text
 from .markup import escape
 
 STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("✗", "bold red"),
@@ -57,14 +58,14 @@ def totals_text(design: Design, ev: Evaluation, memory: str | None = None) -> Te
     partial = "" if ev.ok else "  (with errors: as analysed)" if reached else "  (up to the first error)"
     out = Text()
     out.append(f"params {t.params:,}", style="bold")
-    out.append(f" (trainable {t.trainable_params:,}) = {mb(t.param_bytes)} {spec.dtype}   ")
+    out.append(f" (trainable {t.trainable_params:,}) = {nbytes(t.param_bytes)} {spec.dtype}   ")
     out.append(f"MACs {human(t.macs)}", style="bold")
     out.append(f"/sample   output {shape_text(rep.output) if rep.output else '-'}{partial}\n")
     if memory:
-        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
+        out.append(f"batch {spec.batch}: input {nbytes(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
                    style="dim")
     else:
-        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)}, "
+        out.append(f"batch {spec.batch}: input {nbytes(t.input_bytes)}, activations {nbytes(t.activation_bytes)}, "
                    f"MACs {human(t.macs * spec.batch)}", style="dim")
     return out
 
