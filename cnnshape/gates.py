@@ -60,9 +60,11 @@ class Budgets:
     max_rf: int | None = None
     output: tuple[int, ...] | None = None
     optimizer: str = "adam"
+    #: the CPU kind of the memory budget's peak (cnnshape.cpu_isa; None/auto: this machine's)
+    cpu_isa: str | None = None
 
     def any(self) -> bool:
-        return any(v is not None for k, v in self.__dict__.items() if k != "optimizer")
+        return any(v is not None for k, v in self.__dict__.items() if k not in ("optimizer", "cpu_isa"))
 
 
 def _top_rows(report, key, n: int = 3):
@@ -103,7 +105,7 @@ def check_budgets(report, budgets: Budgets) -> list[Diagnostic]:
         fail(f"{human(t.macs)} MACs per sample > {human(budgets.max_macs)} (--max-macs)",
              f"most expensive layers: {_top_rows(report, lambda r: r.macs)}")
     if budgets.max_memory is not None:
-        peak = training_peak(report, budgets.optimizer)
+        peak = training_peak(report, budgets.optimizer, budgets.cpu_isa)
         if peak > budgets.max_memory:
             fail(f"training step needs {human(peak, True)} at batch {report.spec.batch} > "
                  f"{human(budgets.max_memory, True)} (--max-memory, optimizer {budgets.optimizer})",
@@ -129,8 +131,8 @@ def _final_rf(report):
     return None
 
 
-def training_peak(report, optimizer: str) -> int:
+def training_peak(report, optimizer: str, cpu_isa: str | None = None) -> int:
     """The memory model's training peak (bytes) for the spec's batch."""
     from .memory import estimate
 
-    return estimate(report, optimizer=optimizer).training_peak_bytes
+    return estimate(report, optimizer=optimizer, cpu_isa=cpu_isa).training_peak_bytes

@@ -87,7 +87,8 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
         _nested_rows(table, c, depth, level + 1)
 
 
-def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):
+def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None,
+                cpu_isa: str | None = None):
     """Footer lines: params, MACs and memory (cnnshape.memory: saved-for-backward bytes and
     the estimated peaks; the largest batch when ``memory_limit`` is given)."""
     from .term import Text
@@ -102,7 +103,7 @@ def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | 
     if report.ok:
         from .memory import summary_lines
 
-        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit)
+        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
     return Text("\n".join(lines), style="dim")
 
 

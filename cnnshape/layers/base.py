@@ -753,10 +753,11 @@ class Layer:
         return True
 
     def workspace(self, shape: Shape, out: Shape, batch: int, itemsize: int, kept: bool,
-                  input_grad: bool) -> tuple[int, int]:
+                  input_grad: bool, isa: str = "avx2") -> tuple[int, int]:
         """Bytes of the temporaries torch allocates and frees inside this layer's forward
         and backward on the CPU (peak estimates only); ``kept``: autograd keeps
-        :meth:`saved` this time; ``input_grad``: the backward computes the input's gradient."""
+        :meth:`saved` this time; ``input_grad``: the backward computes the input's gradient;
+        ``isa``: the CPU kind (:mod:`cnnshape.cpu_isa`)."""
         return 0, 0
 
     def explain(self, shape: Shape) -> list[str]:

@@ -136,7 +136,7 @@ class _MaxPoolNd(_WindowPool):
         """The input and the argmax indices (int64, one per output value)."""
         return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
 
-    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
         """The indices are computed (and dropped) even when nothing keeps them."""
         return (0 if kept else batch * F.prod(out) * 8), 0
 
