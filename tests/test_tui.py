@@ -992,3 +992,60 @@ def test_bytes_in_the_studio_use_the_cli_units_and_formatter(fm):
         assert f"training peak ≈ {peak}" in " ".join(summary_lines(rep))   # what `check` prints
 
     run(app, script)
+
+
+def _inside(inner, outer) -> bool:
+    return (inner.x >= outer.x and inner.y >= outer.y and inner.right <= outer.right
+            and inner.bottom <= outer.bottom)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 45)])
+def test_the_new_file_dialog_shows_every_button_and_only_similar_names(tmp_path, size):
+    for name in ("mynet.yaml", "mynet2.yaml", "my_net.yaml", "typo.yaml"):
+        copy_spec(tmp_path, "fashion_mnist.yaml").rename(tmp_path / name)
+    from cnnshape.tui.app import similar_files
+
+    assert {p.name for p in similar_files(tmp_path / "mynt.yaml")} == {"mynet.yaml", "mynet2.yaml", "my_net.yaml"}
+    app = DesignApp(tmp_path / "mynt.yaml")
+
+    async def script(pilot):
+        dialog = app.screen.query_one(".dialog")
+        buttons = list(app.screen.query("Button"))
+        assert len(buttons) == 5 and "Quit (q)" in [str(b.label) for b in buttons]
+        for b in buttons:
+            assert _inside(b.region, dialog.region), (str(b.label), b.region, dialog.region)
+            assert b.region.width >= len(str(b.label))
+
+    run_at(app, size, script)
+
+
+def test_80_columns_footer_title_and_train_labels_are_whole(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    p = tmp_path / "mynet.yaml"
+    p.write_text("input: [1, 28, 28]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3}\n  - ReLU\n"
+                 "  - Flatten\n  - {type: Linear, out_features: 10}\n")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        await pilot.pause(0.2)                           # the footer is composed after the screen
+        keys = [k for k in app.studio.query(FooterKey) if k.display]
+        assert {"edit", "add", "delete", "save", "quit_app", "help"} <= {k.action for k in keys}
+        assert any(k.action == "command_palette" for k in keys)
+        for a in keys:
+            assert a.region.right <= 80 and a.region.width > 0
+            for b in keys:                                       # no key drawn over another
+                assert a is b or not a.region.overlaps(b.region), (a.action, b.action)
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert app.title == "cnnshape · mynet.yaml ● modified" and app.sub_title == ""  # no "— (modified)"
+        await pilot.press("ctrl+z")                      # the design is valid again: the train panel
+        await pilot.press("t")
+        await pilot.pause()
+        options = app.screen.query_one("#train-options")
+        for label in options.query("Label"):
+            text = str(label.render())
+            assert label.region.right <= options.region.right
+            assert label.size.width * label.size.height >= len(text)     # wrapped, not cut
+
+    run_at(app, (80, 24), script)

@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from .. import design as D
 from ..roundtrip import DesignFile
@@ -35,7 +35,7 @@ from .view import (
     totals_text,
     tree_nodes,
 )
-from .widgets import LayerTable, ProblemsList
+from .widgets import LayerTable, ProblemsList, StudioFooter
 
 
 class DesignScreen(FileActions, Screen):
@@ -79,7 +79,7 @@ class DesignScreen(FileActions, Screen):
                     yield Static(id="details")
                 yield ProblemsList(id="problems")
         yield Static(id="status")
-        yield Footer(compact=True)
+        yield StudioFooter()
 
     def on_mount(self) -> None:
         self.table = self.query_one(LayerTable)

@@ -332,7 +332,7 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield Static(escape(self.message))
             with (Vertical if wide else Horizontal)(classes="buttons" + (" stacked" if wide else "")):
                 for i, (cid, label) in enumerate(self.choices):
-                    yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default")
+                    yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default", compact=wide)
 
     def on_mount(self) -> None:
         self.query(Button).first().focus()

@@ -2,11 +2,12 @@
 chose with a message; none knows the design or edits it."""
 
 from textual.message import Message
-from textual.widgets import DataTable, OptionList
+from textual.widgets import DataTable, Footer, OptionList
+from textual.widgets._footer import FooterKey
 from textual.widgets.option_list import Option
 
 from ..term import plural
-from .keys import bindings
+from .keys import FOOTER_WIDE, NARROW_HIDDEN, bindings
 from .view import diagnostic_label, visible_columns
 
 
@@ -60,3 +61,23 @@ class ProblemsList(OptionList):
         event.stop()
         if event.option.id and event.option.id.isdigit():
             self.post_message(self.Chosen(self.diagnostics[int(event.option.id)]))
+
+
+class StudioFooter(Footer):
+    """The footer; on a narrow screen the keys marked ``wide`` in :data:`.keys.KEYS` are
+    left out (they stay in help and the palette), so that the rest fits, uncut."""
+
+    def __init__(self, **kwargs):
+        super().__init__(compact=True, **kwargs)
+        self._narrow: bool | None = None
+
+    def compose(self):
+        self._narrow = narrow = self.app.size.width < FOOTER_WIDE
+        for widget in super().compose():
+            if narrow and isinstance(widget, FooterKey) and widget.action in NARROW_HIDDEN:
+                widget.display = False
+            yield widget
+
+    def on_resize(self) -> None:
+        if self._narrow is not None and self._narrow != (self.app.size.width < FOOTER_WIDE):
+            self.refresh(recompose=True)
