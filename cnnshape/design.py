@@ -227,7 +227,17 @@ def default_values(type_name: str) -> dict[str, Any]:
     start = {"out_channels": 16, "kernel_size": 3, "out_features": 10, "output_size": 1, "n": 2,
              "body": ["ReLU"], "branches": [["ReLU"], ["Identity"]]}
     cls = LAYER_TYPES[type_name]
+    if cls.family == "pooling":
+        start["kernel_size"] = 2  # MaxPool2d(2): halves the size (stride defaults to the kernel)
     return {k: start.get(k, 1) for k, a in cls.ARGS.items() if a.required}
+
+
+def similar_types(text: str, n: int = 5) -> list[str]:
+    """Layer types whose names look like ``text`` (a misspelled search: "batchnrm")."""
+    import difflib
+
+    lower = {name.lower(): name for name in LAYER_TYPES}
+    return [lower[m] for m in difflib.get_close_matches(text.strip().lower(), list(lower), n=n, cutoff=0.5)]
 
 
 def delete(d: Design, path) -> Design:

@@ -1049,3 +1049,49 @@ def test_80_columns_footer_title_and_train_labels_are_whole(tmp_path):
             assert label.size.width * label.size.height >= len(text)     # wrapped, not cut
 
     run_at(app, (80, 24), script)
+
+
+def test_small_things_palette_did_you_mean_home_end_pool_default_focus_and_paste(fm):
+    from textual import events
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press("end")                                   # Home / End: first / last row
+        assert s.table.cursor_row == s.table.row_count - 1
+        await pilot.press("home")
+        assert s.table.cursor_row == 0
+        await pilot.press("a")                                     # the add palette, misspelled
+        await pilot.pause()
+        await pilot.press(*"batchnrm")
+        await pilot.pause()
+        ol = app.screen.query_one("#palette-list")
+        first = ol.get_option_at_index(0)
+        assert first.disabled and "no type matches 'batchnrm'; did you mean" in str(first.prompt)
+        ids = [ol.get_option_at_index(k).id for k in range(1, ol.option_count)]
+        assert "BatchNorm2d" in ids and ol.get_option_at_index(ol.highlighted).id in ids
+        await pilot.press("ctrl+u", *"maxpool2d", "enter")         # MaxPool2d starts as users write it
+        await pilot.pause()
+        assert app.screen is s and s.design.items[0].data == {"type": "MaxPool2d", "kernel_size": 2}
+        layers, problems = s.query_one("#layers"), s.query_one("#problems")
+        assert app.focused is layers
+        assert layers.styles.border.top[0] == "heavy" and problems.styles.border.top[0] != "heavy"
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is not layers and layers.styles.border.top[0] != "heavy"
+        assert app.focused.styles.border.top[0] == "heavy"        # the focused pane is marked
+        await pilot.press("shift+tab")
+        await pilot.press("home", "down", "down", "r")             # rename: a text field
+        await pilot.pause()
+        field = app.screen.query_one("#prompt")
+        field.value = "conv"
+        app.post_message(events.Paste("first\nsecond\n"))
+        await pilot.pause()
+        assert field.value == "conv"                               # refused, not cut to "first"
+        assert any("not pasted" in str(n.message) for n in app._notifications)
+        app.post_message(events.Paste("_one\n"))                   # one line (and its newline): pasted
+        await pilot.pause()
+        assert field.value == "conv_one"
+
+    run(app, script)

@@ -404,6 +404,12 @@ class DesignScreen(FileActions, Screen):
             self.expanded.discard(parent.path)
             self.redraw(select=parent.path)
 
+    def action_first_row(self) -> None:
+        self.table.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        self.table.move_cursor(row=self.table.row_count - 1, animate=False)
+
     def action_toggle(self) -> None:
         node = self.selected_node
         if node is not None and node.is_block:

@@ -34,6 +34,8 @@ KEYS: tuple[Key, ...] = (
     Key("right,l", "expand", "Open", "", "open a block (Sequential, Repeat, Residual, Concat)", "Layers", False),
     Key("left,h", "collapse", "Close", "", "close a block (from inside: the enclosing one)", "Layers", False),
     Key("space", "toggle", "Open/close", "", "open or close a block", "Layers", False),
+    Key("home", "first_row", "First", "", "jump to the first row (the input)", "Layers", False),
+    Key("end", "last_row", "Last", "", "jump to the last row", "Layers", False),
     Key("ctrl+z,u", "undo", "Undo", "Undo", "undo the last edit", "History and files"),
     Key("ctrl+y,U", "redo", "Redo", "Redo", "redo the undone edit", "History and files", wide=True),
     Key("ctrl+s", "save", "Save", "Save", "save (comments and layout of the file are kept)", "History and files"),
@@ -58,7 +60,7 @@ OTHER_KEYS = (("tab", "move between the layer table and the problems list (enter
               ("ctrl+p", "command palette"))
 
 _NAMES = {"question_mark": "?", "delete": "del", "shift+up": "shift+↑", "shift+down": "shift+↓", "right": "→",
-          "left": "←", "enter": "enter"}
+          "left": "←", "enter": "enter", "home": "Home", "end": "End"}
 
 
 def key_names(k: Key) -> str:
@@ -68,7 +70,7 @@ def key_names(k: Key) -> str:
 def bindings(layer_table: bool = False) -> list[Binding]:
     """Textual bindings: the screen's (``layer_table``: the arrows, which the table would
     otherwise use to scroll sideways)."""
-    arrows = {"expand", "collapse", "toggle"}
+    arrows = {"expand", "collapse", "toggle", "first_row", "last_row"}
     return [Binding(k.keys, ("screen." if layer_table else "") + k.action, k.short, show=k.footer)
             for k in KEYS if (k.action in arrows) == layer_table]
 

@@ -26,7 +26,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from ..design import UNSET, format_value, parse_value
+from ..design import UNSET, format_value, parse_value, similar_types
 from ..layers import LAYER_TYPES
 from .markup import escape
 
@@ -56,7 +56,12 @@ def paste_in_order(app: App, event: events.Paste) -> bool:
     field = _active_field(app)
     if field is None or not event.text:
         return False
-    line = event.text.splitlines()[0] if event.text.splitlines() else ""
+    lines = event.text.strip("\r\n").splitlines()
+    if len(lines) > 1:  # a field holds one line: refuse rather than keep a part silently
+        app.notify(f"not pasted: the text has {len(lines)} lines and this field takes one "
+                   "(paste a single line, e.g. [3, 5] or a name)", severity="warning")
+        return True
+    line = lines[0] if lines else ""
     selection = field.selection
     if selection.is_empty:
         field.insert_text_at_cursor(line)
@@ -221,6 +226,10 @@ class FormScreen(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
+def _first_paragraph(cls) -> str:
+    return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
+
+
 class PaletteScreen(ModalScreen[str | None]):
     """Pick a layer type: type to filter, arrows to choose, enter to insert."""
 
@@ -238,9 +247,7 @@ class PaletteScreen(ModalScreen[str | None]):
             yield OptionList(*self._options(self.start), id="palette-list")
 
     def on_mount(self) -> None:
-        ol = self.query_one(OptionList)
-        if ol.option_count:
-            ol.highlighted = 0
+        self._highlight_first()
 
     @staticmethod
     def _options(text: str) -> list[Option]:
@@ -249,7 +256,7 @@ class PaletteScreen(ModalScreen[str | None]):
         words = text.lower().split()
         found = []
         for name, cls in LAYER_TYPES.items():
-            doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
+            doc = _first_paragraph(cls)
             hay = f"{name} {cls.family} {doc}".lower()
             if all(w in hay for w in words):
                 low = name.lower()
@@ -259,6 +266,12 @@ class PaletteScreen(ModalScreen[str | None]):
         from rich.table import Table
 
         out = []
+        if not found and words:  # nothing matches: the types it may misspell
+            similar = similar_types(text)
+            found = [(0, name, LAYER_TYPES[name], _first_paragraph(LAYER_TYPES[name])) for name in similar]
+            out.append(Option(f"no type matches '{escape(text.strip())}'"
+                              + ("; did you mean:" if similar else " (`cnnshape layers` lists every type)"),
+                              id="-none", disabled=True))
         for _, name, cls, doc in sorted(found, key=lambda f: f[0]):
             row = Table.grid(expand=True)  # one line: the description is cut, never wrapped under the name
             row.add_column(width=18, no_wrap=True, style="bold")
@@ -272,14 +285,16 @@ class PaletteScreen(ModalScreen[str | None]):
         ol = self.query_one(OptionList)
         ol.clear_options()
         ol.add_options(self._options(event.value))
-        if ol.option_count:
-            ol.highlighted = 0
+        self._highlight_first()
+
+    def _highlight_first(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.highlighted = next((k for k in range(ol.option_count) if not ol.get_option_at_index(k).disabled), None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         ol = self.query_one(OptionList)
-        if ol.option_count:
-            idx = ol.highlighted if ol.highlighted is not None else 0
-            self.dismiss(ol.get_option_at_index(idx).id)
+        if ol.highlighted is not None:
+            self.dismiss(ol.get_option_at_index(ol.highlighted).id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
