@@ -1095,3 +1095,23 @@ def test_small_things_palette_did_you_mean_home_end_pool_default_focus_and_paste
         assert field.value == "conv_one"
 
     run(app, script)
+
+
+def test_train_panel_says_which_field_a_command_line_option_is(fm, monkeypatch):
+    from cnnshape.torch_backend import data
+
+    def refuse(*args, **kwargs):
+        raise data.DataError("mnist: the IDX files are not in data; pass --data-dir to the folder that has "
+                             "them; --data digits works offline (--limit to choose)")
+    monkeypatch.setattr(data, "load_data", refuse)
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+r")
+        await _wait(pilot, lambda: not screen.running)
+        log = " ".join(str(screen.query_one("#t-log").render()).split())
+        assert "--data-dir is the 'data dir' field" in log and "--data is the 'data' field" in log
+        assert "--limit is a command-line option" in log
+
+    run(app, script)

@@ -79,6 +79,24 @@ def line_plot(plot: PlotextPlot, title: str, series: list[tuple[str, list, list]
     plot.refresh()
 
 
+#: the panel's field for each command-line option that training and data messages name
+#: (they are written for `cnnshape train`)
+PANEL_FIELDS = {"--data": "data", "--data-dir": "data dir", "--device": "device", "--epochs": "epochs",
+                "--steps": "steps", "--lr": "learning rate", "--batch-size": "batch size", "--batch": "batch size",
+                "--optimizer": "optimizer"}
+
+
+def panel_legend(message: str) -> str:
+    """A line that says which panel field each command-line option in ``message`` is
+    (empty when it names none); the message itself is shown as written."""
+    import re
+
+    flags = dict.fromkeys(re.findall(r"--[a-z][a-z-]*", message))
+    parts = [f"{f} is the '{PANEL_FIELDS[f]}' field" if f in PANEL_FIELDS else f"{f} is a command-line option "
+             "(`cnnshape train`), not in this panel" for f in flags]
+    return f"here: {'; '.join(parts)}" if parts else ""
+
+
 def epoch_line(p, stopped: bool) -> str:
     """The log line of an epoch's end report; a run stopped inside the epoch says so (its
     figures cover the steps done, not a finished epoch)."""
@@ -343,6 +361,8 @@ class TrainScreen(Screen):
             ds = load_data(opts["data"], self.spec.input, data_dir=opts["data_dir"], outputs=outputs)
             for n in ds.notices:
                 call(self._log, f"[cyan]note:[/] {escape(n)}")
+                if panel_legend(n):
+                    call(self._log, f"[dim]  {escape(panel_legend(n))}[/]")
             self.dataset = ds
             t0 = time.perf_counter()
             result = train(self.spec, ds, opts["config"], device=opts["device"],
@@ -403,6 +423,8 @@ class TrainScreen(Screen):
     def _failed(self, message: str) -> None:
         self._finish()
         self._log(f"[red]{escape(message)}[/]")
+        if panel_legend(message):
+            self._log(f"[cyan]  {escape(panel_legend(message))}[/]")
 
     def _log(self, line: str) -> None:
         self.log_lines = (self.log_lines + [line])[-14:]
