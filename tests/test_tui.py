@@ -818,7 +818,7 @@ def test_train_keys_win_over_a_focused_field_and_are_in_the_palette(fm):
     app = DesignApp(fm)
 
     async def script(pilot):
-        screen = await open_train(pilot, epochs="500")
+        screen = await open_train(pilot, epochs="500", batch="8")    # ~180 steps an epoch: stopped inside one
         field = screen.query_one("#t-epochs")
         field.focus()
         await pilot.pause()
