@@ -892,7 +892,7 @@ def test_at_80x24_the_layer_table_keeps_the_type_and_the_maps_list_names_types(t
         table = app.studio.table
         keys = [k for k, _ in table.shown_columns]
         assert "type" in keys and "mark" in keys and "output" in keys
-        assert "params" not in keys or "rf" in keys         # params/MACs give way before anything else
+        assert "macs" not in keys                           # MACs gave way, the type did not
         assert table.get_row_at(0)[keys.index("type")].plain == "Input"
         types = [table.get_row_at(r)[keys.index("type")].plain for r in range(1, table.row_count)]
         assert types[:2] == ["Conv2d", "ReLU"]

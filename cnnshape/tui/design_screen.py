@@ -99,6 +99,7 @@ class DesignScreen(FileActions, Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "-narrow")
+        self.set_class(self.size.width < 90, "-tiny")
         self.call_after_refresh(self.redraw)
 
     @on(DataTable.RowSelected, "#layers")

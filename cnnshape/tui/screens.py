@@ -384,7 +384,7 @@ class TextScreen(ModalScreen[None]):
             else:
                 with VerticalScroll(id="text-scroll"):
                     yield Static(self.text, id="text-body")
-            yield Static("↑↓ j k PgUp PgDn Home End: scroll · esc: close", classes="field-doc")
+            yield Static("↑↓ j k PgUp PgDn Home End: scroll · esc: close", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#text-scroll" if not self.language else "#text-view").focus()

@@ -179,7 +179,8 @@ class TrainScreen(Screen):
                 with Horizontal(id="t-plots"):
                     yield PlotextPlot(id="t-loss")
                     yield PlotextPlot(id="t-acc")
-                yield Static("", id="t-log")
+                with VerticalScroll(id="t-log-box"):
+                    yield Static("", id="t-log")
         yield Footer()
 
     def commands(self):
@@ -429,3 +430,4 @@ class TrainScreen(Screen):
     def _log(self, line: str) -> None:
         self.log_lines = (self.log_lines + [line])[-14:]
         self.query_one("#t-log", Static).update("\n".join(self.log_lines))
+        self.query_one("#t-log-box").scroll_end(animate=False)  # the newest line in view

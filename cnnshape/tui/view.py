@@ -35,6 +35,30 @@ def visible_columns(rows: list[dict], width: int) -> tuple:
     return tuple((key, head) for key, head in COLUMNS if key in keep)
 
 
+#: the narrowest a type or name cell is cut to (with an ellipsis) when the columns do not fit
+MIN_CUT = {"type": 11, "name": 8}
+
+
+def column_widths(rows: list[dict], columns, width: int) -> dict:
+    """Content widths of ``columns`` (cells + 2 padding must fit in ``width``): each its
+    widest cell; when they do not fit, the type column gives way first, then the name (the
+    name tells nested rows apart), not below MIN_CUT. Cells wider than their column are cut
+    with "…"."""
+    widths = {key: max([len(head)] + [r[key].cell_len for r in rows]) for key, head in columns}
+    over = sum(w + 2 for w in widths.values()) - width
+    for key in ("type", "name"):
+        if over > 0 and key in widths:
+            cut = min(over, max(0, widths[key] - MIN_CUT[key]))
+            widths[key] -= cut
+            over -= cut
+    for key in ("name", "type"):
+        if key in widths:
+            for r in rows:
+                if r[key].cell_len > widths[key]:
+                    r[key].truncate(widths[key], overflow="ellipsis")
+    return widths
+
+
 def input_cells(design: Design, ev: Evaluation) -> dict:
     """The table's first row: the input shape (red when the top level has errors; the
     valid input sizes are in the details pane, where they fit)."""
@@ -316,7 +340,7 @@ def node_cells(node: Node) -> tuple:
     lr = node.report
     dim = "dim" if node.status == "unreached" else ("red" if node.status == "error" else "")
     twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "≡ " if node.copy else "  "
-    label = "  " * node.depth + twisty + (node.short or node.label)
+    label = " " * node.depth + twisty + (node.short or node.label)
     if lr is not None:
         params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
         cells = (shape_text(lr.output), rf_text(lr.receptive_field), params, human(lr.macs) if lr.macs else "0")

@@ -8,7 +8,7 @@ from textual.widgets.option_list import Option
 
 from ..term import plural
 from .keys import FOOTER_WIDE, NARROW_HIDDEN, bindings
-from .view import diagnostic_label, visible_columns
+from .view import column_widths, diagnostic_label, visible_columns
 
 
 class LayerTable(DataTable):
@@ -23,13 +23,17 @@ class LayerTable(DataTable):
 
     def show(self, rows: list[dict], cursor_row: int) -> None:
         """Draw ``rows`` (cells by column key, see view.COLUMNS), cursor on ``cursor_row``."""
-        columns = visible_columns(rows, self.scrollable_content_region.width or self.app.size.width // 2)
-        if columns != self.shown_columns:
-            self.clear(columns=True)
-            self.add_columns(*(label for _, label in columns))
-            self.shown_columns = columns
-        else:
-            self.clear()
+        room = self.scrollable_content_region.width or self.app.size.width // 2
+        if len(rows) + 1 > self.scrollable_content_region.height and not self.show_vertical_scrollbar:
+            room -= self.styles.scrollbar_size_vertical  # the scrollbar these rows will bring
+        columns = visible_columns(rows, room)
+        widths = column_widths(rows, columns, room)
+        # new columns of explicit widths each time: with auto widths, rows re-added under the
+        # same keys were drawn from the table's line cache at the old widths (names cut)
+        self.clear(columns=True)
+        for key, label in columns:
+            self.add_column(label, width=widths[key])
+        self.shown_columns = columns
         for k, cells in enumerate(rows):
             self.add_row(*(cells[key] for key, _ in columns), key="input" if k == 0 else f"n{k - 1}")
         if self.row_count:
