@@ -1115,3 +1115,21 @@ def test_train_panel_says_which_field_a_command_line_option_is(fm, monkeypatch):
         assert "--limit is a command-line option" in log
 
     run(app, script)
+
+
+def test_at_80x24_opened_blocks_show_whole_names_and_types(tmp_path):
+    """Rows re-added after opening a block are drawn at the new column widths (they were
+    drawn from a stale cache, names cut to "con"), and the type column stays."""
+    app = DesignApp(copy_spec(tmp_path, "resnet18.yaml"))
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        await pilot.pause(0.3)
+        table = s.table
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(ln for ln in lines if "conv1" in ln and "[128, 28, 28]" in ln)
+        assert "Conv2d" in row
+        assert sum("BatchNorm2d" in ln for ln in lines) >= 2
+
+    run_at(app, (80, 24), script)
