@@ -550,7 +550,8 @@ def test_layer_scale_is_a_parameter_named_layer_scale():
      "cannot scale the input", "gate"),
     ({"type": "DenseBlock", "n": 2, "body": [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}]},
      "must keep the spatial size", "body"),
-    ({"type": "Concat", "inline": True, "branches": [["ReLU"], ["ReLU"]]}, "needs an enclosing block", "inline"),
+    ({"type": "Sequential", "body": [{"type": "ReLU", "name": "a"}, {"type": "Concat", "inline": True, "flat": True,
+      "branches": [[{"type": "ReLU", "name": "a"}], ["Tanh"]]}]}, "registered as", None),
     ({"type": "Sequential", "body": [{"type": "ReLU", "name": "a"}, {"type": "Concat", "inline": True, "flat": True,
       "branches": [[{"type": "ReLU", "name": "a"}], ["Tanh"]]}]}, "registered as", None),
 ])

@@ -158,6 +158,13 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, module_qualified_name):
         return is_leaf(m)
 
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            self.path_of_module(m)
+        except NameError:  # an inline block (cnnshape's Inline): its layers are the owner's, trace through it
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
 
 def trace(model) -> fx.Graph:
     """The fx graph of ``model`` in eval mode; ImportRefused at the user's line when the
@@ -424,6 +431,8 @@ class Importer:
         for u in units:
             ins = [u.src] if u.scope is not None else \
                 [a for a in _tensor_nodes(u.out) if a in self.g.tensor or a is src]
+            if u.scope is None and u.out.op == "call_method" and u.out.target in R.SHAPE_REFERENCE:
+                ins = ins[:1]  # x.expand_as(y): y only lends its shape
             u.preds = tuple(owner.get(a, SOURCE if a is src else a) for a in ins)
             if any(isinstance(p, fx.Node) for p in u.preds):
                 raise ImportRefused(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
@@ -798,9 +807,10 @@ class _Parser:
         return self.parse(p, d)
 
     def _cat(self, u, preds):
-        call = self._call(u.out)
-        dim = call.arg("dim", 0) if call is not None else 0
-        n_dims = len(call.out) if call is not None and call.out is not None else None
+        n = u.out
+        dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+        out = self.g.shape(n)
+        n_dims = len(out) if out is not None else None
         if dim != 1 and not (n_dims and dim == 1 - n_dims):
             self._refuse_op(u, f"concatenates along dim {dim}; a Concat joins channels (dim 1)")
         # chunk / split into equal parts, each part a branch: Concat split
@@ -888,7 +898,8 @@ def _residual(p: _Parser, u, branches, d) -> dict:
     d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
     if short:
         if one_seq(short):
-            d_item["shortcut_name"] = short[0]["name"]
+            if short[0]["name"] != "shortcut":
+                d_item["shortcut_name"] = short[0]["name"]
             d_item["shortcut"] = short[0]["body"]
         else:
             d_item["_own_shortcut"] = True

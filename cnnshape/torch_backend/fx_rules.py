@@ -268,7 +268,9 @@ def _flatten_by_args(call: Call):
 function_rule((torch.flatten,), ("input", "start_dim", "end_dim"))(_reshape)
 method_rule(("flatten",), ("self", "start_dim", "end_dim"))(_reshape)
 function_rule((torch.reshape, torch.squeeze, torch.unsqueeze), ("input", "shape"))(_reshape)
-method_rule(("view", "reshape", "squeeze", "unsqueeze"), ("self", "*shape"))(_reshape)
+method_rule(("view", "reshape", "squeeze", "unsqueeze", "view_as", "reshape_as"), ("self", "*shape"))(_reshape)
+#: methods whose tensor argument other than ``self`` only lends its shape
+SHAPE_REFERENCE = ("expand_as", "type_as", "view_as", "reshape_as")
 
 
 @function_rule((torch.permute,), ("input", "dims"))
