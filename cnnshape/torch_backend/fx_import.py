@@ -18,7 +18,9 @@ Steps:
 What cannot be said in a spec raises :class:`ImportRefused`, naming the user's line.
 """
 
+import functools
 import operator
+import sys
 import traceback
 from dataclasses import dataclass
 
@@ -68,6 +70,7 @@ def _foreign_dirs() -> tuple[str, ...]:
 _FOREIGN = None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_user_file(filename: str | None) -> bool:
     """A file of the user's (not torch, not a library, not cnnshape, not <frozen ...>)."""
     import os
@@ -101,7 +104,13 @@ def site_of_exception(exc: BaseException) -> Site | None:
 
 
 def site_of_node(node) -> Site | None:
-    """The user's line of a traced node (fx records each node's Python stack)."""
+    """The user's line of a traced node (recorded by the tracer: the innermost frame of the
+    user's while forward ran), or from fx's stack trace when one was recorded."""
+    if node is None:
+        return None
+    where = node.meta.get("cnnshape_site")
+    if where is not None:
+        return Site(where[0], where[1], _first_column(*where))
     st = getattr(node, "stack_trace", None)
     if not st:
         return None
@@ -151,9 +160,24 @@ def _plain_container(module) -> bool:
 
 
 class _Tracer(fx.Tracer):
-    def __init__(self):
-        super().__init__()
-        self.record_stack_traces = True
+    """Leaves: :func:`is_leaf`. Each node records the innermost frame of the user's (a
+    cheap frame walk; fx's own stack traces cost milliseconds per node)."""
+
+    top = None
+
+    def trace(self, root, concrete_args=None):
+        self.top = sys._getframe()
+        return super().trace(root, concrete_args)
+
+    def create_node(self, *args, **kwargs):
+        node = super().create_node(*args, **kwargs)
+        f = sys._getframe(1)
+        while f is not None and f is not self.top:
+            if is_user_file(f.f_code.co_filename):
+                node.meta["cnnshape_site"] = (f.f_code.co_filename, f.f_lineno)
+                break
+            f = f.f_back
+        return node
 
     def is_leaf_module(self, m, module_qualified_name):
         return is_leaf(m)
@@ -425,6 +449,9 @@ class Importer:
         for u in units:
             for n in u.nodes:
                 owner[n] = u
+        dense = _dense_block(self, prefix, units, src, res)
+        if dense is not None:
+            return [dense]
         for u in units:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
@@ -454,7 +481,8 @@ class Importer:
             for a in _tensor_nodes(n):
                 if a not in inside and (a in self.g.tensor or a is src) and a not in self.g.params and a not in ins:
                     ins.append(a)
-            if n is res or any(user not in inside for user in n.users):
+            if n is res or any(user not in inside and (user in self.g.tensor or user.op == "call_module")
+                               for user in n.users):
                 if n in self.g.tensor:
                     outs.append(n)
         prefix = u.prefix
@@ -554,7 +582,7 @@ class Importer:
                                 "attribute before importing", self.g.site_of_module(unused[0]))
 
 
-MERGE_BLOCKS = ("Residual", "Concat", "SqueezeExcitation")
+MERGE_BLOCKS = ("Residual", "Concat", "SqueezeExcitation", "DenseBlock")
 
 
 class _Parser:
@@ -929,6 +957,61 @@ def _multiply(p: _Parser, u, branches, d) -> dict:
 
 
 MERGE_BUILDERS = {"add": _residual, "mul": _multiply}
+
+
+def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | None:
+    """DenseNet's dense block: the scope's output is cat([x, y_1, .., y_n]) where copy i (a
+    child module) starts with cat([x, y_1, .., y_{i-1}]) and gives y_i; the copies' layers
+    must be the same (their channel counts are inferred)."""
+    from ..layers.blocks._copies import copy_name
+
+    if not (res.op == "call_function" and res.target in (torch.cat, torch.concat) and len(units) >= 2):
+        return None
+    parts = res.args[0] if res.args else None
+    copies = [u for u in units if u.scope is not None]
+    if not isinstance(parts, (list, tuple)) or len(parts) != len(copies) + 1 or parts[0] is not src \
+            or units[-1].out is not res and units[-1].nodes[-1] is not res:
+        return None
+    bodies, names = [], []
+    for i, u in enumerate(copies):
+        tensors = [n for n in u.nodes if n in imp.g.tensor]
+        first = tensors[0] if tensors else None
+        if first is None or first.op != "call_function" or first.target not in (torch.cat, torch.concat):
+            return None
+        want = list(parts[:i + 1])
+        got = first.args[0]
+        if not isinstance(got, (list, tuple)) or list(got) != want or parts[i + 1] not in u.nodes:
+            return None
+        body = imp.scope(u.prefix, [n for n in u.nodes if n is not first], first, parts[i + 1])
+        bodies.append(body)
+        names.append(u.prefix[-1])
+
+    def plain(items):
+        return strip_inputs(_without_private(items))
+    if any(plain(b) != plain(bodies[0]) for b in bodies[1:]):
+        return None
+    fmt = None
+    for cand in ("{index}", "{number}"):
+        for stem in {n.rstrip("0123456789") for n in names}:
+            if [copy_name(stem + cand, i) for i in range(len(names))] == names:
+                fmt = stem + cand
+    if fmt is None:
+        return None
+    body = strip_inputs(bodies[0])
+    if len(body) == 1:
+        body[0].pop("name", None)
+    d = {"type": "DenseBlock", "inline": True, "n": len(copies), "body": body, "_site": site_of_node(res)}
+    if fmt != "{index}":
+        d["child_names"] = fmt
+    return d
+
+
+def _without_private(items):
+    if isinstance(items, list):
+        return [_without_private(x) for x in items]
+    if isinstance(items, dict):
+        return {k: _without_private(v) for k, v in items.items() if not k.startswith("_")}
+    return items
 
 
 # ---------------------------------------------------------------------------- finishing
