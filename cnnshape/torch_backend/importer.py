@@ -161,7 +161,7 @@ def is_plain_sequential(module) -> bool:
     return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
-def instantiate(obj, what: str):
+def instantiate(obj, what: str, raw: bool = False):
     """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
     with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
     import inspect
@@ -180,6 +180,8 @@ def instantiate(obj, what: str):
         if need:
             raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
                                 "with none: add a module-level instance, e.g. net = Net(...), and import that")
+    if raw:  # the caller reports what the user's code raises
+        return obj()
     try:
         return obj()
     except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
@@ -199,6 +201,15 @@ def import_spec(module, input, *, batch: int = 1, name: str | None = None, sites
     from ..yaml_io import Positions
     from .fx_import import import_graph
 
+    from .fx_import import ImportRefused
+    from .pyload import MAX_MODULE_DEPTH, module_depth
+
+    if not hasattr(module, "named_modules"):
+        raise CnnshapeError(f"expected a torch.nn.Module, received {type(module).__name__}")
+    if module_depth(module) > MAX_MODULE_DEPTH:
+        site = (sites or {}).get(id(module))
+        raise ImportRefused(f"{type(module).__name__} nests modules more than {MAX_MODULE_DEPTH} levels deep; a spec "
+                            f"holds at most {MAX_MODULE_DEPTH} (README: Limits)", "flatten the nesting", site)
     _check_shared(module)
     layers, table = import_graph(module, input, sites)
     data = {"input": list(input), "layers": layers}
