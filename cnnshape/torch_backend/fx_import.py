@@ -167,6 +167,8 @@ class _Tracer(fx.Tracer):
 
     def trace(self, root, concrete_args=None):
         self.top = sys._getframe()
+        # decided before tracing: while fx traces, a module's parameters read as proxies
+        self.leaves = {id(m) for m in root.modules() if m is not root and is_leaf(m)}
         return super().trace(root, concrete_args)
 
     def create_node(self, *args, **kwargs):
@@ -180,7 +182,7 @@ class _Tracer(fx.Tracer):
         return node
 
     def is_leaf_module(self, m, module_qualified_name):
-        return is_leaf(m)
+        return id(m) in self.leaves
 
     def call_module(self, m, forward, args, kwargs):
         try:
@@ -356,15 +358,16 @@ def strip_inputs(item):
 def leaf_data(qualname: str, module, site: Site | None) -> dict:
     """The spec item of a leaf module, keeping its declared input size (the analysis
     checks it against the incoming shape)."""
-    from .importer import _item
+    from .importer import _item, _layer_class
 
-    try:
-        d = _item("x", module, 0, "", keep_inputs=True)
-    except CnnshapeError as exc:
-        where = qualname or type(module).__name__
+    where = qualname or type(module).__name__
+    if _layer_class(module) is None and not _recognised_block(module):
         raise ImportRefused(f"'{where}' is a {type(module).__module__}.{type(module).__name__}, which has no spec "
-                            f"layer ({_short(exc)})", "see `cnnshape layers` for the layer types a spec has",
-                            site) from None
+                            "layer", "see `cnnshape layers` for the layer types a spec has", site)
+    try:
+        d = _item(qualname, module, 0, "", keep_inputs=True)
+    except CnnshapeError as exc:
+        raise ImportRefused(str(exc), "", site) from None
     d.pop("name", None)
     return d
 
@@ -775,6 +778,8 @@ class _Parser:
         n = u.out
         what = n.target if isinstance(n.target, str) else \
             f"{getattr(n.target, '__module__', '') or ''}.{getattr(n.target, '__name__', n.target)}".lstrip(".")
+        if n.target in _SYMBOLS:
+            what = f"'{_SYMBOLS[n.target]}' ({what})"
         kind = "method ." if n.op == "call_method" else ""
         where = "'" + ".".join(self.prefix) + "'" if self.prefix else type(self.imp.model).__name__
         raise ImportRefused(f"{kind}{what} in {where}.forward {why}", "see the README's import section for the "
@@ -876,6 +881,11 @@ class _Parser:
         if first is None or first.get("type") != "_getitem" or first.get("index") != i:
             self._refuse_op(chunk, "splits the channels in a way a Concat split cannot say")
         return items[1:]
+
+
+_SYMBOLS = {operator.add: "+", operator.iadd: "+=", operator.sub: "-", operator.isub: "-=", operator.mul: "*",
+            operator.imul: "*=", operator.truediv: "/", operator.itruediv: "/=", operator.neg: "unary -",
+            operator.pow: "**", operator.matmul: "@", operator.floordiv: "//"}
 
 
 def _name_of(n) -> str:
@@ -1050,6 +1060,10 @@ def import_graph(model, input_shape, sites: dict | None = None) -> tuple[list, d
     graph = trace(model)
     imp = Importer(model, graph, input_shape, sites)
     items = imp.items()
+    names = getattr(type(model).forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
+    if isinstance(names, dict):  # a cnnshape-exported Net: its attributes back to the spec's layer names
+        back = {attr: name for name, attr in names.items()}
+        items = [{**it, "name": back.get(it.get("name"), it.get("name"))} for it in items]
     table: dict = {}
     layers = finish(items, table, ("layers",))
     tidy_names(layers)
