@@ -23,7 +23,7 @@ def draw_cmd(spec, out, depth, input_shape):
     2 the spec or the output could not be read/written.
     """
     from ..analysis import check
-    from ..cli import _parse_shape
+    from ..cli import _parse_shape, check_arg, is_python_target
     from ..draw import render
     from ..errors import SpecError, SpecFileError
 
@@ -37,7 +37,7 @@ def draw_cmd(spec, out, depth, input_shape):
         sys.exit(EXIT_FAILED)
     shape = _parse_shape(None, None, input_shape) if input_shape else None
     try:
-        report = check(spec, input=shape)
+        report = check_arg(spec, shape) if is_python_target(spec) else check(spec, input=shape)
     except SpecFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
