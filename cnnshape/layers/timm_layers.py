@@ -23,7 +23,7 @@ shifts its start.
 from typing import Any, ClassVar
 
 from .. import formulas as F
-from .base import INPUT_LAYOUT, KEEP, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
+from .base import INPUT_LAYOUT, KEEP, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 from .conv import Conv2d, check_channels
 
 
@@ -201,6 +201,17 @@ class _StdConv(Conv2d):
               **{k: v for k, v in self.args().items() if k != "in_channels"}}
         return {k: tuple(kw[k]) if isinstance(kw[k], list) else kw[k] for k in self.torch_order if k in kw}
 
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        inf = super().infer(shape, batch)
+        fan_in = (shape[0] // self.groups) * F.prod(self._axes("kernel_size"))
+        if fan_in == 1:
+            raise LayerError(f"{self.type} standardises each filter over its in_channels/groups x kernel values: "
+                             f"{shape[0]}/{self.groups} x {self.kernel_size} = 1 value, and torch's batch_norm "
+                             "refuses one value per channel (even in eval)",
+                             "use a kernel larger than 1x1, more input channels per group, or a plain Conv2d",
+                             "kernel_size")
+        return inf
+
     def weight_numel(self, c_in: int) -> int:
         return self.out_channels * (c_in // self.groups) * F.prod(self._axes("kernel_size"))
 
@@ -316,10 +327,12 @@ class EvoNorm2dB0(_Norm2d):
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         c = self._channels(shape)
+        notes = ()
         if self.apply_act and batch * F.prod(shape[1:]) == 1:
-            raise LayerError(f"EvoNorm2dB0 in training divides by n - 1 = 0 values per channel: batch {batch} x "
-                             f"{F.prod(shape[1:])} position(s)", "use batch: 2 or more, or a larger map")
-        return Inference(shape, (3 if self.apply_act else 2) * c)
+            notes = (Note(f"EvoNorm2dB0 in training divides by n - 1 = 0 (batch {batch} x {F.prod(shape[1:])} "
+                          "position(s) per channel): its running_var becomes inf (eval works)",
+                          "set batch: 2 or more in the spec, or normalise a larger map"),)
+        return Inference(shape, (3 if self.apply_act else 2) * c, 0, KEEP, notes)
 
     def saved(self, shape, out, batch):
         """Training (float32): input, the batch std per channel, ``v*x + std``, the max and the
@@ -408,7 +421,9 @@ class SimpleNorm2d(_Timm):
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), INPUT_LAYOUT[2])
         check_channels(self, self.channels, shape[0], "channels", shape)
-        return Inference(shape, shape[0] if self.affine else 0)
+        notes = () if shape[0] > 1 else (Note("SimpleNorm2d over 1 channel: the unbiased variance of one value is "
+                                              "nan, so every output is nan", "normalise 2 or more channels"),)
+        return Inference(shape, shape[0] if self.affine else 0, 0, KEEP, notes)
 
     def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
         return {"channels": shape[0], **{k: v for k, v in self.args().items() if k != "channels"}}
