@@ -27,8 +27,14 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
             if not t.is_floating_point():
                 continue
-            r = torch.rand(t.shape, generator=g) * 0.5 + 0.75 if name.endswith(("running_var", "gain")) \
-                else torch.randn(t.shape, generator=g) * 0.5
+            if t.dim() > 1 and t.numel() > t.shape[0]:  # kernels: timm's own scale, perturbed
+                r = t * (1 + 0.2 * torch.randn(t.shape, generator=g)) + 0.01 * torch.randn(t.shape, generator=g)
+            elif name.endswith(("running_var", "gain")):
+                r = torch.rand(t.shape, generator=g) * 0.5 + 0.75
+            elif name.endswith(("weight", "gamma", "scale")):  # norm scales around 1
+                r = 1 + 0.3 * torch.randn(t.shape, generator=g)
+            else:
+                r = torch.randn(t.shape, generator=g) * 0.3
             t.copy_(r.to(t.dtype))
     return module
 

@@ -1,0 +1,157 @@
+"""Hand-written converters from timm module trees to cnnshape spec items (test-only).
+
+They read a timm module's structure and arguments and write the spec a user would write
+(Graph for the blocks whose tensors branch and merge, Residual for ConvNeXt's blocks); the
+tests then prove the compiled spec weight-exact against the timm module. Families: ResNet
+(Res2Net's Bottle2neck), ResNetV2 / BiT (PreActBottleneck), ConvNeXt v1/v2, and the
+sequential containers around them (stages, heads).
+"""
+
+import math
+
+from torch import nn
+
+from cnnshape.torch_backend.importer import _item
+
+#: containers whose forward runs their children in registration order
+SEQUENTIAL = {"Sequential", "ConvNeXtStage", "ResNetStage", "NormMlpClassifierHead", "ClassifierHead",
+              "SelectAdaptivePool2d", "ResNet", "ConvNeXt", "ResNetV2", "ModuleList", "Mlp",
+              "GlobalResponseNormMlp", "DownsampleConv"}
+
+
+def seq(module) -> list:
+    """The items of a sequential container's children (flat: a child may give two items)."""
+    out = []
+    for name, child in module.named_children():
+        out += convert(name, child)
+    return out
+
+
+def convert(name: str, m) -> list:
+    """Spec items for child ``name`` = ``m`` (usually one; GroupNormAct gives norm + act)."""
+    cls = type(m).__name__
+    if cls in ("Bottle2neck",):
+        return [res2net_block(name, m)]
+    if cls == "PreActBottleneck":
+        return [preact_block(name, m)]
+    if cls == "ConvNeXtBlock":
+        return [convnext_block(name, m)]
+    if cls in SEQUENTIAL and cls not in ("Sequential",) or (cls == "Sequential" and len(m)):
+        if cls == "SelectAdaptivePool2d":
+            return [{"type": "Sequential", "name": name, "body": [
+                {"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "pool"}, *convert("flatten", m.flatten)]}]
+        return [{"type": "Sequential", "name": name, "body": seq(m)}]
+    return leaf(name, m)
+
+
+def leaf(name: str, m) -> list:
+    cls = type(m).__name__
+    if cls == "GroupNormAct":
+        act = act_items(f"{name}_act", m.act)
+        return [{"type": "GroupNorm", "name": name, "num_groups": m.num_groups, "eps": m.eps}] + act
+    if cls == "BatchNormAct2d":
+        return [{"type": "BatchNorm2d", "name": name, "eps": m.eps}] + act_items(f"{name}_act", m.act)
+    if cls == "LayerNorm2d":
+        return [{"type": "LayerNorm2d", "name": name, "eps": m.eps}]
+    if cls == "LayerNorm":
+        return [{"type": "LayerNorm", "name": name, "normalized_shape": list(m.normalized_shape), "eps": m.eps}]
+    if cls in ("StdConv2d", "ScaledStdConv2d"):
+        d = {"type": cls, "name": name, "out_channels": m.out_channels, "kernel_size": list(m.kernel_size),
+             "stride": list(m.stride), "padding": list(m.padding), "dilation": list(m.dilation),
+             "groups": m.groups, "bias": m.bias is not None, "eps": m.eps}
+        if cls == "ScaledStdConv2d":
+            d["gamma"] = m.scale * math.sqrt(m.weight[0].numel())
+        return [d]
+    if cls == "GlobalResponseNorm":
+        return [{"type": "GlobalResponseNorm", "name": name, "eps": m.eps, "channels_last": m.channel_dim == -1}]
+    if cls in ("DropPath",) or (cls == "Dropout" and m.p == 0):
+        return [{"type": "Identity", "name": name}]
+    if cls in ("GELUTanh", "GELU") and not isinstance(m, nn.GELU):
+        return [{"type": "GELU", "name": name}]
+    return [_item(name, m, -1, "")]
+
+
+def act_items(name: str, act) -> list:
+    if isinstance(act, nn.Identity):
+        return []
+    return [_item(name, act, -1, "")]
+
+
+def _node(items, src=None) -> list:
+    if src is not None:
+        items = [{**items[0], "from": src}] + items[1:]
+    return items
+
+
+def res2net_block(name: str, m) -> dict:
+    """timm's Bottle2neck: conv1-bn1-relu, split in ``scale`` chunks of ``width``; chunk i (plus
+    the previous branch's output unless is_first) through convs.i-bns.i-relu; the last
+    chunk passes (avg-pooled when is_first); cat; conv3-bn3 (+ se); + shortcut; relu."""
+    w, s = m.width, m.scale
+    nodes = [*convert("conv1", m.conv1), *convert("bn1", m.bn1), {"type": "ReLU", "name": "relu1"}]
+    outs = []
+    prev = None
+    for i in range(m.num_scales):
+        nodes.append({"type": "Slice", "name": f"spx{i}", "from": "relu1", "start": i * w, "length": w})
+        src = f"spx{i}"
+        if i > 0 and not m.is_first:
+            nodes.append({"type": "Add", "name": f"sp{i}", "from": [prev, f"spx{i}"]})
+            src = f"sp{i}"
+        nodes += _node(convert(f"convs.{i}", m.convs[i]), src)
+        nodes += convert(f"bns.{i}", m.bns[i])
+        nodes.append({"type": "ReLU", "name": f"relu_s{i}"})
+        prev = f"relu_s{i}"
+        outs.append(prev)
+    if s > 1:
+        nodes.append({"type": "Slice", "name": "spx_last", "from": "relu1", "start": (s - 1) * w, "length": w})
+        if m.pool is not None:
+            nodes += convert("pool", m.pool)
+            outs.append("pool")
+        else:
+            outs.append("spx_last")
+    nodes.append({"type": "Cat", "name": "cat", "from": outs})
+    nodes += convert("conv3", m.conv3) + convert("bn3", m.bn3)
+    if m.se is not None:
+        raise NotImplementedError("Res2Net with SE")
+    last = nodes[-1]["name"]
+    short = "x"
+    if m.downsample is not None:
+        nodes += _node(convert("downsample", m.downsample), "x")
+        short = "downsample"
+    nodes += [{"type": "Add", "name": "add", "from": [last, short]}, {"type": "ReLU", "name": "relu"}]
+    return {"type": "Graph", "name": name, "nodes": nodes}
+
+
+def preact_block(name: str, m) -> dict:
+    """timm's PreActBottleneck (BiT): x_preact = norm1(x); the shortcut is downsample(x_preact)
+    (or x); conv1, norm2, conv2, norm3, conv3 from x_preact; + shortcut."""
+    nodes = convert("norm1", m.norm1)
+    pre = nodes[-1]["name"]
+    for part in ("conv1", "norm2", "conv2", "norm3", "conv3"):
+        nodes += convert(part, getattr(m, part))
+    last = nodes[-1]["name"]
+    short = "x"
+    if m.downsample is not None:
+        nodes += _node(convert("downsample", m.downsample), pre)
+        short = "downsample"
+    nodes += convert("drop_path", m.drop_path) if not isinstance(m.drop_path, nn.Identity) else []
+    nodes.append({"type": "Add", "name": "add", "from": [last, short]})
+    return {"type": "Graph", "name": name, "nodes": nodes}
+
+
+def convnext_block(name: str, m) -> dict:
+    """timm's ConvNeXtBlock (v1 with layer scale ``gamma``, v2 with GRN in its MLP): a Residual
+    whose body is conv_dw, (permute to channels last,) norm, mlp, (permute back)."""
+    if not isinstance(m.shortcut, nn.Identity):
+        raise NotImplementedError("ConvNeXt block with a projection shortcut")
+    body = convert("conv_dw", m.conv_dw)
+    if m.use_conv_mlp:
+        body += convert("norm", m.norm) + convert("mlp", m.mlp)
+    else:
+        body += [{"type": "Permute", "dims": [0, 2, 3, 1], "name": "to_nhwc"}, *convert("norm", m.norm),
+                 *convert("mlp", m.mlp), {"type": "Permute", "dims": [0, 3, 1, 2], "name": "to_nchw"}]
+    body += convert("drop_path", m.drop_path)
+    d = {"type": "Residual", "name": name, "body": body}
+    if m.gamma is not None:
+        d.update(layer_scale=float(m.gamma.detach().flatten()[0]), layer_scale_name="gamma", layer_scale_flat=True)
+    return d
