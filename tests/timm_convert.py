@@ -16,7 +16,8 @@ from cnnshape.torch_backend.importer import _item
 #: containers whose forward runs their children in registration order
 SEQUENTIAL = {"Sequential", "ConvNeXtStage", "ResNetStage", "NormMlpClassifierHead", "ClassifierHead",
               "SelectAdaptivePool2d", "ResNet", "ConvNeXt", "ResNetV2", "ModuleList", "Mlp",
-              "GlobalResponseNormMlp", "DownsampleConv"}
+              "GlobalResponseNormMlp", "DownsampleConv",
+              "ConvNormAct", "BnActConv2d", "DLA", "DPN", "BnAct", "CatBnAct"}
 
 
 def seq(module) -> list:
@@ -36,6 +37,12 @@ def convert(name: str, m) -> list:
         return [preact_block(name, m)]
     if cls == "ConvNeXtBlock":
         return [convnext_block(name, m)]
+    if cls == "DlaTree":
+        nodes: list = []
+        out = dla_tree(m, "", "x", nodes, [])
+        return [{"type": "Graph", "name": name, "nodes": nodes, "output": out}]
+    if cls == "DualPathBlock":
+        return [dpn_block(name, m)]
     if cls in SEQUENTIAL and cls not in ("Sequential",) or (cls == "Sequential" and len(m)):
         if cls == "SelectAdaptivePool2d":
             return [{"type": "Sequential", "name": name, "body": [
@@ -155,3 +162,75 @@ def convnext_block(name: str, m) -> dict:
     if m.gamma is not None:
         d.update(layer_scale=float(m.gamma.detach().flatten()[0]), layer_scale_name="gamma", layer_scale_flat=True)
     return d
+
+
+def _named(items, prefix: str) -> list:
+    return [{**x, "name": prefix + x["name"]} for x in items]
+
+
+def dla_block(m, p: str, x: str, shortcut: str, nodes: list) -> str:
+    """DlaBasic / DlaBottleneck at dotted prefix ``p``: convs from ``x``, + ``shortcut``, relu."""
+    parts = ("conv1", "bn1", "conv2", "bn2") + (("conv3", "bn3") if hasattr(m, "conv3") else ())
+    first = True
+    for part in parts:
+        items = _named(convert(part, getattr(m, part)), p)
+        nodes += _node(items, x) if first else items
+        first = False
+        if part.startswith("bn") and part != parts[-1]:
+            nodes.append({"type": "ReLU", "name": f"{p}relu_{part}"})
+    nodes.append({"type": "Add", "name": f"{p}add", "from": [nodes[-1]["name"], shortcut]})
+    nodes.append({"type": "ReLU", "name": f"{p}relu"})
+    return f"{p}relu"
+
+
+def dla_tree(m, p: str, x: str, nodes: list, children: list) -> str:
+    """timm's DlaTree at dotted prefix ``p`` reading ``x``: its nodes appended to ``nodes``;
+    the name of its output tensor returned (children: tensors its root also aggregates)."""
+    nodes += _node(_named(convert("downsample", m.downsample), p), x)
+    bottom = nodes[-1]["name"]
+    nodes += _named(convert("project", m.project), p)
+    shortcut = nodes[-1]["name"]
+    if m.level_root:
+        children.append(bottom)
+    if type(m.tree1).__name__ == "DlaTree":
+        x1 = dla_tree(m.tree1, f"{p}tree1.", x, nodes, [])
+    else:
+        x1 = dla_block(m.tree1, f"{p}tree1.", x, shortcut, nodes)
+    if m.root is not None:
+        x2 = dla_block(m.tree2, f"{p}tree2.", x1, x1, nodes)
+        nodes.append({"type": "Cat", "name": f"{p}root_cat", "from": [x2, x1] + children})
+        nodes += _named(convert("conv", m.root.conv) + convert("bn", m.root.bn), f"{p}root.")
+        if m.root.shortcut:
+            nodes.append({"type": "Add", "name": f"{p}root.add", "from": [nodes[-1]["name"], x2]})
+        nodes.append({"type": "ReLU", "name": f"{p}root.relu"})
+        return f"{p}root.relu"
+    children.append(x1)
+    return dla_tree(m.tree2, f"{p}tree2.", x1, nodes, children)
+
+
+def dpn_block(name: str, m) -> dict:
+    """timm's DualPathBlock: the projection (or x) split into the residual part (num_1x1_c
+    channels) and the dense part; c1x1_a, c3x3_b, c1x1_c; out = cat(x_s1 + out1, x_s2, out2)."""
+    c = m.num_1x1_c
+    nodes: list = []
+    proj = m.c1x1_w_s1 if m.c1x1_w_s1 is not None else m.c1x1_w_s2
+    src = "x"
+    if proj is not None:
+        pname = "c1x1_w_s1" if m.c1x1_w_s1 is not None else "c1x1_w_s2"
+        nodes += _node(convert(pname, proj), "x")
+        src = pname
+    nodes += [{"type": "Slice", "name": "x_s1", "from": src, "start": 0, "length": c}]
+    nodes += _node(convert("c1x1_a", m.c1x1_a), "x") + convert("c3x3_b", m.c3x3_b) + convert("c1x1_c", m.c1x1_c)
+    if m.c1x1_c1 is not None:
+        nodes += _node(convert("c1x1_c1", m.c1x1_c1), "c1x1_c") + _node(convert("c1x1_c2", m.c1x1_c2), "c1x1_c")
+        out1, out2 = "c1x1_c1", "c1x1_c2"
+    else:
+        total = m.c1x1_c.conv.out_channels
+        nodes += [{"type": "Slice", "name": "out1", "from": "c1x1_c", "start": 0, "length": c},
+                  {"type": "Slice", "name": "out2", "from": "c1x1_c", "start": c, "length": total - c}]
+        out1, out2 = "out1", "out2"
+    return {"type": "Graph", "name": name, "nodes": nodes + [
+        {"type": "Add", "name": "resid", "from": ["x_s1", out1]},
+        {"type": "Slice", "name": "x_s2", "from": src, "start": c,
+         "length": (proj.conv.out_channels if proj is not None else m.c1x1_a.bn.num_features) - c},
+        {"type": "Cat", "name": "out", "from": ["resid", "x_s2", out2]}]}
