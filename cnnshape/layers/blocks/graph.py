@@ -277,12 +277,19 @@ class Graph(Block):
 
         if uses.get(INPUT, 0) == 0:
             mem.release(env.pop(INPUT))
+        shapes = {INPUT: tuple(row.input)}
         for r, node, s in zip(row.children, self.nodes, srcs):
             ins = [take(n) for n in s]
-            if getattr(node, "is_merge", False):
-                keeps = tuple(i for i in range(len(ins)) if any(v.grad for k, v in enumerate(ins) if k != i)) \
-                    if node.type == "Mul" else ()
-                env[r.name] = mem.merge(r, ins, keeps)
+            shapes[r.name] = tuple(r.output)
+            if node.type == "Cat":
+                env[r.name] = mem.merge(r, ins)
+            elif getattr(node, "is_merge", False):  # torch: ((a op b) op c) ..., one new tensor per step
+                acc, acc_shape = ins[0], shapes[s[0]]
+                for v, n in zip(ins[1:], s[1:]):
+                    acc_shape = tuple(max(a, b) for a, b in zip(acc_shape, shapes[n]))
+                    keeps = tuple(i for i, other in ((0, v), (1, acc)) if other.grad) if node.type == "Mul" else ()
+                    acc = mem.merge(r, [acc, v], keeps, shape=acc_shape)
+                env[r.name] = acc
             else:
                 env[r.name] = mem.run(r, ins[0])
             if uses.get(r.name, 0) == 0:
