@@ -206,6 +206,7 @@ BLOCKS = [  # (model, block path, input size): each block type, first (projectin
     ("convnextv2_atto", "stages.1.blocks.0", 64), ("convnext_atto", "stages.2.blocks.1", 64),
     ("dla34", "level3", 64), ("dla60", "level2", 64), ("dla46_c", "level4", 64),
     ("dpn48b", "features.conv3_1", 64), ("dpn68", "features.conv4_2", 64),
+    ("nfnet_l0", "stages.1.0", 64), ("eca_nfnet_l0", "stages.0.1", 64), ("nf_regnet_b0", "stages.2.0", 64),
 ]
 
 
@@ -218,7 +219,7 @@ def test_timm_blocks_are_weight_exact(model, path, size):
 #: whole models at 64 px (weight-exact, equal outputs): a sample in the fast profile
 MODELS_FAST = ["convnextv2_atto", "dla46_c"]
 MODELS_THOROUGH = ["res2net50_14w_8s", "res2net50_26w_4s", "res2next50", "resnetv2_50x1_bit", "convnext_atto",
-                   "dla34", "dla60", "dpn48b", "dpn68"]
+                   "dla34", "dla60", "dpn48b", "dpn68", "nfnet_l0", "eca_nfnet_l0", "nf_resnet26", "nf_regnet_b0"]
 
 
 @pytest.mark.parametrize("name", MODELS_FAST + (MODELS_THOROUGH if THOROUGH else []))

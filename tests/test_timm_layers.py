@@ -67,12 +67,17 @@ def _timm_module(d: dict, shape):
         return LearnableAffineBlock(**kw)
     if typ == "SpaceToDepth":
         return SpaceToDepth(**kw)
+    if typ == "GammaAct":
+        from timm.models.nfnet import GammaAct
+
+        return GammaAct(**kw)
     assert t is not None
     raise AssertionError(typ)
 
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
-         "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth")
+         "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
+         "GammaAct")
 
 
 @st.composite
@@ -137,6 +142,9 @@ def layer_case(draw, typ: str):
         shape = [c, h, w]
         if draw(st.booleans()):
             d["affine"] = draw(st.booleans())
+    elif typ == "GammaAct":
+        d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
+                 gamma=draw(st.sampled_from([1.0, 1.7139])))
     elif typ == "SpaceToDepth":
         d["block_size"] = 4  # timm asserts 4
         shape = [c, draw(st.sampled_from([4, 8, 6])), draw(st.sampled_from([4, 8, 5]))]
@@ -217,9 +225,10 @@ def test_space_to_depth_differs_from_pixel_unshuffle_only_in_channel_order():
 # ------------------------------------------------------------------ memory
 @st.composite
 def memory_case(draw):
-    typ = draw(st.sampled_from(TYPES + ("Slice",)))
-    shape, d, batch = draw(layer_case(typ)) if typ != "Slice" else ([4, 5, 6], {"type": "Slice", "start": 1,
-                                                                              "length": 2}, 2)
+    typ = draw(st.sampled_from(TYPES + ("Slice", "Multiply")))
+    shape, d, batch = draw(layer_case(typ)) if typ not in ("Slice", "Multiply") else \
+        ([4, 5, 6], {"type": "Slice", "start": 1, "length": 2} if typ == "Slice" else {"type": "Multiply", "value": 0.5},
+         2)
     if typ == "SimpleNorm2d" or typ == "EvoNorm2dB0":
         shape = [shape[0], max(shape[1], 2), shape[2]]
     layers = []

@@ -17,7 +17,8 @@ from cnnshape.torch_backend.importer import _item
 SEQUENTIAL = {"Sequential", "ConvNeXtStage", "ResNetStage", "NormMlpClassifierHead", "ClassifierHead",
               "SelectAdaptivePool2d", "ResNet", "ConvNeXt", "ResNetV2", "ModuleList", "Mlp",
               "GlobalResponseNormMlp", "DownsampleConv",
-              "ConvNormAct", "BnActConv2d", "DLA", "DPN", "BnAct", "CatBnAct"}
+              "ConvNormAct", "BnActConv2d", "DLA", "DPN", "BnAct", "CatBnAct",
+              "NormFreeNet", "DownsampleAvg"}
 
 
 def seq(module) -> list:
@@ -43,6 +44,8 @@ def convert(name: str, m) -> list:
         return [{"type": "Graph", "name": name, "nodes": nodes, "output": out}]
     if cls == "DualPathBlock":
         return [dpn_block(name, m)]
+    if cls == "NormFreeBlock":
+        return [nf_block(name, m)]
     if cls in SEQUENTIAL and cls not in ("Sequential",) or (cls == "Sequential" and len(m)):
         if cls == "SelectAdaptivePool2d":
             return [{"type": "Sequential", "name": name, "body": [
@@ -69,12 +72,30 @@ def leaf(name: str, m) -> list:
         if cls == "ScaledStdConv2d":
             d["gamma"] = m.scale * math.sqrt(m.weight[0].numel())
         return [d]
+    if cls == "GammaAct":
+        act = {v: k for k, v in (("relu", "relu"), ("silu", "silu"), ("gelu", "gelu"))}
+        fn = m.act_fn.__name__
+        return [{"type": "GammaAct", "name": name, "act_type": act.get(fn, fn), "gamma": float(m.gamma)}]
+    if cls == "SEModule":
+        if m.add_maxpool:
+            raise NotImplementedError("SE with max pooling")
+        gate = [{"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "pool"}, *convert("fc1", m.fc1),
+                *convert("bn", m.bn), *convert("act", m.act), *convert("fc2", m.fc2), *convert("gate", m.gate)]
+        return [{"type": "SqueezeExcitation", "name": name, "gate": gate}]
+    if cls == "EcaModule":
+        if m.conv2 is not None:
+            raise NotImplementedError("ECA with two convs")
+        gate = [{"type": "AdaptiveAvgPool2d", "output_size": 1, "name": "pool"}, {"type": "Flatten", "name": "flat"},
+                {"type": "Unflatten", "dim": 1, "unflattened_size": [1, -1], "name": "as_seq"},
+                *convert("conv", m.conv), *convert("gate", m.gate), {"type": "Flatten", "name": "flat2"},
+                {"type": "Unflatten", "dim": 1, "unflattened_size": [-1, 1, 1], "name": "as_map"}]
+        return [{"type": "SqueezeExcitation", "name": name, "gate": gate}]
     if cls == "GlobalResponseNorm":
         return [{"type": "GlobalResponseNorm", "name": name, "eps": m.eps, "channels_last": m.channel_dim == -1}]
     if cls in ("DropPath",) or (cls == "Dropout" and m.p == 0):
         return [{"type": "Identity", "name": name}]
-    if cls in ("GELUTanh", "GELU") and not isinstance(m, nn.GELU):
-        return [{"type": "GELU", "name": name}]
+    if type(m).__module__.startswith("timm") and cls in ("GELU", "Sigmoid", "Tanh", "Swish", "SiLU", "HardSigmoid"):
+        return [{"type": {"Swish": "SiLU", "HardSigmoid": "Hardsigmoid"}.get(cls, cls), "name": name}]
     return [_item(name, m, -1, "")]
 
 
@@ -234,3 +255,32 @@ def dpn_block(name: str, m) -> dict:
         {"type": "Slice", "name": "x_s2", "from": src, "start": c,
          "length": (proj.conv.out_channels if proj is not None else m.c1x1_a.bn.num_features) - c},
         {"type": "Cat", "name": "out", "from": ["resid", "x_s2", out2]}]}
+
+
+def nf_block(name: str, m) -> dict:
+    """timm's NormFreeBlock (NFNet, NF-ResNet, NF-RegNet): out = act1(x) * beta; shortcut =
+    downsample(out) or x; conv1, act2, conv2 (, act2b, conv2b) (, attn * attn_gain), act3,
+    conv3 (, attn_last * attn_gain); out * alpha + shortcut."""
+    if m.skipinit_gain is not None:
+        raise NotImplementedError("skipinit")
+    nodes = convert("act1", m.act1) + [{"type": "Multiply", "name": "beta", "value": float(m.beta)}]
+    short = "x"
+    if m.downsample is not None:
+        nodes += convert("downsample", m.downsample)
+        short = "downsample"
+        nodes += _node(convert("conv1", m.conv1), "beta")
+    else:
+        nodes += convert("conv1", m.conv1)
+    parts = ["act2", "conv2"] + (["act2b", "conv2b"] if m.conv2b is not None else [])
+    for part in parts:
+        nodes += convert(part, getattr(m, part))
+    if m.attn is not None:
+        nodes += convert("attn", m.attn) + [{"type": "Multiply", "name": "attn_gain", "value": float(m.attn_gain)}]
+    nodes += convert("act3", m.act3) + convert("conv3", m.conv3)
+    if m.attn_last is not None:
+        nodes += convert("attn_last", m.attn_last) + [{"type": "Multiply", "name": "attn_last_gain",
+                                                       "value": float(m.attn_gain)}]
+    nodes += convert("drop_path", m.drop_path)
+    nodes += [{"type": "Multiply", "name": "alpha", "value": float(m.alpha)},
+              {"type": "Add", "name": "add", "from": ["alpha", short]}]
+    return {"type": "Graph", "name": name, "nodes": nodes}

@@ -169,6 +169,44 @@ class LearnableAffineBlock(_ScalarAffine):
         return (Saved("input", when="params"),)
 
 
+@register
+class GammaAct(_Timm):
+    """timm NFNet's ``GammaAct``: ``act(x) * gamma`` with a constant gamma (``act_type``: relu,
+    silu / swish, gelu, sigmoid, tanh). Shape unchanged; no parameters."""
+
+    torch_module = "GammaAct"
+    pointwise = True
+    act_type = Arg("choice", "relu", "The activation.", choices=("relu", "silu", "swish", "gelu", "sigmoid", "tanh"))
+    gamma = Arg("float", 1.0, "Constant factor of the activation's output.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        return Inference(shape)
+
+    def saved(self, shape, out, batch):
+        """The activation keeps its input (silu, gelu) or its own output (relu, sigmoid, tanh:
+        a tensor before the product, not the layer's output); the product by a constant keeps
+        nothing."""
+        if self.act_type in ("silu", "swish", "gelu"):
+            return (Saved("input"),)
+        return (Saved("new", _n(batch, shape)),)
+
+
+@register
+class Multiply(_Timm):
+    """``x * value``, a constant factor (no parameters): NFNet's alpha / beta / attn_gain.
+    Shape unchanged."""
+
+    torch_module = "Multiply"
+    pointwise = True
+    value = Arg("float", doc="The constant factor.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        return Inference(shape)
+
+    def torch_kwargs(self, shape: Shape) -> dict[str, Any]:
+        return {"value": self.value}
+
+
 # ------------------------------------------------------------------ weight-standardised convs
 def _drop_args(cls, *keys):
     for k in keys:

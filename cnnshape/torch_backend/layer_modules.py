@@ -331,3 +331,37 @@ class Slice(nn.Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, start={self.start}, length={self.length}"
+
+
+_GAMMA_ACTS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "swish": nn.functional.silu,
+               "gelu": nn.functional.gelu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+class GammaAct(nn.Module):
+    """``act(x) * gamma`` (a constant), as timm's NFNet ``GammaAct`` (``act_type``: relu, silu /
+    swish, gelu, sigmoid, tanh)."""
+
+    def __init__(self, act_type="relu", gamma=1.0):
+        super().__init__()
+        self.act_type = act_type
+        self.gamma = gamma
+
+    def forward(self, x):
+        return _GAMMA_ACTS[self.act_type](x) * self.gamma
+
+    def extra_repr(self):
+        return f"act_type={self.act_type!r}, gamma={self.gamma}"
+
+
+class Multiply(nn.Module):
+    """``x * value`` (a constant; no parameters): NFNet's alpha / beta / attn_gain."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return x * self.value
+
+    def extra_repr(self):
+        return f"value={self.value}"
