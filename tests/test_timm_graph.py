@@ -206,7 +206,7 @@ BLOCKS = [  # (model, block path, input size): each block type, first (projectin
     ("convnextv2_atto", "stages.1.blocks.0", 64), ("convnext_atto", "stages.2.blocks.1", 64),
     ("dla34", "level3", 64), ("dla60", "level2", 64), ("dla46_c", "level4", 64),
     ("dpn48b", "features.conv3_1", 64), ("dpn68", "features.conv4_2", 64),
-    ("nfnet_l0", "stages.1.0", 64), ("eca_nfnet_l0", "stages.0.1", 64), ("nf_regnet_b0", "stages.2.0", 64),
+    ("nfnet_l0", "stages.1.0", 64), ("eca_nfnet_l0", "stages.1.1", 64), ("nf_regnet_b0", "stages.2.0", 64),
 ]
 
 
