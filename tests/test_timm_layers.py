@@ -58,9 +58,11 @@ def _timm_module(d: dict, shape):
         kw.setdefault("num_features", c)
         return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0,
                 "FilterResponseNormTlu2d": FilterResponseNormTlu2d}[typ](**kw)
-    if typ == "SimpleNorm2d":
+    if typ in ("SimpleNorm2d", "RmsNorm2d"):
+        from timm.layers import RmsNorm2d
+
         kw.setdefault("channels", c)
-        return SimpleNorm2d(**kw)
+        return (SimpleNorm2d if typ == "SimpleNorm2d" else RmsNorm2d)(**kw)
     if typ == "StarReLU":
         return StarReLU(**kw)
     if typ == "LearnableAffineBlock":
@@ -77,7 +79,7 @@ def _timm_module(d: dict, shape):
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
-         "GammaAct")
+         "GammaAct", "RmsNorm2d")
 
 
 @st.composite
@@ -137,6 +139,9 @@ def layer_case(draw, typ: str):
             d["momentum"] = 0.3
         if draw(st.integers(0, 5)) == 0:
             d["num_features"] = draw(st.integers(1, 8))
+    elif typ == "RmsNorm2d":
+        if draw(st.booleans()):
+            d["affine"] = draw(st.booleans())
     elif typ == "SimpleNorm2d":
         c = max(c, 2)  # one channel: nan by construction (a warning)
         shape = [c, h, w]

@@ -90,6 +90,8 @@ def leaf(name: str, m) -> list:
                 *convert("conv", m.conv), *convert("gate", m.gate), {"type": "Flatten", "name": "flat2"},
                 {"type": "Unflatten", "dim": 1, "unflattened_size": [-1, 1, 1], "name": "as_map"}]
         return [{"type": "SqueezeExcitation", "name": name, "gate": gate}]
+    if cls == "RmsNorm2d":
+        return [{"type": "RmsNorm2d", "name": name, "eps": m.eps, "affine": m.weight is not None}]
     if cls == "GlobalResponseNorm":
         return [{"type": "GlobalResponseNorm", "name": name, "eps": m.eps, "channels_last": m.channel_dim == -1}]
     if cls in ("DropPath",) or (cls == "Dropout" and m.p == 0):

@@ -481,6 +481,22 @@ class SimpleNorm2d(_Timm):
         return fixed(0, shape[0], inferred=self.channels is None) if dim == 0 and self.affine else same(dim)
 
 
+@register
+class RmsNorm2d(SimpleNorm2d):
+    """timm's ``RmsNorm2d`` (ConvNeXt ``*_rms``): at each position ``x / sqrt(mean_C(x²) + eps) *
+    weight``. ``[C, H, W]``; shape unchanged; params ``C`` with affine."""
+
+    torch_module = "RmsNorm2d"
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        self.expect_rank(shape, (3,), INPUT_LAYOUT[2])
+        check_channels(self, self.channels, shape[0], "channels", shape)
+        return Inference(shape, shape[0] if self.affine else 0)
+
+    def contiguous_output(self, contiguous_input: bool) -> bool:
+        return contiguous_input
+
+
 # ------------------------------------------------------------------ rearrangements
 @register
 class SpaceToDepth(_Timm):

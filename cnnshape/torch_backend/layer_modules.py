@@ -365,3 +365,24 @@ class Multiply(nn.Module):
 
     def extra_repr(self):
         return f"value={self.value}"
+
+
+class RmsNorm2d(nn.Module):
+    """timm's ``RmsNorm2d``: ``x / sqrt(mean_C(x²) + eps) * weight`` at each position of ``(N, C, H, W)``."""
+
+    def __init__(self, channels, eps=1e-6, affine=True):
+        super().__init__()
+        self.normalized_shape = (channels,)
+        self.eps = eps
+        self.elementwise_affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(channels))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x):
+        v = torch.mean(x.pow(2), dim=1, keepdim=True)
+        x = x * torch.rsqrt(v + self.eps)
+        if self.weight is not None:
+            x = x * self.weight.reshape(1, -1, 1, 1)
+        return x
