@@ -57,7 +57,7 @@ def github(results) -> list[str]:
 
 def markdown(results) -> str:
     """A Markdown summary (GitHub job summary / PR comment): one section per file."""
-    from .gates import human
+    from .units import si
 
     out = []
     for path, report, exc, extra in results:
@@ -72,7 +72,7 @@ def markdown(results) -> str:
             t = report.totals
             out += [f"input `{list(report.spec.input)}` → output "
                     f"`{list(report.output) if report.output is not None else '-'}` · "
-                    f"**{t.params:,}** params ({human(t.params)}) · **{human(t.macs)}** MACs", "",
+                    f"**{t.params:,}** params ({si(t.params, digits='.3g')}) · **{si(t.macs, digits='.3g')}** MACs", "",
                     "| # | name | type | output | params | MACs |", "|---:|---|---|---|---:|---:|"]
             for r in report.layers:
                 out.append(f"| {r.index} | `{r.name}` | {r.type} | `{list(r.output)}` | {r.params:,} | {r.macs:,} |")

@@ -3,20 +3,13 @@
 
 from .analysis import Report
 from .errors import Diagnostic
+from .units import decimal_mb, si
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow"}
 
 
-def human(n: float, unit: str = "") -> str:
-    """1234567 -> '1.23 M'."""
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip() if unit else f"{n:g}"
-
-
-def mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.2f} MB"
+human = si  # 1234567 -> '1.23 M'
+mb = decimal_mb  # 150000 -> '0.15 MB'
 
 
 def shape_text(shape) -> str:
@@ -87,7 +80,8 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
         _nested_rows(table, c, depth, level + 1)
 
 
-def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):
+def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None,
+                cpu_isa: str | None = None):
     """Footer lines: params, MACs and memory (cnnshape.memory: saved-for-backward bytes and
     the estimated peaks; the largest batch when ``memory_limit`` is given)."""
     from .term import Text
@@ -102,7 +96,7 @@ def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | 
     if report.ok:
         from .memory import summary_lines
 
-        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit)
+        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
     return Text("\n".join(lines), style="dim")
 
 

@@ -10,18 +10,13 @@ import sys
 
 import click
 
-
-def _si(n: int) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
+from ..units import si
 
 
 def _table(entries) -> str:
     rows = [("name", "input", "params", "MACs", "")]
     for e in entries:
-        rows.append((e["name"], "x".join(map(str, e["input"])), f"{e['params']:,}", _si(e["macs"]),
+        rows.append((e["name"], "x".join(map(str, e["input"])), f"{e['params']:,}", si(e["macs"], sep=""),
                      e["description"].split(";")[0]))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []

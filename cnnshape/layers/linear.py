@@ -7,6 +7,7 @@ Shape: ``[*, in_features]`` -> ``[*, out_features]``. Params ``in*out (+ out)``;
 
 from typing import Any
 
+from ..rules import fixed, same
 from .. import formulas as F
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 
@@ -43,8 +44,6 @@ class Linear(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The last axis must equal in_features (fixed at the declared input)."""
-        from ..sizes import fixed, same
-
         if dim == len(shape) - 1:
             return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
         return same(dim)

@@ -10,6 +10,7 @@ and ``LayerNorm`` any rank. Params: ``2*C`` when ``affine`` (running stats are b
 
 from typing import Any, ClassVar
 
+from ..rules import Case, Rule, affine, fixed, same
 from .. import formulas as F
 from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 from .conv import check_channels
@@ -49,8 +50,6 @@ class _BatchNorm(Layer):
         """Channels fixed at num_features (free without affine and running stats: nothing
         of that size is kept); other sizes pass through. Without running stats torch uses
         the batch's statistics even in eval: more than one value per channel."""
-        from ..sizes import affine, fixed, same
-
         if dim == 0 and (self.affine or self.track_running_stats):
             return fixed(0, shape[0], inferred=self.num_features is None)
         if dim > 0 and not self.track_running_stats and batch * F.prod(shape[1:]) // shape[dim] == 1:
@@ -132,8 +131,6 @@ class GroupNorm(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; more than one value per group (batch × C/groups × positions)."""
-        from ..sizes import Case, Rule, affine, fixed
-
         g = self.num_groups
         if dim == 0 and self.affine:
             return fixed(0, shape[0], inferred=self.num_channels is None)
@@ -193,8 +190,6 @@ class LayerNorm(_LayerNormBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The normalised trailing axes are fixed at normalized_shape; others pass."""
-        from ..sizes import fixed, same
-
         k = len(_values(self.normalized_shape))
         return fixed(dim, shape[dim]) if dim >= len(shape) - k else same(dim)
 
@@ -234,8 +229,6 @@ class LayerNorm2d(_LayerNormBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; spatial sizes pass."""
-        from ..sizes import fixed, same
-
         return fixed(0, shape[0], inferred=self.normalized_shape is None) if dim == 0 else same(dim)
 
 
@@ -289,8 +282,6 @@ class _InstanceNorm(Layer):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed with affine / running stats; without running stats more than one
         spatial element per channel."""
-        from ..sizes import affine, fixed, same
-
         if dim == 0:
             return fixed(0, shape[0], inferred=self.num_features is None) if self.affine or self.track_running_stats else same(0)
         single = F.prod(shape[1:]) // shape[dim] == 1 and not self.track_running_stats
@@ -348,8 +339,6 @@ class LocalResponseNorm(Layer):
         return Inference(shape, notes=notes)
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        from ..sizes import same
-
         return same(dim)
 
     def explain(self, shape: Shape) -> list[str]:

@@ -3,6 +3,7 @@
 from ..analysis import analyze
 from ..errors import CnnshapeError
 from ..layers import LAYER_TYPES
+from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
 
 SKIP = {"name", "trainable", "weight", "in_channels", "in_features", "num_features"}
@@ -151,13 +152,6 @@ def _top_children(module) -> list:
     if isinstance(names, dict) and set(names.values()) == set(module._modules):  # a cnnshape-exported Net
         return [(seq_name, getattr(module, attr)) for seq_name, attr in names.items()]
     return [("0", module)]
-
-
-def is_plain_sequential(module) -> bool:
-    """nn.Sequential, or a subclass that keeps its forward (it computes the sequence)."""
-    from torch import nn
-
-    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
 def instantiate(obj, what: str):

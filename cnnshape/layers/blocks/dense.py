@@ -1,5 +1,6 @@
 """The DenseBlock block (DenseNet: every copy sees everything before it)."""
 
+from ...rules import SizeUnknown
 from ..base import Arg, LayerError, register, shape_str
 from ._base import Block, _named, child_row, expanded_rows, is_container, item_name, merge_rf
 from ._copies import check_child_names, child_names_arg, copy_name
@@ -53,15 +54,13 @@ class DenseBlock(Block):
 
     def size_flow(self, row, state, sizer):
         """Sizes at which every copy keeps the spatial size of the block's input."""
-        from ...sizes import SizeUnknown, State
-
         if state.dim == 0:
             raise SizeUnknown(f"DenseBlock '{row.path}' on channels that depend on the input size")
         cur = state
         for copy in row.children:
-            x = State(cur.pieces, cur.dim, tuple(copy.input), cur.merged)
+            x = cur._replace(shape=tuple(copy.input))
             cur = sizer.equal([x, sizer.row(copy, x)], dims=range(1, len(x.shape)))
-        return State(cur.pieces, cur.dim, tuple(row.output), cur.merged)
+        return cur._replace(shape=tuple(row.output))
 
     def memory(self, row, mem, value):
         """Copy i runs on a new storage: the cat of the input and the earlier outputs (all

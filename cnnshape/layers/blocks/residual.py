@@ -137,8 +137,7 @@ class Residual(Block):
     def compile(self, row, child):
         from collections import OrderedDict
 
-        from ...torch_backend.modules import Residual
-
+        Residual = child.modules.Residual
         body, short, after = self.split_rows(row.children)
         scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1,
                                                        self.layer_scale_name, self.layer_scale_flat)
