@@ -315,6 +315,8 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
     """Convert a block's nested layer lists to Layer tuples (collecting located errors)."""
+    values = cls.read_values(values) if hasattr(cls, "read_values") else values  # e.g. a Graph's from:
+    dotted_ok = getattr(cls, "dotted_names", False)  # child names may be dotted paths (a Graph's nodes)
     out = dict(values)
     errors: list[Diagnostic] = []
 
@@ -330,7 +332,7 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
             if layer is not None:
                 layers.append(layer)
             names.append((child, key_path + (j,)))
-        _check_child_names(names, prefix, path[1], pos, errors)
+        _check_child_names(names, prefix, path[1], pos, errors, dotted_ok)
         return layers if len(layers) == len(raw) else raw
 
     direct: list = []  # children registered on the block module itself (body, after)
@@ -386,11 +388,13 @@ def _name_problem(name: str, container: str) -> tuple[str, str] | None:
     return name_problem(name, container)
 
 
-def _check_child_names(names, prefix, top, pos, errors) -> None:
-    """Names inside a block: valid module names, unique within the block."""
+def _check_child_names(names, prefix, top, pos, errors, dotted: bool = False) -> None:
+    """Names inside a block: valid module names (``dotted``: each part of a dotted path),
+    unique within the block."""
     seen = set()
     for child, p in names:
-        problem = _name_problem(child, "nn.Module")
+        parts = child.split(".") if dotted and child else [child]
+        problem = next((x for x in (_name_problem(part, "nn.Module") for part in parts) if x), None)
         if problem is None and child in seen:
             problem = (f"duplicate layer name '{child}' in {prefix}",
                        "names must be unique within a block (defaults are the positions)")
