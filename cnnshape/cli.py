@@ -110,7 +110,6 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
     Never imports torch.
     """
-    from .analysis import check as run_check
     from .errors import SpecError, SpecFileError
 
     budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
@@ -123,9 +122,9 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            src = _spec_arg(path)
-            report = run_check(src, input=input_shape, batch=batch)
-            if input_shape and not report.ok:  # which sizes would work (only on failure)
+            report = check_arg(path, input_shape, batch)
+            src = None if is_python_target(path) else _spec_arg(path)
+            if input_shape and not report.ok and src is not None:  # which sizes would work (only on failure)
                 from .commands.sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
             over = check_budgets(report, budgets) if budgets is not None else []
@@ -155,6 +154,36 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         _print_tables(results, show_warnings=not no_warnings, depth=depth,
                       mem={"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa})
     sys.exit(status)
+
+
+def is_python_target(arg) -> bool:
+    """``FILE.py:ATTR``: a Python model (imported through torch.fx) instead of a spec."""
+    if not isinstance(arg, str):
+        return False
+    path, sep, attr = arg.rpartition(":")
+    return bool(sep) and path.endswith(".py") and attr.isidentifier()
+
+
+def load_arg(path: str, input_shape=None, batch=None):
+    """What a command-line SPEC names, loaded: ``FILE.py:ATTR`` runs the user's file and
+    imports the model through torch.fx (a :class:`~cnnshape.spec.Spec` located at the
+    user's lines; needs ``input_shape``), anything else is a spec path (``-``: stdin) left
+    for :func:`cnnshape.analysis.check` to read. The one loader every command shares."""
+    if is_python_target(path):
+        from .torch_backend.pyload import load_python
+
+        return load_python(path, input_shape, batch)
+    return _spec_arg(path)
+
+
+def check_arg(path: str, input_shape=None, batch=None):
+    """The analysis report of a command-line SPEC (see :func:`load_arg`); raises SpecError
+    when nothing could be analysed, SpecFileError when the file cannot be read."""
+    from .analysis import check as run_check
+
+    if is_python_target(path):
+        return run_check(load_arg(path, input_shape, batch))
+    return run_check(_spec_arg(path), input=input_shape, batch=batch)
 
 
 def _spec_arg(path: str):
@@ -222,6 +251,12 @@ from .term import plural  # noqa: E402  (cheap: plain-text helpers)
 def print_file_error(err, path: str, exc) -> None:
     """``path: error: message`` for a file that could not be read (no path twice)."""
     message = str(exc)
+    from .errors import UserCodeError
+    from .term import Text
+
+    if isinstance(exc, UserCodeError):  # already located at the user's line
+        err.print(Text.assemble(Text("error:", "bold red"), " ", message))
+        return
     if message.startswith(f"{path}: "):
         message = message[len(path) + 2:]
     from .term import Text
@@ -236,17 +271,22 @@ def print_diagnostics(err, path: str, report, exc) -> None:
 
     if report is None:
         for d in exc.diagnostics:
-            err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
+            err.print(diagnostic_text(d, exc.source, _line_reader(exc.source or path)), end="")
         n = len(exc.diagnostics)
     else:
         spec = report.spec
         src_line = spec.source.line if spec.source else None
         for d in report.errors:
-            err.print(diagnostic_text(d, path, src_line), end="")
+            err.print(diagnostic_text(d, shown_path(spec, path), src_line), end="")
         n = len(report.errors)
     from .term import Text
 
     err.print(Text(f"✗ {path}: {plural(n, 'error')}", "bold red"))
+
+
+def shown_path(spec, path: str) -> str:
+    """The file a spec's diagnostics point into: the user's .py file for an imported model."""
+    return spec.source.path if is_python_target(path) and spec.source and spec.source.path else path
 
 
 def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
@@ -274,7 +314,7 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:
-                out.print(diagnostic_text(d, path, src_line), end="")
+                out.print(diagnostic_text(d, shown_path(spec, path), src_line), end="")
         if report.ok:
             warn = f", {plural(len(report.warnings), 'warning')}" if report.warnings else ""
             out.print(Text.assemble(Text(f"✓ {path}: valid", "bold green"), warn))

@@ -23,7 +23,7 @@ def draw_cmd(spec, out, depth, input_shape):
     2 the spec or the output could not be read/written.
     """
     from ..analysis import check
-    from ..cli import _parse_shape
+    from ..cli import _parse_shape, check_arg, is_python_target
     from ..draw import PictureTooLarge, render
     from ..limits import no_commands, printable
     from ..errors import SpecError, SpecFileError
@@ -38,7 +38,7 @@ def draw_cmd(spec, out, depth, input_shape):
         sys.exit(EXIT_FAILED)
     shape = _parse_shape(None, None, input_shape) if input_shape else None
     try:
-        report = check(_spec_arg(spec), input=shape)
+        report = check_arg(spec, shape) if is_python_target(spec) else check(_spec_arg(spec), input=shape)
     except SpecFileError as exc:
         click.echo(no_commands(f"error: {printable(str(exc), chr(10))}"), err=True)
         sys.exit(EXIT_FAILED)

@@ -30,6 +30,9 @@ class DenseBlock(Block):
     def check_args(self, values):
         check_child_names(values.get("child_names", "{index}"), values.get("n", 1))
 
+    def copy_count(self) -> int:
+        return self.n
+
     def expanded_rows(self):
         return 1 + self.n * (sum(expanded_rows(x) for x in self.body) + (1 if len(self.body) > 1 else 0))
 
