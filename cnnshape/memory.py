@@ -344,8 +344,8 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
             m = min(max(m, lo + 1), hi - 1)
             if fits(m):  # the boundary is usually right there: look at the neighbour
                 lo = m
-                if m + 1 < hi and not fits(m + 1):
-                    hi = m + 1
+                if m + 1 < hi:
+                    lo, hi = (m + 1, hi) if fits(m + 1) else (m, m + 1)
             else:
                 hi = m
                 if m - 1 > lo and fits(m - 1):
