@@ -10,12 +10,14 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import socket
 import struct
 import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,7 +208,6 @@ def test_published_checksums_are_the_ones_torchvision_uses():
     mnist.py, parsed, not imported); CIFAR's binary MD5s are the Toronto page's."""
     import ast
     import importlib.util
-    from pathlib import Path
 
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
@@ -512,3 +513,24 @@ def test_a_folder_that_cannot_be_made_is_one_clear_error(monkeypatch, server, tm
     with pytest.raises(DataError, match="cannot create .*a-file.*--data-dir or CNNSHAPE_DATA"):
         load_data("mnist", (1, 28, 28), data_dir=tmp_path / "a-file" / "sub", download=True)
     assert server.requests == []
+
+
+def test_cache_folder_and_check_never_imports_the_downloader(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SPECS
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if sys.platform.startswith("linux"):
+        assert dl.cache_dir() == tmp_path / "home" / ".cache" / "cnnshape" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert dl.cache_dir() == tmp_path / "x" / "cnnshape" / "data"
+    assert dl.roots(None) == ([Path("data"), tmp_path / "x" / "cnnshape" / "data"], tmp_path / "x" / "cnnshape" / "data")
+    code = ("import sys\nfrom cnnshape.cli import main\ntry:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n"
+            "    pass\nbad = [m for m in sys.modules if m.endswith('download') or m.startswith(('urllib.request', "
+            "'tarfile', 'torch'))]\nassert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code, f"{SPECS}/fashion_mnist.yaml"], capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0, r.stderr[-2000:]
