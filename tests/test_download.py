@@ -534,3 +534,33 @@ def test_cache_folder_and_check_never_imports_the_downloader(monkeypatch, tmp_pa
     r = subprocess.run([sys.executable, "-c", code, f"{SPECS}/fashion_mnist.yaml"], capture_output=True, text=True,
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX flock")
+def test_a_second_downloader_waits_for_the_first(monkeypatch, server, tmp_path):
+    """While another process holds the folder (flock), a download waits, says so, then
+    finds the file the other one finished and asks the server for nothing."""
+    import fcntl
+
+    files, _, _ = make_idx_set()
+    serve(monkeypatch, server, "mnist", files)
+    folder = tmp_path / "d" / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    events, result = [], {}
+
+    def other():
+        result["path"] = dl.fetch("train-labels-idx1-ubyte.gz", md5(files["train-labels-idx1-ubyte.gz"]), folder,
+                                  [server.url], on_event=events.append)
+
+    t = threading.Thread(target=other)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events and "another process is downloading" in events[0].message
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(files["train-labels-idx1-ubyte.gz"])  # the other finished
+    os.close(fd)
+    t.join(10)
+    assert result["path"] == folder / "train-labels-idx1-ubyte.gz" and server.requests == []
