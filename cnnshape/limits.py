@@ -44,8 +44,3 @@ def shown(value, width: int = 60) -> str:
         text = repr(value)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def safe_text(text: str) -> str:
-    """``text`` printable on any UTF-8 terminal/JSON (lone surrogates escaped)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -30,11 +30,12 @@ from .analysis import Report, analyze, check
 from .layers.base import AXIS_NAMES, Layer
 from .rules import BIG, Case, Rule, SizeUnknown, affine, constant, fixed, same, window
 from .size_algebra import MAX_PIECES, Piece, State, _apply_rule, _find, equal, equal_or_one, start
-from .size_report import AxisSizes, Progression, SizesReport, _output_text, _progressions
+from .size_report import AxisSizes, Progression, SizesReport, _output_text, _progressions, members, nearest
 from .spec import Spec
 
 __all__ = ["BIG", "MAX_PIECES", "AxisSizes", "Case", "Piece", "Progression", "Rule", "SizeUnknown", "Sizer",
-           "SizesReport", "State", "affine", "axis_sizes", "constant", "fixed", "same", "sizes", "window"]
+           "SizesReport", "State", "affine", "axis_sizes", "constant", "fixed", "members", "nearest", "same", "sizes",
+           "window"]
 
 #: the base class's size rule (pointwise layers pass sizes through without a Rule)
 _BASE_RULE = Layer.size_rule

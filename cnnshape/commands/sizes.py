@@ -113,7 +113,7 @@ def with_nearby_sizes(report, source, input_shape):
     of ``input_shape`` is outside the working set of its axis. Only run on failure."""
     from ..analysis import check
     from ..errors import CnnshapeError
-    from ..sizes import sizes
+    from ..sizes import nearest, sizes
 
     if report.ok or not report.errors or input_shape is None:
         return report
@@ -131,9 +131,7 @@ def with_nearby_sizes(report, source, input_shape):
     if square and res.square is not None and len(set(input_shape[1:])) == 1:
         n = input_shape[1]
         if not any(n in g for g in res.square):
-            below = [v for g in res.square if (v := g.at_most(n)) is not None]
-            above = [v for g in res.square if (v := g.at_least(n)) is not None]
-            near = sorted({*(below and [max(below)]), *(above and [min(above)])})
+            near = nearest(res.square, n)
             names = " = ".join(a.axis for a in res.axes)
             parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
     elif not square:
