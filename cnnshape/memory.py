@@ -22,10 +22,11 @@ from typing import Any
 from .cpu_isa import resolve as resolve_isa
 from .formulas import prod
 from .units import binary_bytes as nbytes_text
+from .units import SAVED_DTYPE_BYTES
 from .units import parse_bytes  # noqa: F401  (part of this module's API: the memory limit parser)
 
 #: bytes per element of the spec dtypes and of the extra dtypes layers save
-DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
+DTYPE_BYTES = SAVED_DTYPE_BYTES
 
 #: optimizer -> state tensors per parameter, as ``cnnshape train`` builds it
 #: (sgd: plain SGD; momentum: SGD with a momentum buffer; adam/adamw: exp_avg, exp_avg_sq)
@@ -340,10 +341,16 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
 
 
 
-def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
-    """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
-    prefix = path + "."
-    return sum(b for p, b in est.per_layer.items() if p == path or p.startswith(prefix))
+def saved_per_path(est: MemoryEstimate) -> dict[str, int]:
+    """Every row's share of ``saved_bytes`` by module path: what its own layer and the layers
+    inside it keep first (a block's share sums its layers')."""
+    out: dict[str, int] = {}
+    for path, nbytes in est.per_layer.items():
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:k])
+            out[prefix] = out.get(prefix, 0) + nbytes
+    return out
 
 
 def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int | None = None,
@@ -353,10 +360,11 @@ def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int
     if not report.ok:
         return doc
     est = estimate(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
+    saved = saved_per_path(est)
 
     def rows(docs, reports):
         for d, r in zip(docs, reports):
-            d["saved_bytes"] = row_saved_bytes(est, r.path)
+            d["saved_bytes"] = saved.get(r.path, 0)
             if r.children and "children" in d:
                 rows(d["children"], r.children)
 
