@@ -10,6 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 import math
 from typing import Any, ClassVar
 
+from ..rules import affine, fixed, window
 from .. import formulas as F
 from ..term import plural
 from .base import (
@@ -51,7 +52,8 @@ def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
 class _ConvBase(Layer):
     family = "convolution"
 
-    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True)
+    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True,
+                      inferred_from="channels")
     out_channels = Arg("int", doc="Number of filters (output channels).", ge=1)
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)
@@ -164,8 +166,6 @@ class _ConvNd(_ConvBase):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
-        from ..sizes import fixed, window
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
@@ -333,8 +333,6 @@ class _ConvTransposeNd(_ConvBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
-        from ..sizes import affine, fixed
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1

@@ -11,6 +11,7 @@ Unflatten into one size, the identity Permute.
 """
 
 
+from ..rules import Case, Rule, fixed, same
 from .. import formulas as F
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Shape, register
 
@@ -61,8 +62,6 @@ class Flatten(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The merged dim's size is the tracked size times the other merged sizes."""
-        from ..sizes import Case, Rule, same
-
         s, e = self.dims(len(shape) + 1)
         s, e = s - 1, e - 1  # per-sample indices
         if dim < s or s >= e:
@@ -115,6 +114,10 @@ class Unflatten(Layer):
     def _sizes(self) -> list[int]:
         return self.unflattened_size if isinstance(self.unflattened_size, list) else [self.unflattened_size]
 
+    def torch_kwargs(self, shape: Shape) -> dict:
+        """torch takes a tuple only (``unflattened_size: 2`` is the one-entry tuple)."""
+        return {**super().torch_kwargs(shape), "unflattened_size": tuple(self._sizes())}
+
     def aliases_input(self, training: bool = True) -> bool:
         return True  # a view
 
@@ -147,8 +150,6 @@ class Unflatten(Layer):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The split dim: with a -1 entry it must be a multiple of the known sizes (the -1
         entry gets the quotient), else equal to their product."""
-        from ..sizes import Case, Rule, fixed, same
-
         d = self.dim % (len(shape) + 1) - 1  # per-sample index
         sizes = self._sizes()
         if dim < d:
@@ -214,8 +215,6 @@ class Permute(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The size moves to the output dim that reads it."""
-        from ..sizes import same
-
         ndim = len(shape) + 1
         norm = [v % ndim for v in (self.dims if isinstance(self.dims, list) else [self.dims])]
         return same(norm.index(dim + 1) - 1)
