@@ -153,10 +153,11 @@ class Tracer:
             return layer.memory(row, self, v)
         return self.leaf(row, v)
 
-    def hold(self, row, on: bool) -> None:
-        """In the backward, the gradient of ``row``'s output stays alive while the layers
-        run between ``hold(row, True)`` and ``hold(row, False)`` (a merge's other paths)."""
-        self.held += (1 if on else -1) * self.batch * prod(row.output) * self.item
+    def hold(self, row, on: bool, shape=None) -> None:
+        """In the backward, the gradient of ``row``'s output (or of a tensor of per-sample
+        ``shape``) stays alive while the layers run between ``hold(row, True)`` and
+        ``hold(row, False)`` (a merge's other paths)."""
+        self.held += (1 if on else -1) * self.batch * prod(row.output if shape is None else shape) * self.item
 
     def seq(self, rows, v: _Value) -> _Value:
         for row in rows:
