@@ -442,7 +442,10 @@ def closest(word: str, options) -> str | None:
 def suggestion(d: Design, diag: Diagnostic, path) -> tuple[str, str, str] | None:
     """("argument"|"type", what was written, what was meant) when ``diag`` is about an
     unknown type or argument of the layer at ``path`` that resembles a known one. Read
-    from the design's data and the diagnostic's key, never from its message."""
+    from the data the loader attached to the diagnostic, else from the design's data and
+    the diagnostic's key, never from its message."""
+    if diag.suggestion is not None:
+        return diag.suggestion
     if path is None:
         return None
     try:

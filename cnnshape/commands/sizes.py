@@ -17,7 +17,9 @@ EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
               help="table for people, json (SPEC.md section 4) for programs.")
 @click.option("--near", type=click.IntRange(min=1), metavar="N",
               help="Also give the valid sizes closest to N on every axis (e.g. --near 500).")
-def sizes_cmd(specs, fmt, near):
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="One sample's shape, e.g. 3,32,32: needed for a Python model (FILE.py:ATTR).")
+def sizes_cmd(specs, fmt, near, input_shape):
     """Which input sizes work? For each spatial axis (the others as declared), the exact
     set of sizes at which the model compiled from SPEC runs, the output size as a formula,
     and the sizes at which no input pixel is dropped.
@@ -26,13 +28,15 @@ def sizes_cmd(specs, fmt, near):
     Exit status: 0 all specs analyse, 1 a spec has errors, 2 a file could not be read.
     """
     from ..analysis import check
+    from ..cli import _parse_shape, _spec_arg, check_arg, is_python_target
     from ..errors import SpecError, SpecFileError
     from ..sizes import SizesReport, sizes
 
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = check(path if path != "-" else sys.stdin.read())
+            report = check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path) else \
+                check(_spec_arg(path))
             res = sizes(report)
             if not res.ok:
                 status = max(status, EXIT_INVALID)

@@ -10,6 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 import math
 from typing import Any, ClassVar
 
+from ..rules import affine, fixed, window
 from .. import formulas as F
 from ..term import plural
 from .base import (
@@ -51,7 +52,8 @@ def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
 class _ConvBase(Layer):
     family = "convolution"
 
-    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True)
+    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True,
+                      inferred_from="channels")
     out_channels = Arg("int", doc="Number of filters (output channels).", ge=1)
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)
@@ -164,8 +166,6 @@ class _ConvNd(_ConvBase):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
-        from ..sizes import fixed, window
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
@@ -189,7 +189,7 @@ class _ConvNd(_ConvBase):
         return (Saved("input"),)
 
     def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
-        """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout, channels
+        """oneDNN (2-d and 3-d, float32/bfloat16) computes in a channel-blocked layout, channels
         padded to its block (:data:`cnnshape.cpu_isa.ONEDNN_BLOCK`: 8 with AVX2, 16 with
         AVX-512). Forward: a blocked copy of the input (when it has at least a block of
         channels, or the conv is grouped), of the weight and of the output, then the plain
@@ -199,7 +199,7 @@ class _ConvNd(_ConvBase):
         ``ONEDNN_MAX_CPU_ISA=AVX2`` and AVX-512 (docs/memory.md)."""
         from ..cpu_isa import ONEDNN_BLOCK
 
-        if self.rank != 2 or itemsize == 8:
+        if self.rank == 1 or itemsize == 8:  # 1-d and float64: ATen's own kernels, no copies
             return 0, 0
         ks = self._axes("kernel_size")
         cols = batch * shape[0] * F.prod(ks) * F.prod(out[1:]) * itemsize  # im2col of the batch
@@ -313,8 +313,6 @@ class _ConvTransposeNd(_ConvBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
-        from ..sizes import affine, fixed
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1

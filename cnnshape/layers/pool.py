@@ -12,6 +12,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defa
 
 from typing import Any, ClassVar
 
+from ..rules import constant, same, window
 from .. import formulas as F
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, ntuple,
@@ -88,8 +89,6 @@ class _WindowBase(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
-        from ..sizes import same, window
-
         if dim == 0:
             return same(0)
         i = dim - 1
@@ -194,8 +193,6 @@ class _AdaptivePool(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """A spatial size becomes output_size (null entries keep it)."""
-        from ..sizes import constant, same
-
         want = ntuple(self.output_size, self.rank)
         if dim == 0 or want[dim - 1] is None:
             return same(dim)

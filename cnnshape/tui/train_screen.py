@@ -30,8 +30,10 @@ from . import extras
 from .markup import escape
 
 DATA_CHOICES = [("digits (real handwritten, offline)", "digits"), ("shapes (generated)", "shapes"),
-                ("mnist (IDX files in data dir)", "mnist"), ("fashion-mnist (IDX files in data dir)", "fashion-mnist"),
-                ("folder (one sub-folder per class)", "folder")]
+                ("mnist (downloaded once, cached)", "mnist"),
+                ("fashion-mnist (downloaded once, cached)", "fashion-mnist"),
+                ("kmnist (downloaded once, cached)", "kmnist"), ("cifar10 (downloaded once, cached)", "cifar10"),
+                ("cifar100 (downloaded once, cached)", "cifar100"), ("folder (one sub-folder per class)", "folder")]
 
 
 def probe_devices() -> list[tuple[str, str, bool]]:
@@ -359,7 +361,8 @@ class TrainScreen(Screen):
         try:
             out = analyze(self.spec).output
             outputs = out[0] if out is not None and len(out) == 1 else None
-            ds = load_data(opts["data"], self.spec.input, data_dir=opts["data_dir"], outputs=outputs)
+            ds = load_data(opts["data"], self.spec.input, data_dir=opts["data_dir"], outputs=outputs,
+                           download=True, on_download=self._download_reporter())
             for n in ds.notices:
                 call(self._log, f"[cyan]note:[/] {escape(n)}")
                 if panel_legend(n):
@@ -374,6 +377,31 @@ class TrainScreen(Screen):
             call(self._failed, str(exc))
         except Exception as exc:  # noqa: BLE001 - torch errors (CUDA out of memory...) go to the panel
             call(self._failed, f"training failed: {type(exc).__name__}: {exc}")
+
+    def _download_reporter(self):
+        """A download-event callback for the worker thread: the bar and the stats line follow
+        the bytes (at most ~10 updates a second), notes and finished files go to the log."""
+        call, last = self.app.call_from_thread, [0.0]
+
+        def report(ev) -> None:
+            now = time.perf_counter()
+            if ev.kind == "bytes" and now - last[0] < 0.1 and ev.done != ev.total:
+                return
+            last[0] = now
+            call(self._download_event, ev)
+        return report
+
+    def _download_event(self, ev) -> None:
+        if ev.kind == "note":
+            self._log(f"[yellow]note:[/] {escape(ev.message)}")
+        elif ev.kind == "done":
+            self._log(f"downloaded {escape(ev.file)} ({ev.done / 1e6:.1f} MB), MD5 verified")
+        elif ev.kind in ("start", "bytes"):
+            if ev.kind == "start":
+                self._log(f"downloading {escape(ev.url)}" + (f" (resuming at {ev.done:,} bytes)" if ev.done else ""))
+            size = f" of {ev.total / 1e6:.1f}" if ev.total else ""
+            self.query_one("#t-progress", ProgressBar).update(total=ev.total, progress=ev.done)
+            self.query_one("#t-stats", Static).update(f"downloading {escape(ev.file)}: {ev.done / 1e6:.1f}{size} MB")
 
     def _progress(self, p) -> None:
         if not self.running:
