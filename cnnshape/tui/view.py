@@ -6,7 +6,7 @@ from rich.text import Text
 
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
-from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
+from ..units import binary_bytes as nbytes  # the one byte formatter (binary units, as check)
 from ..render import human, rf_text, shape_text
 from .markup import escape
 
