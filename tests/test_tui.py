@@ -1132,3 +1132,16 @@ def test_at_80x24_opened_blocks_show_whole_names_and_types(tmp_path):
         assert sum("BatchNorm2d" in ln for ln in lines) >= 2
 
     run_at(app, (80, 24), script)
+
+
+def test_the_problems_title_fits_its_pane_at_80x24(tmp_path):
+    p = copy_spec(tmp_path, "broken_fashion_mnist.yaml")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        problems = app.studio.query_one("#problems")
+        n = len(app.studio.evaluation.errors)
+        assert problems.border_title == f"problems: {n} error{'s' if n != 1 else ''}"
+        assert len(problems.border_title) + 4 <= problems.size.width
+
+    run_at(app, (80, 24), script)
