@@ -23,7 +23,9 @@ at which their inputs agree), memory (tensors freed after their last use) all go
 
 from typing import Any
 
-from ..base import Arg, Kind, Layer, LayerError, _kind, _type_name, register
+from ...rules import SizeUnknown
+from ..args import Kind, _kind
+from ..base import Arg, Layer, LayerError, _type_name, register
 from ._base import Block, child_row, item_name, merge_rf
 
 INPUT = "x"
@@ -233,7 +235,8 @@ class Graph(Block):
     def size_flow(self, row, state, sizer):
         """Node by node; a merge keeps the sizes at which its inputs agree (Cat: every axis
         but its own; the tracked axis must not be the concatenated one)."""
-        from ...sizes import SizeUnknown, State
+
+        from ...size_algebra import State
 
         env = {INPUT: state}
         for r, node, srcs in zip(row.children, self.nodes, self.sources()):
@@ -257,7 +260,24 @@ class Graph(Block):
             else:
                 merged = sizer.equal(ins)
             env[r.name] = State(merged.pieces, merged.dim, tuple(r.output), merged.merged)
-        return env[self.out_name()]
+        # nodes the output does not read still run: the sizes where they fail fail the block
+        out = env[self.out_name()]
+        dead = [env[n] for n in self._dead()]
+        if any(len(d.shape) != len(out.shape) for d in dead):
+            raise SizeUnknown(f"Graph '{row.path}': a node the output does not read changes the rank")
+        return sizer.equal([out] + dead, dims=()) if dead else out
+
+    def _dead(self) -> list[str]:
+        """Nodes whose tensor the output does not depend on (they run all the same)."""
+        srcs = dict(zip(self.node_names(), self.sources()))
+        live, todo = set(), [self.out_name()]
+        while todo:
+            n = todo.pop()
+            if n in live or n == INPUT:
+                continue
+            live.add(n)
+            todo.extend(srcs[n])
+        return [n for n in self.node_names() if n not in live]
 
     def memory(self, row, mem, value):
         """Node by node; each tensor lives until its last reader (or the block's output);
@@ -300,8 +320,7 @@ class Graph(Block):
     def compile(self, row, child):
         from collections import OrderedDict
 
-        from ...torch_backend.modules import Graph
-
+        Graph = child.modules.Graph
         modules = OrderedDict((r.name, child(r)) for r, node in zip(row.children, self.nodes)
                               if not getattr(node, "is_merge", False))
         return Graph(modules, self.steps(), self.out_name())
