@@ -167,6 +167,10 @@ class Graph(Block):
             raise LayerError(f"Graph has {len(nodes)} nodes but {len(srcs)} inputs entries",
                              "write from: on the nodes themselves", "inputs")
         names = [x.name if x.name is not None else str(j) for j, x in enumerate(nodes)]
+        inline = [n for n, x in zip(names, nodes) if getattr(x, "inline", False)]
+        if inline:
+            raise LayerError(f"Graph node '{inline[0]}' is inline: a Graph's nodes are its own children",
+                             "remove inline: true from the node (dotted node names nest children instead)", "nodes")
         seen: set = set()
         for j, name in enumerate(names):
             parts = name.split(".")
