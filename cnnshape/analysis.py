@@ -131,16 +131,12 @@ class _Stop(Exception):
     """An error with no known consequence was recorded: unwind the walk."""
 
 
-#: declared arguments that only restate the incoming shape: when one disagrees, the
-#: layer's output is known (that of the layer with the value inferred)
-RESTATED = frozenset({"in_channels", "in_features", "num_features"})
-
-
 class Walk:
     """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
 
     Collects rows, located errors/warnings and the totals; an error stops it unless the
-    layer's output is known anyway (see :data:`RESTATED`). ``assumed_from`` is the top-level
+    layer's output is known anyway (an argument that restates the incoming shape,
+    ``Layer.RESTATED``, declared with ``Arg(inferred_from=...)``). ``assumed_from`` is the top-level
     index of the first layer read as a stand-in by the loader (errors from there on are
     found after an earlier error).
     """
@@ -179,7 +175,7 @@ class Walk:
     def recover(self, layer: Layer, shape: Shape, exc: LayerError, ypath: tuple, dotted: str):
         """The Inference of ``layer`` with its restated argument corrected as ``exc.fix``
         says, or raise _Stop when the error has no known consequence."""
-        if not exc.fix or not set(exc.fix) <= RESTATED:
+        if not exc.fix or not set(exc.fix) <= layer.RESTATED:
             raise _Stop from None
         try:
             return layer.replace(**exc.fix).infer(shape, self.batch)
@@ -208,11 +204,10 @@ class Walk:
                         f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
                         "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
                         "n" if "n" in layer.ARGS else None)
-                if layer.inline and len(self.ctx) == 1:
-                    raise LayerError(f"inline: true needs an enclosing block: a top-level {layer.type} has no "
-                                     "module to register its layers on", "remove inline, or put the block inside "
-                                     "a Sequential", "inline")
                 out, out_rf, children = layer.analyze(shape, rf, self)
+                if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
+                    raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
+                                     f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
                 _check_registered(children)
                 own = layer.own_params(out)
             except LayerError as exc:
@@ -391,6 +386,12 @@ def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
             break
         reports.append(row)
         shape, rf = row.output, row.receptive_field
+        if layer.is_block and layer.inline:  # its layers register on the top module: names unique there
+            try:
+                _check_registered(reports)
+            except LayerError as exc:
+                walk.errors.append(walk._diag(exc, ("layers", i), names[i], "error"))
+                break
     # in spec order (schema errors first at a layer: they are what torch meets first)
     errors = sorted(list(extra_errors) + walk.errors, key=lambda d: (d.index is not None, d.index or 0))
     item = spec.itemsize

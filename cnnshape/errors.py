@@ -21,6 +21,8 @@ class Diagnostic:
     severity: str = "error"  # "error" | "warning"
     #: argument changes that fix the layer ({key: value}; None removes), or None
     fix: dict | None = field(default=None, compare=False)
+    #: a "did you mean": ("argument" | "type", what was written, what was meant), or None
+    suggestion: tuple[str, str, str] | None = field(default=None, compare=False)
     #: found after an earlier error, on the shapes the analysis assumed when recovering
     #: from it (the JSON carries ``"after_error": true``)
     after_error: bool = False
@@ -42,6 +44,12 @@ class CnnshapeError(Exception):
 
 class SpecFileError(CnnshapeError):
     """The spec could not be read at all (missing, unreadable, too large): exit 2."""
+
+
+class UserCodeError(SpecFileError):
+    """The user's Python file (``FILE.py:ATTR``) could not give a model: it raised, exited,
+    or lacks the attribute. The message starts with the user's ``file:line:col`` when
+    known (exit 2, as for a file that cannot be read)."""
 
 
 class SpecError(CnnshapeError):

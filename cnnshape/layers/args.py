@@ -13,6 +13,13 @@ from .values import AXIS_NAMES, _is_int, _type_name, did_you_mean
 
 REQUIRED = object()
 
+#: what an argument with ``inferred_from`` restates of the incoming per-sample shape
+RESTATES = {
+    "channels": "the channels (the first axis)",
+    "features": "the size of the last axis",
+    "trailing": "the trailing axes (as many as the value lists)",
+}
+
 
 class Kind:
     """One kind of argument value: how it is validated, its JSON Schema and its words in
@@ -279,21 +286,39 @@ class Arg:
     strings such as ``same``; ``null_items`` null entries), ``ints`` / ``floats`` (a value
     or a list of any length), ``weight`` (nested lists of numbers), and the block kinds
     ``layers``, ``branches``, ``names``, ``overrides``. ``ge``/``le`` bound numbers.
+
+    ``inferred_from`` marks an argument that restates the incoming shape (one of
+    :data:`RESTATES`): optional ones are inferred when omitted (and left out on import),
+    and a declared value that disagrees is an error whose consequence is known, so the
+    analysis goes on with the value corrected. This declaration is the one list of such
+    arguments (analysis, importer and the torch oracle of the tests read it).
     """
 
     __slots__ = ("kind", "default", "doc", "ge", "le", "choices", "nullable", "words",
-                 "null_items", "name", "kind_of")
+                 "null_items", "name", "kind_of", "inferred_from")
 
     def __init__(self, kind: str, default: Any = REQUIRED, doc: str = "", *, ge=None, le=None,
                  choices: tuple = (), nullable: bool = False, words: tuple = (),
-                 null_items: bool = False):
+                 null_items: bool = False, inferred_from: str | None = None):
         if kind not in KINDS:
             raise ValueError(f"unknown argument kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if inferred_from is not None and inferred_from not in RESTATES:
+            raise ValueError(f"unknown inferred_from {inferred_from!r}; one of {', '.join(RESTATES)}")
         self.kind, self.default, self.doc = kind, default, doc
         self.ge, self.le, self.choices, self.nullable = ge, le, choices, nullable
         self.words, self.null_items = words, null_items
+        self.inferred_from = inferred_from
         self.name = ""
         self.kind_of: Kind = KINDS[kind]
+
+    def inferred_value(self, shape) -> Any:
+        """The value this argument takes for an incoming per-sample ``shape`` when omitted
+        (None: not inferred, e.g. a required argument restating several axes)."""
+        if self.inferred_from == "channels":
+            return shape[0] if shape else None
+        if self.inferred_from == "features":
+            return shape[-1] if shape else None
+        return None
 
     @property
     def required(self) -> bool:

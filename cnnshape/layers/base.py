@@ -16,13 +16,14 @@ from .args import (
 from .layer import LAYER_TYPES, BranchesKind, Layer, LayersKind, OverridesKind, register
 from .values import (
     AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, ArgErrors, Inference, LayerError, Note, RFRule, Saved, Shape, Window,
-    _is_int, _type_name, did_you_mean, ntuple, shape_str,
+    _is_int, _type_name, closest, did_you_mean, ntuple, shape_str,
 )
 
 __all__ = [
     "AXIS_NAMES", "INPUT_LAYOUT", "KEEP", "KINDS", "LAYER_TYPES", "MIX", "REQUIRED", "Arg", "ArgErrors", "AxesKind",
     "BoolKind", "BranchesKind", "ChoiceKind", "FloatKind", "FloatsKind", "Inference", "IntKind", "IntsKind", "Kind",
     "Layer", "LayerError", "LayersKind", "NamesKind", "Note", "OverridesKind", "RFRule", "Saved", "Shape", "StrKind",
-    "WeightKind", "Window", "_is_int", "_type_name", "_weight_shape", "check_magnitude", "did_you_mean", "ntuple",
+    "WeightKind", "Window", "_is_int", "_type_name", "_weight_shape", "check_magnitude", "closest", "did_you_mean",
+    "ntuple",
     "register", "shape_str",
 ]

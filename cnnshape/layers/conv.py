@@ -52,7 +52,8 @@ def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
 class _ConvBase(Layer):
     family = "convolution"
 
-    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True)
+    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True,
+                      inferred_from="channels")
     out_channels = Arg("int", doc="Number of filters (output channels).", ge=1)
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)

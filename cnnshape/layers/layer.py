@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..rules import same
 from .args import Arg, Kind, _kind
-from .values import ArgErrors, Inference, LayerError, Saved, Shape, _type_name, did_you_mean, shape_str
+from .values import ArgErrors, Inference, LayerError, Saved, Shape, _type_name, closest, shape_str
 
 #: registry: type name -> layer class (filled by @register, in definition order)
 LAYER_TYPES: dict[str, type["Layer"]] = {}
@@ -51,6 +51,8 @@ class Layer:
     torch_module: ClassVar[str | None] = None
     #: declared arguments, in torch's order (collected from the class and its bases)
     ARGS: ClassVar[dict[str, Arg]] = {}
+    #: the arguments that restate the incoming shape (declared with ``inferred_from``)
+    RESTATED: ClassVar[frozenset[str]] = frozenset()
 
     name = Arg("str", None, "Child module name (default: its index, as nn.Sequential names it).", nullable=True)
     trainable = Arg("bool", True, "false freezes the layer's parameters.")
@@ -66,14 +68,17 @@ class Layer:
         # torch arguments first (definition order), the extras last
         cls.ARGS = {k: v for k, v in args.items() if k not in ("name", "trainable")}
         cls.ARGS.update({"name": args["name"], "trainable": args["trainable"]})
+        cls.RESTATED = frozenset(k for k, a in cls.ARGS.items() if a.inferred_from)
 
     def __init__(self, **values):
         errors = []
         for key in values:
             if key not in self.ARGS:
+                meant = closest(key, self.ARGS)
                 errors.append(LayerError(
-                    f"unknown argument '{key}' for {self.type}{did_you_mean(key, self.ARGS)}",
-                    f"{self.type} takes: {', '.join(self.ARGS)}", key))
+                    f"unknown argument '{key}' for {self.type}" + (f" (did you mean '{meant}'?)" if meant else ""),
+                    f"{self.type} takes: {', '.join(self.ARGS)}", key,
+                    suggestion=("argument", key, meant) if meant else None))
         clean = {}
         for key, spec in self.ARGS.items():
             if key in values:

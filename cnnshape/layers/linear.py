@@ -18,7 +18,8 @@ class Linear(Layer):
 
     family = "dense"
     needs_contiguous = True
-    in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
+    in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True,
+                      inferred_from="features")
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
 

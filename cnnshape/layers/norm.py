@@ -21,7 +21,8 @@ class _BatchNorm(Layer):
     in_ranks: ClassVar[tuple[int, ...]] = ()
     layout: ClassVar[str] = ""
 
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     momentum = Arg("float", 0.1, "Running-stat momentum (null: cumulative average).", nullable=True)
     affine = Arg("bool", True, "Learnable per-channel scale and shift (2*C params).")
@@ -99,7 +100,8 @@ class GroupNorm(Layer):
 
     family = "normalisation"
     num_groups = Arg("int", doc="Groups the channels are split into (must divide C).", ge=1)
-    num_channels = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_channels = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     affine = Arg("bool", True, "Learnable per-channel scale and shift.")
     bias = Arg("bool", True, "With affine: learn the shift too.")
@@ -161,7 +163,7 @@ class LayerNorm(_LayerNormBase):
     shape unchanged. Params ``2*prod(normalized_shape)`` with elementwise_affine."""
 
     normalized_shape = Arg("ints", doc="Trailing axes to normalise over, e.g. [C, H, W] or the last "
-                           "axis size.", ge=1)
+                           "axis size.", ge=1, inferred_from="trailing")
 
     def check_args(self, values: dict) -> None:
         if values["normalized_shape"] == []:
@@ -201,7 +203,7 @@ class LayerNorm2d(_LayerNormBase):
 
     torch_module = "LayerNorm2d"
     normalized_shape = Arg("ints", None, "Channels C; inferred from the input when omitted.", ge=1,
-                           nullable=True)
+                           nullable=True, inferred_from="channels")
 
     def saved(self, shape, out, batch):
         """The (channels-last view of the) input and the mean and inverse std per position."""
@@ -236,7 +238,8 @@ class _InstanceNorm(Layer):
     family = "normalisation"
     layout: ClassVar[str] = ""
 
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     momentum = Arg("float", 0.1, "Running-stat momentum (null: cumulative average).", nullable=True)
     affine = Arg("bool", False, "Learnable per-channel scale and shift (2*C params).")

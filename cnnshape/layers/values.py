@@ -20,7 +20,8 @@ class LayerError(Exception):
     the layer as a whole.
     """
 
-    def __init__(self, message: str, hint: str = "", key: str | None = None, fix: dict | None = None):
+    def __init__(self, message: str, hint: str = "", key: str | None = None, fix: dict | None = None,
+                 suggestion: tuple[str, str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -28,6 +29,8 @@ class LayerError(Exception):
         #: machine-applicable form of the hint: argument changes ({key: value}, None
         #: removes the key) that make this layer fit; used by the TUI's "apply fix"
         self.fix = fix
+        #: a "did you mean": ("argument" | "type", what was written, what was meant)
+        self.suggestion = suggestion
 
 
 class ArgErrors(Exception):
@@ -99,18 +102,25 @@ def ntuple(value, rank: int) -> tuple:
     return (value,) * rank
 
 
-def did_you_mean(word: str, options) -> str:
-    """`` (did you mean 'x'?)`` or an empty string."""
+def closest(word: str, options) -> str | None:
+    """The option ``word`` most likely misspells (same letters in another case, a close
+    match, or a prefix), or None."""
     options = list(options)
     lower = {o.lower(): o for o in options}
     if word.lower() in lower:
-        return f" (did you mean '{lower[word.lower()]}'?)"
+        return lower[word.lower()]
     import difflib  # only on a problem: keeps `check` start-up light
 
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
         close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    meant = closest(word, options)
+    return f" (did you mean '{meant}'?)" if meant else ""
 
 
 def _is_int(v) -> bool:

@@ -6,7 +6,8 @@ from ..layers import LAYER_TYPES
 from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
 
-SKIP = {"name", "trainable", "weight", "in_channels", "in_features", "num_features"}
+#: written apart from the layer's torch arguments (or not at all: a fixed weight)
+SKIP = {"name", "trainable", "weight"}
 
 
 def _plain(v, collapse: bool):
@@ -31,7 +32,7 @@ def _items(children, prefix: str, offset: int = 0) -> list:
     return [_item(child_name, child, i + offset, prefix) for i, (child_name, child) in enumerate(children)]
 
 
-def _item(child_name: str, child, i: int, prefix: str) -> dict:
+def _item(child_name: str, child, i: int, prefix: str, keep_inputs: bool = False) -> dict:
     """One child module as spec data (blocks: asked of every block class in turn)."""
     from ..layers.blocks import BLOCK_TYPES
 
@@ -49,7 +50,7 @@ def _item(child_name: str, child, i: int, prefix: str) -> dict:
         if child_name is None:  # an inline block: its layers are registered on the enclosing module
             raise CnnshapeError(f"'{where}' holds an inline {type(child).__name__}, which cnnshape does not "
                                 "recognise as a block")
-        d = _leaf(where, child)
+        d = _leaf(where, child, keep_inputs)
     if child_name is None:
         d["inline"] = True
     elif child_name != str(i):
@@ -81,7 +82,7 @@ def _stores_kernel_as_stride(cls, kernel_size) -> bool:
         return False
 
 
-def _leaf(where: str, child) -> dict:
+def _leaf(where: str, child, keep_inputs: bool = False) -> dict:
     from torch import nn
 
     type_name = type(child).__name__
@@ -97,7 +98,7 @@ def _leaf(where: str, child) -> dict:
     d = {"type": cls.type}
     collapse = isinstance(child, nn.modules.conv._ConvNd)
     for key, arg in cls.ARGS.items():
-        if key in SKIP or not hasattr(child, key):
+        if key in SKIP or (arg.inferred_from and not arg.required and not keep_inputs) or not hasattr(child, key):
             continue
         value = getattr(child, key)
         if key == "bias":
@@ -154,7 +155,7 @@ def _top_children(module) -> list:
     return [("0", module)]
 
 
-def instantiate(obj, what: str):
+def instantiate(obj, what: str, raw: bool = False):
     """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
     with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
     import inspect
@@ -173,24 +174,74 @@ def instantiate(obj, what: str):
         if need:
             raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
                                 "with none: add a module-level instance, e.g. net = Net(...), and import that")
+    if raw:  # the caller reports what the user's code raises
+        return obj()
     try:
         return obj()
     except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
         raise CnnshapeError(f"{what}() raised {type(exc).__name__}: {exc}") from None
 
 
-def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
-    """A spec for ``module`` (nn.Sequential, a cnnshape-exported Net, or a single supported
-    layer) on ``input_shape`` (one sample, no batch). What a spec cannot express raises
-    CnnshapeError naming the module: unsupported layers, weight sharing, partly frozen
-    layers, nn.Sequential subclasses with their own forward."""
+def import_spec(module, input, *, batch: int = 1, name: str | None = None, sites: dict | None = None,
+                source=None) -> Spec:
+    """The spec of ``module`` on ``input`` (one sample, no batch) through torch.fx, not yet
+    analysed: layers keep their declared input sizes (in_channels, in_features,
+    num_features) so that the analysis reports a module built for another shape.
+    ``sites`` ({id(module): Site}) and ``source`` (a :class:`cnnshape.spec.Source` of the
+    user's file) locate the layers at the lines that construct them. Raises
+    :class:`~cnnshape.torch_backend.fx_import.ImportRefused` (a CnnshapeError) for what a
+    spec cannot say."""
+    from ..spec import Source
+    from ..yaml_io import Positions
+    from .fx_import import import_graph
+
+    from .fx_import import ImportRefused
+    from .pyload import MAX_MODULE_DEPTH, module_depth
+
+    if not hasattr(module, "named_modules"):
+        raise CnnshapeError(f"expected a torch.nn.Module, received {type(module).__name__}")
+    if module_depth(module) > MAX_MODULE_DEPTH:
+        site = (sites or {}).get(id(module))
+        raise ImportRefused(f"{type(module).__name__} nests modules more than {MAX_MODULE_DEPTH} levels deep; a spec "
+                            f"holds at most {MAX_MODULE_DEPTH} (README: Limits)", "flatten the nesting", site)
     _check_shared(module)
-    layers = _items(_top_children(module), "")
-    data = {"input": list(input_shape), "layers": layers}
+    layers, table = import_graph(module, input, sites)
+    data = {"input": list(input), "layers": layers}
     if batch != 1:
         data["batch"] = batch
     if name:
         data["name"] = name
-    spec = from_data(data)
-    analyze(spec)
-    return spec
+    src = None
+    if source is not None:
+        src = Source(source.path, source.text, Positions(table))
+    return from_data(data, src)
+
+
+def from_module(module, input=None, *, batch: int = 1, name: str | None = None, input_shape=None) -> Spec:
+    """A spec for ``module`` (any torch.fx-traceable model: nn.Sequential, a cnnshape-exported
+    Net, an nn.Module whose forward calls its layers, torchvision's classifiers) on
+    ``input`` (one sample's shape, no batch). What a spec cannot express raises
+    CnnshapeError naming the module and the line (see the README's import section); a
+    model whose layers do not fit ``input`` raises SpecError with the analysis's
+    diagnostics. ``input_shape=`` is the old name of ``input`` (deprecated)."""
+    if input_shape is not None:
+        import warnings
+
+        warnings.warn("from_module(input_shape=...) is deprecated: use input=...", DeprecationWarning, stacklevel=2)
+        input = input_shape if input is None else input
+    if input is None:
+        raise TypeError("from_module() needs input=, one sample's shape, e.g. input=(3, 224, 224)")
+    spec = import_spec(module, input, batch=batch, name=name)
+    return finished(spec)
+
+
+def finished(spec: Spec) -> Spec:
+    """``spec`` analysed, without the declared input sizes (they equal the inferred ones);
+    SpecError with the analysis's diagnostics when a layer does not fit."""
+    from ..errors import SpecError
+    from .fx_import import strip_inputs
+
+    report = analyze(spec)
+    if not report.ok:
+        raise SpecError(list(report.errors), spec.source.path if spec.source else None)
+    return from_data(strip_inputs(spec.to_dict()))

@@ -67,6 +67,11 @@ class Block(Layer):
         seqs[branch] = layers
         return self.replace(**{key: tuple(seqs)})
 
+    def copy_count(self) -> int:
+        """How many times the compiled block instantiates its child sequences (a Repeat's
+        or a DenseBlock's ``n``)."""
+        return 1
+
     def expanded_rows(self) -> int:
         """Rows this block expands to in a report (itself and every nested row); cheap
         arithmetic over the spec's structure (a Repeat multiplies, never expands)."""
