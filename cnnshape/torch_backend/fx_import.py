@@ -648,14 +648,13 @@ class _Parser:
     # -- parse
     def parse(self, end, start) -> list:
         items: list = []
-        cur, first = end, True
+        cur = end
         while cur is not start:
             if cur is SOURCE:
                 raise ImportRefused(f"{self._where()}: a branch does not start where the others do (the graph is not "
                                     "nested blocks)", "", self._site(None))
-            if not first and len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
+            if len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
                 self._not_nested(cur)
-            first = False
             self.used.add(id(cur))
             kind = self._merge_kind(cur)
             if kind is not None:
@@ -745,9 +744,9 @@ class _Parser:
             self._refuse_op(u, "has no spec layer for these arguments")
         base = _op_name(n)
         out = []
-        for it in items:
-            it = dict(it)
-            it["_base"] = base if len(items) == 1 else f"{base}_{it['type'].lower()}"
+        for k, it in enumerate(items):
+            it = _without_defaults(it)
+            it["_base"] = base if k == 0 else it["type"].lower()
             it["_site"] = site_of_node(n)
             out.append(it)
         return out
@@ -895,6 +894,17 @@ def _name_of(n) -> str:
 def _op_name(n) -> str:
     base = _name_of(n).strip("_") or "op"
     return {"view": "flatten", "reshape": "flatten", "mean": "pool", "interpolate": "upsample"}.get(base, base)
+
+
+def _without_defaults(item: dict) -> dict:
+    """``item`` without the arguments that equal its layer type's defaults."""
+    from ..layers import LAYER_TYPES
+
+    cls = LAYER_TYPES.get(item.get("type"))
+    if cls is None:
+        return dict(item)
+    return {k: v for k, v in item.items()
+            if k not in cls.ARGS or cls.ARGS[k].required or v != cls.ARGS[k].default}
 
 
 def _has_state(m) -> bool:
@@ -1063,7 +1073,7 @@ def import_graph(model, input_shape, sites: dict | None = None) -> tuple[list, d
     names = getattr(type(model).forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
     if isinstance(names, dict):  # a cnnshape-exported Net: its attributes back to the spec's layer names
         back = {attr: name for name, attr in names.items()}
-        items = [{**it, "name": back.get(it.get("name"), it.get("name"))} for it in items]
+        items = [{**it, "name": back.get(it["name"], it["name"])} if "name" in it else it for it in items]
     table: dict = {}
     layers = finish(items, table, ("layers",))
     tidy_names(layers)
