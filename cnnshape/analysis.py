@@ -131,16 +131,12 @@ class _Stop(Exception):
     """An error with no known consequence was recorded: unwind the walk."""
 
 
-#: declared arguments that only restate the incoming shape: when one disagrees, the
-#: layer's output is known (that of the layer with the value inferred)
-RESTATED = frozenset({"in_channels", "in_features", "num_features"})
-
-
 class Walk:
     """One pass over a spec, recursing into blocks (which call back ``seq``/``nested``).
 
     Collects rows, located errors/warnings and the totals; an error stops it unless the
-    layer's output is known anyway (see :data:`RESTATED`). ``assumed_from`` is the top-level
+    layer's output is known anyway (an argument that restates the incoming shape,
+    ``Layer.RESTATED``, declared with ``Arg(inferred_from=...)``). ``assumed_from`` is the top-level
     index of the first layer read as a stand-in by the loader (errors from there on are
     found after an earlier error).
     """
@@ -179,7 +175,7 @@ class Walk:
     def recover(self, layer: Layer, shape: Shape, exc: LayerError, ypath: tuple, dotted: str):
         """The Inference of ``layer`` with its restated argument corrected as ``exc.fix``
         says, or raise _Stop when the error has no known consequence."""
-        if not exc.fix or not set(exc.fix) <= RESTATED:
+        if not exc.fix or not set(exc.fix) <= layer.RESTATED:
             raise _Stop from None
         try:
             return layer.replace(**exc.fix).infer(shape, self.batch)
@@ -209,6 +205,9 @@ class Walk:
                         "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
                         "n" if "n" in layer.ARGS else None)
                 out, out_rf, children = layer.analyze(shape, rf, self)
+                if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
+                    raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
+                                     f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
                 _check_registered(children)
                 own = layer.own_params(out)
             except LayerError as exc:

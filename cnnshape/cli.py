@@ -25,10 +25,10 @@ def _parse_shape(ctx, param, value):
 
 def _parse_qty(ctx, param, value):
     """A count or a size with an optional unit (5M, 1.5G, 8GiB, 512MB): budgets and
-    --memory-limit share one parser (cnnshape.gates.parse_quantity)."""
+    --memory-limit share one parser (cnnshape.units.parse_quantity)."""
     if value is None:
         return None
-    from .gates import parse_quantity
+    from .units import parse_quantity
 
     try:
         return parse_quantity(value)
@@ -90,6 +90,10 @@ def main():
               show_default=True, help="Optimizer of the training-memory figures (state per parameter).")
 @click.option("--memory-limit", callback=_parse_qty, metavar="SIZE",
               help="Device memory, e.g. 8GiB or 12GB: also print the largest batch that fits.")
+@click.option("--cpu-isa", type=click.Choice(["auto", "avx2", "avx512", "default"]), default="auto",
+              show_default=True, help="CPU kind the memory peaks are modelled for (oneDNN's temporaries "
+              "differ): auto = this machine's, capped by ONEDNN_MAX_CPU_ISA like oneDNN; default = "
+              "neither AVX2 nor AVX-512 (e.g. ARM). Peaks are CPU-allocator figures, not CUDA's.")
 @click.option("--max-params", callback=_parse_qty, metavar="N", help="Budget: fail (exit 1) above N params, e.g. 5M.")
 @click.option("--max-trainable-params", callback=_parse_qty, metavar="N", help="Budget on trainable params.")
 @click.option("--max-macs", callback=_parse_qty, metavar="N", help="Budget: MACs per sample, e.g. 1G.")
@@ -99,7 +103,7 @@ def main():
 @click.option("--max-rf", type=click.IntRange(min=1), help="Budget: the final receptive field is at most this.")
 @click.option("--expect-output", "expect_output", callback=_parse_shape, metavar="SHAPE",
               help="Budget: the output shape must be SHAPE, e.g. 10.")
-def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit, max_params,
+def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_limit, cpu_isa, max_params,
           max_trainable_params, max_macs, max_memory, min_rf, max_rf, expect_output):
     """Validate specs analytically: shapes, receptive fields, params, MACs, memory.
 
@@ -114,7 +118,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         from .gates import Budgets, check_budgets
 
         budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
-                          tuple(expect_output) if expect_output else None, optimizer)
+                          tuple(expect_output) if expect_output else None, optimizer, cpu_isa)
     results, status = [], EXIT_OK
     for path in specs:
         try:
@@ -138,7 +142,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
             results.append((path, None, exc))
             status = EXIT_FAILED
     if fmt == "json":
-        mem = {"optimizer": optimizer, "memory_limit": memory_limit}
+        mem = {"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa}
         docs = [_json_doc(path, report, exc, multi=len(specs) > 1, mem=mem) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
     elif fmt in ("github", "markdown"):
@@ -148,7 +152,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         click.echo("\n".join(ci_formats.github(rows)) if fmt == "github" else ci_formats.markdown(rows))
     else:
         _print_tables(results, show_warnings=not no_warnings, depth=depth,
-                      mem={"optimizer": optimizer, "memory_limit": memory_limit})
+                      mem={"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa})
     sys.exit(status)
 
 
@@ -199,7 +203,17 @@ def _spec_arg(path: str):
 
                 raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec") from None
             return YAMLText(text)
-        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
+        import os
+        import stat
+
+        from .yaml_io import READ_TIMEOUT
+
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        # a pipe or terminal that sends nothing: give up after READ_TIMEOUT (README: Limits)
+        return YAMLText(decode(read_fd(fd, "<stdin>", timeout=None if regular else READ_TIMEOUT), "<stdin>"))
     return SpecPath(path)
 
 
@@ -291,7 +305,9 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
             print_diagnostics(err, path, None, exc)
             continue
         spec = report.spec
-        title = f"{path}" + (f" — {spec.name}" if spec.name else "")
+        from .limits import printable
+
+        title = printable(path) + (f" — {printable(spec.name)}" if spec.name else "")
         if report.layers or report.ok:
             out.print(report_table(report, title=title, depth=depth))
             out.print(totals_text(report, **(mem or {})))
@@ -307,15 +323,24 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
 
 
 def _line_reader(path):
+    """Line ``number`` of the file at ``path`` for a diagnostic, or None: only a regular file
+    is read again (a FIFO or stdin could block or differ), at most MAX_BYTES of it, and
+    bytes that are not UTF-8 are shown replaced (the diagnostic says where they are)."""
+    import os
+    import stat
+
+    from .limits import MAX_BYTES
+
     def read(number):
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                for i, line in enumerate(f, 1):
-                    if i == number:
-                        return line.rstrip("\n")
-        except OSError:
+            if path == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+        except (OSError, ValueError):
             return None
-        return None
+        lines = data.decode("utf-8-sig", "replace").splitlines()
+        return lines[number - 1] if number is not None and 0 < number <= len(lines) else None
     return read
 
 

@@ -21,6 +21,8 @@ class Diagnostic:
     severity: str = "error"  # "error" | "warning"
     #: argument changes that fix the layer ({key: value}; None removes), or None
     fix: dict | None = field(default=None, compare=False)
+    #: a "did you mean": ("argument" | "type", what was written, what was meant), or None
+    suggestion: tuple[str, str, str] | None = field(default=None, compare=False)
     #: found after an earlier error, on the shapes the analysis assumed when recovering
     #: from it (the JSON carries ``"after_error": true``)
     after_error: bool = False

@@ -7,45 +7,17 @@ that contribute most, with their YAML lines, so the fix starts where the cost is
 (5000000, 1500000000, 8589934592, 512000000)
 """
 
-import math
-import re
 from dataclasses import dataclass
 
 from .errors import Diagnostic
+from .units import binary_bytes, parse_quantity, si
 
-_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_QTY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ki|mi|gi|ti|k|m|g|t)?\s*(b|ib)?\s*$", re.I)
-
-
-def parse_quantity(text: str) -> int:
-    """``"5M"`` -> 5000000; ``"8GiB"`` -> 8*2**30; ``"1e9"`` -> 10**9. ValueError otherwise."""
-    m = _QTY.match(str(text))
-    if not m:
-        raise ValueError(f"expected a number with an optional unit (5M, 1.5G, 8GiB, 512MB), received {text!r}")
-    number, prefix, unit = m.group(1), m.group(2) or "", (m.group(3) or "").lower()
-    prefix = prefix[:1].upper() + prefix[1:].lower()
-    if unit == "ib" and prefix and not prefix.endswith("i"):
-        prefix += "i"
-    scale = _BIN.get(prefix) or _SI.get(prefix)
-    if scale is None:
-        raise ValueError(f"unknown unit in {text!r}")
-    value = float(number) * scale
-    if not math.isfinite(value) or value > 2**62:
-        raise ValueError(f"{text!r} is too large")
-    return int(round(value))
+__all__ = ["Budgets", "check_budgets", "human", "parse_quantity"]
 
 
 def human(n: float, binary: bool = False) -> str:
-    if binary:
-        for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-            if n >= factor:
-                return f"{n / factor:.2f} {suffix}"
-        return f"{int(n)} B"
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.3g} {suffix}"
-    return f"{n:g}"
+    """A count with an SI prefix (3 significant digits), or bytes in binary units."""
+    return binary_bytes(n) if binary else si(n, digits=".3g")
 
 
 @dataclass(frozen=True)
@@ -60,9 +32,11 @@ class Budgets:
     max_rf: int | None = None
     output: tuple[int, ...] | None = None
     optimizer: str = "adam"
+    #: the CPU kind of the memory budget's peak (cnnshape.cpu_isa; None/auto: this machine's)
+    cpu_isa: str | None = None
 
     def any(self) -> bool:
-        return any(v is not None for k, v in self.__dict__.items() if k != "optimizer")
+        return any(v is not None for k, v in self.__dict__.items() if k not in ("optimizer", "cpu_isa"))
 
 
 def _top_rows(report, key, n: int = 3):
@@ -103,7 +77,7 @@ def check_budgets(report, budgets: Budgets) -> list[Diagnostic]:
         fail(f"{human(t.macs)} MACs per sample > {human(budgets.max_macs)} (--max-macs)",
              f"most expensive layers: {_top_rows(report, lambda r: r.macs)}")
     if budgets.max_memory is not None:
-        peak = training_peak(report, budgets.optimizer)
+        peak = training_peak(report, budgets.optimizer, budgets.cpu_isa)
         if peak > budgets.max_memory:
             fail(f"training step needs {human(peak, True)} at batch {report.spec.batch} > "
                  f"{human(budgets.max_memory, True)} (--max-memory, optimizer {budgets.optimizer})",
@@ -129,8 +103,8 @@ def _final_rf(report):
     return None
 
 
-def training_peak(report, optimizer: str) -> int:
+def training_peak(report, optimizer: str, cpu_isa: str | None = None) -> int:
     """The memory model's training peak (bytes) for the spec's batch."""
     from .memory import estimate
 
-    return estimate(report, optimizer=optimizer).training_peak_bytes
+    return estimate(report, optimizer=optimizer, cpu_isa=cpu_isa).training_peak_bytes

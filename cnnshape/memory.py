@@ -19,7 +19,10 @@ how its children connect (:meth:`Block.memory`). Storages are reference counted,
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cpu_isa import resolve as resolve_isa
 from .formulas import prod
+from .units import binary_bytes as nbytes_text
+from .units import parse_bytes  # noqa: F401  (part of this module's API: the memory limit parser)
 
 #: bytes per element of the spec dtypes and of the extra dtypes layers save
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
@@ -46,8 +49,8 @@ class _Value:
 class Tracer:
     """Replays a report as storages: allocations, references, the saved set and the peak."""
 
-    def __init__(self, batch: int, dtype: str, training: bool):
-        self.batch, self.dtype, self.training = batch, dtype, training
+    def __init__(self, batch: int, dtype: str, training: bool, isa: str = "avx2"):
+        self.batch, self.dtype, self.training, self.isa = batch, dtype, training, isa
         self.item = DTYPE_BYTES[dtype]
         self.size: dict[int, int] = {}   # sid -> bytes
         self.refs: dict[int, int] = {}   # sid -> live references
@@ -114,7 +117,8 @@ class Tracer:
         needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
         saved = [s for s in layer.saved(row.input, row.output, self.batch) if needed[s.when]] \
             if self.training and grad else []
-        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved), v.grad)
+        ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved), v.grad,
+                                     isa=self.isa)
         self.peak = max(self.peak, self.live + ws_f)
         if saved:
             for s in saved:
@@ -191,10 +195,12 @@ class MemoryEstimate:
     #: saved bytes per layer path (the first layer keeping each storage owns it)
     per_layer: dict[str, int] = field(default_factory=dict, compare=False)
     max_batch: dict[str, int] | None = None
+    #: the CPU kind the peaks are modelled for (cnnshape.cpu_isa)
+    cpu_isa: str = "avx2"
 
     def to_dict(self) -> dict[str, Any]:
         out = {
-            "batch": self.batch, "dtype": self.dtype,
+            "batch": self.batch, "dtype": self.dtype, "cpu_isa": self.cpu_isa,
             "training": {"optimizer": self.optimizer, "saved_bytes": self.saved_bytes,
                          "peak_bytes": self.training_peak_bytes,
                          "parts": {"params": self.param_bytes, "grads": self.grad_bytes,
@@ -207,9 +213,9 @@ class MemoryEstimate:
         return out
 
 
-def _trace(report, batch: int, training: bool) -> Tracer:
+def _trace(report, batch: int, training: bool, isa: str) -> Tracer:
     spec = report.spec
-    t = Tracer(batch, spec.dtype, training)
+    t = Tracer(batch, spec.dtype, training, isa)
     x = t.new(spec.input, False)  # sid 0: the caller's batch
     t.ref(x.sid)                  # the caller holds it through the whole step
     out = t.seq(report.layers, x)
@@ -238,9 +244,12 @@ def _backward_peak(t: Tracer) -> int:
 
 
 def estimate(report, *, optimizer: str = "adam", batch: int | None = None,
-             memory_limit: int | None = None) -> MemoryEstimate:
+             memory_limit: int | None = None, cpu_isa: str | None = None) -> MemoryEstimate:
     """Saved-for-backward bytes and the training/inference peaks of ``report``'s spec at
-    ``batch`` (default: the spec's). ``memory_limit`` (bytes) adds ``max_batch``."""
+    ``batch`` (default: the spec's). ``memory_limit`` (bytes) adds ``max_batch``.
+    ``cpu_isa``: the CPU kind the peaks are for ("avx2", "avx512", "default"; None or
+    "auto": this machine's, :func:`cnnshape.cpu_isa.detect`); saved bytes do not depend on it."""
+    isa = resolve_isa(cpu_isa)
     if optimizer not in OPTIMIZER_STATE:
         raise ValueError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
     spec = report.spec
@@ -251,7 +260,7 @@ def estimate(report, *, optimizer: str = "adam", batch: int | None = None,
     state = OPTIMIZER_STATE[optimizer] * trainable
     biggest = max((r.trainable_params for r in _leaves(report.layers)), default=0) * item
     x_bytes = batch * prod(spec.input) * item
-    tr = _trace(report, batch, True)
+    tr = _trace(report, batch, True, isa)
     saved = sum(tr.saved.values())
     # train order: forward (last step's grads still allocated), zero_grad(set_to_none),
     # backward, step; the forward replay's peak already includes the input batch
@@ -259,15 +268,15 @@ def estimate(report, *, optimizer: str = "adam", batch: int | None = None,
     backward = _backward_peak(tr) + x_bytes
     step = trainable + OPTIMIZER_TEMPS[optimizer] * biggest + x_bytes
     training = params + state + max(forward, backward, step)
-    inf = _trace(report, batch, False)
+    inf = _trace(report, batch, False, isa)
     inference = params + inf.peak
     est = MemoryEstimate(batch, spec.dtype, optimizer, saved, training, inference, params, trainable, state,
-                         x_bytes, dict(tr.per_row))
+                         x_bytes, dict(tr.per_row), cpu_isa=isa)
     if memory_limit is not None:
         est = MemoryEstimate(**{**est.__dict__, "max_batch": {
             "limit_bytes": memory_limit,
-            "training": max_batch(report, memory_limit, optimizer=optimizer, training=True),
-            "inference": max_batch(report, memory_limit, optimizer=optimizer, training=False)}})
+            "training": max_batch(report, memory_limit, optimizer=optimizer, training=True, cpu_isa=isa),
+            "inference": max_batch(report, memory_limit, optimizer=optimizer, training=False, cpu_isa=isa)}})
     return est
 
 
@@ -279,20 +288,50 @@ def _leaves(rows):
             yield r
 
 
-def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bool = True) -> int:
+def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bool = True,
+              cpu_isa: str | None = None) -> int:
     """The largest batch whose training (or inference) peak fits in ``limit_bytes``;
-    0 when not even batch 1 fits. The peak grows with the batch, so a binary search."""
-    def fits(b: int) -> bool:
-        e = estimate(report, optimizer=optimizer, batch=b)
-        return (e.training_peak_bytes if training else e.inference_peak_bytes) <= limit_bytes
+    0 when not even batch 1 fits. The peak grows with the batch: a search started at the
+    batch where the line through the peaks at batch 2 and 3 meets the limit (activations
+    grow in proportion to the batch), so a handful of estimates, not ~80 (each estimate
+    replays the whole network); the search confirms the guess, whatever the model."""
+    isa = resolve_isa(cpu_isa)
+    peaks: dict[int, int] = {}
 
+    def peak(b: int) -> int:
+        if b not in peaks:
+            e = estimate(report, optimizer=optimizer, batch=b, cpu_isa=isa)
+            peaks[b] = e.training_peak_bytes if training else e.inference_peak_bytes
+        return peaks[b]
+
+    def fits(b: int) -> bool:
+        return peak(b) <= limit_bytes
+
+    top = 1 << 40
     if not fits(1):
         return 0
-    lo, hi = 1, 2
-    while fits(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1 << 40:
-            return lo
+    if not fits(2):
+        return 1
+    # batch 1 may take other kernels (ATen's native convolution): the line from batch 2 and 3
+    slope = peak(3) - peak(2)
+    guess = 3 if slope <= 0 else min(max(3, 2 + (limit_bytes - peak(2)) // slope), top)
+    step = 1
+    if fits(guess):  # look above the guess in growing steps
+        lo, hi = guess, None
+        while hi is None:
+            if lo + step > top:
+                return lo
+            if fits(lo + step):
+                lo, step = lo + step, step * 2
+            else:
+                hi = lo + step
+    else:  # look below it (batch 1 fits)
+        hi = guess
+        while True:
+            lo = max(1, hi - step)
+            if lo == 1 or fits(lo):
+                break
+            hi, step = lo, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
@@ -301,28 +340,19 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
 
 
 
-def parse_bytes(text: str) -> int:
-    """'8GiB' -> 8589934592, '12GB' -> 12e9, '512MiB', '1000000' (bytes); ValueError otherwise."""
-    from .gates import parse_quantity
-
-    value = parse_quantity(text)
-    if value <= 0:
-        raise ValueError(f"expected a size like 8GiB, 12GB or 512MiB, received {text!r}")
-    return value
-
-
 def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
     """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
     prefix = path + "."
     return sum(b for p, b in est.per_layer.items() if p == path or p.startswith(prefix))
 
 
-def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int | None = None) -> dict:
+def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int | None = None,
+                cpu_isa: str | None = None) -> dict:
     """Add SPEC.md section 5's ``memory`` object and per-row ``saved_bytes`` to a report's
     JSON ``doc`` (``report.to_dict()``); nothing when the report has errors."""
     if not report.ok:
         return doc
-    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
 
     def rows(docs, reports):
         for d, r in zip(docs, reports):
@@ -335,23 +365,22 @@ def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int
     return doc
 
 
-def nbytes_text(n: int) -> str:
-    """1536 -> '1.50 KiB' (binary units, as GPU memory is sold)."""
-    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= factor:
-            return f"{n / factor:.2f} {unit}"
-    return f"{n} B"
+#: how ``check`` names each CPU kind
+ISA_TEXT = {"avx2": "with oneDNN on AVX2", "avx512": "with oneDNN on AVX-512", "default": "of a CPU without AVX2"}
 
 
-def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None = None) -> list[str]:
+def summary_lines(report, *, optimizer: str = "adam", memory_limit: int | None = None,
+                  cpu_isa: str | None = None) -> list[str]:
     """The human memory lines of ``check``'s table footer."""
-    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit)
+    est = estimate(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
     b = nbytes_text
     lines = [
         (f"memory at batch {est.batch} ({est.dtype}): training peak ≈ {b(est.training_peak_bytes)} with "
          f"{optimizer} (params {b(est.param_bytes)}, grads {b(est.grad_bytes)}, optimizer state "
          f"{b(est.optimizer_bytes)}, saved for backward {b(est.saved_bytes)}); inference peak ≈ "
          f"{b(est.inference_peak_bytes)}"),
+        (f"peaks are modelled on the CPU allocator {ISA_TEXT[est.cpu_isa]} (--cpu-isa); CUDA's caching "
+         "allocator and cuDNN workspaces differ (no CUDA measurement yet)"),
     ]
     if est.max_batch is not None:
         m = est.max_batch

@@ -3,20 +3,14 @@
 
 from .analysis import Report
 from .errors import Diagnostic
+from .limits import printable
+from .units import decimal_mb, si
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow"}
 
 
-def human(n: float, unit: str = "") -> str:
-    """1234567 -> '1.23 M'."""
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip() if unit else f"{n:g}"
-
-
-def mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.2f} MB"
+human = si  # 1234567 -> '1.23 M'
+mb = decimal_mb  # 150000 -> '0.15 MB'
 
 
 def shape_text(shape) -> str:
@@ -54,7 +48,7 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
         mark = (Text(" ✗", style="bold red") if lr.index in broken else
                 Text(" ⚠", style="yellow") if lr.index in warned else Text(""))
         frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
-        table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
+        table.add_row(str(lr.index), Text.assemble(printable(lr.name), mark), lr.type, shape_text(lr.output),
                       rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
                       f"{lr.macs:,}" if lr.macs else "0")
         _nested_rows(table, lr, depth, 1)
@@ -62,7 +56,7 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
     for i in range(shown, len(spec.layers)):
         style = "bold red" if i in broken else "dim"
         mark = "✗" if i in broken else "·"
-        table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
+        table.add_row(Text(str(i), style=style), Text(printable(spec.names[i]), style=style),
                       Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
     if len(table.rows) > MAX_TABLE_ROWS:  # a readable table; the JSON report has every layer
         more = len(table.rows) - MAX_TABLE_ROWS + 1
@@ -81,13 +75,14 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
     if level >= depth:
         return
     for c in lr.children:
-        table.add_row("", Text("  " * level + c.path, style="dim" if c.children else ""), Text(c.type, style="dim"),
+        table.add_row("", Text("  " * level + printable(c.path), style="dim" if c.children else ""), Text(c.type, style="dim"),
                       shape_text(c.output), rf_text(c.receptive_field), f"{c.params:,}",
                       f"{c.macs:,}" if c.macs else "0")
         _nested_rows(table, c, depth, level + 1)
 
 
-def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None):
+def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | None = None,
+                cpu_isa: str | None = None):
     """Footer lines: params, MACs and memory (cnnshape.memory: saved-for-backward bytes and
     the estimated peaks; the largest batch when ``memory_limit`` is given)."""
     from .term import Text
@@ -102,7 +97,7 @@ def totals_text(report: Report, *, optimizer: str = "adam", memory_limit: int | 
     if report.ok:
         from .memory import summary_lines
 
-        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit)
+        lines += summary_lines(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
     return Text("\n".join(lines), style="dim")
 
 
@@ -113,14 +108,14 @@ def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=Non
     out = Text()
     line = d.key_line or d.line
     col = d.key_column or d.column
-    where = source_path or "<spec>"
+    where = printable(source_path or "<spec>")
     if line is not None:
         where += f":{line}:{col}"
     out.append(f"{where}: ", style="bold")
     out.append(f"{d.severity}: ", style=SEVERITY_STYLE[d.severity])
     if d.after_error:
         out.append("(found after an earlier error) ", style="italic")
-    layer = f"layer {d.index} ({d.name}): " if d.index is not None else ""
+    layer = f"layer {d.index} ({printable(d.name or '')}): " if d.index is not None else ""
     out.append(f"{layer}{d.message}\n")
     if line is not None and source_text_line is not None:
         text = source_text_line(line)

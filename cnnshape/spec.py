@@ -13,27 +13,13 @@ from typing import Any
 
 from .errors import Diagnostic, SpecError
 from .layers import LAYER_TYPES, ArgErrors, Layer
-from .layers.base import did_you_mean
+from .layers.base import closest, did_you_mean
 from .limits import MAX_INT, MAX_LAYERS, shown
+from .names import RESERVED_NAMES, name_problem  # noqa: F401  (RESERVED_NAMES: old import path)
 from .yaml_io import Positions, check_plain, parse, read_text
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 TOP_KEYS = ("name", "description", "input", "batch", "dtype", "layers")
-
-#: attributes of torch.nn.Sequential: a child with one of these names cannot be added
-#: (torch raises "attribute ... already exists"). Checked against torch in the tests.
-RESERVED_NAMES = frozenset("""
-T_destination add_module append apply bfloat16 buffers call_super_init children compile cpu
-cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
-get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers
-named_children named_modules named_parameters parameters pop register_backward_hook
-register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
-register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter
-register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
-set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
-""".split())
-
 
 @dataclass(frozen=True)
 class Source:
@@ -171,7 +157,7 @@ def expanded_count(layers) -> int:
     for layer in layers:
         if getattr(layer, "is_block", False):
             inner = sum(expanded_count(seq) for _, _, seq in layer.sequences())
-            total += 1 + inner * (getattr(layer, "n", 1) if layer.type == "Repeat" else 1)
+            total += 1 + inner * layer.copy_count()
         else:
             total += 1
         if total > MAX_LAYERS:
@@ -279,10 +265,10 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
     path = path or ("layers", i)
     top = path[1]
 
-    def diag(message, hint="", key=None):
+    def diag(message, hint="", key=None, suggestion=None):
         own = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
         return _located(pos, path, message, hint, index=top, key=key,
-                        name=dotted if dotted is not None else (own or str(i)))
+                        name=dotted if dotted is not None else (own or str(i)), suggestion=suggestion)
 
     where = "the layer"  # diagnostics already name the layer (index and module path)
     if isinstance(item, str):
@@ -304,17 +290,17 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
                            "e.g. - ReLU or - {type: Linear, out_features: 10}")]
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
         written = type_name if isinstance(type_name, str) else _kind(type_name)
-        hint = did_you_mean(type_name, LAYER_TYPES) if isinstance(type_name, str) else ""
-        fix = (f"use type: {hint.split(chr(39))[1]} (`cnnshape layers` lists every type)" if hint else
-               "supported types: " + ", ".join(LAYER_TYPES))
+        guess = closest(type_name, LAYER_TYPES) if isinstance(type_name, str) else None
+        hint = (f"use type: {guess} (`cnnshape layers` lists every type)" if guess else
+                "supported types: " + ", ".join(LAYER_TYPES))
         stand_in = None
-        if hint:  # read it as the suggestion, so the analysis can go on past this layer
-            guess = hint.split(chr(39))[1]
+        if guess:  # read it as the suggestion, so the analysis can go on past this layer
             stand_in, errs = _layer_from_item({**item, "type": guess} if isinstance(item, dict) else guess,
                                               i, pos, path, dotted)
             stand_in = None if errs else stand_in
-        return stand_in, [diag(f"unknown layer type '{written}'{hint}", fix,
-                               "type" if isinstance(item, dict) else None)]
+        return stand_in, [diag(f"unknown layer type '{written}'" + (f" (did you mean '{guess}'?)" if guess else ""),
+                               hint, "type" if isinstance(item, dict) else None,
+                               suggestion=("type", type_name, guess) if guess else None)]
     cls = LAYER_TYPES[type_name]
     errors: list[Diagnostic] = []
     if cls.is_block:
@@ -323,12 +309,14 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
     try:
         layer = cls(**values)
     except ArgErrors as exc:
-        return None, errors + [diag(e.message, e.hint, e.key) for e in exc.errors]
+        return None, errors + [diag(e.message, e.hint, e.key, suggestion=e.suggestion) for e in exc.errors]
     return layer, errors  # with errors, the layer is a stand-in (see _layer_from_item's result)
 
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
     """Convert a block's nested layer lists to Layer tuples (collecting located errors)."""
+    values = cls.read_values(values) if hasattr(cls, "read_values") else values  # e.g. a Graph's from:
+    dotted_ok = getattr(cls, "dotted_names", False)  # child names may be dotted paths (a Graph's nodes)
     out = dict(values)
     errors: list[Diagnostic] = []
 
@@ -344,7 +332,7 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
             if layer is not None:
                 layers.append(layer)
             names.append((child, key_path + (j,)))
-        _check_child_names(names, prefix, path[1], pos, errors)
+        _check_child_names(names, prefix, path[1], pos, errors, dotted_ok)
         return layers if len(layers) == len(raw) else raw
 
     direct: list = []  # children registered on the block module itself (body, after)
@@ -387,30 +375,26 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
 
 
 def _located(pos: Positions, path: tuple, message: str, hint: str = "", *, index: int | None = None,
-             name: str | None = None, key: str | None = None) -> Diagnostic:
+             name: str | None = None, key: str | None = None, suggestion=None) -> Diagnostic:
     """A diagnostic located at the item at YAML ``path`` and, when given, at its ``key``."""
     line, col = pos.get(*path)
     kl, kc = pos.exact(*path, key) if key else (None, None)
     return Diagnostic(message, hint, index=index, name=name, line=line, column=col, key=key,
-                      key_line=kl, key_column=kc)
+                      key_line=kl, key_column=kc, suggestion=suggestion)
 
 
 def _name_problem(name: str, container: str) -> tuple[str, str] | None:
     """(message, hint) when ``name`` cannot name a child of a torch ``container``, else None."""
-    if not name or "." in name:
-        return (f"layer name {name!r} is not a valid module name (empty or contains '.')",
-                "use letters, digits and underscores, e.g. conv1")
-    if name in RESERVED_NAMES:
-        return (f"layer name '{name}' clashes with the {container} attribute '{name}' (torch refuses such "
-                "a child)", f"rename it, e.g. {name}_layer")
-    return None
+    return name_problem(name, container)
 
 
-def _check_child_names(names, prefix, top, pos, errors) -> None:
-    """Names inside a block: valid module names, unique within the block."""
+def _check_child_names(names, prefix, top, pos, errors, dotted: bool = False) -> None:
+    """Names inside a block: valid module names (``dotted``: each part of a dotted path),
+    unique within the block."""
     seen = set()
     for child, p in names:
-        problem = _name_problem(child, "nn.Module")
+        parts = child.split(".") if dotted and child else [child]
+        problem = next((x for x in (_name_problem(part, "nn.Module") for part in parts) if x), None)
         if problem is None and child in seen:
             problem = (f"duplicate layer name '{child}' in {prefix}",
                        "names must be unique within a block (defaults are the positions)")

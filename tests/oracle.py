@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-INFERRED = {"Conv": "in_channels", "ConvTranspose": "in_channels", "BatchNorm": "num_features"}
+from cnnshape.layers import LAYER_TYPES
+
+#: what torch's real tensor ``x`` (batch first) gives an argument that cnnshape infers; which
+#: arguments are inferred is cnnshape's one declaration (``Arg(inferred_from=...)``), the
+#: values come from torch
+FROM_TENSOR = {
+    "channels": lambda x: x.shape[1] if x.dim() > 1 else 0,
+    "features": lambda x: x.shape[-1],
+}
 
 
 @dataclass
@@ -26,20 +34,12 @@ def torch_kwargs(d: dict, x: torch.Tensor) -> dict:
     kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
           if k not in ("type", "name", "trainable", "weight")}
     t = d["type"]
-    if t.startswith(("Conv", "ConvTranspose")):
-        kw.setdefault("in_channels", x.shape[1] if x.dim() > 1 else 0)
-    elif t.startswith("BatchNorm"):
-        kw.setdefault("num_features", x.shape[1] if x.dim() > 1 else 0)
-    elif t == "Linear":
-        kw.setdefault("in_features", x.shape[-1])
-    elif t in ("Softmax", "LogSoftmax"):
+    cls = LAYER_TYPES.get(t)
+    for key, arg in (cls.ARGS.items() if cls is not None else ()):
+        if arg.inferred_from in FROM_TENSOR:
+            kw.setdefault(key, FROM_TENSOR[arg.inferred_from](x))
+    if t in ("Softmax", "LogSoftmax"):
         kw.setdefault("dim", 1)
-    elif t.startswith("InstanceNorm"):
-        kw.setdefault("num_features", x.shape[1] if x.dim() > 1 else 0)
-    elif t == "GroupNorm":
-        kw.setdefault("num_channels", x.shape[1] if x.dim() > 1 else 0)
-    elif t == "LayerNorm2d":
-        kw.setdefault("normalized_shape", x.shape[1] if x.dim() > 1 else 0)
     return kw
 
 

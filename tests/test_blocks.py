@@ -376,6 +376,17 @@ def test_huge_and_deeply_nested_repeats_are_refused_fast_and_located():
     assert ok.ok and len(ok.layers[0].children) == 5000 and ok.layers[0].children[-1].path == "0.4999"
 
 
+@pytest.mark.parametrize("block", [{"type": "Repeat", "n": 6000, "body": ["ReLU", "ReLU"]},
+                                   {"type": "DenseBlock", "n": 6000, "body": ["ReLU", "ReLU"]}])
+def test_the_loader_counts_every_copy(block):
+    """A DenseBlock's n multiplies its body like a Repeat's: refused when loading, before any
+    analysis (12,000 layers > 10,000), and half of it loads."""
+    with pytest.raises(SpecError) as info:
+        load({"input": [3, 8, 8], "layers": [block]})
+    assert "expands to more than 10,000 layers" in info.value.diagnostics[0].message
+    assert load({"input": [3, 8, 8], "layers": [{**block, "n": 3000}]}).layers[0].copy_count() == 3000
+
+
 # ------------------------------------------------ new blocks: torchvision's own modules
 def _tv():
     import types

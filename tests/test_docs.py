@@ -3,10 +3,15 @@ place README, `cnnshape --help` and the JSON Schema point at."""
 
 import importlib.util
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 
+import pytest
+
+from cnnshape.analysis import check
 from cnnshape.layers import LAYER_TYPES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,12 +36,59 @@ def test_layer_reference_is_current():
                 assert f"| `{key}` |" in text
 
 
-def test_every_layer_docstring_states_its_shape():
-    for name, cls in LAYER_TYPES.items():
-        doc = cls.__doc__ or ""
-        assert "module docstring" not in doc, name
-        assert any(w in doc for w in ("->", "Shape", "shape", "``")), name
+#: sample arguments for checking a docstring's per-axis ``out = ...`` formula against the
+#: analysis (itself proven against torch in tests/test_oracle.py)
+_SAMPLE = {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "output_padding": 1,
+           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5}
+_NAMES = {"floor": math.floor, "ceil": math.ceil}
 
+
+def _out_formula(doc: str) -> str | None:
+    """The first per-axis formula ``out = <expr>`` of a docstring (``L_out = ...`` too)."""
+    m = re.search(r"``(?:out|[A-Z]_out) = ([^`]+)``", doc)
+    return m.group(1) if m else None
+
+
+def test_every_layer_docstring_states_its_shape():
+    """Each layer's docstring states its shape rule, and the rule is true: ``[in] -> [out]``
+    with a per-axis ``out = ...`` formula (evaluated here at sample arguments and compared
+    with the analysis), "shape unchanged" or an element-wise formula in ``x`` (checked to
+    keep the shape), or a block's "Shape: ..." sentence."""
+    checked = 0
+    for name, cls in LAYER_TYPES.items():
+        doc = " ".join((cls.__doc__ or "").split())
+        assert "module docstring" not in doc, name
+        formula = _out_formula(doc)
+        arrow = re.search(r"``\[[^`]*\]`` -> ``\[[^`]*\]``", doc)
+        unchanged = "unchanged" in doc or (cls.family == "activation" and re.search(r"``[^`]*\bx\b[^`]*``", doc))
+        block = "Shape:" in doc
+        assert formula or arrow or unchanged or block, f"{name}: no shape rule in its docstring: {doc!r}"
+        rank = getattr(cls, "rank", None)
+        if rank is None or not isinstance(rank, int):
+            continue
+        args = {k: v for k, v in _SAMPLE.items() if k in cls.ARGS}
+        if "padding" in args and cls.ARGS["padding"].doc.startswith("An int (every side)"):  # pad layers
+            args["padding"] = 2
+        if "output_padding" in args:
+            args["output_padding"] = 1  # < stride
+        size = 11
+        spec = {"input": [2] + [size] * rank, "layers": [{"type": name, **args}]}
+        report = check(spec)
+        assert report.ok, (name, report.errors)
+        out = report.output
+        if unchanged and not formula:
+            assert out == tuple(spec["input"]), name
+            checked += 1
+            continue
+        if formula is None:
+            continue
+        expr = formula.split(" or ")[0] if " or " in formula else formula
+        env = {**_NAMES, "in": size, "pad_before": args.get("padding", 0), "pad_after": args.get("padding", 0),
+               **{k: v for k, v in args.items() if isinstance(v, int)}}
+        want = eval(re.sub(r"\bin\b", "in_", expr), {"__builtins__": {}}, {**env, "in_": size, "L": size})  # noqa: S307
+        assert out[1:] == (int(want),) * rank, f"{name}: ``out = {formula}`` gives {want}, the analysis {out}"
+        checked += 1
+    assert checked >= 40
 
 def test_everything_points_at_docs_spec_md():
     env = {**os.environ, "PYTHONPATH": ROOT}
@@ -48,3 +100,21 @@ def test_everything_points_at_docs_spec_md():
         with open(os.path.join(ROOT, path), encoding="utf-8") as f:
             text = f.read()
         assert "spec.md" in text and "shared/SPEC.md" not in text, path
+
+
+def test_readme_examples_are_the_real_output():
+    """Every ``$ cnnshape ...`` example of README.md and docs/memory.md is what the command
+    prints today, run as on a fresh clone (tools/gen_readme_examples.py regenerates them)."""
+    from cnnshape import cpu_isa
+
+    if cpu_isa.native() == "default":
+        pytest.skip("the examples' memory peaks are an AVX2 CPU's; this CPU cannot run oneDNN's AVX2 kernels")
+    spec = importlib.util.spec_from_file_location("gen_readme_examples",
+                                                  os.path.join(ROOT, "tools", "gen_readme_examples.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for name in gen.FILES:
+        with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+            text = f.read()
+        assert gen.BLOCK.search(text), name
+        assert gen.render(text) == text, f"{name}: an example is stale: run python tools/gen_readme_examples.py"

@@ -13,12 +13,20 @@ from hypothesis import given, note
 
 from cnnshape import strategies as cs
 from cnnshape.analysis import check
+from cnnshape.layers import LAYER_TYPES
 from cnnshape.errors import SpecError
 
 from .oracle import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESTATED = ("in_channels", "in_features", "num_features")
+
+
+def inferred(d) -> dict:
+    """{argument: what it restates} of the layer dict ``d``'s arguments that are inferred when
+    omitted (cnnshape's one declaration: ``Arg(inferred_from=...)``)."""
+    cls = LAYER_TYPES.get(d.get("type")) if isinstance(d, dict) else None
+    return {} if cls is None else {k: a.inferred_from for k, a in cls.ARGS.items()
+                                   if a.inferred_from and not a.required}
 
 CIFAR = """\
 input: [3, 32, 32]
@@ -77,9 +85,8 @@ def test_stops_where_the_shape_is_unknown():
 def _corrected(spec: dict) -> dict:
     fixed = copy.deepcopy(spec)
     for d in fixed["layers"]:
-        if isinstance(d, dict):
-            for key in RESTATED:
-                d.pop(key, None)
+        for key in inferred(d):
+            d.pop(key, None)
     return fixed
 
 
@@ -97,15 +104,46 @@ def test_recovered_rows_are_torchs_rows_of_the_corrected_spec(spec):
     expected = set()
     for i, d in enumerate(spec["layers"][:stop]):
         incoming = tuple(spec["input"]) if i == 0 else torch_run.shapes[i - 1]
-        for key in RESTATED:
-            if isinstance(d, dict) and key in d:
-                actual = incoming[-1] if key == "in_features" else incoming[0]
+        for key, what in inferred(d).items():
+            if key in d:
+                actual = incoming[-1] if what == "features" else incoming[0]
                 if d[key] != actual:
                     expected.add(i)
     if torch_run.fail_index is not None:
         expected.add(torch_run.fail_index)
     # (schema errors after torch's failure are independent of shapes and reported too)
     assert {e.index for e in report.errors if e.index <= stop} == expected
-    assert all(e.after_error for e in report.errors if e.key in RESTATED and e.index > report.errors[0].index)
+    restated = {k for cls in LAYER_TYPES.values() for k in cls.RESTATED}
+    assert all(e.after_error for e in report.errors if e.key in restated and e.index > report.errors[0].index)
     for lr, shape in zip(report.layers, torch_run.shapes):
         assert lr.output == shape, f"layer {lr.index} ({lr.type})"
+
+
+def test_every_restating_argument_recovers():
+    """GroupNorm's num_channels, LayerNorm's normalized_shape and LayerNorm2d's recover like
+    BatchNorm's num_features: reported, and the rows after them are torch's rows of the
+    corrected spec."""
+    spec = {"input": [4, 8, 8], "layers": [
+        {"type": "Conv2d", "out_channels": 6, "kernel_size": 3},
+        {"type": "GroupNorm", "num_groups": 2, "num_channels": 4},
+        {"type": "LayerNorm", "normalized_shape": [5, 5]},
+        {"type": "LayerNorm2d", "normalized_shape": 3},
+        {"type": "BatchNorm2d", "num_features": 2},
+        {"type": "Conv2d", "in_channels": 3, "out_channels": 2, "kernel_size": 3},
+        "Flatten",
+        {"type": "Linear", "in_features": 7, "out_features": 3},
+    ]}
+    report = check(cs.to_yaml(spec))  # YAML text: the errors point at their keys
+    assert [(e.index, e.key, e.after_error) for e in report.errors] == [
+        (1, "num_channels", False), (2, "normalized_shape", True), (3, "normalized_shape", True),
+        (4, "num_features", True), (5, "in_channels", True), (7, "in_features", True)]
+    assert [e.fix for e in report.errors] == [{"num_channels": 6}, {"normalized_shape": [6, 6]},
+                                              {"normalized_shape": 6}, {"num_features": 6},
+                                              {"in_channels": 6}, {"in_features": 32}]
+    corrected = copy.deepcopy(spec)
+    for e in report.errors:
+        corrected["layers"][e.index].update(e.fix)
+    torch_run = run(corrected)
+    assert torch_run.fail_index is None, torch_run.fail_message
+    assert [lr.output for lr in report.layers] == torch_run.shapes
+    assert check(corrected).ok

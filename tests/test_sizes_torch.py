@@ -321,3 +321,23 @@ def test_golden_sets_of_shipped_specs_equal_torch(name):
         want = brute(f"specs/{name}.yaml", ax["dim"], probe)
         got = {n for n in probe if any(n in g for g in valid)}
         assert got == want, (ax["axis"], sorted(got ^ want))
+
+
+def test_cnnshape_is_stricter_than_torch_only_where_torch_broadcasts():
+    """The oracle treats merges as torch does: a Residual whose stride-2 body and pooled
+    shortcut disagree at H = 3 ([1, 2] + [1, 1]) runs in torch by broadcasting; cnnshape
+    requires equal shapes and refuses it. Every other size: both agree (tests above)."""
+    from .sizes_oracle import outcomes
+
+    spec, axis, _ = TRAPS["parity"]
+    ax = sizes(spec).axis(axis)
+    seen = outcomes(spec, ax.dim, range(1, 41))
+    assert seen[3] == "broadcast" and seen[2] == seen[4] == "ran" and seen[5] == "failed"
+    assert members(ax.valid, 40) == {n for n, o in seen.items() if o == "ran"}
+    assert {n for n, o in seen.items() if o == "broadcast"} == {3}
+    gate = {"input": [4, 8, 8], "layers": [{"type": "SqueezeExcitation", "gate": [
+        {"type": "AdaptiveAvgPool2d", "output_size": 1}, {"type": "Conv2d", "out_channels": 1, "kernel_size": 1},
+        "Sigmoid"]}]}  # one value per sample: torch scales with it, cnnshape wants [C, 1, 1]
+    with pytest.raises(AssertionError, match="broadcast"):
+        outcomes(gate, 1, [8])
+    assert not check(gate).ok

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, _spec_arg
 
 
 @click.command("diff")
@@ -30,7 +30,7 @@ def diff_cmd(a, b, fmt, input_shape):
     for path in (a, b):
         try:
             reports.append(check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path)
-                           else check(path))
+                           else check(_spec_arg(path)))
         except SpecFileError as exc:
             click.echo(f"{path}: error: {exc}", err=True)
             sys.exit(EXIT_FAILED)

@@ -28,7 +28,7 @@ def sizes_cmd(specs, fmt, near, input_shape):
     Exit status: 0 all specs analyse, 1 a spec has errors, 2 a file could not be read.
     """
     from ..analysis import check
-    from ..cli import _parse_shape, check_arg, is_python_target
+    from ..cli import _parse_shape, _spec_arg, check_arg, is_python_target
     from ..errors import SpecError, SpecFileError
     from ..sizes import SizesReport, sizes
 
@@ -36,7 +36,7 @@ def sizes_cmd(specs, fmt, near, input_shape):
     for path in specs:
         try:
             report = check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path) else \
-                check(path if path != "-" else sys.stdin.read())
+                check(_spec_arg(path))
             res = sizes(report)
             if not res.ok:
                 status = max(status, EXIT_INVALID)

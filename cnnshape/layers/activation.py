@@ -9,6 +9,7 @@ format fixes it), an index of the batched tensor.
 
 from typing import Any, ClassVar
 
+from ..rules import Case, Rule, fixed, same
 from ..formulas import prod as F_prod
 
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register
@@ -144,12 +145,12 @@ class _SoftmaxBase(_Activation):
 
 @register
 class Softmax(_SoftmaxBase):
-    """Softmax over ``dim`` (default 1)."""
+    """Softmax over ``dim`` (default 1); shape unchanged."""
 
 
 @register
 class LogSoftmax(_SoftmaxBase):
-    """Log-softmax over ``dim`` (default 1)."""
+    """Log-softmax over ``dim`` (default 1); shape unchanged."""
 
 
 @register
@@ -223,15 +224,13 @@ class PReLU(_Activation):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed when there is one slope per channel; other sizes pass."""
-        from ..sizes import fixed, same
-
         return fixed(0, shape[0]) if dim == 0 and self.num_parameters != 1 else same(dim)
 
 
 @register
 class GLU(_Activation):
     """Gated linear unit over ``dim`` (of the batched tensor, default -1): that axis is halved,
-    ``a * sigmoid(b)`` of its two halves; it must be even."""
+    ``a * sigmoid(b)`` of its two halves; it must be even: ``[..., 2*n, ...]`` -> ``[..., n, ...]``."""
     dim = Arg("int", -1, "Axis of the batched tensor to split in halves (default: the last).")
 
     def infer(self, shape: Shape, batch: int) -> Inference:
@@ -256,8 +255,6 @@ class GLU(_Activation):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The halved dim must be even."""
-        from ..sizes import Case, Rule, same
-
         if dim != self.dim % (len(shape) + 1) - 1:
             return same(dim)
         return Rule((Case(1, 0, 2, mod=2, res=0),), dim)

@@ -10,6 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 import math
 from typing import Any, ClassVar
 
+from ..rules import affine, fixed, window
 from .. import formulas as F
 from ..term import plural
 from .base import (
@@ -51,7 +52,8 @@ def check_groups(layer: Layer, in_ch: int, out_ch: int, groups: int) -> None:
 class _ConvBase(Layer):
     family = "convolution"
 
-    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True)
+    in_channels = Arg("int", None, "Input channels; inferred from the input when omitted.", ge=1, nullable=True,
+                      inferred_from="channels")
     out_channels = Arg("int", doc="Number of filters (output channels).", ge=1)
     kernel_size = Arg("axes", doc="Window size: int or one int per spatial axis.", ge=1)
     stride = Arg("axes", 1, "Step between windows: int or one int per axis.", ge=1)
@@ -164,8 +166,6 @@ class _ConvNd(_ConvBase):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
-        from ..sizes import fixed, window
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1
@@ -188,28 +188,53 @@ class _ConvNd(_ConvBase):
             return (Saved("new", batch * shape[0] * F.prod(n + abs(r - le) for n, (le, r) in zip(shape[1:], pads))),)
         return (Saved("input"),)
 
-    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
-        """oneDNN (2-d, float32/bfloat16) computes in a channel-blocked layout: a blocked copy
-        of the output and of the weight in the forward (of the input too when grouped); of
-        the output's gradient, the input,
-        the weight and the input's gradient in the backward (channels padded to 8, as on
-        AVX2 CPUs)."""
-        if self.rank != 2 or itemsize == 8:
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """oneDNN (2-d and 3-d, float32/bfloat16) computes in a channel-blocked layout, channels
+        padded to its block (:data:`cnnshape.cpu_isa.ONEDNN_BLOCK`: 8 with AVX2, 16 with
+        AVX-512). Forward: a blocked copy of the input (when it has at least a block of
+        channels, or the conv is grouped), of the weight and of the output, then the plain
+        output; backward: blocked copies of the output's gradient, the input, the weight and
+        the input's gradient. ``isa`` "default" (no blocked kernels): oneDNN's gemm
+        convolution, an im2col buffer of one sample (not measured). Measured with torch 2.13 under both
+        ``ONEDNN_MAX_CPU_ISA=AVX2`` and AVX-512 (docs/memory.md)."""
+        from ..cpu_isa import ONEDNN_BLOCK
+
+        if self.rank == 1 or itemsize == 8:  # 1-d and float64: ATen's own kernels, no copies
             return 0, 0
         ks = self._axes("kernel_size")
+        cols = batch * shape[0] * F.prod(ks) * F.prod(out[1:]) * itemsize  # im2col of the batch
+        block = ONEDNN_BLOCK[isa]
         if not self._uses_onednn(shape, batch):
             # ATen's slow_conv2d: an im2col buffer [N, C_in*kh*kw, out_h*out_w] (none for a
             # plain 1x1), recomputed in the backward next to its gradient
             plain = all(k == 1 for k in ks) and all(s == 1 for s in self._axes("stride")) and \
                 all(p == (0, 0) for p in self.resolved_padding())
-            cols = 0 if plain else batch * shape[0] * F.prod(ks) * F.prod(out[1:]) * itemsize
-            return cols, 2 * cols
-        def blocked(s):
-            return batch * -(-s[0] // 8) * 8 * F.prod(s[1:]) * itemsize
-
+            return (0, 0) if plain else (cols, 2 * cols)
         weight = out[0] * (shape[0] // self.groups) * F.prod(ks) * itemsize
-        grouped = blocked(shape) if self.groups > 1 else 0  # grouped/depthwise: the input is reordered too
-        return blocked(out) + weight + grouped, blocked(out) + blocked(shape) * (2 if input_grad else 1) + weight
+        if not block:
+            one = cols // batch
+            return one, 2 * one + weight
+
+        def pad(c):
+            return -(-c // block) * block
+
+        def blocked(s):
+            return batch * pad(s[0]) * F.prod(s[1:]) * itemsize
+
+        plain_out = batch * F.prod(out) * itemsize  # already live in the replay
+        if self.groups > 1:  # grouped/depthwise: the input is reordered too
+            w_blk = pad(out[0]) * (shape[0] // self.groups) * F.prod(ks) * itemsize
+            fwd = blocked(shape) + w_blk + blocked(out)
+        else:
+            reorder = shape[0] >= block
+            w_blk = pad(out[0]) * (pad(shape[0]) if reorder else shape[0]) * F.prod(ks) * itemsize
+            fwd = (blocked(shape) if reorder else 0) + w_blk + blocked(out)
+        w_bwd = pad(out[0]) * pad(shape[0] // self.groups) * F.prod(ks) * itemsize if self.groups == 1 else w_blk
+        # backward: the input's gradient (blocked, then plain) and the blocked input for the
+        # weight's gradient; with AVX-512 a frozen input of 1-3 channels is used unblocked
+        in_bwd = 2 * blocked(shape) if input_grad else \
+            (blocked(shape) if block == 8 or shape[0] >= 4 else 0)
+        return max(fwd - plain_out, blocked(out)), blocked(out) + in_bwd + w_bwd
 
     def _uses_onednn(self, shape, batch) -> bool:
         """ATen's choice (Convolution.cpp ``use_mkldnn``, torch's default multi-threaded CPU):
@@ -288,8 +313,6 @@ class _ConvTransposeNd(_ConvBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; ``out = (x-1)*stride - 2*padding + k_eff + output_padding``."""
-        from ..sizes import affine, fixed
-
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
         i = dim - 1

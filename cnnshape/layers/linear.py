@@ -7,6 +7,7 @@ Shape: ``[*, in_features]`` -> ``[*, out_features]``. Params ``in*out (+ out)``;
 
 from typing import Any
 
+from ..rules import fixed, same
 from .. import formulas as F
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 
@@ -17,7 +18,8 @@ class Linear(Layer):
 
     family = "dense"
     needs_contiguous = True
-    in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True)
+    in_features = Arg("int", None, "Size of the last input axis; inferred when omitted.", ge=1, nullable=True,
+                      inferred_from="features")
     out_features = Arg("int", doc="Size of the output's last axis.", ge=1)
     bias = Arg("bool", True, "Add a learnable bias.")
 
@@ -43,8 +45,6 @@ class Linear(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The last axis must equal in_features (fixed at the declared input)."""
-        from ..sizes import fixed, same
-
         if dim == len(shape) - 1:
             return fixed(dim, shape[-1], self.out_features, inferred=self.in_features is None)
         return same(dim)

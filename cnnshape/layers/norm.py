@@ -10,6 +10,7 @@ and ``LayerNorm`` any rank. Params: ``2*C`` when ``affine`` (running stats are b
 
 from typing import Any, ClassVar
 
+from ..rules import Case, Rule, affine, fixed, same
 from .. import formulas as F
 from .base import KEEP, Arg, Inference, Layer, LayerError, Note, Saved, Shape, register, shape_str
 from .conv import check_channels
@@ -20,7 +21,8 @@ class _BatchNorm(Layer):
     in_ranks: ClassVar[tuple[int, ...]] = ()
     layout: ClassVar[str] = ""
 
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     momentum = Arg("float", 0.1, "Running-stat momentum (null: cumulative average).", nullable=True)
     affine = Arg("bool", True, "Learnable per-channel scale and shift (2*C params).")
@@ -49,8 +51,6 @@ class _BatchNorm(Layer):
         """Channels fixed at num_features (free without affine and running stats: nothing
         of that size is kept); other sizes pass through. Without running stats torch uses
         the batch's statistics even in eval: more than one value per channel."""
-        from ..sizes import affine, fixed, same
-
         if dim == 0 and (self.affine or self.track_running_stats):
             return fixed(0, shape[0], inferred=self.num_features is None)
         if dim > 0 and not self.track_running_stats and batch * F.prod(shape[1:]) // shape[dim] == 1:
@@ -100,7 +100,8 @@ class GroupNorm(Layer):
 
     family = "normalisation"
     num_groups = Arg("int", doc="Groups the channels are split into (must divide C).", ge=1)
-    num_channels = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_channels = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     affine = Arg("bool", True, "Learnable per-channel scale and shift.")
     bias = Arg("bool", True, "With affine: learn the shift too.")
@@ -132,8 +133,6 @@ class GroupNorm(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; more than one value per group (batch × C/groups × positions)."""
-        from ..sizes import Case, Rule, affine, fixed
-
         g = self.num_groups
         if dim == 0 and self.affine:
             return fixed(0, shape[0], inferred=self.num_channels is None)
@@ -164,7 +163,7 @@ class LayerNorm(_LayerNormBase):
     shape unchanged. Params ``2*prod(normalized_shape)`` with elementwise_affine."""
 
     normalized_shape = Arg("ints", doc="Trailing axes to normalise over, e.g. [C, H, W] or the last "
-                           "axis size.", ge=1)
+                           "axis size.", ge=1, inferred_from="trailing")
 
     def check_args(self, values: dict) -> None:
         if values["normalized_shape"] == []:
@@ -193,8 +192,6 @@ class LayerNorm(_LayerNormBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The normalised trailing axes are fixed at normalized_shape; others pass."""
-        from ..sizes import fixed, same
-
         k = len(_values(self.normalized_shape))
         return fixed(dim, shape[dim]) if dim >= len(shape) - k else same(dim)
 
@@ -206,7 +203,7 @@ class LayerNorm2d(_LayerNormBase):
 
     torch_module = "LayerNorm2d"
     normalized_shape = Arg("ints", None, "Channels C; inferred from the input when omitted.", ge=1,
-                           nullable=True)
+                           nullable=True, inferred_from="channels")
 
     def saved(self, shape, out, batch):
         """The (channels-last view of the) input and the mean and inverse std per position."""
@@ -234,8 +231,6 @@ class LayerNorm2d(_LayerNormBase):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; spatial sizes pass."""
-        from ..sizes import fixed, same
-
         return fixed(0, shape[0], inferred=self.normalized_shape is None) if dim == 0 else same(dim)
 
 
@@ -243,7 +238,8 @@ class _InstanceNorm(Layer):
     family = "normalisation"
     layout: ClassVar[str] = ""
 
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
     eps = Arg("float", 1e-5, "Added to the variance for numerical stability.", ge=0)
     momentum = Arg("float", 0.1, "Running-stat momentum (null: cumulative average).", nullable=True)
     affine = Arg("bool", False, "Learnable per-channel scale and shift (2*C params).")
@@ -289,8 +285,6 @@ class _InstanceNorm(Layer):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed with affine / running stats; without running stats more than one
         spatial element per channel."""
-        from ..sizes import affine, fixed, same
-
         if dim == 0:
             return fixed(0, shape[0], inferred=self.num_features is None) if self.affine or self.track_running_stats else same(0)
         single = F.prod(shape[1:]) // shape[dim] == 1 and not self.track_running_stats
@@ -348,8 +342,6 @@ class LocalResponseNorm(Layer):
         return Inference(shape, notes=notes)
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        from ..sizes import same
-
         return same(dim)
 
     def explain(self, shape: Shape) -> list[str]:

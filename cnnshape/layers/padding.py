@@ -19,6 +19,7 @@ padded axis (``start -= pad_before * jump``); other axes unchanged.
 
 from typing import Any, ClassVar
 
+from ..rules import affine, same
 from .. import formulas as F
 from .base import AXIS_NAMES, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
 
@@ -89,8 +90,6 @@ class _Pad(Layer):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """A padded axis grows by before + after (mode limits: reflect needs in > pad,
         circular in >= pad); other axes pass."""
-        from ..sizes import affine, same
-
         lead = len(shape) - self.rank
         if dim < lead:
             return same(dim)

@@ -12,6 +12,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defa
 
 from typing import Any, ClassVar
 
+from ..rules import constant, same, window
 from .. import formulas as F
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, ntuple,
@@ -88,8 +89,6 @@ class _WindowBase(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
-        from ..sizes import same, window
-
         if dim == 0:
             return same(0)
         i = dim - 1
@@ -136,7 +135,7 @@ class _MaxPoolNd(_WindowPool):
         """The input and the argmax indices (int64, one per output value)."""
         return (Saved("input"), Saved("new", batch * F.prod(out), "int64"))
 
-    def workspace(self, shape, out, batch, itemsize, kept, input_grad):
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
         """The indices are computed (and dropped) even when nothing keeps them."""
         return (0 if kept else batch * F.prod(out) * 8), 0
 
@@ -194,8 +193,6 @@ class _AdaptivePool(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """A spatial size becomes output_size (null entries keep it)."""
-        from ..sizes import constant, same
-
         want = ntuple(self.output_size, self.rank)
         if dim == 0 or want[dim - 1] is None:
             return same(dim)

@@ -28,6 +28,7 @@ Receptive field (decided here; ``null`` where it is not well defined):
 import math
 from typing import ClassVar
 
+from ..rules import Case, Rule, SizeUnknown, affine, constant, same
 from .base import AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Shape, register, shape_str
 from ..formulas import RFAxis
 
@@ -157,8 +158,6 @@ class _Resize(Layer):
         (denominators up to 2**16 and sizes below 2**30); other factors: no rule."""
         from fractions import Fraction
 
-        from ..sizes import SizeUnknown, affine, constant, same
-
         if dim == 0:
             return same(0)
         rank = len(shape) - 1
@@ -253,8 +252,6 @@ class PixelShuffle(_Shuffle):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels divisible by r², divided by it; H and W multiplied by r."""
-        from ..sizes import Case, Rule, affine
-
         r = self.upscale_factor
         if dim == 0:
             return Rule((Case(1, 0, r * r, mod=r * r, res=0),), 0)
@@ -289,8 +286,6 @@ class PixelUnshuffle(_Shuffle):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels multiplied by r²; H and W must be multiples of r, divided by it."""
-        from ..sizes import Case, Rule, affine
-
         r = self.downscale_factor
         if dim == 0:
             return affine(0, r * r)
@@ -326,8 +321,6 @@ class ChannelShuffle(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels divisible by groups; spatial sizes pass."""
-        from ..sizes import Case, Rule, same
-
         return Rule((Case(mod=self.groups, res=0),), 0) if dim == 0 else same(dim)
 
     def explain(self, shape: Shape) -> list[str]:

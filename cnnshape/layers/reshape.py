@@ -11,13 +11,14 @@ Unflatten into one size, the identity Permute.
 """
 
 
+from ..rules import Case, Rule, fixed, same
 from .. import formulas as F
 from .base import KEEP, MIX, Arg, Inference, Layer, LayerError, Shape, register
 
 
 @register
 class Flatten(Layer):
-    """Merge dims ``start_dim..end_dim`` (indices of the batched tensor)."""
+    """Merge dims ``start_dim..end_dim`` (indices of the batched tensor): ``[C, H, W]`` -> ``[C*H*W]`` by default."""
 
     family = "reshape"
     flattens = True
@@ -61,8 +62,6 @@ class Flatten(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The merged dim's size is the tracked size times the other merged sizes."""
-        from ..sizes import Case, Rule, same
-
         s, e = self.dims(len(shape) + 1)
         s, e = s - 1, e - 1  # per-sample indices
         if dim < s or s >= e:
@@ -115,6 +114,10 @@ class Unflatten(Layer):
     def _sizes(self) -> list[int]:
         return self.unflattened_size if isinstance(self.unflattened_size, list) else [self.unflattened_size]
 
+    def torch_kwargs(self, shape: Shape) -> dict:
+        """torch takes a tuple only (``unflattened_size: 2`` is the one-entry tuple)."""
+        return {**super().torch_kwargs(shape), "unflattened_size": tuple(self._sizes())}
+
     def aliases_input(self, training: bool = True) -> bool:
         return True  # a view
 
@@ -147,8 +150,6 @@ class Unflatten(Layer):
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The split dim: with a -1 entry it must be a multiple of the known sizes (the -1
         entry gets the quotient), else equal to their product."""
-        from ..sizes import Case, Rule, fixed, same
-
         d = self.dim % (len(shape) + 1) - 1  # per-sample index
         sizes = self._sizes()
         if dim < d:
@@ -164,7 +165,8 @@ class Unflatten(Layer):
 @register
 class Permute(Layer):
     """Reorder the dims of the batched tensor (``torchvision.ops.Permute``): output dim ``i`` is
-    input dim ``dims[i]``; ``dims[0]`` must be 0 (the batch axis stays first)."""
+    input dim ``dims[i]``; ``dims[0]`` must be 0 (the batch axis stays first): ``[C, H, W]`` ->
+    ``[H, W, C]`` for ``dims: [0, 2, 3, 1]``."""
 
     family = "reshape"
     torch_module = "Permute"
@@ -213,8 +215,6 @@ class Permute(Layer):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The size moves to the output dim that reads it."""
-        from ..sizes import same
-
         ndim = len(shape) + 1
         norm = [v % ndim for v in (self.dims if isinstance(self.dims, list) else [self.dims])]
         return same(norm.index(dim + 1) - 1)

@@ -102,8 +102,27 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
                                  f"{avail / 1e9:.2f} GB of memory is available; build with "
                                  "device='meta' for shapes only, or force=True")
     with torch.device(dev):
-        model = sequence(report.layers, lambda c: module_for(c, dev))
+        model = sequence(report.layers, Compiler(dev))
     return model.to(dtype=tdtype)
+
+
+class Compiler:
+    """What a block's ``compile(row, child)`` hook receives as ``child``: called with a
+    child row it builds that row's module; ``sequence(rows)`` builds an ``nn.Sequential``
+    of rows and ``modules`` holds the container classes (:mod:`.modules`). The backend
+    hands these to the blocks, so the block types never import the backend."""
+
+    def __init__(self, dev=None):
+        from . import modules
+
+        self.dev = dev
+        self.modules = modules
+
+    def __call__(self, row):
+        return module_for(row, self.dev)
+
+    def sequence(self, rows):
+        return sequence(rows, self)
 
 
 def leaf_class(layer):
@@ -140,11 +159,11 @@ def module_for(lr, dev=None):
 
     layer = lr.layer
     if layer is None:  # a nested sequence (a Repeat's copy, a Concat branch, a shortcut)
-        return sequence(lr.children, lambda c: module_for(c, dev))
+        return sequence(lr.children, Compiler(dev))
     if layer.is_block:
         from .modules import Inline
 
-        module = layer.compile(lr, lambda c: module_for(c, dev))
+        module = layer.compile(lr, Compiler(dev))
         return Inline(module) if layer.inline else module
     module = leaf_class(layer)(**layer.torch_kwargs(lr.input))
     weight = getattr(layer, "weight", None)

@@ -81,14 +81,11 @@ def _block_sources(needs: set) -> list[str]:
     """Source of every container / layer-module class the exported code uses."""
     import inspect
 
-    from . import modules
+    from . import layer_modules, modules
 
-    try:
-        from . import layer_modules
-    except ImportError:  # pragma: no cover - the layers helper's module
-        layer_modules = None
     out = []
-    if needs & {"Inline", "Sequence", "Residual", "Concat", "SqueezeExcitation", "DenseBlock"}:
+    containers = {n for n in needs if getattr(getattr(modules, n, None), "__module__", None) == modules.__name__}
+    if containers:  # every container runs its steps through these helpers
         needs = needs | {"Inline"}
         out += [inspect.getsource(modules.Inline), "", "",
                 inspect.getsource(modules._adopt), "", "", inspect.getsource(modules._run), "", ""]

@@ -3,10 +3,11 @@
 from ..analysis import analyze
 from ..errors import CnnshapeError
 from ..layers import LAYER_TYPES
+from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
 
-SKIP = {"name", "trainable", "weight", "in_channels", "in_features", "num_features"}
-INPUT_KEYS = ("in_channels", "in_features", "num_features")
+#: written apart from the layer's torch arguments (or not at all: a fixed weight)
+SKIP = {"name", "trainable", "weight"}
 
 
 def _plain(v, collapse: bool):
@@ -49,7 +50,7 @@ def _item(child_name: str, child, i: int, prefix: str, keep_inputs: bool = False
         if child_name is None:  # an inline block: its layers are registered on the enclosing module
             raise CnnshapeError(f"'{where}' holds an inline {type(child).__name__}, which cnnshape does not "
                                 "recognise as a block")
-        d = _leaf(where, child, SKIP - set(INPUT_KEYS) if keep_inputs else SKIP)
+        d = _leaf(where, child, keep_inputs)
     if child_name is None:
         d["inline"] = True
     elif child_name != str(i):
@@ -81,7 +82,7 @@ def _stores_kernel_as_stride(cls, kernel_size) -> bool:
         return False
 
 
-def _leaf(where: str, child, skip=SKIP) -> dict:
+def _leaf(where: str, child, keep_inputs: bool = False) -> dict:
     from torch import nn
 
     type_name = type(child).__name__
@@ -97,7 +98,7 @@ def _leaf(where: str, child, skip=SKIP) -> dict:
     d = {"type": cls.type}
     collapse = isinstance(child, nn.modules.conv._ConvNd)
     for key, arg in cls.ARGS.items():
-        if key in skip or not hasattr(child, key):
+        if key in SKIP or (arg.inferred_from and not arg.required and not keep_inputs) or not hasattr(child, key):
             continue
         value = getattr(child, key)
         if key == "bias":
@@ -152,13 +153,6 @@ def _top_children(module) -> list:
     if isinstance(names, dict) and set(names.values()) == set(module._modules):  # a cnnshape-exported Net
         return [(seq_name, getattr(module, attr)) for seq_name, attr in names.items()]
     return [("0", module)]
-
-
-def is_plain_sequential(module) -> bool:
-    """nn.Sequential, or a subclass that keeps its forward (it computes the sequence)."""
-    from torch import nn
-
-    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
 def instantiate(obj, what: str, raw: bool = False):

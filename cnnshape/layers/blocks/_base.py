@@ -20,7 +20,8 @@ class Block(Layer):
     - its children in the studio's tree (``tree_children``, ``tree_note``).
 
     The container torch modules live in :mod:`cnnshape.torch_backend.modules` (plain
-    torch, copied into exported code); torch is only imported inside the compile hooks.
+    torch, copied into exported code); the backend passes them to the compile hook, so a
+    block never imports the backend, and torch is only imported inside the hooks.
     """
 
     family = "block"
@@ -66,6 +67,11 @@ class Block(Layer):
         seqs[branch] = layers
         return self.replace(**{key: tuple(seqs)})
 
+    def copy_count(self) -> int:
+        """How many times the compiled block instantiates its child sequences (a Repeat's
+        or a DenseBlock's ``n``)."""
+        return 1
+
     def expanded_rows(self) -> int:
         """Rows this block expands to in a report (itself and every nested row); cheap
         arithmetic over the spec's structure (a Repeat multiplies, never expands)."""
@@ -78,8 +84,9 @@ class Block(Layer):
         raise NotImplementedError
 
     def size_flow(self, row, state, sizer):
-        """The input sizes still possible after this block (a ``cnnshape.sizes.State``),
-        given ``state`` before it; ``row`` is the block's analysed row (children with their
+        """The input sizes still possible after this block (a
+        :class:`cnnshape.size_algebra.State`; ``state._replace(shape=...)`` gives it another
+        declared shape), given ``state`` before it; ``row`` is the block's analysed row (children with their
         declared shapes); ``sizer.rows``/``sizer.row`` walk child rows, ``sizer.equal``
         keeps the sizes at which branch outputs agree. None: no rule (``cnnshape sizes``
         reports the axis as unknown, never a guess)."""
@@ -110,17 +117,16 @@ class Block(Layer):
     container: ClassVar[str | None] = None
 
     def compile(self, row, child):
-        """The torch module of the analysed ``row`` of this block; ``child(r)`` builds the
-        module of a child row. Default: ``container`` (or an ``nn.Sequential``) of the child rows."""
+        """The torch module of the analysed ``row`` of this block. ``child`` comes from the
+        backend (:class:`cnnshape.torch_backend.build.Compiler`): ``child(r)`` builds the
+        module of a child row, ``child.sequence(rows)`` an ``nn.Sequential`` of rows,
+        ``child.modules`` holds the container classes. Default: ``container`` (or an
+        ``nn.Sequential``) of the child rows."""
         if self.container is None:
-            from ...torch_backend.build import sequence
-
-            return sequence(row.children, child)
+            return child.sequence(row.children)
         from collections import OrderedDict
 
-        from ...torch_backend import modules
-
-        return getattr(modules, self.container)(OrderedDict((c.name, child(c)) for c in row.children))
+        return getattr(child.modules, self.container)(OrderedDict((c.name, child(c)) for c in row.children))
 
     def export_expr(self, row, em, depth: int) -> str:
         """Python constructor expression of ``row`` (``em``: the exporter's Emitter)."""
@@ -226,6 +232,13 @@ def seq_children(module) -> list:
     from torch import nn
 
     return list(module._modules.items()) if type(module) is nn.Sequential else [("0", module)]
+
+
+def is_plain_sequential(module) -> bool:
+    """nn.Sequential, or a subclass that keeps its forward (it computes the sequence)."""
+    from torch import nn
+
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
 def is_container(module, name: str, *attrs: str) -> bool:

@@ -1,5 +1,8 @@
 """The Concat block (parallel branches, optionally on channel splits)."""
 
+from ...limits import shown
+from ...names import name_problem
+from ...rules import SizeUnknown
 from ..base import Arg, LayerError, register, shape_str
 from ._base import Block, _named, child_row, is_container, item_name, merge_rf, seq_children
 
@@ -36,9 +39,12 @@ class Concat(Block):
             if values.get("flat"):
                 raise LayerError("Concat.names names branch modules, but flat: true has none",
                                  "name the branch layers themselves (name: ...), or drop flat", "names")
-            bad = [n for n in names if not n or "." in n]
-            if bad or len(set(names)) != len(names):
-                raise LayerError(f"Concat.names must be unique module names without '.', received {list(names)}",
+            for n in names:  # what torch accepts and every output can show (cnnshape.names)
+                problem = name_problem(n, "nn.Module")
+                if problem is not None:
+                    raise LayerError(f"Concat.names: {problem[0]}", problem[1], "names")
+            if len(set(names)) != len(names):
+                raise LayerError(f"Concat.names must be unique module names, received {shown(list(names), 200)}",
                                  "e.g. names: [branch1, branch2]", "names")
 
     # ------------------------------------------------------------------ structure
@@ -133,20 +139,18 @@ class Concat(Block):
     def size_flow(self, row, state, sizer):
         """Sizes at which every branch gives the same spatial sizes (channels add up; with
         split, each branch gets its channel chunk; an empty branch passes it); then after."""
-        from ...sizes import SizeUnknown, State
-
         if state.dim == 0:
             raise SizeUnknown(f"Concat '{row.path}' on channels that depend on the input size")
         per, after = self.split_rows(row.children)
         k = len(self.branches)
         shape = tuple(row.input)
-        x = State(state.pieces, state.dim, (shape[0] // k, *shape[1:]) if self.split else shape, state.merged)
+        x = state._replace(shape=(shape[0] // k, *shape[1:]) if self.split else shape)
         outs = [x if p is None else sizer.rows(p, x) if self.flat else sizer.row(p, x) for p in per]
         if any(o.dim == 0 for o in outs):
             raise SizeUnknown(f"Concat '{row.path}' adds up channels that depend on the input size")
         merged = sizer.equal(outs, dims=range(1, len(outs[0].shape)))
         cat = (sum(o.shape[0] for o in outs), *outs[0].shape[1:])
-        return sizer.rows(after, State(merged.pieces, merged.dim, cat, merged.merged))
+        return sizer.rows(after, merged._replace(shape=cat))
 
     def memory(self, row, mem, value):
         """Every branch gets the input (``split``: a view of its channel chunk); branch
@@ -172,8 +176,7 @@ class Concat(Block):
     def compile(self, row, child):
         from collections import OrderedDict
 
-        from ...torch_backend.modules import Concat
-
+        Concat = child.modules.Concat
         per, after = self.split_rows(row.children)
         branches = [None if p is None else OrderedDict((c.name, child(c)) for c in p) if self.flat else child(p)
                     for p in per]

@@ -31,6 +31,9 @@ class Repeat(Block):
         """The body of every copy (the first with ``first`` applied)."""
         return [self.first_copy()] + [self.body] * (self.n - 1)
 
+    def copy_count(self) -> int:
+        return self.n
+
     def expanded_rows(self) -> int:
         per_copy = sum(expanded_rows(x) for x in self.body) + (1 if len(self.body) > 1 else 0)
         return 1 + self.n * per_copy

@@ -1,7 +1,7 @@
 """The Sequential block."""
 
 from ..base import Arg, register
-from ._base import Block, _named, is_container
+from ._base import Block, _named, is_container, is_plain_sequential
 
 
 @register
@@ -22,8 +22,6 @@ class Sequential(Block):
 
     @classmethod
     def from_torch(cls, module, items):
-        from ...torch_backend.importer import is_plain_sequential
-
         if is_container(module, "Sequence", "_steps"):  # a sequence holding inline blocks
             return {"type": "Sequential", "body": items(_named(module, module._steps), "")}
         if not is_plain_sequential(module):

@@ -1,5 +1,6 @@
 """The SqueezeExcitation block (a gate computed from the input scales the input)."""
 
+from ...rules import SizeUnknown, fixed
 from ..base import LAYER_TYPES, Arg, LayerError, register, shape_str
 from ._base import Block, _named, is_container, item_name
 
@@ -64,8 +65,6 @@ class SqueezeExcitation(Block):
 
     def size_flow(self, row, state, sizer):
         """Sizes at which the gate's output is [C, 1, ...] or the input's shape."""
-        from ...sizes import SizeUnknown, State, fixed
-
         g = sizer.rows(row.children, state)
         x, d = tuple(row.input), state.dim
         if g.dim != d or d == 0 or g.shape[0] != x[0]:
@@ -79,7 +78,7 @@ class SqueezeExcitation(Block):
             out = sizer.equal([state, sizer.apply(fixed(d, 1), g)], dims=())
         else:
             out = sizer.equal([state, g])
-        return State(out.pieces, out.dim, tuple(row.output), out.merged)
+        return out._replace(shape=tuple(row.output))
 
     def memory(self, row, mem, value):
         """``x * gate(x)``: the multiply keeps x for the gate's gradient and the gate's output
