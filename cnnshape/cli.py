@@ -110,6 +110,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
     Never imports torch.
     """
+    from .analysis import check as analysis_check
     from .errors import SpecError, SpecFileError
 
     budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
@@ -122,10 +123,10 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = check_arg(path, input_shape, batch)
-            src = None if is_python_target(path) else _spec_arg(path)
+            src = None if is_python_target(path) else _spec_arg(path)  # read once (stdin cannot be read twice)
+            report = check_arg(path, input_shape, batch) if src is None else analysis_check(src, input=input_shape, batch=batch)
             if input_shape and not report.ok and src is not None:  # which sizes would work (only on failure)
-                from .commands.sizes import with_nearby_sizes
+                from .sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
             over = check_budgets(report, budgets) if budgets is not None else []
             if over:

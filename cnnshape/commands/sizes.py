@@ -2,7 +2,6 @@
 "sizes that work nearby" hint ``cnnshape check --input`` adds when a size fails. Never
 imports torch."""
 
-import dataclasses
 import json
 import sys
 
@@ -111,44 +110,3 @@ def _print(results, near):
         out.print(f"[bold green]✓ {path}[/]: " + res.summary, soft_wrap=True)
 
 
-def with_nearby_sizes(report, source, input_shape):
-    """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
-    its first error's hint, when the spec analyses at its own declared input and a size
-    of ``input_shape`` is outside the working set of its axis. Only run on failure."""
-    from ..analysis import check
-    from ..errors import CnnshapeError
-    from ..sizes import sizes
-
-    if report.ok or not report.errors or input_shape is None:
-        return report
-    try:
-        base = check(source)
-    except CnnshapeError:
-        return report
-    declared = tuple(base.spec.input)
-    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
-        return report
-    res = sizes(base, reinfer=True)
-    parts = []
-    changed = [ax for ax in res.axes if input_shape[ax.dim] != ax.declared]
-    square = res.coupled and len(changed) > 1
-    if square and res.square is not None and len(set(input_shape[1:])) == 1:
-        n = input_shape[1]
-        if not any(n in g for g in res.square):
-            below = [v for g in res.square if (v := g.at_most(n)) is not None]
-            above = [v for g in res.square if (v := g.at_least(n)) is not None]
-            near = sorted({*(below and [max(below)]), *(above and [min(above)])})
-            names = " = ".join(a.axis for a in res.axes)
-            parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
-    elif not square:
-        for ax in changed:
-            n = input_shape[ax.dim]
-            if ax.valid is not None and n not in ax:
-                near = ax.nearest(n)
-                parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
-    if not parts:
-        return report
-    first = report.errors[0]
-    text = f"sizes that work nearby: {'; '.join(parts)} (cnnshape sizes lists them all)"
-    hint = f"{first.hint}\n{text}" if first.hint else text
-    return dataclasses.replace(report, errors=(dataclasses.replace(first, hint=hint),) + report.errors[1:])

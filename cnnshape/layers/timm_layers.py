@@ -67,7 +67,7 @@ class _ChannelParam(_Timm):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The channel axis is fixed at dim; other sizes pass."""
-        from ..sizes import fixed, same
+        from ..rules import fixed, same
 
         c = self.channel_axis() % len(shape)
         return fixed(dim, shape[dim], inferred=self.dim is None) if dim == c else same(dim)
@@ -316,7 +316,7 @@ class _Norm2d(_Timm):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; spatial sizes pass."""
-        from ..sizes import fixed, same
+        from ..rules import fixed, same
 
         return fixed(0, shape[0], inferred=self.num_features is None) if dim == 0 else same(dim)
 
@@ -417,7 +417,7 @@ class EvoNorm2dS0(_Norm2d):
                 Saved("new", batch * self.n_groups(shape[0]), when="input"), Saved("new", n, when="params"))
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        from ..sizes import fixed, same
+        from ..rules import fixed, same
 
         return fixed(0, shape[0]) if dim == 0 else same(dim)
 
@@ -476,7 +476,7 @@ class SimpleNorm2d(_Timm):
         return False  # permuted back to channels first: a strided view
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        from ..sizes import fixed, same
+        from ..rules import fixed, same
 
         return fixed(0, shape[0], inferred=self.channels is None) if dim == 0 and self.affine else same(dim)
 
@@ -521,7 +521,7 @@ class SpaceToDepth(_Timm):
         return True
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
-        from ..sizes import Case, Rule, affine
+        from ..rules import Case, Rule, affine
 
         r = self.block_size
         if dim == 0:
@@ -577,7 +577,7 @@ class Slice(_Timm):
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """The sliced axis: any size ≥ start + length gives length; others pass."""
-        from ..sizes import Case, Rule, same
+        from ..rules import Case, Rule, same
 
         if dim == self._axis(shape):
             return Rule((Case(0, self.length, 1, self.start + self.length),), dim)

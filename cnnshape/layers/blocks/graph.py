@@ -23,7 +23,8 @@ at which their inputs agree), memory (tensors freed after their last use) all go
 
 from typing import Any
 
-from ..base import Arg, Kind, Layer, LayerError, _kind, _type_name, register
+from ..args import _kind
+from ..base import Arg, Kind, Layer, LayerError, _type_name, register
 from ._base import Block, child_row, item_name, merge_rf
 
 INPUT = "x"
@@ -233,7 +234,8 @@ class Graph(Block):
     def size_flow(self, row, state, sizer):
         """Node by node; a merge keeps the sizes at which its inputs agree (Cat: every axis
         but its own; the tracked axis must not be the concatenated one)."""
-        from ...sizes import SizeUnknown, State
+        from ...rules import SizeUnknown
+        from ...size_algebra import State
 
         env = {INPUT: state}
         for r, node, srcs in zip(row.children, self.nodes, self.sources()):
@@ -300,11 +302,9 @@ class Graph(Block):
     def compile(self, row, child):
         from collections import OrderedDict
 
-        from ...torch_backend.modules import Graph
-
         modules = OrderedDict((r.name, child(r)) for r, node in zip(row.children, self.nodes)
                               if not getattr(node, "is_merge", False))
-        return Graph(modules, self.steps(), self.out_name())
+        return child.modules.Graph(modules, self.steps(), self.out_name())
 
     def steps(self) -> list:
         """(name, op, input names, argument) of every node: op "module" or the merge's."""
