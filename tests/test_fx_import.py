@@ -382,6 +382,7 @@ def test_check_finds_every_mistake_at_the_line_that_constructs_the_module(tmp_pa
         and "received in_features: 576" in r.stderr
     assert "net.py:14:9: error:" in r.stderr and "in_features: 80" in r.stderr
     assert "   12 |         self.fc1 = nn.Linear(16 * 6 * 6, 120)" in r.stderr and "hint:" in r.stderr
+    assert "hint: construct it with in_features=400" in r.stderr
     assert "3 errors" in r.stderr and "Traceback" not in r.stderr
     js = _cli("check", "net.py:Net", "--input", "3,32,32", "--format", "json", cwd=tmp_path)
     import json
