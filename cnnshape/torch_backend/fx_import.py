@@ -425,6 +425,18 @@ def _fetch(model, target: str):
 def _item_output(item: dict, shape) -> tuple | None:
     """Output shape (no batch) of one spec item on ``shape``, by cnnshape's analysis (the
     declared input sizes dropped: a mismatch is the analysis's to report later)."""
+    key = (repr(_without_private(item)), tuple(shape))
+    if key not in _OUTPUTS:
+        if len(_OUTPUTS) > 4096:
+            _OUTPUTS.clear()
+        _OUTPUTS[key] = _analysed_output(item, shape)
+    return _OUTPUTS[key]
+
+
+_OUTPUTS: dict = {}
+
+
+def _analysed_output(item: dict, shape) -> tuple | None:
     from ..analysis import analyze
     from ..errors import SpecError
     from ..spec import from_data
