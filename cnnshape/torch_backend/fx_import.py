@@ -555,9 +555,10 @@ class Importer:
         for u in units:
             for n in u.nodes:
                 owner[n] = u
-        dense = _dense_block(self, prefix, units, src, res)
-        if dense is not None:
-            return [dense]
+        for rule in SCOPE_RULES:  # a whole module recognised as one block (DenseNet's dense block)
+            item = rule(self, prefix, units, src, res)
+            if item is not None:
+                return [item]
         for u in units:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
@@ -1131,6 +1132,13 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
+
+
+#: rules that recognise a whole scope (a module's forward) as one block before the
+#: series-parallel parse: ``rule(importer, prefix, units, src, res) -> item | None``; another
+#: block type (e.g. a graph block for non-nested DAGs) registers its recogniser here, as
+#: merge builders register in MERGE_BUILDERS and functional ops in fx_rules
+SCOPE_RULES: list = [_dense_block]
 
 
 def _without_private(items):
