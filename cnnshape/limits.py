@@ -48,11 +48,6 @@ def shown(value, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def safe_text(text: str) -> str:
-    """``text`` printable on any UTF-8 terminal/JSON (lone surrogates escaped)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 #: characters no output shows safely: C0/C1 controls (ESC drives terminals, a newline would
 #: start a forged ``::error`` line in a CI log), bidirectional and zero-width format
 #: characters, line/paragraph separators, the BOM, non-characters and lone surrogates

@@ -22,10 +22,11 @@ from typing import Any
 from .cpu_isa import resolve as resolve_isa
 from .formulas import prod
 from .units import binary_bytes as nbytes_text
+from .units import SAVED_DTYPE_BYTES
 from .units import parse_bytes  # noqa: F401  (part of this module's API: the memory limit parser)
 
 #: bytes per element of the spec dtypes and of the extra dtypes layers save
-DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
+DTYPE_BYTES = SAVED_DTYPE_BYTES
 
 #: optimizer -> state tensors per parameter, as ``cnnshape train`` builds it
 #: (sgd: plain SGD; momentum: SGD with a momentum buffer; adam/adamw: exp_avg, exp_avg_sq)
@@ -152,10 +153,11 @@ class Tracer:
             return layer.memory(row, self, v)
         return self.leaf(row, v)
 
-    def hold(self, row, on: bool) -> None:
-        """In the backward, the gradient of ``row``'s output stays alive while the layers
-        run between ``hold(row, True)`` and ``hold(row, False)`` (a merge's other paths)."""
-        self.held += (1 if on else -1) * self.batch * prod(row.output) * self.item
+    def hold(self, row, on: bool, shape=None) -> None:
+        """In the backward, the gradient of ``row``'s output (or of a tensor of per-sample
+        ``shape``) stays alive while the layers run between ``hold(row, True)`` and
+        ``hold(row, False)`` (a merge's other paths)."""
+        self.held += (1 if on else -1) * self.batch * prod(row.output if shape is None else shape) * self.item
 
     def seq(self, rows, v: _Value) -> _Value:
         for row in rows:
@@ -357,16 +359,10 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
     return lo
 
 
-def row_saved_bytes(est: MemoryEstimate, path: str) -> int:
-    """A row's share of ``saved_bytes``: what its own layer and the layers inside it keep first."""
-    prefix = path + "."
-    return sum(b for p, b in est.per_layer.items() if p == path or p.startswith(prefix))
-
-
-def saved_by_path(est: MemoryEstimate) -> dict[str, int]:
-    """:func:`row_saved_bytes` of every path at once: each layer's bytes added to its path's
-    prefixes (linear in the layers times their depth, where one lookup per row would be
-    quadratic)."""
+def saved_per_path(est: MemoryEstimate) -> dict[str, int]:
+    """Every row's share of ``saved_bytes`` by module path: what its own layer and the layers
+    inside it keep first (a block's share sums its layers'). Each layer's bytes are added to
+    its path's prefixes: linear in the layers times their depth."""
     out: dict[str, int] = {}
     for path, nbytes in est.per_layer.items():
         parts = path.split(".")
@@ -383,8 +379,7 @@ def add_to_json(doc: dict, report, *, optimizer: str = "adam", memory_limit: int
     if not report.ok:
         return doc
     est = estimate(report, optimizer=optimizer, memory_limit=memory_limit, cpu_isa=cpu_isa)
-
-    saved = saved_by_path(est)
+    saved = saved_per_path(est)
 
     def rows(docs, reports):
         for d, r in zip(docs, reports):

@@ -116,5 +116,3 @@ def _print(results, near):
                 "; square inputs that work: " + (" or ".join(g.text("n") for g in res.square) or "none"))
             out.print(f"[yellow]note:[/] {escape(res.coupled + sq)}", soft_wrap=True)
         out.print(f"[bold green]✓ {shown(path)}[/]: " + escape(res.summary), soft_wrap=True)
-
-
