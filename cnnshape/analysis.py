@@ -204,11 +204,10 @@ class Walk:
                         f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
                         "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
                         "n" if "n" in layer.ARGS else None)
-                if layer.inline and len(self.ctx) == 1:
-                    raise LayerError(f"inline: true needs an enclosing block: a top-level {layer.type} has no "
-                                     "module to register its layers on", "remove inline, or put the block inside "
-                                     "a Sequential", "inline")
                 out, out_rf, children = layer.analyze(shape, rf, self)
+                if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
+                    raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
+                                     f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
                 _check_registered(children)
                 own = layer.own_params(out)
             except LayerError as exc:
@@ -387,6 +386,12 @@ def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
             break
         reports.append(row)
         shape, rf = row.output, row.receptive_field
+        if layer.is_block and layer.inline:  # its layers register on the top module: names unique there
+            try:
+                _check_registered(reports)
+            except LayerError as exc:
+                walk.errors.append(walk._diag(exc, ("layers", i), names[i], "error"))
+                break
     # in spec order (schema errors first at a layer: they are what torch meets first)
     errors = sorted(list(extra_errors) + walk.errors, key=lambda d: (d.index is not None, d.index or 0))
     item = spec.itemsize

@@ -4,11 +4,33 @@
 ``check`` command collects them.
 """
 
+import html
+import re
+
 from .errors import SpecFileError
+from .limits import printable
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>#~!])")
+
+
+def md_text(s: str) -> str:
+    """``s`` as literal Markdown text on one line (a table cell or a list item): unsafe
+    characters escaped, ``&`` as an entity, Markdown's punctuation backslash-escaped
+    (``|`` cannot split a table row, ``<`` cannot open HTML)."""
+    return _MD_SPECIAL.sub(r"\\\1", printable(s).replace("&", "&amp;"))
+
+
+def md_code(s: str) -> str:
+    """``s`` as inline code on one line: a plain code span when that is safe, else an HTML
+    ``<code>`` element with ``|`` and backticks as entities."""
+    s = printable(s)
+    if s and not re.search(r"[`|\\]", s) and s.strip() == s:
+        return f"`{s}`"
+    return "<code>" + html.escape(s).replace("|", "&#124;").replace("`", "&#96;").replace("\\", "&#92;") + "</code>"
 
 
 def _esc_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(s, "\r\n").replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _esc_prop(s: str) -> str:
@@ -62,11 +84,12 @@ def markdown(results) -> str:
     out = []
     for path, report, exc, extra in results:
         if isinstance(exc, SpecFileError):
-            out += [f"### ✗ `{path}`", "", f"could not read: {exc}", ""]
+            out += [f"### ✗ {md_code(path)}", "", f"could not read: {md_text(str(exc))}", ""]
             continue
         errors, warnings = _diagnostics(report, exc, extra)
         mark = "✓" if not errors else "✗"
-        out += [f"### {mark} `{path}`" + (f" — {report.spec.name}" if report is not None and report.spec.name else ""),
+        out += [f"### {mark} {md_code(path)}" + (f" — {md_text(report.spec.name)}" if report is not None
+                                                 and report.spec.name else ""),
                 ""]
         if report is not None and report.layers:
             t = report.totals
@@ -75,11 +98,12 @@ def markdown(results) -> str:
                     f"**{t.params:,}** params ({si(t.params, digits='.3g')}) · **{si(t.macs, digits='.3g')}** MACs", "",
                     "| # | name | type | output | params | MACs |", "|---:|---|---|---|---:|---:|"]
             for r in report.layers:
-                out.append(f"| {r.index} | `{r.name}` | {r.type} | `{list(r.output)}` | {r.params:,} | {r.macs:,} |")
+                out.append(f"| {r.index} | {md_code(r.name)} | {r.type} | `{list(r.output)}` | {r.params:,} | "
+                           f"{r.macs:,} |")
             out.append("")
         for d in errors:
-            out.append(f"- ✗ **error** line {d.line}: {d.message}" + (f" — _{d.hint}_" if d.hint else ""))
+            out.append(f"- ✗ **error** line {d.line}: {md_text(d.message)}" + (f" — _{md_text(d.hint)}_" if d.hint else ""))
         for d in warnings:
-            out.append(f"- ⚠ warning line {d.line}: {d.message}" + (f" — _{d.hint}_" if d.hint else ""))
+            out.append(f"- ⚠ warning line {d.line}: {md_text(d.message)}" + (f" — _{md_text(d.hint)}_" if d.hint else ""))
         out.append("")
     return "\n".join(out)

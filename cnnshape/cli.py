@@ -110,7 +110,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
     Never imports torch.
     """
-    from .analysis import check as run_check
+    from .analysis import check as analysis_check
     from .errors import SpecError, SpecFileError
 
     budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
@@ -123,10 +123,10 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            src = _spec_arg(path)
-            report = run_check(src, input=input_shape, batch=batch)
-            if input_shape and not report.ok:  # which sizes would work (only on failure)
-                from .commands.sizes import with_nearby_sizes
+            src = None if is_python_target(path) else _spec_arg(path)  # read once (stdin cannot be read twice)
+            report = check_arg(path, input_shape, batch) if src is None else analysis_check(src, input=input_shape, batch=batch)
+            if input_shape and not report.ok and src is not None:  # which sizes would work (only on failure)
+                from .sizes import with_nearby_sizes
                 report = with_nearby_sizes(report, src, input_shape)
             over = check_budgets(report, budgets) if budgets is not None else []
             if over:
@@ -157,6 +157,36 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     sys.exit(status)
 
 
+def is_python_target(arg) -> bool:
+    """``FILE.py:ATTR``: a Python model (imported through torch.fx) instead of a spec."""
+    if not isinstance(arg, str):
+        return False
+    path, sep, attr = arg.rpartition(":")
+    return bool(sep) and path.endswith(".py") and attr.isidentifier()
+
+
+def load_arg(path: str, input_shape=None, batch=None):
+    """What a command-line SPEC names, loaded: ``FILE.py:ATTR`` runs the user's file and
+    imports the model through torch.fx (a :class:`~cnnshape.spec.Spec` located at the
+    user's lines; needs ``input_shape``), anything else is a spec path (``-``: stdin) left
+    for :func:`cnnshape.analysis.check` to read. The one loader every command shares."""
+    if is_python_target(path):
+        from .torch_backend.pyload import load_python
+
+        return load_python(path, input_shape, batch)
+    return _spec_arg(path)
+
+
+def check_arg(path: str, input_shape=None, batch=None):
+    """The analysis report of a command-line SPEC (see :func:`load_arg`); raises SpecError
+    when nothing could be analysed, SpecFileError when the file cannot be read."""
+    from .analysis import check as run_check
+
+    if is_python_target(path):
+        return run_check(load_arg(path, input_shape, batch))
+    return run_check(_spec_arg(path), input=input_shape, batch=batch)
+
+
 def _spec_arg(path: str):
     """A command-line SPEC: always a path (whatever it looks like), ``-`` = standard input."""
     from .spec import SpecPath, YAMLText
@@ -174,7 +204,17 @@ def _spec_arg(path: str):
 
                 raise SpecFileError(f"<stdin>: the input is larger than the {MAX_BYTES:,}-byte limit for a spec") from None
             return YAMLText(text)
-        return YAMLText(decode(read_fd(fd, "<stdin>"), "<stdin>"))
+        import os
+        import stat
+
+        from .yaml_io import READ_TIMEOUT
+
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        # a pipe or terminal that sends nothing: give up after READ_TIMEOUT (README: Limits)
+        return YAMLText(decode(read_fd(fd, "<stdin>", timeout=None if regular else READ_TIMEOUT), "<stdin>"))
     return SpecPath(path)
 
 
@@ -212,6 +252,12 @@ from .term import plural  # noqa: E402  (cheap: plain-text helpers)
 def print_file_error(err, path: str, exc) -> None:
     """``path: error: message`` for a file that could not be read (no path twice)."""
     message = str(exc)
+    from .errors import UserCodeError
+    from .term import Text
+
+    if isinstance(exc, UserCodeError):  # already located at the user's line
+        err.print(Text.assemble(Text("error:", "bold red"), " ", message))
+        return
     if message.startswith(f"{path}: "):
         message = message[len(path) + 2:]
     from .term import Text
@@ -226,17 +272,22 @@ def print_diagnostics(err, path: str, report, exc) -> None:
 
     if report is None:
         for d in exc.diagnostics:
-            err.print(diagnostic_text(d, exc.source, _line_reader(path)), end="")
+            err.print(diagnostic_text(d, exc.source, _line_reader(exc.source or path)), end="")
         n = len(exc.diagnostics)
     else:
         spec = report.spec
         src_line = spec.source.line if spec.source else None
         for d in report.errors:
-            err.print(diagnostic_text(d, path, src_line), end="")
+            err.print(diagnostic_text(d, shown_path(spec, path), src_line), end="")
         n = len(report.errors)
     from .term import Text
 
     err.print(Text(f"✗ {path}: {plural(n, 'error')}", "bold red"))
+
+
+def shown_path(spec, path: str) -> str:
+    """The file a spec's diagnostics point into: the user's .py file for an imported model."""
+    return spec.source.path if is_python_target(path) and spec.source and spec.source.path else path
 
 
 def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
@@ -255,14 +306,16 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
             print_diagnostics(err, path, None, exc)
             continue
         spec = report.spec
-        title = f"{path}" + (f" — {spec.name}" if spec.name else "")
+        from .limits import printable
+
+        title = printable(path) + (f" — {printable(spec.name)}" if spec.name else "")
         if report.layers or report.ok:
             out.print(report_table(report, title=title, depth=depth))
             out.print(totals_text(report, **(mem or {})))
         src_line = spec.source.line if spec.source else None
         if show_warnings:
             for d in report.warnings:
-                out.print(diagnostic_text(d, path, src_line), end="")
+                out.print(diagnostic_text(d, shown_path(spec, path), src_line), end="")
         if report.ok:
             warn = f", {plural(len(report.warnings), 'warning')}" if report.warnings else ""
             out.print(Text.assemble(Text(f"✓ {path}: valid", "bold green"), warn))
@@ -271,15 +324,24 @@ def _print_tables(results, show_warnings: bool, depth: int = 1, mem=None):
 
 
 def _line_reader(path):
+    """Line ``number`` of the file at ``path`` for a diagnostic, or None: only a regular file
+    is read again (a FIFO or stdin could block or differ), at most MAX_BYTES of it, and
+    bytes that are not UTF-8 are shown replaced (the diagnostic says where they are)."""
+    import os
+    import stat
+
+    from .limits import MAX_BYTES
+
     def read(number):
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                for i, line in enumerate(f, 1):
-                    if i == number:
-                        return line.rstrip("\n")
-        except OSError:
+            if path == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+        except (OSError, ValueError):
             return None
-        return None
+        lines = data.decode("utf-8-sig", "replace").splitlines()
+        return lines[number - 1] if number is not None and 0 < number <= len(lines) else None
     return read
 
 

@@ -227,7 +227,17 @@ def default_values(type_name: str) -> dict[str, Any]:
     start = {"out_channels": 16, "kernel_size": 3, "out_features": 10, "output_size": 1, "n": 2,
              "body": ["ReLU"], "branches": [["ReLU"], ["Identity"]]}
     cls = LAYER_TYPES[type_name]
+    if cls.family == "pooling":
+        start["kernel_size"] = 2  # MaxPool2d(2): halves the size (stride defaults to the kernel)
     return {k: start.get(k, 1) for k, a in cls.ARGS.items() if a.required}
+
+
+def similar_types(text: str, n: int = 5) -> list[str]:
+    """Layer types whose names look like ``text`` (a misspelled search: "batchnrm")."""
+    import difflib
+
+    lower = {name.lower(): name for name in LAYER_TYPES}
+    return [lower[m] for m in difflib.get_close_matches(text.strip().lower(), list(lower), n=n, cutoff=0.5)]
 
 
 def delete(d: Design, path) -> Design:
@@ -357,21 +367,20 @@ def evaluate(d: Design) -> Evaluation:
         report = analyze(spec)
         errors, warnings = report.errors, report.warnings
     except SpecError as exc:
-        if exc.partial is not None:
-            report = analyze(exc.partial, tuple(exc.diagnostics))
+        if exc.recovered is not None:  # the same recovery as `cnnshape check`: a misspelled
+            report = analyze(exc.recovered, tuple(exc.diagnostics))  # type read as its suggestion
             errors, warnings = report.errors, report.warnings
         else:
             errors, warnings = tuple(exc.diagnostics), ()
     by_index = {lr.index: lr for lr in report.layers} if report is not None else {}
     bad = {e.index for e in errors if e.index is not None}
     warned = {w.index for w in warnings}
-    first_bad = min(bad) if bad else None
     top_bad = any(e.index is None for e in errors)
     rows = []
     for i, (item, name) in enumerate(zip(d.items, d.names())):
         if i in bad:
             status = "error"
-        elif top_bad or (first_bad is not None and i > first_bad) or i not in by_index:
+        elif top_bad or i not in by_index:  # after an error the analysis could not go past
             status = "unreached"
         elif i in warned:
             status = "warning"
@@ -411,10 +420,46 @@ def format_value(value: Any) -> str:
 
 
 # ------------------------------------------------------------ studio logic (pure)
-def suggestion(diag: Diagnostic) -> tuple[str, str, str] | None:
-    """("argument"|"type", what was written, what was meant) of a "did you mean" error
-    (data the loader attached, never read back out of the message)."""
-    return diag.suggestion
+def closest(word: str, options) -> str | None:
+    """The option ``word`` most likely misspells (the same choice as the "did you mean"
+    of the messages: a case-insensitive match, a close spelling, a prefix), or None."""
+    import difflib
+
+    options = [str(o) for o in options]
+    lower = {o.lower(): o for o in options}
+    if word.lower() in lower:
+        return lower[word.lower()]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
+    return close[0] if close else None
+
+
+def suggestion(d: Design, diag: Diagnostic, path) -> tuple[str, str, str] | None:
+    """("argument"|"type", what was written, what was meant) when ``diag`` is about an
+    unknown type or argument of the layer at ``path`` that resembles a known one. Read
+    from the data the loader attached to the diagnostic, else from the design's data and
+    the diagnostic's key, never from its message."""
+    if diag.suggestion is not None:
+        return diag.suggestion
+    if path is None:
+        return None
+    try:
+        data = get_data(d, path)
+    except EditError:
+        return None
+    written = type_of(data)
+    cls = LAYER_TYPES.get(written)
+    if cls is None:
+        if not isinstance(data, (str, dict)) or diag.key not in (None, "type"):
+            return None
+        meant = closest(written, LAYER_TYPES)
+        return ("type", written, meant) if meant else None
+    key = diag.key
+    if key is None or key in cls.ARGS or key not in values_of(data):
+        return None
+    meant = closest(key, cls.ARGS)
+    return ("argument", key, meant) if meant else None
 
 
 def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:
@@ -423,14 +468,14 @@ def fix_of(d: Design, diag: Diagnostic, path) -> dict | None:
     the value; ``Relu`` -> ``ReLU``)."""
     if diag.fix:
         return {k: UNSET if v is None else v for k, v in diag.fix.items()}
-    s = suggestion(diag)
-    if s is None or path is None:
+    s = suggestion(d, diag, path)
+    if s is None:
         return None
     kind, wrong, meant = s
     if kind == "type":
         return {"type": meant}
     values = values_of(get_data(d, path))
-    if wrong not in values or meant in values:
+    if meant in values:
         return None
     return {wrong: UNSET, meant: values[wrong]}
 

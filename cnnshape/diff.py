@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import LayerReport, Report, check
+from .ci_formats import md_code, md_text
+from .limits import printable
 
 #: row statuses, in the order a reader cares about them
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 #: a layer present in one spec whose counterpart exists but was not analysed (after an error)
 UNANALYSED = "not analysed"
+#: the layer at a spec's first error (its counterpart, if any, is in the other spec)
+ERROR = "error"
 _SEQ_KINDS = ("layers", "branches", "overrides")
 
 
@@ -62,6 +66,8 @@ class RowDiff:
     receptive_field: tuple[Any, Any] = (None, None)
     saved_bytes: tuple[int | None, int | None] = (None, None)
     is_block: bool = False
+    #: for an error / not-analysed row: which spec and why (e.g. the error's message)
+    note: str = ""
 
     @property
     def changed_fields(self) -> list[str]:
@@ -85,12 +91,15 @@ class RowDiff:
             if isinstance(a, int) and isinstance(b, int):
                 entry["delta"] = b - a
             d[name] = entry
+        if self.note:
+            d["note"] = self.note
         return d
 
 
-def _total(a: int | None, b: int | None) -> dict[str, Any]:
+def _total(a: int | None, b: int | None, both: bool = True) -> dict[str, Any]:
+    """A and B's figures; the change only when both cover a whole network (``both``)."""
     out: dict[str, Any] = {"a": a, "b": b}
-    if a is not None and b is not None:
+    if a is not None and b is not None and both:
         out["delta"] = b - a
         out["pct"] = None if a == 0 else round(100.0 * (b - a) / a, 2)
     return out
@@ -125,7 +134,7 @@ class Diff:
         return [r for r in self.rows if r.status != SAME]
 
     def counts(self) -> dict[str, int]:
-        out = {ADDED: 0, REMOVED: 0, CHANGED: 0, UNANALYSED: 0}
+        out = {ADDED: 0, REMOVED: 0, CHANGED: 0, UNANALYSED: 0, ERROR: 0}
         for r in _shown(self):
             out[r.status] += 1
         return out
@@ -157,6 +166,21 @@ def _written(report: Report):
     return data.get("layers") if isinstance(data, dict) else data
 
 
+def first_error(report: Report) -> int | None:
+    """Index of the top-level layer of ``report``'s first located error (None: no error at
+    a layer; then, for a spec with errors, nothing was analysed)."""
+    return min((d.index for d in report.errors if d.index is not None), default=None)
+
+
+def _analysed_layers(report: Report) -> list[LayerReport]:
+    """The top-level rows analysed on real shapes: those before the first error (later rows
+    were analysed on assumed shapes by the recovery: not compared, not counted)."""
+    if report.ok:
+        return list(report.layers)
+    first = first_error(report)
+    return [] if first is None else [r for r in report.layers if r.index < first]
+
+
 def _rows_by_path(report: Report) -> dict[str, tuple[LayerReport, int]]:
     out: dict[str, tuple[LayerReport, int]] = {}
 
@@ -165,43 +189,80 @@ def _rows_by_path(report: Report) -> dict[str, tuple[LayerReport, int]]:
         for c in row.children:
             visit(c, depth + 1)
 
-    # rows from the first error on were analysed on assumed shapes (recovery): not compared
-    first = min((d.index for d in report.errors if d.index is not None), default=None)
-    for row in report.layers:
-        if first is not None and row.index >= first:
-            break
+    for row in _analysed_layers(report):
         visit(row, 0)
     return out
 
 
-def _unanalysed(report: Report, path: str) -> bool:
-    """True when ``path``'s top-level layer exists in ``report``'s spec at or after its first
-    error (so the analysis never reached it: absent, but not removed)."""
+def _not_reached(report: Report) -> dict[str, tuple[int, str]]:
+    """Top-level layers of ``report``'s spec the analysis did not reach (at or after its
+    first error): name -> (index, type). Every layer of a spec with errors but no located
+    layer error."""
     if report.ok:
-        return False
-    first = min((d.index for d in report.errors if d.index is not None), default=None)
-    if first is None:
-        return True
-    top = path.split(".", 1)[0]
-    names = report.spec.names
-    return top in names and names.index(top) >= first
+        return {}
+    first = first_error(report) or 0
+    spec = report.spec
+    return {spec.names[i]: (i, spec.layers[i].type) for i in range(first, len(spec.layers))}
 
 
 def _merged_order(a: list[str], b: list[str]) -> list[str]:
-    """A's paths in order, B's new paths inserted after their predecessor in B."""
-    out = list(a)
-    seen = set(a)
-    for i, p in enumerate(b):
-        if p in seen:
-            continue
-        before = next((b[j] for j in range(i - 1, -1, -1) if b[j] in seen), None)
-        pos = out.index(before) + 1 if before is not None else 0
-        # keep B's consecutive additions in B's order
-        while pos < len(out) and out[pos] not in a and out[pos] in b and b.index(out[pos]) < i:
-            pos += 1
-        out.insert(pos, p)
-        seen.add(p)
+    """A's paths in order, each of B's new paths after its predecessor in B (consecutive
+    additions in B's order). Linear: each new path is grouped under the last path of B
+    before it that A has too."""
+    in_a = set(a)
+    after: dict[str | None, list[str]] = {}
+    anchor = None
+    seen = set()
+    for p in b:
+        if p in in_a:
+            anchor = p
+        elif p not in seen:
+            seen.add(p)
+            after.setdefault(anchor, []).append(p)
+    out = list(after.get(None, ()))
+    for p in a:
+        out.append(p)
+        out += after.get(p, ())
     return out
+
+
+def _note(status: str, path: str, *sides) -> str:
+    """Why a row has no figures on a side: the error there, or not analysed after it."""
+    parts = []
+    for label, (report, reached, first) in zip("AB", sides):
+        if path not in reached:
+            continue
+        index = reached[path][0]
+        err = next((d for d in report.errors if d.index == first), None)
+        where = f"line {err.line}" if err is not None and err.line else f"layer {first}"
+        if status == ERROR and index == first and err is not None:
+            parts.append(f"the error in {label} ({where}): {err.message}")
+        elif first is None:
+            parts.append(f"not analysed in {label} (the spec has errors)")
+        else:
+            parts.append(f"not analysed in {label} (after its error at layer {first}, {where})")
+    return "; ".join(parts)
+
+
+def coverage(report: Report) -> str | None:
+    """What a spec's totals cover when it has errors (None: the whole network)."""
+    if report.ok:
+        return None
+    first = first_error(report)
+    if not first:
+        return "nothing (an error before the first layer)"
+    return f"layers 0–{first - 1} only (analysed before its error at layer {first})" if first > 1 else \
+        "layer 0 only (analysed before its error at layer 1)"
+
+
+def _partial_totals(report: Report) -> dict[str, int]:
+    """params / trainable params / MACs over the analysed layers (all of them when ok)."""
+    if report.ok:
+        t = report.totals
+        return {"params": t.params, "trainable_params": t.trainable_params, "macs": t.macs}
+    rows = _analysed_layers(report)
+    return {"params": sum(r.params for r in rows), "trainable_params": sum(r.trainable_params for r in rows),
+            "macs": sum(r.macs for r in rows)}
 
 
 def _memory(report: Report) -> tuple[dict[str, int] | None, dict[str, int]]:
@@ -226,12 +287,16 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
         names = (ra.spec.source.path if ra.spec.source and ra.spec.source.path else "A",
                  rb.spec.source.path if rb.spec.source and rb.spec.source.path else "B")
     pa, pb = _rows_by_path(ra), _rows_by_path(rb)
+    na, nb = _not_reached(ra), _not_reached(rb)
+    fa, fb = first_error(ra), first_error(rb)
+    order_a = list(pa) + [p for p in na if p not in pa]
+    order_b = list(pb) + [p for p in nb if p not in pb]
     (sa, ma), (sb, mb) = _memory(ra), _memory(rb)
     rows = []
-    for path in _merged_order(list(pa), list(pb)):
+    for path in _merged_order(order_a, order_b):
         x, dx = pa.get(path, (None, None))
         y, dy = pb.get(path, (None, None))
-        depth = dx if dx is not None else dy
+        depth = dx if dx is not None else dy if dy is not None else 0
         block = bool((x is not None and x.children) or (y is not None and y.children))
         args: dict[str, tuple[Any, Any]] = {}
         if x is not None and y is not None:
@@ -239,8 +304,11 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
             for k in list(ax) + [k for k in ay if k not in ax]:
                 if ax.get(k) != ay.get(k):
                     args[k] = (ax.get(k), ay.get(k))
+        # a side the analysis did not reach: its type from the spec, no figures
+        ta = x.type if x else na[path][1] if path in na else None
+        tb = y.type if y else nb[path][1] if path in nb else None
         row = RowDiff(
-            path=path, status=SAME, type=(x.type if x else None, y.type if y else None), depth=depth,
+            path=path, status=SAME, type=(ta, tb), depth=depth,
             args=args,
             output=(list(x.output) if x else None, list(y.output) if y else None),
             params=(x.params if x else None, y.params if y else None),
@@ -249,24 +317,29 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
             saved_bytes=((sa.get(path, 0) if x else None, sb.get(path, 0) if y else None)
                          if sa is not None and sb is not None else (None, None)),
             is_block=block)
-        if x is None:
-            status = UNANALYSED if _unanalysed(ra, path) else ADDED
+        if path in na and path in nb and ra.spec.layers[na[path][0]] == rb.spec.layers[nb[path][0]]:
+            status = SAME  # written alike on both sides (neither analysed): not a change
+        elif (path in na and na[path][0] == fa) or (path in nb and nb[path][0] == fb):
+            status = ERROR
+        elif path in na or path in nb:
+            status = UNANALYSED
+        elif x is None:
+            status = ADDED
         elif y is None:
-            status = UNANALYSED if _unanalysed(rb, path) else REMOVED
+            status = REMOVED
         elif x.type != y.type or row.changed_fields:
             status = CHANGED
         else:
             status = SAME
-        rows.append(RowDiff(**{**row.__dict__, "status": status}))
+        note = _note(status, path, (ra, na, fa), (rb, nb, fb)) if status in (ERROR, UNANALYSED) else ""
+        rows.append(RowDiff(**{**row.__dict__, "status": status, "note": note}))
     top = {}
     for key in ("input", "batch", "dtype"):
         va, vb = getattr(ra.spec, key), getattr(rb.spec, key)
         if va != vb:
             top[key] = (list(va) if isinstance(va, tuple) else va, list(vb) if isinstance(vb, tuple) else vb)
-    ta, tb = ra.totals, rb.totals
-    totals = {"params": _total(ta.params, tb.params),
-              "trainable_params": _total(ta.trainable_params, tb.trainable_params),
-              "macs": _total(ta.macs, tb.macs)}
+    ta, tb = _partial_totals(ra), _partial_totals(rb)
+    totals = {key: _total(ta[key], tb[key], both=ra.ok and rb.ok) for key in ("params", "trainable_params", "macs")}
     for key in ("saved_bytes", "training_peak_bytes", "inference_peak_bytes"):
         if key in ma or key in mb:
             totals[key] = _total(ma.get(key), mb.get(key))
@@ -314,13 +387,15 @@ def _ripple(r: RowDiff) -> bool:
 
 def _shown(d: Diff) -> list[RowDiff]:
     """The changes worth a line: the children of an added/removed block are implied by it,
-    the layers after an error are summarised once, knock-on changes are counted, not listed."""
-    out, gone = [], []
+    the layers after an error are summarised once, knock-on changes are counted, not listed.
+    Linear: a row is hidden when one of its path's prefixes is an added/removed row."""
+    out, gone = [], set()
     for r in d.changes:
-        if any(r.path.startswith(g + ".") for g in gone) or _ripple(r):
+        parts = r.path.split(".")
+        if any(".".join(parts[:k]) in gone for k in range(1, len(parts))) or _ripple(r):
             continue
-        if r.status in (ADDED, REMOVED, UNANALYSED):
-            gone.append(r.path)
+        if r.status in (ADDED, REMOVED, UNANALYSED, ERROR):
+            gone.add(r.path)
         out.append(r)
     return out
 
@@ -331,9 +406,8 @@ def _ripples(d: Diff) -> int:
 
 def _what(r: RowDiff) -> str:
     """One-line description of what changed in a row."""
-    if r.status == UNANALYSED:
-        side = "A" if r.type[0] is None else "B"
-        return f"not analysed in {side} (after an error there)"
+    if r.status in (UNANALYSED, ERROR):
+        return r.note
     if r.status == ADDED:
         return f"added {r.type[1]} → {_v(r.output[1])}, {_v(r.params[1])} params"
     if r.status == REMOVED:
@@ -353,19 +427,21 @@ def _what(r: RowDiff) -> str:
 def to_markdown(d: Diff) -> str:
     """A pull-request comment: summary, totals table, changed layers table."""
     c = d.counts()
-    lines = [f"### cnnshape diff: `{d.names[0]}` → `{d.names[1]}`", ""]
+    lines = [f"### cnnshape diff: {md_code(d.names[0])} → {md_code(d.names[1])}", ""]
     if d.same:
         lines += ["**Same architecture** (formatting and comments ignored).", ""]
     else:
         lines += [f"**{c[CHANGED]} changed, {c[ADDED]} added, {c[REMOVED]} removed layers/blocks"
+                  + (f", {c[ERROR]} at an error" if c[ERROR] else "")
                   + (f", {c[UNANALYSED]} not analysed (after an error)" if c[UNANALYSED] else "") + ".**", ""]
     if _ripples(d):
         lines += [f"{_ripples(d)} more layers/blocks changed only as a consequence (receptive field, "
                   "MACs or block totals; listed in `--format json`).", ""]
-    if not (d.a.ok and d.b.ok):
-        lines += ["Totals cover the analysed layers only (a spec has errors).", ""]
+    for side, rep in (("A", d.a), ("B", d.b)):
+        if coverage(rep):
+            lines += [f"{side}'s totals cover {md_text(coverage(rep))}; no change is computed.", ""]
     for key, (a, b) in d.top.items():
-        lines.append(f"- `{key}`: `{_v(a)}` → `{_v(b)}`")
+        lines.append(f"- `{key}`: {md_code(_v(a))} → {md_code(_v(b))}")
     if d.top:
         lines.append("")
     lines += ["| total | A | B | Δ | Δ% |", "|---|---:|---:|---:|---:|"]
@@ -374,36 +450,37 @@ def to_markdown(d: Diff) -> str:
     if d.changes:
         lines += ["", "| layer | status | what changed |", "|---|---|---|"]
         for r in _shown(d):
-            what = _what(r).replace("|", "\\|")
-            lines.append(f"| `{r.path}` | {r.status} | {what} |")
+            lines.append(f"| {md_code(r.path)} | {r.status} | {md_text(_what(r))} |")
     for side, rep in (("A", d.a), ("B", d.b)):
         for e in rep.errors:
-            lines.append(f"\n> ✗ {side} line {e.line}: {e.message}")
+            lines.append(f"\n> ✗ {side} line {e.line}: {md_text(e.message)}")
     return "\n".join(lines) + "\n"
 
 
 def to_text(d: Diff) -> list[str]:
     """Plain lines (whole lines, no wrapping) for terminals and CI logs."""
     c = d.counts()
-    out = [f"cnnshape diff {d.names[0]} → {d.names[1]}"]
+    out = [f"cnnshape diff {printable(d.names[0])} → {printable(d.names[1])}"]
     for key, (a, b) in d.top.items():
         out.append(f"  {key}: {_v(a)} → {_v(b)}")
-    marks = {ADDED: "+", REMOVED: "-", CHANGED: "~", UNANALYSED: "?"}
+    marks = {ADDED: "+", REMOVED: "-", CHANGED: "~", UNANALYSED: "?", ERROR: "✗"}
     for r in _shown(d):
-        out.append(f"  {marks[r.status]} {'  ' * r.depth}{r.path}: {_what(r)}")
+        out.append(f"  {marks[r.status]} {'  ' * r.depth}{printable(r.path)}: {printable(_what(r))}")
     width = max(len(TOTAL_LABELS.get(k, k)) for k in d.totals)
     if _ripples(d):
         out.append(f"  ({_ripples(d)} more layers/blocks changed only as a consequence: receptive field, "
                    "MACs or block totals; see --format json)")
-    if not (d.a.ok and d.b.ok):
-        out.append("  totals cover the analysed layers only (a spec has errors):")
+    for side, rep in (("A", d.a), ("B", d.b)):
+        if coverage(rep):
+            out.append(f"  {side}'s totals cover {coverage(rep)}; no change is computed:")
     for key, e in d.totals.items():
         out.append(f"  {TOTAL_LABELS.get(key, key).ljust(width)}  {_v(e['a']):>16} → {_v(e['b']):>16}"
                    f"  {_delta(e):>14} {_pct(e):>8}".rstrip())
     for side, rep in (("A", d.a), ("B", d.b)):
         for e in rep.errors:
-            out.append(f"  ✗ {side} line {e.line}: {e.message}")
+            out.append(f"  ✗ {side} line {e.line}: {printable(e.message)}")
     out.append("same architecture" if d.same else
                f"differ: {c[CHANGED]} changed, {c[ADDED]} added, {c[REMOVED]} removed"
+               + (f", {c[ERROR]} at an error" if c[ERROR] else "")
                + (f", {c[UNANALYSED]} not analysed (after an error)" if c[UNANALYSED] else ""))
     return out

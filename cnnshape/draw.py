@@ -15,9 +15,10 @@ with Pillow, so both show the same picture and the same spec always gives the sa
 """
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .analysis import LayerReport, Report
+from .limits import printable
 
 FONT = 11
 PAD = 24
@@ -28,6 +29,33 @@ COLORS = {
     "reshape": "#9D755D", "block": "#BAB0AC", "input": "#CCCCCC",
 }
 DEFAULT_COLOR = "#8CA0B3"
+#: characters of one line of text in a picture (longer names are cut with …)
+MAX_LABEL = 100
+#: lines of an arrow's label (a run of folded layers is summarised past this)
+MAX_LABEL_LINES = 6
+#: a PNG's pixels and side: larger pictures are drawn smaller (down to MIN_PNG_SCALE),
+#: else refused with a clear error (the SVG has no such limit: its size follows the spec)
+MAX_PNG_PIXELS = 40_000_000
+MAX_PNG_SIDE = 30_000
+MIN_PNG_SCALE = 0.5
+
+
+class PictureTooLarge(ValueError):
+    """The figure cannot be rasterised within the PNG limits."""
+
+
+def fit(text: str) -> str:
+    """``text`` safe in a picture: unsafe characters escaped (SVG must stay XML), each
+    line cut to MAX_LABEL characters."""
+    return "\n".join(line if len(line) <= MAX_LABEL else line[:MAX_LABEL - 1] + "…"
+                      for line in printable(text, "\n").split("\n"))
+
+
+def _fold(labels: list[str]) -> str:
+    """The label of an arrow: one line per folded layer, at most MAX_LABEL_LINES."""
+    if len(labels) > MAX_LABEL_LINES:
+        labels = labels[:MAX_LABEL_LINES - 1] + [f"… {len(labels) - MAX_LABEL_LINES + 1:,} more"]
+    return "\n".join(labels)
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -42,6 +70,9 @@ class Rect:
     dash: bool = False
     radius: float = 0
 
+    def moved(self, dx: float, dy: float) -> "Rect":
+        return Rect(self.x + dx, self.y + dy, self.w, self.h, self.fill, self.stroke, self.dash, self.radius)
+
 
 @dataclass(frozen=True)
 class Poly:
@@ -50,6 +81,9 @@ class Poly:
     stroke: str = "#333333"
     closed: bool = True
     dash: bool = False
+
+    def moved(self, dx: float, dy: float) -> "Poly":
+        return Poly(tuple((x + dx, y + dy) for x, y in self.points), self.fill, self.stroke, self.closed, self.dash)
 
 
 @dataclass(frozen=True)
@@ -62,6 +96,12 @@ class Label:
     color: str = "#222222"
     bold: bool = False
 
+    def __post_init__(self):  # whatever a spec author wrote: shown escaped, cut, on few lines
+        object.__setattr__(self, "text", fit(self.text))
+
+    def moved(self, dx: float, dy: float) -> "Label":
+        return Label(self.x + dx, self.y + dy, self.text, self.size, self.anchor, self.color, self.bold)
+
 
 @dataclass(frozen=True)
 class Circle:
@@ -70,6 +110,9 @@ class Circle:
     r: float
     text: str
     fill: str = "#FFFFFF"
+
+    def moved(self, dx: float, dy: float) -> "Circle":
+        return Circle(self.x + dx, self.y + dy, self.r, self.text, self.fill)
 
 
 @dataclass
@@ -80,8 +123,7 @@ class Scene:
 
     def shift(self, dx: float, dy: float) -> list:
         """The items moved by (dx, dy)."""
-        return [replace(it, points=tuple((x + dx, y + dy) for x, y in it.points)) if isinstance(it, Poly)
-                else replace(it, x=it.x + dx, y=it.y + dy) for it in self.items]
+        return [it.moved(dx, dy) for it in self.items]
 
 
 # ----------------------------------------------------------------------------- scales
@@ -98,7 +140,7 @@ def map_thickness(c: int) -> float:
 
 
 def text_width(text: str, size: int = FONT) -> float:
-    return len(text) * size * 0.58
+    return len(fit(text)) * size * 0.58
 
 
 def _short(shape) -> str:
@@ -243,13 +285,13 @@ def _sequence(rows, depth: int, level: int, first_label: str | None = None, top:
             continue
         if row.children:
             node = _block_node(row, depth, level, top)
-            label = "\n".join(pending)
+            label = _fold(pending)
         else:
             node = _leaf_node(row, pending)
-            label = "\n".join(pending + [transition_label(row)])
+            label = _fold(pending + [transition_label(row)])
         parts.append((node, label))
         pending = []
-    return parts, ", ".join(pending)
+    return parts, ", ".join(_fold(pending).split("\n"))
 
 
 def _frame(inner: _Placed, title: str, merge: str | None = None) -> _Placed:
@@ -359,21 +401,55 @@ def figure(report: Report, depth: int = 1, title: str | None = None) -> Scene:
     """The whole network as a :class:`Scene` (``depth`` = block levels shown expanded)."""
     spec = report.spec
     inp = _map(spec.input, COLORS["input"], "input", _short(spec.input))
-    parts, tail = _sequence(report.layers, depth, 0, top=True)
+    first = None if report.ok else min((d.index for d in report.errors if d.index is not None), default=0)
+    # a spec with errors: only the layers analysed before its first error (the recovery's
+    # rows after it rest on assumed shapes), then the erroneous layer and what was not reached
+    rows = report.layers if first is None else [r for r in report.layers if r.index < first]
+    parts, tail = _sequence(rows, depth, 0, top=True)
+    if first is not None and first < len(spec.layers):
+        parts.append((_error_node(report, first), tail.replace(", ", "\n")))
+        tail = ""
     body = _hstack([(_Placed(inp, inp.mid), "")] + parts, tail.replace(", ", "\n"))  # type: ignore[attr-defined]
     s = Scene()
     head = title if title is not None else (spec.name or "network")
     t = report.totals
     sub = f"{t.params:,} params, {t.macs:,} MACs per sample"
+    sub2 = ""
     if not report.ok:
         e = report.errors[0]
         sub = f"error in {e.name}: {e.message}" if e.name else f"error: {e.message}"
+        if first is not None:
+            drawn = f"drawn: the layers before {first} (analysed), then the error at layer {first}"
+            rest = len(spec.layers) - first - 1
+            sub2 = drawn + (f"; {rest:,} later layers not analysed" if rest else "")
     s.items.append(Label(PAD, PAD, head, FONT + 3, "start", bold=True))
     s.items.append(Label(PAD, PAD + 16, sub, FONT - 1, "start", "#555555" if report.ok else "#B00020"))
-    s.items += body.scene.shift(PAD, PAD + 34)
-    s.width = max(body.scene.width, text_width(sub, FONT - 1), text_width(head, FONT + 3)) + 2 * PAD
-    s.height = body.scene.height + 34 + 2 * PAD
+    down = 34
+    if sub2:
+        s.items.append(Label(PAD, PAD + 30, sub2, FONT - 1, "start", "#555555"))
+        down = 48
+    s.items += body.scene.shift(PAD, PAD + down)
+    s.width = max(body.scene.width, text_width(sub, FONT - 1), text_width(sub2, FONT - 1),
+                  text_width(head, FONT + 3)) + 2 * PAD
+    s.height = body.scene.height + down + 2 * PAD
     return s
+
+
+def _error_node(report: Report, first: int) -> _Placed:
+    """The erroneous layer as a red dashed box (no shape: its output is not known), with
+    the count of the layers after it that were not analysed."""
+    spec = report.spec
+    s = Scene()
+    title = f"{spec.names[first]}: {spec.layers[first].type}"
+    rest = len(spec.layers) - first - 1
+    caption = f"{rest:,} more not analysed" if rest else "error"
+    width = max(text_width(title, FONT - 1), text_width(caption, FONT - 1), 40) + 8
+    s.items.append(Label(width / 2, 11, title, FONT - 1, color="#B00020", bold=True))
+    s.items.append(Rect(4, 18, width - 8, 40, "#FDECEE", "#B00020", dash=True, radius=4))
+    s.items.append(Label(width / 2, 42, "error", FONT - 1, color="#B00020"))
+    s.items.append(Label(width / 2, 72, caption, FONT - 1, color="#666666"))
+    s.width, s.height = width, 78
+    return _Placed(s, 38)
 
 
 # ----------------------------------------------------------------------------- renderers
@@ -409,6 +485,7 @@ def to_png(scene: Scene, scale: float = 2.0) -> bytes:
 
     from PIL import Image, ImageDraw, ImageFont
 
+    scale = png_scale(scene, scale)
     w, h = math.ceil(scene.width * scale), math.ceil(scene.height * scale)
     img = Image.new("RGB", (w, h), "#FFFFFF")
     g = ImageDraw.Draw(img)
@@ -452,6 +529,18 @@ def to_png(scene: Scene, scale: float = 2.0) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
+
+
+def png_scale(scene: Scene, scale: float = 2.0) -> float:
+    """``scale``, lowered so that the PNG stays within MAX_PNG_PIXELS and MAX_PNG_SIDE;
+    PictureTooLarge when that would go below MIN_PNG_SCALE (text no longer readable)."""
+    w, h = max(scene.width, 1), max(scene.height, 1)
+    fit_scale = min(scale, MAX_PNG_SIDE / w, MAX_PNG_SIDE / h, math.sqrt(MAX_PNG_PIXELS / (w * h)))
+    if fit_scale < MIN_PNG_SCALE:
+        raise PictureTooLarge(
+            f"the picture is {math.ceil(w):,} x {math.ceil(h):,} points: a readable PNG of it would exceed "
+            f"{MAX_PNG_PIXELS:,} pixels or {MAX_PNG_SIDE:,} pixels a side (README: Limits)")
+    return fit_scale
 
 
 def _dashed(g, points, scale, color, on: float = 4, off: float = 3) -> None:

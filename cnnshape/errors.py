@@ -46,6 +46,12 @@ class SpecFileError(CnnshapeError):
     """The spec could not be read at all (missing, unreadable, too large): exit 2."""
 
 
+class UserCodeError(SpecFileError):
+    """The user's Python file (``FILE.py:ATTR``) could not give a model: it raised, exited,
+    or lacks the attribute. The message starts with the user's ``file:line:col`` when
+    known (exit 2, as for a file that cannot be read)."""
+
+
 class SpecError(CnnshapeError):
     """The spec is invalid: carries every located diagnostic (exit 1).
 

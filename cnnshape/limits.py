@@ -6,6 +6,8 @@ uses a few hundred values and 5 levels of nesting) and small enough that ``check
 answers any input inside them in about a second.
 """
 
+import re
+
 #: bytes of a spec file (or of YAML text / stdin); larger inputs are refused unread
 MAX_BYTES = 1024 * 1024
 #: separators (lines + commas) of a spec: a cheap count taken before parsing, because the
@@ -44,3 +46,38 @@ def shown(value, width: int = 60) -> str:
         text = repr(value)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+#: characters no output shows safely: C0/C1 controls (ESC drives terminals, a newline would
+#: start a forged ``::error`` line in a CI log), bidirectional and zero-width format
+#: characters, line/paragraph separators, the BOM, non-characters and lone surrogates
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+                     "\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff]")
+#: a line that a GitHub runner would read as a workflow command (leading blanks are trimmed)
+_COMMAND_LINE = re.compile(r"^([ \t]*(?:\x1b\[[0-9;]*m)*[ \t]*)(::)", re.MULTILINE)
+
+
+def _escape(m: "re.Match[str]") -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every unsafe character (see ``_UNSAFE``) written as ``\\xNN`` /
+    ``\\uNNNN``, except those in ``keep`` (e.g. ``"\\n"`` for multi-line messages)."""
+    if keep:
+        return "".join(printable(part) if part not in keep else part
+                       for part in re.split("([" + re.escape(keep) + "])", text))
+    return _UNSAFE.sub(_escape, text)
+
+
+def no_commands(text: str) -> str:
+    """Human output never has a line a CI runner takes for a command (``::error ...``):
+    such a line gets a ``› `` in front."""
+    return _COMMAND_LINE.sub(r"\1› \2", text)
+
+
+def human_text(text: str) -> str:
+    """Text for a terminal or log: unsafe characters escaped (line breaks and tabs kept),
+    no line starting with ``::``."""
+    return no_commands(printable(text, "\n\t"))

@@ -292,20 +292,47 @@ def _leaves(rows):
 def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bool = True,
               cpu_isa: str | None = None) -> int:
     """The largest batch whose training (or inference) peak fits in ``limit_bytes``;
-    0 when not even batch 1 fits. The peak grows with the batch, so a binary search."""
+    0 when not even batch 1 fits. The peak grows with the batch: a search started at the
+    batch where the line through the peaks at batch 2 and 3 meets the limit (activations
+    grow in proportion to the batch), so a handful of estimates, not ~80 (each estimate
+    replays the whole network); the search confirms the guess, whatever the model."""
     isa = resolve_isa(cpu_isa)
+    peaks: dict[int, int] = {}
+
+    def peak(b: int) -> int:
+        if b not in peaks:
+            e = estimate(report, optimizer=optimizer, batch=b, cpu_isa=isa)
+            peaks[b] = e.training_peak_bytes if training else e.inference_peak_bytes
+        return peaks[b]
 
     def fits(b: int) -> bool:
-        e = estimate(report, optimizer=optimizer, batch=b, cpu_isa=isa)
-        return (e.training_peak_bytes if training else e.inference_peak_bytes) <= limit_bytes
+        return peak(b) <= limit_bytes
 
+    top = 1 << 40
     if not fits(1):
         return 0
-    lo, hi = 1, 2
-    while fits(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1 << 40:
-            return lo
+    if not fits(2):
+        return 1
+    # batch 1 may take other kernels (ATen's native convolution): the line from batch 2 and 3
+    slope = peak(3) - peak(2)
+    guess = 3 if slope <= 0 else min(max(3, 2 + (limit_bytes - peak(2)) // slope), top)
+    step = 1
+    if fits(guess):  # look above the guess in growing steps
+        lo, hi = guess, None
+        while hi is None:
+            if lo + step > top:
+                return lo
+            if fits(lo + step):
+                lo, step = lo + step, step * 2
+            else:
+                hi = lo + step
+    else:  # look below it (batch 1 fits)
+        hi = guess
+        while True:
+            lo = max(1, hi - step)
+            if lo == 1 or fits(lo):
+                break
+            hi, step = lo, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)

@@ -3,6 +3,7 @@
 
 from .analysis import Report
 from .errors import Diagnostic
+from .limits import printable
 from .units import decimal_mb, si
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow"}
@@ -47,7 +48,7 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
         mark = (Text(" ✗", style="bold red") if lr.index in broken else
                 Text(" ⚠", style="yellow") if lr.index in warned else Text(""))
         frozen = Text(" (frozen)", style="cyan") if lr.params and not lr.trainable_params else Text("")
-        table.add_row(str(lr.index), Text.assemble(lr.name, mark), lr.type, shape_text(lr.output),
+        table.add_row(str(lr.index), Text.assemble(printable(lr.name), mark), lr.type, shape_text(lr.output),
                       rf_text(lr.receptive_field), Text.assemble(f"{lr.params:,}", frozen),
                       f"{lr.macs:,}" if lr.macs else "0")
         _nested_rows(table, lr, depth, 1)
@@ -55,7 +56,7 @@ def report_table(report: Report, title: str | None = None, depth: int = 1):
     for i in range(shown, len(spec.layers)):
         style = "bold red" if i in broken else "dim"
         mark = "✗" if i in broken else "·"
-        table.add_row(Text(str(i), style=style), Text(spec.names[i], style=style),
+        table.add_row(Text(str(i), style=style), Text(printable(spec.names[i]), style=style),
                       Text(spec.layers[i].type, style=style), Text(mark, style=style), "", "", "")
     if len(table.rows) > MAX_TABLE_ROWS:  # a readable table; the JSON report has every layer
         more = len(table.rows) - MAX_TABLE_ROWS + 1
@@ -74,7 +75,7 @@ def _nested_rows(table, lr, depth: int, level: int) -> None:
     if level >= depth:
         return
     for c in lr.children:
-        table.add_row("", Text("  " * level + c.path, style="dim" if c.children else ""), Text(c.type, style="dim"),
+        table.add_row("", Text("  " * level + printable(c.path), style="dim" if c.children else ""), Text(c.type, style="dim"),
                       shape_text(c.output), rf_text(c.receptive_field), f"{c.params:,}",
                       f"{c.macs:,}" if c.macs else "0")
         _nested_rows(table, c, depth, level + 1)
@@ -107,14 +108,14 @@ def diagnostic_text(d: Diagnostic, source_path: str | None, source_text_line=Non
     out = Text()
     line = d.key_line or d.line
     col = d.key_column or d.column
-    where = source_path or "<spec>"
+    where = printable(source_path or "<spec>")
     if line is not None:
         where += f":{line}:{col}"
     out.append(f"{where}: ", style="bold")
     out.append(f"{d.severity}: ", style=SEVERITY_STYLE[d.severity])
     if d.after_error:
         out.append("(found after an earlier error) ", style="italic")
-    layer = f"layer {d.index} ({d.name}): " if d.index is not None else ""
+    layer = f"layer {d.index} ({printable(d.name or '')}): " if d.index is not None else ""
     out.append(f"{layer}{d.message}\n")
     if line is not None and source_text_line is not None:
         text = source_text_line(line)

@@ -26,6 +26,8 @@ never a guessed answer. ``sizes(spec_or_report)`` returns a frozen :class:`Sizes
 
 from __future__ import annotations
 
+import dataclasses
+
 from .analysis import Report, analyze, check
 from .layers.base import AXIS_NAMES, Layer
 from .rules import BIG, Case, Rule, SizeUnknown, affine, constant, fixed, same, window
@@ -218,3 +220,43 @@ def sizes(obj, *, input=None, reinfer: bool = False) -> SizesReport:
                 f"'square' is the set of n for an input with {' = '.join(a.axis for a in axes)} = n")
         square = _square(report, range(1, rank + 1), reinfer)
     return SizesReport(True, tuple(spec.input), tuple(axes), (), note, square)
+
+
+def with_nearby_sizes(report, source, input_shape):
+    """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
+    its first error's hint, when the spec analyses at its own declared input and a size
+    of ``input_shape`` is outside the working set of its axis. Only run on failure."""
+    from .analysis import check
+    from .errors import CnnshapeError
+
+    if report.ok or not report.errors or input_shape is None:
+        return report
+    try:
+        base = check(source)
+    except CnnshapeError:
+        return report
+    declared = tuple(base.spec.input)
+    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
+        return report
+    res = sizes(base, reinfer=True)
+    parts = []
+    changed = [ax for ax in res.axes if input_shape[ax.dim] != ax.declared]
+    square = res.coupled and len(changed) > 1
+    if square and res.square is not None and len(set(input_shape[1:])) == 1:
+        n = input_shape[1]
+        if not any(n in g for g in res.square):
+            near = nearest(res.square, n)
+            names = " = ".join(a.axis for a in res.axes)
+            parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
+    elif not square:
+        for ax in changed:
+            n = input_shape[ax.dim]
+            if ax.valid is not None and n not in ax:
+                near = ax.nearest(n)
+                parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
+    if not parts:
+        return report
+    first = report.errors[0]
+    text = f"sizes that work nearby: {'; '.join(parts)} (cnnshape sizes lists them all)"
+    hint = f"{first.hint}\n{text}" if first.hint else text
+    return dataclasses.replace(report, errors=(dataclasses.replace(first, hint=hint),) + report.errors[1:])

@@ -15,25 +15,11 @@ from .errors import Diagnostic, SpecError
 from .layers import LAYER_TYPES, ArgErrors, Layer
 from .layers.base import closest, did_you_mean
 from .limits import MAX_INT, MAX_LAYERS, shown
+from .names import RESERVED_NAMES, name_problem  # noqa: F401  (RESERVED_NAMES: old import path)
 from .units import DTYPE_BYTES
 from .yaml_io import Positions, check_plain, parse, read_text
 
 TOP_KEYS = ("name", "description", "input", "batch", "dtype", "layers")
-
-#: attributes of torch.nn.Sequential: a child with one of these names cannot be added
-#: (torch raises "attribute ... already exists"). Checked against torch in the tests.
-RESERVED_NAMES = frozenset("""
-T_destination add_module append apply bfloat16 buffers call_super_init children compile cpu
-cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
-get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers
-named_children named_modules named_parameters parameters pop register_backward_hook
-register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
-register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter
-register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
-set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
-""".split())
-
 
 @dataclass(frozen=True)
 class Source:
@@ -352,6 +338,8 @@ def _unknown_type(type_name, guess: str | None, keyed: bool, diag) -> Diagnostic
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
     """Convert a block's nested layer lists to Layer tuples (collecting located errors)."""
+    values = cls.read_values(values) if hasattr(cls, "read_values") else values  # e.g. a Graph's from:
+    dotted_ok = getattr(cls, "dotted_names", False)  # child names may be dotted paths (a Graph's nodes)
     out = dict(values)
     errors: list[Diagnostic] = []
 
@@ -366,7 +354,7 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
             if layer is not None:
                 layers.append(layer)
             names.append((child, key_path + (j,)))
-        _check_child_names(names, prefix, path[1], pos, errors)
+        _check_child_names(names, prefix, path[1], pos, errors, dotted_ok)
         return layers if len(layers) == len(raw) else raw
 
     for key, arg in cls.ARGS.items():
@@ -436,20 +424,16 @@ def _located(pos: Positions, path: tuple, message: str, hint: str = "", *, index
 
 def _name_problem(name: str, container: str) -> tuple[str, str] | None:
     """(message, hint) when ``name`` cannot name a child of a torch ``container``, else None."""
-    if not name or "." in name:
-        return (f"layer name {name!r} is not a valid module name (empty or contains '.')",
-                "use letters, digits and underscores, e.g. conv1")
-    if name in RESERVED_NAMES:
-        return (f"layer name '{name}' clashes with the {container} attribute '{name}' (torch refuses such "
-                "a child)", f"rename it, e.g. {name}_layer")
-    return None
+    return name_problem(name, container)
 
 
-def _check_child_names(names, prefix, top, pos, errors) -> None:
-    """Names inside a block: valid module names, unique within the block."""
+def _check_child_names(names, prefix, top, pos, errors, dotted: bool = False) -> None:
+    """Names inside a block: valid module names (``dotted``: each part of a dotted path),
+    unique within the block."""
     seen = set()
     for child, p in names:
-        problem = _name_problem(child, "nn.Module")
+        parts = child.split(".") if dotted and child else [child]
+        problem = next((x for x in (_name_problem(part, "nn.Module") for part in parts) if x), None)
         if problem is None and child in seen:
             problem = (f"duplicate layer name '{child}' in {prefix}",
                        "names must be unique within a block (defaults are the positions)")

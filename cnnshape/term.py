@@ -12,6 +12,8 @@ import os
 import sys
 from typing import IO
 
+from .limits import no_commands, printable
+
 _SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 
@@ -26,13 +28,14 @@ class Text:
     __slots__ = ("parts",)
 
     def __init__(self, text: str = "", style: str = ""):
-        self.parts: list[tuple[str, str]] = [(text, style)] if text else []
+        # unsafe characters (ESC, other controls, bidi overrides) shown escaped, never sent raw
+        self.parts: list[tuple[str, str]] = [(printable(text, "\n\t"), style)] if text else []
 
     def append(self, text: str | Text, style: str = "") -> Text:
         if isinstance(text, Text):
             self.parts.extend(text.parts)
         elif text:
-            self.parts.append((text, style))
+            self.parts.append((printable(text, "\n\t"), style))
         return self
 
     @classmethod
@@ -116,8 +119,8 @@ class Console:
         self.color = bool(isatty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb")
 
     def print(self, obj: str | Text | Table = "", end: str = "\n") -> None:
-        text = obj if isinstance(obj, str) else obj.render(self.color)
-        self.file.write(text + end)
+        text = printable(obj, "\n\t") if isinstance(obj, str) else obj.render(self.color)
+        self.file.write(no_commands(text + end))
 
 
 def plural(n: int, word: str) -> str:

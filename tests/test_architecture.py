@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "cnnshape"
 #: Names are module paths below ``cnnshape`` ("layers.*" = every module inside the
 #: package); "" is the ``cnnshape`` package itself (its lazy public API).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("limits", "errors", "atomic", "term", "units", "yaml_io", "cpu_isa")),
+    ("base", ("limits", "errors", "atomic", "term", "units", "yaml_io", "cpu_isa", "names")),
     ("shape math", ("formulas", "rules", "size_algebra", "size_report")),
     ("layer types", ("layers", "layers.*")),
     ("spec", ("spec", "yaml_out", "schema")),

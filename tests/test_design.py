@@ -28,7 +28,7 @@ def test_kernel_change_breaks_linear_and_fix_repairs_it(fm):
     f = DesignFile.open(fm)
     d = D.set_args(f.original, 0, {"kernel_size": 5})
     ev = D.evaluate(d)
-    assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
+    assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "ok", "ok"]  # analysed on, as check does
     assert ev.rows[3].report.output == (576,)
     err = ev.errors[0]
     assert err.index == 4 and "576" in err.message and err.fix == {"in_features": 576}
@@ -320,7 +320,21 @@ def test_f_applies_did_you_mean_fixes():
         d = D.set_args(d, fix.path, fix.changes)
     assert D.evaluate(d).ok
     assert d.items[0].values == {"kernel_size": 3, "out_channels": 4} and d.items[1].data == "ReLU"
-    assert D.suggestion(D.evaluate(D.set_args(d, 1, {"type": "Relu"})).errors[0]) == ("type", "Relu", "ReLU")
+    relu = D.set_args(d, 1, {"type": "Relu"})
+    assert D.suggestion(relu, D.evaluate(relu).errors[0], (1,)) == ("type", "Relu", "ReLU")
+
+
+def test_a_fix_is_read_from_the_data_never_from_the_message_text():
+    from cnnshape.errors import Diagnostic
+
+    d = D.Design.from_data({"input": [1, 28, 28], "layers": [
+        {"type": "Conv2d", "out_channel": 4, "kernel_size": 3}, "ReLU"]})
+    words = Diagnostic("unknown layer type 'Relu' (did you mean 'ReLU'?)", index=1, name="1")
+    assert D.suggestion(d, words, (1,)) is None and D.fix_of(d, words, (1,)) is None   # ReLU is fine
+    arg = Diagnostic("anything at all", index=0, name="0", key="out_channel")
+    assert D.suggestion(d, arg, (0,)) == ("argument", "out_channel", "out_channels")
+    assert D.fix_of(d, arg, (0,)) == {"out_channel": D.UNSET, "out_channels": 4}
+    assert D.closest("batchnrm2d", D.LAYER_TYPES) == "BatchNorm2d" and D.closest("zzzzzz", D.LAYER_TYPES) is None
 
 
 def test_keep_size_changes():
@@ -338,16 +352,18 @@ def test_values_are_shown_as_yaml_flow():
     assert D.parse_value(text) == v
 
 
-def test_table_columns_give_way_but_mark_and_shape_stay():
+def test_table_columns_give_way_but_mark_shape_and_type_stay():
     from cnnshape.tui.view import COLUMNS, input_cells, node_cells, visible_columns
 
     d = DesignFile.open(RESNET18).original
     ev, nodes = _tree(d)
-    rows = [input_cells(d, ev, "H ≥ 29, W ≥ 29")] + [node_cells(n) for n in nodes]
+    rows = [input_cells(d, ev)] + [node_cells(n) for n in nodes]
     assert [k for k, _ in visible_columns(rows, 500)] == [k for k, _ in COLUMNS]
-    for width in (20, 40, 60, 80):
+    for width in (20, 40, 60, 80, 100):
         keys = [k for k, _ in visible_columns(rows, width)]
-        assert keys[:1] == ["mark"] and "output" in keys and "name" in keys
+        assert keys[:1] == ["mark"] and {"output", "name", "type"} <= set(keys)
+        if "params" in keys or "macs" in keys:            # params and MACs give way first
+            assert "index" in keys and "rf" in keys
 
 
 def test_docstrings_render_without_rest_markup():

@@ -6,7 +6,10 @@ JSON / the table renderer in-process, each under a watchdog (time) and a peak-me
 check; every spec that ``check`` accepts must also build, verify on the meta device and
 export to Python that runs. Then one regression test per class of the issue.
 
-Fast profile by default (~30 s); ``CNNSHAPE_HYPOTHESIS=thorough`` runs tens of thousands.
+Fast profile by default (~60 s); ``CNNSHAPE_HYPOTHESIS=thorough`` runs 15 times as many.
+The second half (issue 23) aims at the newer features: blocks' child names, DenseBlock,
+Concat, sizes, diff, draw (SVG/PNG), budgets and every ``--format``, with output checks
+(SVG parses as XML, Markdown rows have their columns, no human line starts with ``::``).
 """
 
 import contextlib
@@ -28,8 +31,10 @@ from cnnshape.spec import SpecPath, YAMLText, load
 
 from .conftest import ROOT, SPECS
 
-THOROUGH = os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough"
-N = 6000 if THOROUGH else 40
+#: examples per property: a fifth of the loaded hypothesis profile's (conftest.py: fast 200
+#: -> 40, thorough 3000 -> 600); every example runs whole pipelines
+N = max(1, settings.default.max_examples // 5)
+THOROUGH = settings.default.max_examples > 200
 #: per example: seconds before the watchdog fails it, and peak-RSS growth allowed
 TIME_LIMIT = 10.0
 MEMORY_LIMIT = 1024 * 1024 * 1024
@@ -283,7 +288,7 @@ def test_arbitrary_python_data(data):
     pipeline(data)
 
 
-@settings(max_examples=N // 3 if not THOROUGH else 1500, deadline=None, database=None,
+@settings(max_examples=max(1, N // 3), deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.one_of(wrong_types(), mutated_texts().map(YAMLText)))
 def test_what_check_accepts_builds_verifies_and_exports(obj):
@@ -659,3 +664,371 @@ def test_the_table_draws_a_bounded_number_of_rows():
     assert len(table.rows) == MAX_TABLE_ROWS
     assert "2,603 more rows" in table.rows[-1][1].plain  # 3,002 rows, 399 drawn
     assert len(report.to_dict()["layers"][0]["children"]) == 3000
+
+
+# =================================================================== issue 23: newer features
+HOSTILE_NAMES = ["a\n::error file=x::injected", "::error::x", "\x1b[31mred", "a|b", "a`b", "<b>x</b>", "a.b", "",
+                 "train", "_modules", "layer_scale", "x" * 9_990, "\ufffe", "\u202eevil", "a\tb", "a\\", "#h", "é",
+                 "\u2028", "ok", "*x*", "[x](y)"]
+CHILD_FORMATS = ["{index}", "{number}", "b{index:03d}", "{index:c}", "{index:>2000000000}", "{number:>9999999999}",
+                 "{index:>100}", "{index:>101}", "{index:.0e}", "{index:{number}}", "train", "x", "{index!r}",
+                 "{index:x}", "{0}", "{index.real}", "{number:,}", "a{index}\n::warning::x"]
+_CONTROL = __import__("re").compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_UNESCAPED_PIPE = __import__("re").compile(r"(?<!\\)\|")
+
+
+def check_human(text: str) -> None:
+    """Plain output for people and logs: no raw control characters (ESC included: not a
+    terminal here), no line a CI runner would take for a workflow command."""
+    for line in text.splitlines():
+        assert not line.lstrip().startswith("::"), f"a line starts with '::': {line[:120]!r}"
+        assert not _CONTROL.search(line), f"a raw control character: {line[:120]!r}"
+
+
+def check_markdown(text: str) -> None:
+    """Every row of every table has the header's number of columns."""
+    check_human(text)
+    cols = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            cols = None
+            continue
+        n = len(_UNESCAPED_PIPE.findall(line))
+        if cols is None:
+            cols = n
+        assert n == cols, f"{n} column separators, the table has {cols}: {line[:160]!r}"
+
+
+def check_github(text: str) -> None:
+    """Every line one workflow command (no injected second line, no raw controls)."""
+    for line in text.splitlines():
+        assert line.startswith(("::error ", "::warning ", "::notice ")), line[:120]
+        assert not _CONTROL.search(line), line[:120]
+
+
+def check_svg(svg: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    ET.fromstring(svg)  # raises on anything that is not XML (control characters, U+FFFE)
+
+
+@st.composite
+def newer_specs(draw):
+    """Specs with the newer blocks (DenseBlock, Concat names/split/flat, SqueezeExcitation,
+    Repeat child_names, Residual layer_scale) whose names, child-name formats and counts
+    are sometimes hostile."""
+    from cnnshape.strategies import nested_spec_dicts
+
+    d = draw(nested_spec_dicts(every_block=True))
+    names = st.sampled_from(HOSTILE_NAMES)
+    for item in d["layers"]:
+        if not isinstance(item, dict):
+            continue
+        roll = draw(st.integers(0, 5))
+        if roll == 0:
+            item["name"] = draw(names)
+        elif roll == 1 and item.get("type") in ("Repeat", "DenseBlock"):
+            item["child_names"] = draw(st.sampled_from(CHILD_FORMATS))
+            item["n"] = draw(st.sampled_from([1, 2, 47, 300, 3000]))
+        elif roll == 2 and item.get("type") == "Concat" and not item.get("flat"):
+            item["names"] = [draw(names) for _ in item["branches"]]
+        elif roll == 3 and isinstance(item.get("body"), list) and item["body"] and isinstance(item["body"][0], dict):
+            item["body"][0] = {**item["body"][0], "name": draw(names)}
+    if draw(st.integers(0, 3)) == 0:
+        d["name"] = draw(names)
+    return d
+
+
+def _cli_text(*args, input=None) -> tuple[int, str]:
+    r = _cli(*args, input=input)
+    assert r.exit_code in (0, 1, 2), (args, r.exit_code, r.output[-400:])
+    return r.exit_code, r.output
+
+
+def every_output(report, text: str) -> None:
+    """check (table, json, markdown, github, budgets, --memory-limit), sizes, diff (against
+    itself and against a spec with one layer less), draw SVG and PNG: no traceback, bounded
+    time, output safe for its format."""
+    from cnnshape import draw
+    from cnnshape.diff import diff, to_markdown, to_text
+    from cnnshape.sizes import sizes
+
+    budgets = ("--max-params", "1", "--max-macs", "1K", "--memory-limit", "1GiB", "--expect-output", "3")
+    for fmt in ("table", "markdown", "github", "json"):
+        code, out = _cli_text("check", "-", "--format", fmt, "--depth", "3", *budgets, input=text)
+        if fmt == "json":
+            json.loads(out[out.index("{"):]) if "{" in out else None
+        elif fmt == "markdown":
+            check_markdown(out)
+        elif fmt == "github":
+            check_github(out)
+        else:
+            check_human(out)
+    code, out = _cli_text("sizes", "-", input=text)
+    check_human(out)
+    res = sizes(report)
+    json.dumps(res.to_dict())
+    other = report.spec.to_dict()
+    other["layers"] = other["layers"][:-1] or ["ReLU"]
+    for b in (report, other):
+        d = diff(report, b)
+        check_human("\n".join(to_text(d)))
+        check_markdown(to_markdown(d))
+        json.dumps(d.to_dict())
+    scene = draw.figure(report, depth=3)
+    check_svg(draw.to_svg(scene))
+    try:
+        scale = draw.png_scale(scene)
+    except draw.PictureTooLarge as exc:
+        assert "PNG" in str(exc)
+    else:
+        if scene.width * scene.height * scale * scale < 2_000_000:  # rasterise the smaller ones
+            draw.to_png(scene)
+
+
+@SETTINGS
+@given(newer_specs())
+def test_newer_blocks_names_and_every_output(d):
+    from cnnshape.strategies import to_yaml
+
+    text = to_yaml(d)
+    with watchdog():
+        report = pipeline(YAMLText(text))
+        if report is None:
+            for fmt in ("table", "markdown", "github"):
+                code, out = _cli_text("check", "-", "--format", fmt, input=text)
+                assert code in (1, 2)
+                (check_github if fmt == "github" else check_markdown if fmt == "markdown" else check_human)(out)
+            return
+        every_output(report, text)
+
+
+@settings(max_examples=max(1, N // 3), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(newer_specs())
+def test_what_check_accepts_of_the_newer_blocks_builds_and_exports(d):
+    from cnnshape.strategies import to_yaml
+
+    report = pipeline(YAMLText(to_yaml(d)))
+    if report is not None and report.ok:
+        torch_pipeline(report)
+
+
+# ------------------------------------------------------------------ one regression per class (issue 23)
+@pytest.mark.parametrize("fmt,n,expect", [
+    ("{index:>2000000000}", 1, "above the 100-character limit"),
+    ("{number:>9999999999}", 1, "above the 100-character limit"),
+    ("{index:>100}", 1000, None),  # 100 characters: allowed
+    ("{index:{number}}", 2, "nested fields"),
+    ("{index:c}", 47, "U+0000"),
+    ("train", 1, "clashes with the nn.Module attribute 'train'"),
+    ("forward", 1, "clashes"),
+    ("_x{index}", 2, "starts with '_'"),
+    ("{index:.0e}", 12, "the same name '1e+01' to copies 10 and 11"),
+    ("{index:.2f}", 2, "contains '.'"),
+    ("a{index}\n::error::x", 2, "control or invisible character U+000A"),
+])
+def test_child_names_are_bounded_by_the_names_they_make(fmt, n, expect):
+    for block in ("Repeat", "DenseBlock"):
+        body = "[ReLU]" if block == "Repeat" else "[{type: Conv1d, out_channels: 1, kernel_size: 1}]"
+        text = f"input: [1, 8]\nlayers: [{{type: {block}, n: {n}, child_names: {json.dumps(fmt)}, body: {body}}}]\n"
+        with watchdog(20):
+            if expect is None:
+                report = pipeline(YAMLText(text))
+                assert report is not None and report.ok
+                assert max(len(c.name) for c in report.layers[0].children) == 100
+            else:
+                assert expect in _errors(YAMLText(text)), (block, fmt)
+
+
+def test_names_with_markup_are_refused_and_escaped_in_every_format():
+    text = ('input: [1, 8]\nname: "n\\n::error file=x::spec"\nlayers:\n'
+            '- {type: ReLU, name: "a\\n::error file=x::injected"}\n- {type: ReLU, name: "\\e[31mred"}\n'
+            '- {type: ReLU, name: "a|b"}\n- {type: ReLU, name: "\\uFFFE"}\n')
+    errors = _errors(YAMLText(text))
+    assert errors.count("control or invisible character") == 3
+    for fmt, check_out in (("table", check_human), ("markdown", check_markdown), ("github", check_github)):
+        code, out = _cli_text("check", "-", "--format", fmt, input=text)
+        assert code == 1
+        check_out(out)
+    from cnnshape.analysis import check
+    from cnnshape.draw import figure, to_svg
+
+    check_svg(to_svg(figure(check(YAMLText(text)), depth=2)))
+
+
+def test_dense_block_and_repeat_costs_are_linear():
+    """Issue 23 item 2: n=4,000 DenseBlock checked in well under a second of CPU (was 12.7 s);
+    --memory-limit costs a handful of memory estimates, not ~80."""
+    import time
+
+    from cnnshape import memory
+    from cnnshape.analysis import check
+
+    text = "input: [1, 4, 4]\nlayers: [{type: DenseBlock, n: %d, body: [{type: Conv2d, out_channels: 1, kernel_size: 1}]}]"
+    start = time.process_time()
+    report = check(YAMLText(text % 4000))
+    memory.estimate(report)
+    assert time.process_time() - start < 5.0
+    assert report.ok and report.output == (4001, 4, 4)
+    small = check(YAMLText(text % 30))
+    calls = []
+    real = memory.estimate
+
+    def counting(*a, **k):
+        calls.append(k.get("batch"))
+        return real(*a, **k)
+
+    memory.estimate = counting
+    try:
+        est = real(small, memory_limit=8 * 2**30)
+    finally:
+        memory.estimate = real
+    assert len(calls) <= 16, calls
+    for training in (True, False):
+        b = est.max_batch["training" if training else "inference"]
+        peak = [real(small, batch=x).training_peak_bytes if training else real(small, batch=x).inference_peak_bytes
+                for x in (b, b + 1)]
+        assert peak[0] <= 8 * 2**30 < peak[1]  # the largest batch that fits, exactly
+
+
+def test_merged_channels_past_the_limit_are_refused():
+    concat = ("input: [1, 1, 1]\nlayers: [{type: Concat, branches: [[{type: Conv2d, out_channels: 1099511627776, "
+              "kernel_size: 1}], [{type: Conv2d, out_channels: 1099511627776, kernel_size: 1}]]}]")
+    assert "sizes are limited" in _errors(YAMLText(concat))
+    dense = ("input: [1, 1, 1]\nlayers: [{type: DenseBlock, n: 40, body: [{type: Conv2d, out_channels: 34359738368, "
+             "kernel_size: 1}]}]")
+    assert "2^40" in _errors(YAMLText(dense))
+
+
+def test_unflatten_with_an_int_size_builds_and_exports():
+    report = pipeline(YAMLText("input: [16, 2, 16]\nlayers: [{type: Unflatten, dim: 2, unflattened_size: 2}]"))
+    assert report is not None and report.ok
+    torch_pipeline(report)
+
+
+def test_draw_png_is_bounded(tmp_path):
+    """Issue 23 item 4: long names are cut, a picture too large for a readable PNG is a clear
+    error (the SVG is written), big blocks draw in seconds."""
+    from cnnshape import draw
+    from cnnshape.analysis import check
+
+    convs = "".join(f"- {{type: Conv2d, out_channels: 1, kernel_size: 1, name: n{i}{'x' * 9_980}}}\n" for i in range(40))
+    with watchdog(20):
+        report = check(YAMLText("input: [1, 4, 4]\nlayers:\n" + convs))
+        scene = draw.figure(report)
+        assert scene.width < 40 * 1000
+        draw.render(report, str(tmp_path / "long.png"))
+    from PIL import Image
+
+    w, h = Image.open(tmp_path / "long.png").size
+    assert w <= draw.MAX_PNG_SIDE and w * h <= draw.MAX_PNG_PIXELS
+    branches = "".join("  - [{type: Conv2d, out_channels: 1, kernel_size: 1}]\n" for _ in range(1500))
+    with watchdog(60):
+        wide = check(YAMLText("input: [1, 4, 4]\nlayers:\n- type: Concat\n  branches:\n" + branches))
+        with pytest.raises(draw.PictureTooLarge, match="PNG"):
+            draw.render(wide, str(tmp_path / "wide.png"), depth=3)
+        draw.render(wide, str(tmp_path / "wide.svg"), depth=3)
+        check_svg((tmp_path / "wide.svg").read_text())
+        dense = check(YAMLText("input: [1, 4, 4]\nlayers: [{type: DenseBlock, n: 1000, body: "
+                               "[{type: Conv2d, out_channels: 1, kernel_size: 1}]}]"))
+        draw.render(dense, str(tmp_path / "dense.png"))
+    assert not (tmp_path / "wide.png").exists()
+    r = _cli("draw", "-", "--depth", "3", "-o", str(tmp_path / "w.png"),
+             input="input: [1, 4, 4]\nlayers:\n- type: Concat\n  branches:\n" + branches)
+    assert r.exit_code == 2 and "write an .svg" in r.output
+
+
+def test_draw_of_a_broken_spec_stops_at_the_error(tmp_path):
+    """Issue 20 item 4: layers after the error are not drawn as if analysed."""
+    from cnnshape import draw
+    from cnnshape.analysis import check
+
+    report = check(os.path.join(SPECS, "broken_fashion_mnist.yaml"))
+    labels = [it.text for it in draw.figure(report).items if isinstance(it, draw.Label)]
+    assert "4: Linear" in labels and "2 more not analysed" in labels
+    assert "64" not in labels and "10" not in labels  # the outputs of layers 4 and 6 (never analysed)
+    assert any("2 later layers not analysed" in t for t in labels)
+    r = _cli("draw", os.path.join(SPECS, "broken_fashion_mnist.yaml"), "-o", str(tmp_path / "b.svg"))
+    assert r.exit_code == 1 and "drawn up to this error" in r.output
+
+
+def test_stdin_has_a_timeout_and_the_size_cap_on_every_command(monkeypatch):
+    """Issue 23 item 5: a pipe that sends nothing gives up after READ_TIMEOUT; /dev/zero on
+    stdin stops at the 1 MiB cap, for check, sizes, diff and draw alike."""
+    import sys
+
+    from cnnshape import cli, yaml_io
+
+    monkeypatch.setattr(yaml_io, "READ_TIMEOUT", 0.3)
+    r, w = os.pipe()
+    try:
+        with open(r, "rb", closefd=False) as pipe:
+            monkeypatch.setattr(sys, "stdin", pipe)
+            with watchdog(5):
+                with pytest.raises(SpecFileError, match="no data arrived"):
+                    cli._spec_arg("-")
+    finally:
+        os.close(w)
+        os.close(r)
+    with open("/dev/zero", "rb") as zero:
+        monkeypatch.setattr(sys, "stdin", zero)
+        with watchdog(5):
+            with pytest.raises(SpecFileError, match="limit"):
+                cli._spec_arg("-")
+    import subprocess
+
+    for args in (["check", "-"], ["sizes", "-"], ["diff", "-", os.path.join(SPECS, "lenet5.yaml")],
+                 ["draw", "-", "-o", os.devnull + ".svg"]):
+        with open("/dev/zero", "rb") as zero:
+            p = subprocess.run([sys.executable, "-m", "cnnshape", *args], stdin=zero, capture_output=True,
+                               text=True, timeout=60, cwd=ROOT)
+        assert p.returncode == 2 and "1,048,576-byte limit" in p.stderr, (args, p.stderr[-300:])
+
+
+def test_non_utf8_files_are_clear_errors_everywhere(tmp_path):
+    """Issue 23 item 6: every command and format says where the file is not UTF-8."""
+    bad = tmp_path / "x.yaml"
+    bad.write_bytes(b"input: [1, 8]\nlayers: [\xc9]\n")
+    runs = [("check", str(bad)), ("check", str(bad), "--format", "json"), ("check", str(bad), "--format", "github"),
+            ("check", str(bad), "--format", "markdown"), ("export", str(bad)), ("verify", str(bad)),
+            ("sizes", str(bad)), ("diff", str(bad), str(bad)), ("draw", str(bad), "-o", str(tmp_path / "x.svg"))]
+    for args in runs:
+        r = _cli(*args)
+        assert r.exit_code in (1, 2), (args, r.exit_code)
+        assert "not UTF-8" in r.output, (args, r.output[-300:])
+        assert "Traceback" not in r.output
+
+
+def test_messages_say_what_happened(tmp_path, monkeypatch):
+    """Issue 23 item 10: a missing file is 'no such file' everywhere; - is stdin for diff and
+    draw; zoo -o - prints, -o '' is an error, a dangling symlink is not followed."""
+    monkeypatch.chdir(tmp_path)
+    for args in (("draw", "input: [1,8,8]", "-o", "x.svg"), ("sizes", "input: [1,8,8]"),
+                 ("diff", "input: [1,8,8]", "input: [1,8,8]")):
+        r = _cli(*args)
+        assert r.exit_code == 2 and "no such file" in r.output, (args, r.output)
+    lenet = open(os.path.join(SPECS, "lenet5.yaml")).read()
+    r = _cli("diff", "-", os.path.join(SPECS, "lenet5.yaml"), input=lenet)
+    assert r.exit_code == 0 and "same architecture" in r.output
+    r = _cli("draw", "-", "-o", "x.svg", input=lenet)
+    assert r.exit_code == 0 and (tmp_path / "x.svg").exists()
+    r = _cli("zoo", "resnet18", "-o", "-")
+    assert r.exit_code == 0 and "type: Repeat" in r.output and not (tmp_path / "-").exists()
+    r = _cli("zoo", "resnet18", "-o", "")
+    assert r.exit_code == 2 and "empty file name" in r.output
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    r = _cli("zoo", "resnet18", "-o", "link.yaml")
+    assert r.exit_code == 2 and not (tmp_path / "nowhere.yaml").exists()
+
+
+def test_every_torch_attribute_is_a_refused_name():
+    """The names cnnshape refuses include every attribute torch would refuse as a child."""
+    from torch import nn
+
+    from cnnshape.names import name_problem
+
+    for attr in dir(nn.Sequential()):
+        try:
+            nn.Sequential().add_module(attr, nn.ReLU())
+        except (KeyError, TypeError):
+            assert name_problem(attr, "nn.Sequential") is not None, attr

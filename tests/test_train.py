@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cnnshape.spec import load
-from cnnshape.torch_backend.build import BuildError
+from cnnshape.torch_backend.build import BuildError, build
 from cnnshape.torch_backend.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cnnshape.torch_backend.data import DataError, load_data, read_idx
 from cnnshape.torch_backend.train import TrainError, train
@@ -260,7 +260,8 @@ def test_idx_reader_and_torchvision_layout(tmp_path, gz):
     assert len(ds) == 50 and ds.classes[9] == "Ankle boot"
     assert torch.allclose(ds.x[:, 0] * 255, torch.from_numpy(images).float(), atol=1e-3)
     assert torch.equal(ds.y, torch.from_numpy(labels).long())
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz, train-labels-idx1-ubyte\.gz.*--data-dir"):
+    with pytest.raises(DataError, match=r"(?s)train-images-idx3-ubyte\.gz  MD5 f68b3c2d.*put them into .*MNIST.raw"
+                                        r".*--data-dir"):
         load_data("mnist", (1, 28, 28), data_dir=tmp_path)
 
 
@@ -373,3 +374,41 @@ def test_viz_of_1d_nets_draws_line_plots(tmp_path):
 
     assert v.filters_panel("f", np.zeros((32, 1, 80))).kind == "lines"
     assert v.filters_panel("f", np.zeros((8, 3, 3, 3))).kind == "image"
+
+
+def test_viz_image_any_size_and_repeated_layers(tmp_path):
+    """One picture of any size and mode, converted and resized with notes; every --layer
+    kept; the hand-set edge filters' maps equal torch's conv2d of the same picture."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from cnnshape.cli import main
+    from cnnshape.torch_backend import viz
+
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (90, 300, 3), dtype=np.uint8)).save(photo)
+    out = tmp_path / "edges.png"
+    spec = os.path.join(SPECS, "edge_filters.yaml")
+    res = CliRunner().invoke(main, ["viz", spec, "--image", str(photo), "--layer", "edges", "--layer", "pooled",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "converted RGB to grey" in res.stderr and "resized 300x90 to 128x128" in res.stderr
+    assert "edges: feature maps [3, 126, 126]" in res.stdout and "pooled: feature maps [3, 63, 63]" in res.stdout
+    x, notes = viz.load_image(photo, (1, 128, 128))
+    with Image.open(photo) as im:
+        grey = np.asarray(im.convert("L").resize((128, 128), Image.BILINEAR), dtype=np.float32) / 255
+    assert torch.allclose(x[0], torch.from_numpy((grey - grey.mean()) / grey.std()), atol=1e-5)
+    model = build(load(spec))
+    sobel = torch.tensor([[[-1, -2, -1], [0, 0, 0], [1, 2, 1]], [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
+                          [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]], dtype=torch.float32)[:, None]
+    expect = torch.nn.functional.conv2d(x[None], sobel)[0]
+    assert np.allclose(viz.feature_maps(model, x, "edges"), expect.numpy(), atol=1e-4)
+    with Image.open(out) as im:
+        assert im.height > 300
+    res = CliRunner().invoke(main, ["viz", os.path.join(SPECS, "m5_audio_1d.yaml"), "--image", str(photo),
+                                    "--out", str(out)])
+    assert res.exit_code == 1 and "is not [1, H, W]" in res.stderr
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    res = CliRunner().invoke(main, ["viz", spec, "--image", str(tmp_path / "bad.png"), "--out", str(out)])
+    assert res.exit_code == 1 and "cannot read the picture" in res.stderr and "Traceback" not in res.output

@@ -1,13 +1,16 @@
 """The design studio driven with real key presses (Textual Pilot)."""
 
 import asyncio
+import io
 import os
 import shutil
 
 import pytest
+from rich.console import Console
 
 from cnnshape.analysis import check
 from cnnshape.roundtrip import DesignFile
+from cnnshape.tui import recovery
 from cnnshape.tui.app import DesignApp
 from cnnshape.tui.screens import (
     ChoiceScreen,
@@ -77,7 +80,7 @@ def test_done_when_flow_kernel_fix_undo_redo_save(fm):
         await pilot.pause()
         assert not isinstance(app.screen, FormScreen)
         ev = app.studio.evaluation
-        assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "unreached", "unreached"]
+        assert [r.status for r in ev.rows] == ["ok", "ok", "ok", "ok", "error", "ok", "ok"]  # analysed on, as check does
         assert ev.rows[3].report.output == (576,)
         assert str(table.get_row_at(4)[3]) == "[576]"   # the Flatten row of the table
         assert "in_features = 576" in str(app.studio.query_one("#problems").get_option_at_index(0).prompt)
@@ -683,3 +686,450 @@ def test_train_panel_warns_before_a_run_whose_batch_will_not_fit(fm):
         assert str(screen.query_one("#t-memory").render()) == ""
 
     run(app, script)
+
+
+# ------------------------------------------------------------ issue 21: never lose work
+@pytest.mark.parametrize("key", ["q", "ctrl+q", "ctrl+c"])
+def test_every_way_out_asks_when_there_are_unsaved_edits(fm, key):
+    app = DesignApp(fm)
+    before = fm.read_text()
+
+    async def script(pilot):
+        await pilot.press("down", "d", key)
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen) and app.is_running
+        await pilot.press(key)                          # again: the question stays, one of it
+        await pilot.pause()
+        assert len([s for s in app.screen_stack if isinstance(s, ChoiceScreen)]) == 1
+        await pilot.press("c")                          # cancel
+        await pilot.pause()
+        assert app.studio.dirty and app.is_running and app.screen is app.studio
+        await pilot.press(key)
+        await pilot.pause()
+        await pilot.press("d")                          # discard
+        await pilot.pause()
+
+    run(app, script)
+    assert fm.read_text() == before
+    assert not any(p.exists() for p in recovery.candidates(fm))  # discarded on purpose: nothing kept
+
+
+def test_ctrl_q_quits_at_once_without_edits(fm):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("down", "ctrl+q")
+        await pilot.pause()
+
+    run(app, script)
+    assert app.return_code in (0, None) and not app.is_running
+
+
+def test_a_killed_session_is_recovered_on_the_next_open(fm, tmp_path):
+    app = DesignApp(fm)
+
+    async def edit(pilot):
+        await pilot.press("down", "d")                  # 7 -> 6 layers, then the terminal dies
+        await pilot.pause()
+        assert any(p.exists() for p in recovery.candidates(fm))
+
+    run(app, edit)                                      # leaves without quitting (as a kill would)
+    assert len(DesignFile.open(fm).original.items) == 7
+
+    app2 = DesignApp(fm)
+
+    async def recover(pilot):
+        assert isinstance(app2.screen, ChoiceScreen) and "Unsaved edits" in app2.screen.title_text
+        await pilot.press("r")
+        await pilot.pause()
+        studio = app2.studio
+        assert studio.dirty and len(studio.design.items) == 6
+        await pilot.press("ctrl+z")                     # the recovery is one undoable edit
+        await pilot.pause()
+        assert not studio.dirty
+        await pilot.press("ctrl+y", "ctrl+s")
+        await pilot.pause()
+
+    run(app2, recover)
+    assert len(DesignFile.open(fm).original.items) == 6
+    assert "# " in fm.read_text()                       # the comments of the file are kept
+    assert not any(p.exists() for p in recovery.candidates(fm))
+
+    app3 = DesignApp(fm)                                # saved: nothing offered any more
+
+    async def plain(pilot):
+        assert app3.screen is app3.studio
+
+    run(app3, plain)
+
+
+def test_recovery_can_be_discarded_and_goes_to_the_cache_when_beside_cannot_be_written(fm, tmp_path, monkeypatch):
+    from cnnshape.design import Design
+
+    design = DesignFile.open(fm).original
+    smaller = Design(design.top, design.items[:-1])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    recovery.candidates(fm)[0].mkdir()                 # not a file: refused there (tests run as root)
+    where = recovery.write(fm, smaller, fm.read_text())
+    assert where == recovery.candidates(fm)[1] and where.is_relative_to(tmp_path / "cache")
+    found = recovery.read(fm, fm.read_text())
+    assert found is not None and found.design == smaller
+    app = DesignApp(fm)
+
+    async def discard(pilot):
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.screen is app.studio and not app.studio.dirty
+
+    run(app, discard)
+    assert recovery.read(fm, fm.read_text()) is None
+
+
+def test_a_design_from_python_is_read_only_until_saved_as_yaml(tmp_path):
+    from cnnshape.design import Design
+
+    design = Design.from_data({"input": [1, 8, 8], "layers": ["Flatten", {"type": "Linear", "out_features": 3}]})
+    target = tmp_path / "net.yaml"
+    app = DesignApp(target, design=design, origin="net.py:Net")
+
+    async def script(pilot):
+        studio = app.studio
+        assert "this design comes from net.py:Net; save as YAML to edit" in str(studio.status.render())
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert len(studio.design.items) == 2 and "save as YAML" in str(studio.status.render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.exists() and studio.read_only is None
+        await pilot.press("d")
+        await pilot.pause()
+        assert len(studio.design.items) == 1
+
+    run(app, script)
+
+
+def test_train_keys_win_over_a_focused_field_and_are_in_the_palette(fm):
+    """ctrl+x stops the run (and does not cut the field's text), ctrl+k saves a
+    checkpoint, while a text field has the focus; "checkpoint" is in the palette."""
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot, epochs="500", batch="8")    # ~180 steps an epoch: stopped inside one
+        field = screen.query_one("#t-epochs")
+        field.focus()
+        await pilot.pause()
+        field.select_all()
+        await pilot.press("ctrl+r")
+        await _wait(pilot, lambda: len(screen.losses) >= 2)
+        assert app.focused is field
+        await pilot.press("ctrl+x")
+        await _wait(pilot, lambda: screen.result is not None)
+        assert screen.result.stopped == "cancelled" and field.value == "500"
+        log = str(screen.query_one("#t-log").render())
+        assert "run stopped at step" in log and "epoch 1/500: train" not in log
+        stats = str(screen.query_one("#t-stats").render())
+        mean = screen.result.seconds / screen.result.steps * 1e3
+        assert f"{mean:.1f} ms/step (mean)" in stats
+        assert app.focused is field
+        await pilot.press("ctrl+k")                     # save checkpoint, from the field too
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen) and "checkpoint" in app.screen.title_text
+        await pilot.press("escape")
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert "Save checkpoint" in titles and "Stop" in titles
+
+    run(app, script)
+
+
+def run_at(app, size, script):
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await script(pilot)
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(120, 40), (160, 45), (80, 24)])
+def test_help_scrolls_to_its_last_line_at_every_size(fm, size):
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        view = app.screen.query_one("#text-scroll")
+        body = app.screen.query_one("#text-body")
+        console = Console(width=body.size.width, record=True, file=io.StringIO())
+        console.print(app.screen.text)
+        text = console.export_text()
+        assert "ctrl+p" in text and "tab" in text and "Status marks" in text
+        assert body.size.height >= len(text.rstrip("\n").splitlines())
+        assert body.size.height == body.virtual_size.height  # the text is never cut to the window
+        assert view.max_scroll_y == body.size.height - view.scrollable_content_region.height > 0
+        await pilot.press("j")
+        await pilot.pause()
+        assert view.scroll_y == 1
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.scroll_y == view.max_scroll_y       # the last line (the status marks) is shown
+        await pilot.press("home")
+        await pilot.pause()
+        assert view.scroll_y == 0
+
+    run_at(app, size, script)
+
+
+def test_at_80x24_the_layer_table_keeps_the_type_and_the_maps_list_names_types(tmp_path):
+    from cnnshape.tui.maps_screen import MapsScreen
+
+    app = DesignApp(copy_spec(tmp_path, "fashion_mnist.yaml"))
+
+    async def script(pilot):
+        table = app.studio.table
+        keys = [k for k, _ in table.shown_columns]
+        assert "type" in keys and "mark" in keys and "output" in keys
+        assert "macs" not in keys                           # MACs gave way, the type did not
+        assert table.get_row_at(0)[keys.index("type")].plain == "Input"
+        types = [table.get_row_at(r)[keys.index("type")].plain for r in range(1, table.row_count)]
+        assert types[:2] == ["Conv2d", "ReLU"]
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, MapsScreen)
+        await _wait(pilot, lambda: screen.drawn is not None)
+        sel = screen.query_one("#m-layer")
+        labels = [str(prompt) for prompt, _ in sel._options if _ is not sel.BLANK]
+        assert any(lab.split() == ["0", "Conv2d"] for lab in labels), labels
+
+    run_at(app, (80, 24), script)
+
+
+def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tmp_path):
+    """ResNet-18, stride 1 on layer2.0.conv1: no change of that layer repairs the add, so
+    neither the pane nor the footer promise f, and the hint is on screen at 80x24."""
+    app = DesignApp(copy_spec(tmp_path, "resnet18.yaml"))
+
+    async def script(pilot):
+        s = app.studio
+        assert not s.check_action("fix", ())                               # a valid design: no fix
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        assert s.selected_node.label == "layer2.0.conv1"
+        await pilot.press("e")
+        await pilot.pause()
+        await set_field(pilot, "stride", "1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not s.evaluation.ok and s.selected_node.label == "layer2.0.conv1"
+        assert s.fix_here is None and not s.check_action("fix", ())
+        assert "f" not in {b.binding.key for b in s.active_bindings.values() if b.enabled and b.binding.show}
+        details = s.query_one("#details")
+        box = s.query_one("#details-box")
+        console = Console(width=details.size.width, record=True, file=io.StringIO())
+        console.print(details.render())
+        lines = console.export_text().splitlines()
+        assert not any("press f" in ln for ln in lines)
+        hint = next(i for i, ln in enumerate(lines) if "fix:" in ln)
+        assert hint < box.scrollable_content_region.height                 # visible without scrolling
+        await pilot.press("f")                                             # nothing promised, nothing done
+        await pilot.pause()
+        assert not s.evaluation.ok
+        await pilot.press("ctrl+z", "e")                                   # kernel 5: this one f repairs
+        await pilot.pause()
+        await set_field(pilot, "kernel_size", "5")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert s.fix_here is not None and s.check_action("fix", ())
+        console = Console(width=details.size.width, record=True, file=io.StringIO())
+        console.print(details.render())
+        assert "press f: fix layer2.0.conv1" in " ".join(console.export_text().split())
+        await pilot.press("f")
+        await pilot.pause()
+        assert s.evaluation.ok
+
+    run_at(app, (80, 24), script)
+
+
+def test_a_misspelled_type_does_not_hide_the_later_layers(tmp_path):
+    """The studio recovers as `cnnshape check` does: the typo is read as its suggestion and
+    every later layer is analysed (same params as check)."""
+    p = copy_spec(tmp_path, "fashion_mnist.yaml")
+    p.write_text(p.read_text().replace("type: ReLU", "type: Relu", 1).replace("- ReLU", "- Relu", 1))
+    app = DesignApp(p)
+
+    async def script(pilot):
+        s = app.studio
+        ev = s.evaluation
+        assert [r.status for r in ev.rows].count("error") == 1 and "unreached" not in [r.status for r in ev.rows]
+        rep = check(p)
+        assert ev.report.totals.params == rep.totals.params > 0
+        keys = [k for k, _ in s.table.shown_columns]
+        outputs = [s.table.get_row_at(r)[keys.index("output")].plain for r in range(1, s.table.row_count)]
+        assert "?" not in outputs and outputs[-1] == "[10]"
+        assert f"params {rep.totals.params:,}" in str(s.totals.render())
+
+    run(app, script)
+
+
+def test_bytes_in_the_studio_use_the_cli_units_and_formatter(fm):
+    """One convention: binary units through the CLI's formatter (the studio showed
+    "training peak 49.12 MB" where the CLI said "46.85 MiB" for the same bytes)."""
+    from cnnshape.memory import estimate, nbytes_text, summary_lines
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        totals = str(app.studio.totals.render())
+        rep = check(fm)
+        peak = nbytes_text(estimate(rep, batch=rep.spec.batch).training_peak_bytes)
+        assert f"training peak {peak}" in totals
+        assert nbytes_text(rep.totals.param_bytes) in totals
+        assert " MB" not in totals and "iB" in totals
+        assert f"training peak ≈ {peak}" in " ".join(summary_lines(rep))   # what `check` prints
+
+    run(app, script)
+
+
+def _inside(inner, outer) -> bool:
+    return (inner.x >= outer.x and inner.y >= outer.y and inner.right <= outer.right
+            and inner.bottom <= outer.bottom)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 45)])
+def test_the_new_file_dialog_shows_every_button_and_only_similar_names(tmp_path, size):
+    for name in ("mynet.yaml", "mynet2.yaml", "my_net.yaml", "typo.yaml"):
+        copy_spec(tmp_path, "fashion_mnist.yaml").rename(tmp_path / name)
+    from cnnshape.tui.app import similar_files
+
+    assert {p.name for p in similar_files(tmp_path / "mynt.yaml")} == {"mynet.yaml", "mynet2.yaml", "my_net.yaml"}
+    app = DesignApp(tmp_path / "mynt.yaml")
+
+    async def script(pilot):
+        dialog = app.screen.query_one(".dialog")
+        buttons = list(app.screen.query("Button"))
+        assert len(buttons) == 5 and "Quit (q)" in [str(b.label) for b in buttons]
+        for b in buttons:
+            assert _inside(b.region, dialog.region), (str(b.label), b.region, dialog.region)
+            assert b.region.width >= len(str(b.label))
+
+    run_at(app, size, script)
+
+
+def test_80_columns_footer_title_and_train_labels_are_whole(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    p = tmp_path / "mynet.yaml"
+    p.write_text("input: [1, 28, 28]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3}\n  - ReLU\n"
+                 "  - Flatten\n  - {type: Linear, out_features: 10}\n")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        await pilot.pause(0.2)                           # the footer is composed after the screen
+        keys = [k for k in app.studio.query(FooterKey) if k.display]
+        assert {"edit", "add", "delete", "save", "quit_app", "help"} <= {k.action for k in keys}
+        assert any(k.action == "command_palette" for k in keys)
+        for a in keys:
+            assert a.region.right <= 80 and a.region.width > 0
+            for b in keys:                                       # no key drawn over another
+                assert a is b or not a.region.overlaps(b.region), (a.action, b.action)
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert app.title == "cnnshape · mynet.yaml ● modified" and app.sub_title == ""  # no "— (modified)"
+        await pilot.press("ctrl+z")                      # the design is valid again: the train panel
+        await pilot.press("t")
+        await pilot.pause()
+        options = app.screen.query_one("#train-options")
+        for label in options.query("Label"):
+            text = str(label.render())
+            assert label.region.right <= options.region.right
+            assert label.size.width * label.size.height >= len(text)     # wrapped, not cut
+
+    run_at(app, (80, 24), script)
+
+
+def test_small_things_palette_did_you_mean_home_end_pool_default_focus_and_paste(fm):
+    from textual import events
+
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press("end")                                   # Home / End: first / last row
+        assert s.table.cursor_row == s.table.row_count - 1
+        await pilot.press("home")
+        assert s.table.cursor_row == 0
+        await pilot.press("a")                                     # the add palette, misspelled
+        await pilot.pause()
+        await pilot.press(*"batchnrm")
+        await pilot.pause()
+        ol = app.screen.query_one("#palette-list")
+        first = ol.get_option_at_index(0)
+        assert first.disabled and "no type matches 'batchnrm'; did you mean" in str(first.prompt)
+        ids = [ol.get_option_at_index(k).id for k in range(1, ol.option_count)]
+        assert "BatchNorm2d" in ids and ol.get_option_at_index(ol.highlighted).id in ids
+        await pilot.press("ctrl+u", *"maxpool2d", "enter")         # MaxPool2d starts as users write it
+        await pilot.pause()
+        assert app.screen is s and s.design.items[0].data == {"type": "MaxPool2d", "kernel_size": 2}
+        layers, problems = s.query_one("#layers"), s.query_one("#problems")
+        assert app.focused is layers
+        assert layers.styles.border.top[0] == "heavy" and problems.styles.border.top[0] != "heavy"
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is not layers and layers.styles.border.top[0] != "heavy"
+        assert app.focused.styles.border.top[0] == "heavy"        # the focused pane is marked
+        await pilot.press("shift+tab")
+        await pilot.press("home", "down", "down", "r")             # rename: a text field
+        await pilot.pause()
+        field = app.screen.query_one("#prompt")
+        field.value = "conv"
+        app.post_message(events.Paste("first\nsecond\n"))
+        await pilot.pause()
+        assert field.value == "conv"                               # refused, not cut to "first"
+        assert any("not pasted" in str(n.message) for n in app._notifications)
+        app.post_message(events.Paste("_one\n"))                   # one line (and its newline): pasted
+        await pilot.pause()
+        assert field.value == "conv_one"
+
+    run(app, script)
+
+
+def test_train_panel_says_which_field_a_command_line_option_is(fm, monkeypatch):
+    from cnnshape.torch_backend import data
+
+    def refuse(*args, **kwargs):
+        raise data.DataError("mnist: the IDX files are not in data; pass --data-dir to the folder that has "
+                             "them; --data digits works offline (--limit to choose)")
+    monkeypatch.setattr(data, "load_data", refuse)
+    app = DesignApp(fm)
+
+    async def script(pilot):
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+r")
+        await _wait(pilot, lambda: not screen.running)
+        log = " ".join(str(screen.query_one("#t-log").render()).split())
+        assert "--data-dir is the 'data dir' field" in log and "--data is the 'data' field" in log
+        assert "--limit is a command-line option" in log
+
+    run(app, script)
+
+
+def test_at_80x24_opened_blocks_show_whole_names_and_types(tmp_path):
+    """Rows re-added after opening a block are drawn at the new column widths (they were
+    drawn from a stale cache, names cut to "con"), and the type column stays."""
+    app = DesignApp(copy_spec(tmp_path, "resnet18.yaml"))
+
+    async def script(pilot):
+        s = app.studio
+        await pilot.press(*["down"] * 6, "right", "down", "right", "down")
+        await pilot.pause(0.3)
+        table = s.table
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(ln for ln in lines if "conv1" in ln and "[128, 28, 28]" in ln)
+        assert "Conv2d" in row
+        assert sum("BatchNorm2d" in ln for ln in lines) >= 2
+
+    run_at(app, (80, 24), script)

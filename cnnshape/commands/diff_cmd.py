@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, _spec_arg
 
 
 @click.command("diff")
@@ -13,20 +13,24 @@ from ..cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 @click.argument("b", metavar="B.yaml")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
               show_default=True, help="table for people, json for programs, markdown for a pull-request comment.")
-def diff_cmd(a, b, fmt):
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="One sample's shape, e.g. 3,32,32: needed for a Python model (FILE.py:ATTR).")
+def diff_cmd(a, b, fmt, input_shape):
     """Compare two specs layer by layer (matched by module path).
 
     Exit status: 0 the same architecture (formatting and comments ignored), 1 they differ,
     2 a file could not be read.
     """
     from ..analysis import check
+    from ..cli import _parse_shape, check_arg, is_python_target
     from ..diff import diff, to_markdown, to_text
     from ..errors import SpecError, SpecFileError
 
     reports = []
     for path in (a, b):
         try:
-            reports.append(check(path))
+            reports.append(check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path)
+                           else check(_spec_arg(path)))
         except SpecFileError as exc:
             click.echo(f"{path}: error: {exc}", err=True)
             sys.exit(EXIT_FAILED)

@@ -2,7 +2,6 @@
 "sizes that work nearby" hint ``cnnshape check --input`` adds when a size fails. Never
 imports torch."""
 
-import dataclasses
 import json
 import sys
 
@@ -17,7 +16,9 @@ EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
               help="table for people, json (SPEC.md section 4) for programs.")
 @click.option("--near", type=click.IntRange(min=1), metavar="N",
               help="Also give the valid sizes closest to N on every axis (e.g. --near 500).")
-def sizes_cmd(specs, fmt, near):
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="One sample's shape, e.g. 3,32,32: needed for a Python model (FILE.py:ATTR).")
+def sizes_cmd(specs, fmt, near, input_shape):
     """Which input sizes work? For each spatial axis (the others as declared), the exact
     set of sizes at which the model compiled from SPEC runs, the output size as a formula,
     and the sizes at which no input pixel is dropped.
@@ -26,13 +27,15 @@ def sizes_cmd(specs, fmt, near):
     Exit status: 0 all specs analyse, 1 a spec has errors, 2 a file could not be read.
     """
     from ..analysis import check
+    from ..cli import _parse_shape, _spec_arg, check_arg, is_python_target
     from ..errors import SpecError, SpecFileError
     from ..sizes import SizesReport, sizes
 
     results, status = [], EXIT_OK
     for path in specs:
         try:
-            report = check(path if path != "-" else sys.stdin.read())
+            report = check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path) else \
+                check(_spec_arg(path))
             res = sizes(report)
             if not res.ok:
                 status = max(status, EXIT_INVALID)
@@ -107,42 +110,3 @@ def _print(results, near):
         out.print(f"[bold green]✓ {path}[/]: " + res.summary, soft_wrap=True)
 
 
-def with_nearby_sizes(report, source, input_shape):
-    """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
-    its first error's hint, when the spec analyses at its own declared input and a size
-    of ``input_shape`` is outside the working set of its axis. Only run on failure."""
-    from ..analysis import check
-    from ..errors import CnnshapeError
-    from ..sizes import nearest, sizes
-
-    if report.ok or not report.errors or input_shape is None:
-        return report
-    try:
-        base = check(source)
-    except CnnshapeError:
-        return report
-    declared = tuple(base.spec.input)
-    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
-        return report
-    res = sizes(base, reinfer=True)
-    parts = []
-    changed = [ax for ax in res.axes if input_shape[ax.dim] != ax.declared]
-    square = res.coupled and len(changed) > 1
-    if square and res.square is not None and len(set(input_shape[1:])) == 1:
-        n = input_shape[1]
-        if not any(n in g for g in res.square):
-            near = nearest(res.square, n)
-            names = " = ".join(a.axis for a in res.axes)
-            parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
-    elif not square:
-        for ax in changed:
-            n = input_shape[ax.dim]
-            if ax.valid is not None and n not in ax:
-                near = ax.nearest(n)
-                parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
-    if not parts:
-        return report
-    first = report.errors[0]
-    text = f"sizes that work nearby: {'; '.join(parts)} (cnnshape sizes lists them all)"
-    hint = f"{first.hint}\n{text}" if first.hint else text
-    return dataclasses.replace(report, errors=(dataclasses.replace(first, hint=hint),) + report.errors[1:])

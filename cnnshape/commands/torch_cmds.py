@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_FAILED, EXIT_INVALID, _spec_arg
+from ..cli import EXIT_FAILED, EXIT_INVALID
 
 
 def _fail(message: str, code: int = EXIT_FAILED):
@@ -12,15 +12,15 @@ def _fail(message: str, code: int = EXIT_FAILED):
     sys.exit(code)
 
 
-def _load(path):
-    """Check ``path`` analytically first (no torch: fast, and the same located diagnostics
-    as ``cnnshape check``); exit 1 on errors, 2 when the file cannot be read."""
-    from ..analysis import check
-    from ..cli import consoles, print_diagnostics, print_file_error
+def _load(path, input_shape=None):
+    """Check ``path`` analytically first (YAML: no torch, fast; ``FILE.py:ATTR``: the model
+    imported through torch.fx) with the same located diagnostics as ``cnnshape check``;
+    exit 1 on errors, 2 when the file cannot be read (or the user's code fails)."""
+    from ..cli import check_arg, consoles, print_diagnostics, print_file_error
     from ..errors import SpecError, SpecFileError
 
     try:
-        report = check(_spec_arg(path))
+        report = check_arg(path, input_shape)
     except SpecFileError as exc:
         print_file_error(consoles()[1], path, exc)
         sys.exit(EXIT_FAILED)
@@ -31,6 +31,15 @@ def _load(path):
         print_diagnostics(consoles()[1], path, report, None)
         sys.exit(EXIT_INVALID)
     return report.spec
+
+
+def _shape(value):
+    from ..cli import _parse_shape
+
+    return _parse_shape(None, None, value) if value else None
+
+
+INPUT_HELP = "One sample's shape, e.g. 3,32,32: needed for a Python model (FILE.py:ATTR), overrides a spec's."
 
 
 def _check_output(output) -> None:
@@ -58,9 +67,11 @@ def _write(output, text) -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps, meta or auto.")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch of the test pass (default: the spec's).")
 @click.option("--no-torchinfo", is_flag=True, help="Skip the torchinfo comparison.")
-def verify_cmd(spec, device, batch, no_torchinfo):
-    """Build SPEC, run a real forward pass, compare with the analysis and torchinfo."""
-    s = _load(spec)
+@click.option("--input", "input_shape", metavar="SHAPE", help=INPUT_HELP)
+def verify_cmd(spec, device, batch, no_torchinfo, input_shape):
+    """Build SPEC (a spec, or FILE.py:ATTR), run a real forward pass, compare with the
+    analysis and torchinfo."""
+    s = _load(spec, _shape(input_shape))
     from rich.console import Console
     from rich.table import Table
 
@@ -98,9 +109,11 @@ def verify_cmd(spec, device, batch, no_torchinfo):
 @click.option("--to", "target", type=click.Choice(["python"]), default="python", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout).")
 @click.option("--class-name", default="Net", show_default=True)
-def export_cmd(spec, target, output, class_name):
-    """Write SPEC as a plain PyTorch module (class Net(nn.Module)) that needs no cnnshape."""
-    s = _load(spec)
+@click.option("--input", "input_shape", metavar="SHAPE", help=INPUT_HELP)
+def export_cmd(spec, target, output, class_name, input_shape):
+    """Write SPEC (a spec, or FILE.py:ATTR) as a plain PyTorch module (class Net(nn.Module))
+    that needs no cnnshape."""
+    s = _load(spec, _shape(input_shape))
     from ..torch_backend.build import BuildError
     from ..torch_backend.export import export_python
 
@@ -121,49 +134,39 @@ def export_cmd(spec, target, output, class_name):
 @click.option("--input", "input_shape", required=True, help="One sample's shape, e.g. 1,28,28.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here (default: stdout).")
 def import_cmd(target, input_shape, output):
-    """Turn an nn.Sequential (a module attribute, or a function returning one) into a spec."""
-    import runpy
+    """Turn a PyTorch model into a spec: ATTR in FILE.py is an nn.Module, a class with a
+    no-argument constructor or a function returning a model. It is traced with torch.fx
+    (README: import); state_dict keys are kept, so the compiled spec loads the model's
+    weights with strict=True.
 
-    from ..cli import _parse_shape
-    from ..errors import CnnshapeError
-    from ..torch_backend.importer import from_module, instantiate
+    This RUNS FILE.py (its top level and the model's constructor, as importing it would).
+    Exit status: 0 imported, 1 the model cannot be written as a spec or does not fit
+    --input (located errors), 2 the file cannot be read or its code fails.
+    """
+    from ..cli import _parse_shape, consoles, is_python_target, load_arg, print_diagnostics, print_file_error
+    from ..errors import SpecError, SpecFileError
+    from ..torch_backend.importer import finished
     from ..yaml_out import dump_spec
 
-    path, _, attr = target.rpartition(":")
-    if not path or not attr:
-        _fail("expected FILE.py:ATTR, e.g. model.py:net")
+    if not is_python_target(target):
+        _fail(f"expected FILE.py:ATTR (a Python file and a name in it), e.g. model.py:net; received {target!r}")
     _check_output(output)
     shape = _parse_shape(None, None, input_shape)
     try:
-        namespace = runpy.run_path(path)
-    except FileNotFoundError:
-        _fail(f"{path}: no such file")
-    except Exception as exc:  # noqa: BLE001 - the user's file raised: report it, no traceback
-        _fail(f"{path} raised {type(exc).__name__}: {exc}")
-    if attr not in namespace:
-        _fail(f"{path} has no attribute {attr!r}")
+        spec = load_arg(target, shape)
+    except SpecFileError as exc:
+        print_file_error(consoles()[1], target, exc)
+        sys.exit(EXIT_FAILED)
+    except SpecError as exc:  # what a spec cannot say, at the user's line
+        print_diagnostics(consoles()[1], target, None, exc)
+        sys.exit(EXIT_INVALID)
     try:
-        obj = instantiate(namespace[attr], f"{path}:{attr}")
-    except CnnshapeError as exc:  # the user's code could not give a module: could not run
-        _fail(str(exc))
-    try:
-        spec = from_module(obj, shape)
-    except CnnshapeError as exc:
-        _fail(str(exc), EXIT_INVALID)
-    from ..analysis import analyze
-
-    report = analyze(spec)
-    actual = sum(p.numel() for p in obj.parameters()) if hasattr(obj, "parameters") else None
-    if report.ok and actual is not None and actual != report.totals.params:
-        _fail(f"the model does not accept --input {','.join(map(str, shape))}: on that input the imported "
-              f"spec has {report.totals.params:,} parameters, the model {actual:,} (a layer's input size "
-              "differs from what the model was made for)\n  give the input shape the model was made for",
-              EXIT_INVALID)
-    if not report.ok:
-        d = report.errors[0]
-        _fail(f"the model does not accept --input {','.join(map(str, shape))}: layer {d.name}: {d.message}"
-              + (f"\n  hint: {d.hint}" if d.hint else "") + "\n  give the input shape the model was made for",
-              EXIT_INVALID)
+        spec = finished(spec)
+    except SpecError as exc:  # layers built for another shape
+        print_diagnostics(consoles()[1], target, None, exc)
+        click.echo(f"  the model does not accept --input {','.join(map(str, shape))} as it is: give the input "
+                   "shape the model was made for, or fix the layers named above", err=True)
+        sys.exit(EXIT_INVALID)
     text = f"# imported by cnnshape from {target}\n" + dump_spec(spec)
     if output:
         _write(output, text)

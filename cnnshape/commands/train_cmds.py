@@ -9,12 +9,65 @@ import click
 from ..cli import EXIT_INVALID
 from .torch_cmds import _fail, _load
 
-DATA_HELP = "digits (real, offline), mnist, fashion-mnist (IDX files in --data-dir), shapes (generated), folder:PATH."
+DATA_HELP = ("digits (real, offline), mnist, fashion-mnist, kmnist, cifar10, cifar100 (downloaded once, verified, "
+             "cached), shapes (generated), folder:PATH.")
+DATA_DIR_HELP = ("Where the downloadable sets are looked for and downloaded to (a torchvision root works) "
+                 "[default: CNNSHAPE_DATA, else ./data then the cache folder ~/.cache/cnnshape/data].")
 
 
-def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False):
-    """Load the data; with ``classifier`` the spec is checked against the data's class
-    count first (no data is read for a spec that cannot train on it)."""
+class DownloadView:
+    """Shows download events (:class:`cnnshape.torch_backend.download.Event`) on ``console``:
+    a rich progress bar per file in a terminal, one line per file when piped, nothing when quiet."""
+
+    def __init__(self, console, quiet: bool = False):
+        self.console, self.quiet, self.live = console, quiet, console.is_terminal and not quiet
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, ev) -> None:
+        if self.quiet:
+            return
+        if ev.kind == "note":
+            (self.bar.console if self.bar else self.console).print(f"[yellow]note:[/] {ev.message}",
+                                                                   highlight=False)
+        elif ev.kind == "start":
+            resumed = f" (resuming at {ev.done:,} bytes)" if ev.done else ""
+            if not self.live:
+                self.console.print(f"downloading {ev.url}{resumed}", highlight=False)
+                return
+            if self.bar is None:
+                from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                           TransferSpeedColumn)
+
+                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                    TransferSpeedColumn(), TimeRemainingColumn(), console=self.console)
+                self.bar.start()
+            if ev.file in self.tasks:
+                self.bar.update(self.tasks[ev.file], completed=ev.done, total=ev.total)
+            else:
+                self.tasks[ev.file] = self.bar.add_task(ev.file, total=ev.total, completed=ev.done)
+        elif ev.kind == "bytes" and self.bar is not None and ev.file in self.tasks:
+            self.bar.update(self.tasks[ev.file], completed=ev.done, total=ev.total)
+        elif ev.kind == "done":
+            if self.bar is not None and ev.file in self.tasks:
+                self.bar.update(self.tasks[ev.file], completed=ev.done, total=ev.total,
+                                description=f"{ev.file} ✓ MD5")
+            else:
+                self.console.print(f"downloaded {ev.file} ({ev.done:,} bytes), MD5 verified", highlight=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False, download: bool = True,
+          console=None, quiet: bool = False):
+    """Load the data (downloading a missing downloadable set unless ``download`` is off);
+    with ``classifier`` the spec is checked against the data's class count first (no data
+    is read or fetched for a spec that cannot train on it)."""
+    from rich.console import Console
+
     from ..analysis import analyze
     from ..torch_backend.data import DataError, known_classes, load_data
     from ..torch_backend.train import TrainError, check_fit
@@ -32,11 +85,17 @@ def _data(name, spec, data_dir, limit, samples, seed, classifier: bool = False):
         except TrainError as exc:
             _fail(str(exc), EXIT_INVALID)
     outputs = out[0] if out is not None and len(out) == 1 else None
+    view = DownloadView(console or Console(stderr=True, highlight=False, soft_wrap=True), quiet)
     try:
         return load_data(name, spec.input, data_dir=data_dir, limit=limit, samples=samples, seed=seed,
-                         outputs=outputs)
+                         outputs=outputs, download=download, on_download=view)
     except DataError as exc:
         _fail(str(exc), EXIT_INVALID)
+    except KeyboardInterrupt:
+        view.close()
+        _fail("interrupted; a partial download is kept as NAME.part and resumed by the next run", 130)
+    finally:
+        view.close()
 
 
 def _device(device):
@@ -73,7 +132,10 @@ def _prepare_out(out_dir: str) -> None:
 @click.command("train")
 @click.argument("spec")
 @click.option("--data", default="digits", show_default=True, help=DATA_HELP)
-@click.option("--data-dir", type=click.Path(), help="Folder with the IDX files (mnist, fashion-mnist).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--no-download", is_flag=True, help="Never download: a missing data set is an error that says what "
+              "to fetch and where to put it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes on stderr (also when --format json).")
 @click.option("--device", default="auto", show_default=True,
               help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. A missing device is an error.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 3).")
@@ -90,8 +152,8 @@ def _prepare_out(out_dir: str) -> None:
 @click.option("--samples", type=click.IntRange(min=10), help="How many samples --data shapes generates (default 2000).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write checkpoint.pt and metrics.json here.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optimizer, seed, val_fraction,
-              limit, samples, out_dir, fmt):
+def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, batch_size, lr, optimizer, seed,
+              val_fraction, limit, samples, out_dir, fmt):
     """Train SPEC briefly on real or generated data and report loss and accuracy."""
     from ..torch_backend.build import BuildError
     from ..torch_backend.checkpoint import save_checkpoint
@@ -107,11 +169,12 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         _fail(str(exc))
     lr = config.learning_rate
     dev, dev_note = _device(device)
-    ds = _data(data, s, data_dir, limit, samples, seed, classifier=True)
-    quiet = fmt == "json"
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # piped lines are not broken at 80 columns
+    quiet = quiet or fmt == "json"
+    ds = _data(data, s, data_dir, limit, samples, seed, classifier=True, download=not no_download, console=err,
+               quiet=quiet)
     if not quiet:
         err.print(f"[bold]{spec}[/] on [bold]{ds.name}[/] ({len(ds)} samples, {ds.num_classes} classes) · {dev_note}"
                   f" · {optimizer} lr {lr} · batch {batch_size}")
@@ -121,24 +184,7 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
     if quiet:
         progress_cb = None
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("loss {task.fields[loss]:.4f} · acc {task.fields[acc]:.1%} · "
-                                  "{task.fields[ips]:,.0f} img/s · {task.fields[ms]:.1f} ms/step"),
-                       TimeElapsedColumn(), console=err, transient=False)
-        task = None
-
-        def progress_cb(p):
-            nonlocal task
-            if task is None:
-                task = bar.add_task("train", total=p.total_steps, epoch=p.epoch, loss=p.loss, acc=p.accuracy,
-                                    ips=p.images_per_s, ms=p.step_ms)
-            bar.update(task, completed=p.step, epoch=f"{p.epoch}/{p.epochs}", loss=p.loss, acc=p.accuracy,
-                       ips=p.images_per_s, ms=p.step_ms)
-            if p.val_accuracy is not None:
-                bar.console.print(f"  epoch {p.epoch}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
-                                  f"val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}")
+        bar, progress_cb = _train_progress(err)
     try:
         if bar is not None:
             bar.start()
@@ -166,7 +212,7 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         except OSError as exc:
             write_error = f"could not write the results to {out_dir}: {getattr(exc, 'strerror', None) or exc}"
             out_dir = None
-    if quiet:
+    if fmt == "json":
         click.echo(json.dumps(payload, indent=2))
     else:
         for w in result.warnings:
@@ -188,19 +234,56 @@ def train_cmd(spec, data, data_dir, device, epochs, steps, batch_size, lr, optim
         sys.exit(130)
 
 
+def _train_progress(err):
+    """(rich Progress or None, callback) for a training run: a live bar (steps, loss,
+    accuracy, img/s, ms/step, time left) in a terminal; when piped, one line per epoch."""
+
+    def epoch_line(p):
+        return (f"  epoch {p.epoch}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
+                f"val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}")
+
+    if not err.is_terminal:
+        def plain(p):
+            if p.val_accuracy is not None:
+                err.print(epoch_line(p))
+        return None, plain
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f} · acc {task.fields[acc]:.1%} · "
+                              "{task.fields[ips]:,.0f} img/s · {task.fields[ms]:.1f} ms/step"),
+                   TimeElapsedColumn(), TextColumn("elapsed ·"), TimeRemainingColumn(), TextColumn("left"),
+                   console=err, transient=False)
+    task = None
+
+    def live(p):
+        nonlocal task
+        if task is None:
+            task = bar.add_task("train", total=p.total_steps, epoch=p.epoch, loss=p.loss, acc=p.accuracy,
+                                ips=p.images_per_s, ms=p.step_ms)
+        bar.update(task, completed=p.step, epoch=f"{p.epoch}/{p.epochs}", loss=p.loss, acc=p.accuracy,
+                   ips=p.images_per_s, ms=p.step_ms)
+        if p.val_accuracy is not None:
+            bar.console.print(epoch_line(p))
+    return bar, live
+
+
 @click.command("viz")
 @click.argument("spec")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Weights from `cnnshape train --out` (default: "
               "the spec's initial weights, fixed `weight:` kernels included).")
-@click.option("--layer", help="Layer name, index or dotted path into blocks, e.g. layer2.0.conv1 "
-              "(default: the first 8 conv layers).")
+@click.option("--layer", "layers", multiple=True, help="Layer name, index or dotted path into blocks, e.g. "
+              "layer2.0.conv1; repeat for several (default: the first 8 conv layers).")
+@click.option("--image", type=click.Path(dir_okay=False), help="Feed this picture (PNG, JPEG...; any size: resized "
+              "and converted to the spec's input, with a note) instead of a data set sample.")
 @click.option("--data", default="digits", show_default=True, help=DATA_HELP)
-@click.option("--data-dir", type=click.Path())
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--no-download", is_flag=True, help="Never download a missing data set.")
 @click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True, help="Which sample to feed.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
-def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
-    """Write filters and feature maps of SPEC's layers for one sample as a PNG."""
+def viz_cmd(spec, checkpoint, layers, image, data, data_dir, no_download, sample, seed, out_path):
+    """Write filters and feature maps of SPEC's layers for one sample (or --image) as a PNG."""
     import torch
 
     from ..torch_backend import viz
@@ -216,14 +299,24 @@ def viz_cmd(spec, checkpoint, layer, data, data_dir, sample, seed, out_path):
             model = build(s, dtype="float32")
     except (CheckpointError, BuildError) as exc:
         _fail(str(exc), EXIT_INVALID)
-    ds = _data(data, s, data_dir, None, 64 if data == "shapes" else None, seed)
-    if sample >= len(ds):
-        _fail(f"--sample {sample}: the data set has {len(ds)} samples", EXIT_INVALID)
-    x = ds.x[sample]
-    names = [layer] if layer else viz.conv_layers(model)[:8]
+    if image:
+        try:
+            x, notes = viz.load_image(image, s.input)
+        except viz.VizError as exc:
+            _fail(str(exc), EXIT_INVALID)
+        for n in notes:
+            click.echo(f"note: {n}", err=True)
+        title = f"input: {os.path.basename(image)}"
+    else:
+        ds = _data(data, s, data_dir, None, 64 if data == "shapes" else None, seed, download=not no_download)
+        if sample >= len(ds):
+            _fail(f"--sample {sample}: the data set has {len(ds)} samples", EXIT_INVALID)
+        x = ds.x[sample]
+        title = f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})"
+    names = list(dict.fromkeys(layers)) or viz.conv_layers(model)[:8]
     if not names:
         _fail("the spec has no conv layers; pick one with --layer NAME to see its feature maps", EXIT_INVALID)
-    panels = [viz.input_panel(f"input: sample {sample} of {ds.name} (class {ds.classes[int(ds.y[sample])]})", x)]
+    panels = [viz.input_panel(title, x)]
     try:
         for name in names:
             lname, _ = viz.child(model, name)

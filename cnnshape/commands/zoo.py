@@ -6,6 +6,7 @@ generated), so it is instant and imports no torch.
 
 import json
 import os
+import shlex
 import sys
 
 import click
@@ -45,9 +46,10 @@ def zoo_cmd(name, output, force, fmt):
     autoencoder.
     """
     from .. import zoo
+    from ..limits import printable
 
     if name is None:
-        if output:
+        if output is not None:
             raise click.UsageError("-o/--output needs a NAME: cnnshape zoo NAME -o FILE")
         entries = zoo.entries()
         click.echo(json.dumps(entries, indent=2) if fmt == "json" else _table(entries))
@@ -59,17 +61,21 @@ def zoo_cmd(name, output, force, fmt):
         sys.exit(2)
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    if not output:
+    if output is None or output == "-":  # -o - is standard output, as SPEC - is standard input
         click.echo(text, nl=False)
         return
-    if os.path.exists(output) and not force:
-        click.echo(f"error: {output} exists; pass --force to overwrite it, or choose another file", err=True)
+    if not output:
+        click.echo("error: -o '': an empty file name (give a file, or - for standard output)", err=True)
+        sys.exit(2)
+    if os.path.lexists(output) and not force:  # a dangling symlink counts: its target would be created
+        click.echo(f"error: {printable(output)} exists; pass --force to overwrite it, or choose another file", err=True)
         sys.exit(2)
     from ..atomic import write_atomic
 
     try:
         write_atomic(output, text)
     except OSError as exc:
-        click.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        click.echo(f"error: cannot write {printable(output)}: {exc.strerror or exc}", err=True)
         sys.exit(2)
-    click.echo(f"wrote {output} (a copy of the zoo's {name}); next: cnnshape check {output}")
+    shown = shlex.quote(output)
+    click.echo(f"wrote {printable(output)} (a copy of the zoo's {name}); next: cnnshape check {printable(shown)}")

@@ -114,6 +114,10 @@ class Unflatten(Layer):
     def _sizes(self) -> list[int]:
         return self.unflattened_size if isinstance(self.unflattened_size, list) else [self.unflattened_size]
 
+    def torch_kwargs(self, shape: Shape) -> dict:
+        """torch takes a tuple only (``unflattened_size: 2`` is the one-entry tuple)."""
+        return {**super().torch_kwargs(shape), "unflattened_size": tuple(self._sizes())}
+
     def aliases_input(self, training: bool = True) -> bool:
         return True  # a view
 

@@ -6,7 +6,10 @@ the training hot path), class names, and notices about what was adapted (resizin
 channel replication). Sources, all offline:
 
 - ``digits``: the 1,797 real 8x8 handwritten digits scikit-learn ships;
-- ``mnist`` / ``fashion-mnist``: the standard IDX files from a local folder;
+- ``mnist`` / ``fashion-mnist`` / ``kmnist``: the standard IDX files, from a local folder
+  (a torchvision root works) or downloaded and verified with ``download=True``
+  (:mod:`.download`: torchvision's mirrors and MD5 sums, cached);
+- ``cifar10`` / ``cifar100``: the *binary* CIFAR files (never a pickle), likewise;
 - ``shapes``: generated circles, squares, triangles, crosses... (waves for 1-D inputs,
   solids for 3-D inputs) at any size and channel count;
 - ``folder:PATH``: one sub-folder per class of image files (Pillow).
@@ -24,7 +27,11 @@ import numpy as np
 
 from ..errors import CnnshapeError
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "shapes", "folder:PATH")
+DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "shapes", "folder:PATH")
+#: the data sets that can be downloaded, and the other spellings accepted for them
+DOWNLOADABLE = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
+                "fashionmnist": "fashion-mnist", "kmnist": "kmnist", "cifar10": "cifar10", "cifar-10": "cifar10",
+                "cifar100": "cifar100", "cifar-100": "cifar100"}
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -33,8 +40,13 @@ IDX_CLASSES = {
     "mnist": [str(i) for i in range(10)],
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                       "Sneaker", "Bag", "Ankle boot"],
+    "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
 }
-TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+#: CIFAR binary records: label bytes (cifar100: coarse, fine), then 3x32x32 pixels (R, G, B planes)
+CIFAR_LAYOUT = {"cifar10": (1, 0, [f"data_batch_{i}.bin" for i in range(1, 6)], "batches.meta.txt", 10),
+                "cifar100": (2, 1, ["train.bin"], "fine_label_names.txt", 100)}
 SHAPES_MAX_BYTES = 256 * 1024 * 1024
 DATA_MAX_BYTES = 512 * 1024 * 1024
 #: an IDX file's body (MNIST's training images are 47 MB)
@@ -107,30 +119,34 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
     return np.frombuffer(body, dtype=dt).reshape(dims)
 
 
-def find_idx(name: str, data_dir: str | os.PathLike | None, split: str = "train") -> tuple[Path, Path]:
-    """Locate the IDX image/label files of ``name`` in ``data_dir`` (also the layout
-    torchvision uses: DIR/MNIST/raw, DIR/FashionMNIST/raw); DataError naming the files."""
-    base = Path(data_dir or os.environ.get("CNNSHAPE_DATA", "data")).expanduser()
-    folders = [base, base / TORCHVISION_DIRS[name] / "raw", base / TORCHVISION_DIRS[name], base / name]
+def find_idx(name: str, data_dir: str | os.PathLike | None, split: str = "train", *, download: bool = False,
+             on_event=None, notices: list[str] | None = None) -> tuple[Path, Path]:
+    """Locate (with ``download``: fetch) the IDX image/label files of ``name``: in
+    ``data_dir`` (or ``CNNSHAPE_DATA``; also the torchvision layout DIR/MNIST/raw,
+    DIR/FashionMNIST/raw), else ``./data`` and the cache folder; DataError naming the files,
+    their URLs and where to put them."""
+    folder = _ensure(name, data_dir, download, on_event, notices)
     found = []
     for stem in IDX_FILES[split]:
-        hit = None
-        for folder in folders:
-            for candidate in (folder / stem, folder / f"{stem}.gz"):
-                if candidate.is_file():
-                    hit = candidate
-                    break
-            if hit:
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
+            if candidate.is_file():
+                found.append(candidate)
                 break
-        found.append(hit)
-    if None in found:
-        files = ", ".join(f"{s}.gz" for s in IDX_FILES[split])
-        raise DataError(
-            f"{name}: the IDX files are not in {base} (looked in {', '.join(str(f) for f in folders)})\n"
-            f"  put {files} (gzipped or not) into {base}, or pass --data-dir to the folder that has "
-            f"them (a torchvision download folder works: it holds {TORCHVISION_DIRS[name]}/raw/)\n"
-            "  cnnshape does not download data; --data digits or --data shapes work offline")
+        else:
+            raise DataError(f"{name}: {folder} has no {stem} (gzipped or not)")
     return found[0], found[1]
+
+
+def _ensure(name, data_dir, download, on_event, notices) -> Path:
+    from .download import DownloadError, ensure
+
+    try:
+        folder, notes = ensure(name, data_dir, download=download, on_event=on_event)
+    except DownloadError as exc:
+        raise DataError(str(exc)) from None
+    if notices is not None:
+        notices.extend(notes)
+    return folder
 
 
 # ------------------------------------------------------------------------ helpers
@@ -216,8 +232,8 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
 
 
-def _idx(name, shape, notices, data_dir, limit):
-    img_path, lab_path = find_idx(name, data_dir)
+def _idx(name, shape, notices, data_dir, limit, download=False, on_event=None):
+    img_path, lab_path = find_idx(name, data_dir, download=download, on_event=on_event, notices=notices)
     images = read_idx(img_path)
     labels = read_idx(lab_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or 0 in images.shape:
@@ -233,6 +249,50 @@ def _idx(name, shape, notices, data_dir, limit):
     x = images[:, None, :, :].astype(np.float32) / 255.0
     return _fit_images(x, shape, f"{name} ({images.shape[1]}x{images.shape[2]})", notices), \
         labels.astype(np.int64), IDX_CLASSES[name]
+
+
+def read_cifar(path: Path, label_bytes: int, label_at: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[N, 3, 32, 32]`` (uint8) and labels of one CIFAR *binary* file: records of
+    ``label_bytes`` label bytes then 3,072 pixel bytes. DataError when the file is not that."""
+    rec = label_bytes + 3 * 32 * 32
+    try:
+        size = path.stat().st_size
+        if size == 0 or size % rec or size > IDX_MAX_BYTES:
+            raise DataError(f"{path}: {size:,} bytes is not a whole number of {rec}-byte CIFAR records "
+                            f"(at most {IDX_MAX_BYTES:,} bytes); not a CIFAR binary file")
+        raw = np.fromfile(path, dtype=np.uint8).reshape(-1, rec)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    labels = raw[:, label_at].astype(np.int64)
+    bad = labels >= classes
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{path}: label {int(labels[i])} of record {i} is not a class (0..{classes - 1})")
+    return raw[:, label_bytes:].reshape(-1, 3, 32, 32), labels
+
+
+def _cifar(name, shape, notices, data_dir, limit, download=False, on_event=None):
+    folder = _ensure(name, data_dir, download, on_event, notices)
+    label_bytes, label_at, files, names_file, k = CIFAR_LAYOUT[name]
+    per_file = []
+    wanted = limit
+    for f in files:
+        x, y = read_cifar(folder / f, label_bytes, label_at, k)
+        per_file.append((x, y))
+        if wanted is not None and sum(len(p[1]) for p in per_file) >= wanted:
+            break
+    images = np.concatenate([p[0] for p in per_file])
+    labels = np.concatenate([p[1] for p in per_file])
+    classes = CIFAR10_CLASSES if name == "cifar10" else [str(i) for i in range(k)]
+    try:
+        listed = [ln.strip() for ln in (folder / names_file).read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if len(listed) == k:
+            classes = listed
+    except (OSError, UnicodeDecodeError):
+        notices.append(f"{name}: no readable {names_file}; classes are numbered")
+    keep = _cap(len(labels), shape, notices, name, limit)
+    x = images[:keep].astype(np.float32) / 255.0
+    return _fit_images(x, shape, f"{name} (3x32x32)", notices), labels[:keep], classes
 
 
 def _folder(path, shape, notices, limit):
@@ -291,8 +351,8 @@ def known_classes(name: str) -> int | None:
     key = name.lower()
     if key == "digits":
         return 10
-    if key in ("mnist", "fashion-mnist", "fashion_mnist", "fashionmnist"):
-        return len(IDX_CLASSES["mnist" if key == "mnist" else "fashion-mnist"])
+    if key in DOWNLOADABLE:
+        return CIFAR_LAYOUT[DOWNLOADABLE[key]][4] if DOWNLOADABLE[key] in CIFAR_LAYOUT else 10
     if key.startswith("folder:"):
         root = Path(name[len("folder:"):]).expanduser()
         try:
@@ -303,8 +363,14 @@ def known_classes(name: str) -> int | None:
 
 
 def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None, samples: int | None = None,
-              seed: int = 0, normalise: bool = True, outputs: int | None = None) -> Dataset:
+              seed: int = 0, normalise: bool = True, outputs: int | None = None, download: bool = False,
+              on_download=None) -> Dataset:
     """Load data set ``name`` (see :data:`DATASETS`) fitted to ``input_shape``.
+
+    ``download`` fetches a missing mnist / fashion-mnist / kmnist / cifar10 / cifar100 (as
+    torchvision's ``download=True``; off by default, as there), reporting to
+    ``on_download`` (:class:`.download.Event`); ``data_dir`` overrides where files are
+    looked for and downloaded to (default: ``./data``, then the cache folder).
 
     ``outputs`` (the classifier's width) only shapes generated data: ``shapes`` then makes
     ``min(outputs, available)`` classes. Every data set keeps its classes; the trainer
@@ -319,9 +385,10 @@ def load_data(name: str, input_shape, *, data_dir=None, limit: int | None = None
     key = name.lower()
     if key == "digits":
         x, y, classes = _digits(shape, notices, limit)
-    elif key in ("mnist", "fashion-mnist", "fashion_mnist", "fashionmnist"):
-        key = "mnist" if key == "mnist" else "fashion-mnist"
-        x, y, classes = _idx(key, shape, notices, data_dir, limit)
+    elif key in DOWNLOADABLE:
+        key = DOWNLOADABLE[key]
+        loader = _cifar if key in CIFAR_LAYOUT else _idx
+        x, y, classes = loader(key, shape, notices, data_dir, limit, download, on_download)
     elif key == "shapes":
         n = samples or limit or 2000
         per_sample = 4 * int(np.prod(shape))

@@ -109,11 +109,18 @@ def export_python(spec, class_name: str = "Net") -> str:
     init, forward, mapping, fixed = [], [], [], []
     em = Emitter()
     needs = em.needs
+    top_inline = any(lr.layer is not None and lr.layer.is_block and lr.layer.inline for lr in report.layers)
+    if top_inline:  # a top-level inline block registers its layers on the Net itself: one step list
+        needs.update({"Inline", "OrderedDict"})
+        init.append("        self._steps = _adopt(self, OrderedDict([")
     for lr in report.layers:
-        attr = _attr(lr.name, lr.index, lr.type, used)
-        init.append(f"        self.{attr} = {em.expr(lr, 2)}")
+        attr = lr.name if top_inline else _attr(lr.name, lr.index, lr.type, used)
+        if top_inline:
+            init.append(f"            ({attr!r}, {em.expr(lr, 3)}),  # {list(lr.input)} -> {list(lr.output)}")
+        else:
+            init.append(f"        self.{attr} = {em.expr(lr, 2)}")
         for row in lr.walk():
-            sub = attr + row.path[len(lr.path):]
+            sub = row.path if top_inline else attr + row.path[len(lr.path):]
             if row.layer is not None and not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
                 fixed.append((sub, row.layer.weight))
             if row.layer is not None and not row.layer.is_block and row.params and not row.trainable_params:
@@ -125,8 +132,12 @@ def export_python(spec, class_name: str = "Net") -> str:
                     target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
                     for name, _ in row.layer.own_parameters():
                         init.append(f"        {target}.{name}.requires_grad_(False)  # trainable: false")
-        forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
+        if not top_inline:
+            forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
         mapping.append((lr.name, attr))
+    if top_inline:
+        init.append("        ]))")
+        forward.append("        x = _run(self, self._steps, x)")
     src = [
         f'"""{spec.name or "Network"}: exported by cnnshape from a spec; plain PyTorch, no cnnshape needed.',
         "",

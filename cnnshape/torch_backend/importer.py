@@ -2,130 +2,15 @@
 
 from ..analysis import analyze
 from ..errors import CnnshapeError
-from ..layers import LAYER_TYPES
+from ..limits import MAX_DEPTH
 from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
+from .module_items import (  # noqa: F401  (the conversion helpers' old home)
+    SKIP, _check_trainable, _default_equal, _item, _items, _layer_class, _leaf, _plain, _stores_kernel_as_stride,
+)
 
-#: written apart from the layer's torch arguments (or not at all: a fixed weight)
-SKIP = {"name", "trainable", "weight"}
-
-
-def _plain(v, collapse: bool):
-    """tuple -> list; convolutions store every size as a tuple (the spec may have used an
-    int), so equal entries collapse back to one int; pools keep what the user passed."""
-    if isinstance(v, tuple):
-        v = list(v)
-        if collapse and v and all(x == v[0] for x in v):
-            return v[0]
-    return v
-
-
-def _default_equal(value, default):
-    if default is None:
-        return value is None
-    if isinstance(value, list):  # torch kept the list the user gave: keep it too
-        return False
-    return value == default
-
-
-def _items(children, prefix: str, offset: int = 0) -> list:
-    return [_item(child_name, child, i + offset, prefix) for i, (child_name, child) in enumerate(children)]
-
-
-def _item(child_name: str, child, i: int, prefix: str) -> dict:
-    """One child module as spec data (blocks: asked of every block class in turn)."""
-    from ..layers.blocks import BLOCK_TYPES
-
-    where = f"{prefix}{child_name}" if child_name is not None else prefix.rstrip(".")
-
-    def items(pairs, sub: str = "", offset: int = 0) -> list:
-        return _items(pairs, f"{where}.{sub}", offset)
-
-    d = None
-    for cls in BLOCK_TYPES.values():
-        d = cls.from_torch(child, items)
-        if d is not None:
-            break
-    if d is None:
-        if child_name is None:  # an inline block: its layers are registered on the enclosing module
-            raise CnnshapeError(f"'{where}' holds an inline {type(child).__name__}, which cnnshape does not "
-                                "recognise as a block")
-        d = _leaf(where, child)
-    if child_name is None:
-        d["inline"] = True
-    elif child_name != str(i):
-        d["name"] = child_name
-    return d
-
-
-def _layer_class(child):
-    """The layer class for a torch leaf module: ``torch.nn.<Type>`` itself, or a class named
-    like a layer's ``torch_module`` (layer_modules.py, or its copy in an exported file)."""
-    from torch import nn
-
-    type_name = type(child).__name__
-    cls = LAYER_TYPES.get(type_name)
-    if cls is not None and not cls.is_block and getattr(nn, type_name, None) is type(child):
-        return cls
-    for c in LAYER_TYPES.values():
-        if getattr(c, "torch_module", None) == type_name:
-            return c
-    return None
-
-
-def _stores_kernel_as_stride(cls, kernel_size) -> bool:
-    """True when ``cls(kernel_size)`` keeps ``stride`` equal to the kernel (MaxPool, AvgPool),
-    False when it keeps None (LPPool): only then is a stride equal to the kernel a default."""
-    try:
-        return cls(kernel_size).stride is not None
-    except (TypeError, ValueError):
-        return False
-
-
-def _leaf(where: str, child) -> dict:
-    from torch import nn
-
-    type_name = type(child).__name__
-    cls = _layer_class(child)
-    if cls is None:
-        if isinstance(child, nn.Sequential):
-            raise CnnshapeError(f"child '{where}' is a {type_name}, a subclass of nn.Sequential with its own "
-                                "forward: what it computes is not the sequence of its children, so cnnshape "
-                                "cannot describe it; use a plain nn.Sequential, or import its parts")
-        raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
-                            f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
-    _check_trainable(where, child)
-    d = {"type": cls.type}
-    collapse = isinstance(child, nn.modules.conv._ConvNd)
-    for key, arg in cls.ARGS.items():
-        if key in SKIP or (arg.inferred_from and not arg.required) or not hasattr(child, key):
-            continue
-        value = getattr(child, key)
-        if key == "bias":
-            value = child.bias is not None
-        value = _plain(value, collapse)
-        if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
-                and arg.default is None and _stores_kernel_as_stride(type(child), child.kernel_size):
-            continue  # the module turned stride=None into the kernel size: the spec leaves it out
-        if not arg.required and _default_equal(value, arg.default):
-            continue
-        d[key] = value
-    params = list(child.parameters())
-    if params and not any(p.requires_grad for p in params):
-        d["trainable"] = False
-    return d
-
-
-def _check_trainable(where: str, child) -> None:
-    """A spec freezes whole layers only: a layer with some parameters frozen and others
-    trainable cannot be represented (refused rather than reported as fully trainable)."""
-    flags = {n: p.requires_grad for n, p in child.named_parameters()}
-    if len(set(flags.values())) > 1:
-        frozen = ", ".join(n for n, g in flags.items() if not g)
-        live = ", ".join(n for n, g in flags.items() if g)
-        raise CnnshapeError(f"child '{where}' ({type(child).__name__}) is partly frozen: {frozen} frozen, {live} "
-                            "trainable; a spec freezes whole layers only (trainable: false), so this cannot be "
-                            "imported exactly: freeze or unfreeze the whole layer first")
+#: deepest nesting of child modules an imported model may have (a spec nests at most MAX_DEPTH)
+MAX_MODULE_DEPTH = MAX_DEPTH // 2 - 1
 
 
 def _check_shared(module) -> None:
@@ -155,7 +40,22 @@ def _top_children(module) -> list:
     return [("0", module)]
 
 
-def instantiate(obj, what: str):
+def module_depth(model) -> int:
+    """Deepest nesting of child modules (iterative: no recursion limit)."""
+    deepest, stack, seen = 0, [(model, 0)], set()
+    while stack:
+        m, d = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        deepest = max(deepest, d)
+        if deepest > MAX_MODULE_DEPTH:
+            break
+        stack.extend((c, d + 1) for c in m._modules.values() if c is not None)
+    return deepest
+
+
+def instantiate(obj, what: str, raw: bool = False):
     """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
     with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
     import inspect
@@ -174,24 +74,73 @@ def instantiate(obj, what: str):
         if need:
             raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
                                 "with none: add a module-level instance, e.g. net = Net(...), and import that")
+    if raw:  # the caller reports what the user's code raises
+        return obj()
     try:
         return obj()
     except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
         raise CnnshapeError(f"{what}() raised {type(exc).__name__}: {exc}") from None
 
 
-def from_module(module, input_shape, *, batch: int = 1, name: str | None = None) -> Spec:
-    """A spec for ``module`` (nn.Sequential, a cnnshape-exported Net, or a single supported
-    layer) on ``input_shape`` (one sample, no batch). What a spec cannot express raises
-    CnnshapeError naming the module: unsupported layers, weight sharing, partly frozen
-    layers, nn.Sequential subclasses with their own forward."""
+def import_spec(module, input, *, batch: int = 1, name: str | None = None, sites: dict | None = None,
+                source=None) -> Spec:
+    """The spec of ``module`` on ``input`` (one sample, no batch) through torch.fx, not yet
+    analysed: layers keep their declared input sizes (in_channels, in_features,
+    num_features) so that the analysis reports a module built for another shape.
+    ``sites`` ({id(module): Site}) and ``source`` (a :class:`cnnshape.spec.Source` of the
+    user's file) locate the layers at the lines that construct them. Raises
+    :class:`~cnnshape.torch_backend.fx_import.ImportRefused` (a CnnshapeError) for what a
+    spec cannot say."""
+    from ..spec import Source
+    from ..yaml_io import Positions
+    from .fx_import import import_graph
+
+    from .fx_import import ImportRefused
+
+    if not hasattr(module, "named_modules"):
+        raise CnnshapeError(f"expected a torch.nn.Module, received {type(module).__name__}")
+    if module_depth(module) > MAX_MODULE_DEPTH:
+        site = (sites or {}).get(id(module))
+        raise ImportRefused(f"{type(module).__name__} nests modules more than {MAX_MODULE_DEPTH} levels deep; a spec "
+                            f"holds at most {MAX_MODULE_DEPTH} (README: Limits)", "flatten the nesting", site)
     _check_shared(module)
-    layers = _items(_top_children(module), "")
-    data = {"input": list(input_shape), "layers": layers}
+    layers, table = import_graph(module, input, sites)
+    data = {"input": list(input), "layers": layers}
     if batch != 1:
         data["batch"] = batch
     if name:
         data["name"] = name
-    spec = from_data(data)
-    analyze(spec)
-    return spec
+    src = None
+    if source is not None:
+        src = Source(source.path, source.text, Positions(table))
+    return from_data(data, src)
+
+
+def from_module(module, input=None, *, batch: int = 1, name: str | None = None, input_shape=None) -> Spec:
+    """A spec for ``module`` (any torch.fx-traceable model: nn.Sequential, a cnnshape-exported
+    Net, an nn.Module whose forward calls its layers, torchvision's classifiers) on
+    ``input`` (one sample's shape, no batch). What a spec cannot express raises
+    CnnshapeError naming the module and the line (see the README's import section); a
+    model whose layers do not fit ``input`` raises SpecError with the analysis's
+    diagnostics. ``input_shape=`` is the old name of ``input`` (deprecated)."""
+    if input_shape is not None:
+        import warnings
+
+        warnings.warn("from_module(input_shape=...) is deprecated: use input=...", DeprecationWarning, stacklevel=2)
+        input = input_shape if input is None else input
+    if input is None:
+        raise TypeError("from_module() needs input=, one sample's shape, e.g. input=(3, 224, 224)")
+    spec = import_spec(module, input, batch=batch, name=name)
+    return finished(spec)
+
+
+def finished(spec: Spec) -> Spec:
+    """``spec`` analysed, without the declared input sizes (they equal the inferred ones);
+    SpecError with the analysis's diagnostics when a layer does not fit."""
+    from ..errors import SpecError
+    from .fx_import import strip_inputs
+
+    report = analyze(spec)
+    if not report.ok:
+        raise SpecError(list(report.errors), spec.source.path if spec.source else None)
+    return from_data(strip_inputs(spec.to_dict()))

@@ -56,3 +56,333 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------ timm's layers
+# Plain copies of timm 1.0's modules (same parameter names and shapes, hence state_dict
+# keys; same arithmetic), so a timm model's weights load into the compiled spec strictly.
+
+def _get_padding(kernel_size, stride, dilation):
+    """timm's ``get_padding``: ``((stride - 1) + dilation * (kernel_size - 1)) // 2`` per axis."""
+    return tuple(((s - 1) + d * (k - 1)) // 2 for k, s, d in zip(kernel_size, stride, dilation))
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+class StdConv2d(nn.Conv2d):
+    """Conv2d with weight standardisation, as ``timm.layers.StdConv2d`` (BiT): each filter is
+    normalised to zero mean and unit variance (``eps`` added) before the convolution;
+    ``padding=None`` is timm's default padding ``((stride-1) + dilation*(k-1)) // 2``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=None, dilation=1, groups=1,
+                 bias=False, eps=1e-6):
+        if padding is None:
+            padding = _get_padding(_pair(kernel_size), _pair(stride), _pair(dilation))
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias)
+        self.eps = eps
+
+    def forward(self, x):
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          training=True, momentum=0., eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ScaledStdConv2d(nn.Conv2d):
+    """Conv2d with scaled weight standardisation, as ``timm.layers.ScaledStdConv2d`` (NFNet):
+    standardised filters times ``gain * gamma / sqrt(fan_in)`` (``gain``: a learned
+    ``[out_channels, 1, 1, 1]`` parameter)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=None, dilation=1, groups=1,
+                 bias=True, gamma=1.0, eps=1e-6, gain_init=1.0):
+        if padding is None:
+            padding = _get_padding(_pair(kernel_size), _pair(stride), _pair(dilation))
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias)
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.eps = eps
+        self.gain = nn.Parameter(torch.full((self.out_channels, 1, 1, 1), float(gain_init)))
+
+    def forward(self, x):
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          weight=(self.gain * self.scale).view(-1), training=True, momentum=0.,
+                                          eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class LayerScale(nn.Module):
+    """``x * gamma`` with channels last (``gamma``: ``[dim]``), as ``timm.layers.LayerScale``."""
+
+    def __init__(self, dim, init_values=1e-5, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x):
+        return x.mul_(self.gamma) if self.inplace else x * self.gamma
+
+
+class LayerScale2d(nn.Module):
+    """``x * gamma`` per channel of ``(N, C, H, W)`` (``gamma``: ``[dim]``), as ``timm.layers.LayerScale2d``."""
+
+    def __init__(self, dim, init_values=1e-5, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x):
+        gamma = self.gamma.view(1, -1, 1, 1)
+        return x.mul_(gamma) if self.inplace else x * gamma
+
+
+class Scale(nn.Module):
+    """``x * scale`` per channel (``scale``: ``[dim]``, viewed ``[dim, 1, 1]`` with ``use_nchw``),
+    as timm's MetaFormer ``Scale`` (PoolFormer, ConvFormer's layer and residual scales)."""
+
+    def __init__(self, dim, init_value=1.0, trainable=True, use_nchw=True):
+        super().__init__()
+        self.shape = (dim, 1, 1) if use_nchw else (dim,)
+        self.scale = nn.Parameter(init_value * torch.ones(dim), requires_grad=trainable)
+
+    def forward(self, x):
+        return x * self.scale.view(self.shape)
+
+
+class StarReLU(nn.Module):
+    """``scale * relu(x) ** 2 + bias`` with scalar parameters ``scale`` and ``bias`` (shape [1]),
+    as timm's MetaFormer ``StarReLU`` (ConvFormer, CAFormer)."""
+
+    def __init__(self, scale_value=1.0, bias_value=0.0, scale_learnable=True, bias_learnable=True, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+        self.relu = nn.ReLU(inplace=inplace)
+        self.scale = nn.Parameter(scale_value * torch.ones(1), requires_grad=scale_learnable)
+        self.bias = nn.Parameter(bias_value * torch.ones(1), requires_grad=bias_learnable)
+
+    def forward(self, x):
+        return self.scale * self.relu(x) ** 2 + self.bias
+
+
+class LearnableAffineBlock(nn.Module):
+    """``scale * x + bias`` with scalar parameters (shape [1]), as timm's HGNetV2 ``LearnableAffineBlock``."""
+
+    def __init__(self, scale_value=1.0, bias_value=0.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([float(scale_value)]))
+        self.bias = nn.Parameter(torch.tensor([float(bias_value)]))
+
+    def forward(self, x):
+        return self.scale * x + self.bias
+
+
+class GlobalResponseNorm(nn.Module):
+    """Global response normalisation (ConvNeXt-V2), as ``timm.layers.GlobalResponseNorm``:
+    ``x + bias + weight * x * n`` with ``n = ||x||_spatial / (mean over channels + eps)``;
+    ``channels_last``: the input is ``(N, H, W, C)``, else ``(N, C, H, W)``."""
+
+    def __init__(self, dim, eps=1e-6, channels_last=True):
+        super().__init__()
+        self.eps = eps
+        if channels_last:
+            self.spatial_dim, self.channel_dim, self.wb_shape = (1, 2), -1, (1, 1, 1, -1)
+        else:
+            self.spatial_dim, self.channel_dim, self.wb_shape = (2, 3), 1, (1, -1, 1, 1)
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x):
+        x_g = x.norm(p=2, dim=self.spatial_dim, keepdim=True)
+        x_n = x_g / (x_g.mean(dim=self.channel_dim, keepdim=True) + self.eps)
+        return x + torch.addcmul(self.bias.view(self.wb_shape), self.weight.view(self.wb_shape), x * x_n)
+
+
+def _group_std(x, groups, eps):
+    b, c, h, w = x.shape
+    x = x.reshape(b, groups, c // groups, h, w)
+    std = x.float().var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(eps).sqrt().to(x.dtype)
+    return std.expand(x.shape).reshape(b, c, h, w)
+
+
+class EvoNorm2dS0(nn.Module):
+    """EvoNorm-S0, as ``timm.layers.EvoNorm2dS0``: ``x * sigmoid(v * x) / group_std(x)`` (with
+    ``apply_act``), then ``* weight + bias`` per channel; ``groups`` or ``group_size``."""
+
+    def __init__(self, num_features, groups=32, group_size=None, apply_act=True, eps=1e-5):
+        super().__init__()
+        self.apply_act = apply_act
+        self.groups = num_features // group_size if group_size else groups
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.v = nn.Parameter(torch.ones(num_features)) if apply_act else None
+
+    def forward(self, x):
+        v_shape = (1, -1, 1, 1)
+        if self.v is not None:
+            v = self.v.view(v_shape).to(x.dtype)
+            x = x * (x * v).sigmoid() / _group_std(x, self.groups, self.eps)
+        return x * self.weight.view(v_shape).to(x.dtype) + self.bias.view(v_shape).to(x.dtype)
+
+
+class EvoNorm2dB0(nn.Module):
+    """EvoNorm-B0, as ``timm.layers.EvoNorm2dB0``: ``x / max(sqrt(var + eps), v * x + instance_std(x))``
+    (batch variance in training, the ``running_var`` buffer in eval), then ``* weight + bias``."""
+
+    def __init__(self, num_features, apply_act=True, momentum=0.1, eps=1e-3):
+        super().__init__()
+        self.apply_act = apply_act
+        self.momentum = momentum
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.v = nn.Parameter(torch.ones(num_features)) if apply_act else None
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        v_shape = (1, -1, 1, 1)
+        if self.v is not None:
+            if self.training:
+                var = x.float().var(dim=(0, 2, 3), unbiased=False)
+                n = x.numel() / x.shape[1]
+                self.running_var.copy_(self.running_var * (1 - self.momentum) + var.detach() * self.momentum * (n / (n - 1)))
+            else:
+                var = self.running_var
+            left = var.add(self.eps).sqrt_().to(x.dtype).view(v_shape).expand_as(x)
+            v = self.v.to(x.dtype).view(v_shape)
+            std = x.float().var(dim=(2, 3), unbiased=False, keepdim=True).add(self.eps).sqrt().to(x.dtype)
+            right = x * v + std.expand(x.shape)
+            x = x / left.max(right)
+        return x * self.weight.to(x.dtype).view(v_shape) + self.bias.to(x.dtype).view(v_shape)
+
+
+class FilterResponseNormTlu2d(nn.Module):
+    """Filter response normalisation with a thresholded linear unit, as
+    ``timm.layers.FilterResponseNormTlu2d``: ``max(x / rms(x) * weight + bias, tau)`` (rms over
+    H, W per sample and channel; without ``apply_act`` no ``tau``)."""
+
+    def __init__(self, num_features, apply_act=True, eps=1e-5, rms=True):
+        super().__init__()
+        self.apply_act = apply_act
+        self.rms = rms
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.tau = nn.Parameter(torch.zeros(num_features)) if apply_act else None
+
+    def forward(self, x):
+        v_shape = (1, -1, 1, 1)
+        inv = x.square().float().mean(dim=(2, 3), keepdim=True).add(self.eps).rsqrt().to(x.dtype)
+        x = x * inv.expand(x.shape)
+        x = x * self.weight.view(v_shape).to(dtype=x.dtype) + self.bias.view(v_shape).to(dtype=x.dtype)
+        return torch.maximum(x, self.tau.reshape(v_shape).to(dtype=x.dtype)) if self.tau is not None else x
+
+
+class SimpleNorm2d(nn.Module):
+    """timm's ``SimpleNorm2d``: ``x / sqrt(var + eps)`` over the channels at each position
+    (torch.var's default unbiased estimate, no mean subtracted from x), times ``weight``."""
+
+    def __init__(self, channels, eps=1e-6, affine=True):
+        super().__init__()
+        self.normalized_shape = (channels,)
+        self.eps = eps
+        self.elementwise_affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(channels))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        v = torch.var(x, dim=(-1,), keepdim=True)
+        x = x * torch.rsqrt(v + self.eps)
+        if self.weight is not None:
+            x = x * self.weight
+        return x.permute(0, 3, 1, 2)
+
+
+class SpaceToDepth(nn.Module):
+    """``(N, C, H, W) -> (N, C*bs*bs, H/bs, W/bs)`` with the channel order of
+    ``timm.layers.SpaceToDepth`` (TResNet): channel ``(i*bs + j)*C + c`` holds ``x[c, bs*h + i, bs*w + j]``
+    (PixelUnshuffle orders them ``c*bs*bs + i*bs + j``)."""
+
+    def __init__(self, block_size=4):
+        super().__init__()
+        self.bs = block_size
+
+    def forward(self, x):
+        n, c, h, w = x.size()
+        x = x.view(n, c, h // self.bs, self.bs, w // self.bs, self.bs)
+        x = x.permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(n, c * self.bs * self.bs, h // self.bs, w // self.bs)
+
+
+class Slice(nn.Module):
+    """``x.narrow(dim, start, length)``: a slice along one axis of the batched tensor (a view),
+    e.g. channels ``start .. start+length-1`` with ``dim=1``."""
+
+    def __init__(self, dim, start, length):
+        super().__init__()
+        self.dim, self.start, self.length = dim, start, length
+
+    def forward(self, x):
+        return x.narrow(self.dim, self.start, self.length)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, start={self.start}, length={self.length}"
+
+
+_GAMMA_ACTS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "swish": nn.functional.silu,
+               "gelu": nn.functional.gelu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+class GammaAct(nn.Module):
+    """``act(x) * gamma`` (a constant), as timm's NFNet ``GammaAct`` (``act_type``: relu, silu /
+    swish, gelu, sigmoid, tanh)."""
+
+    def __init__(self, act_type="relu", gamma=1.0):
+        super().__init__()
+        self.act_type = act_type
+        self.gamma = gamma
+
+    def forward(self, x):
+        return _GAMMA_ACTS[self.act_type](x) * self.gamma
+
+    def extra_repr(self):
+        return f"act_type={self.act_type!r}, gamma={self.gamma}"
+
+
+class Multiply(nn.Module):
+    """``x * value`` (a constant; no parameters): NFNet's alpha / beta / attn_gain."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return x * self.value
+
+    def extra_repr(self):
+        return f"value={self.value}"
+
+
+class RmsNorm2d(nn.Module):
+    """timm's ``RmsNorm2d``: ``x / sqrt(mean_C(x²) + eps) * weight`` at each position of ``(N, C, H, W)``."""
+
+    def __init__(self, channels, eps=1e-6, affine=True):
+        super().__init__()
+        self.normalized_shape = (channels,)
+        self.eps = eps
+        self.elementwise_affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(channels))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x):
+        v = torch.mean(x.pow(2), dim=1, keepdim=True)
+        x = x * torch.rsqrt(v + self.eps)
+        if self.weight is not None:
+            x = x * self.weight.reshape(1, -1, 1, 1)
+        return x

@@ -53,7 +53,8 @@ class Sequence(nn.Module):
 
 class Residual(nn.Module):
     """``y = after(layer_scale * body(x) + shortcut(x))``; identity shortcut when ``shortcut``
-    is None; ``layer_scale`` (a per-channel parameter) only when given. The add needs equal
+    is None; ``layer_scale`` (a per-channel parameter, registered under its name: ``layer_scale``
+    by default, timm's ``gamma``; shape ``[C, 1, ...]`` or ``[C]`` when flat) only when given. The add needs equal
     shapes (no broadcasting), as the analysis requires.
 
     Children (state_dict prefixes): the body's layers by name, the shortcut under
@@ -62,9 +63,14 @@ class Residual(nn.Module):
 
     def __init__(self, body, shortcut=None, shortcut_name="shortcut", after=None, layer_scale=None):
         super().__init__()
-        if layer_scale is not None:  # (value, channels, rank)
-            value, channels, rank = layer_scale
-            self.layer_scale = nn.Parameter(torch.full((channels,) + (1,) * rank, float(value)))
+        self._scale = None
+        if layer_scale is not None:  # (value, channels, rank[, parameter name[, flat]])
+            value, channels, rank, *rest = layer_scale
+            name = rest[0] if rest else "layer_scale"
+            flat = len(rest) > 1 and rest[1]
+            shape = (channels,) if flat else (channels,) + (1,) * rank
+            self.register_parameter(name, nn.Parameter(torch.full(shape, float(value))))
+            self._scale = (name, (1, channels) + (1,) * rank)  # viewed against the batched body output
         self._body = _adopt(self, body)
         self._shortcut = shortcut_name if shortcut is not None else None
         if shortcut is not None:
@@ -73,8 +79,8 @@ class Residual(nn.Module):
 
     def forward(self, x):
         h = _run(self, self._body, x)
-        if getattr(self, "layer_scale", None) is not None:
-            h = self.layer_scale * h
+        if self._scale is not None:
+            h = h * self._parameters[self._scale[0]].view(self._scale[1])
         s = getattr(self, self._shortcut)(x) if self._shortcut is not None else x
         if h.shape != s.shape:  # no silent broadcasting: the add needs equal shapes
             raise RuntimeError(f"Residual add needs equal shapes: body outputs {list(h.shape[1:])}, "
@@ -131,3 +137,46 @@ class DenseBlock(nn.Module):
         for step in self._copies:
             features.append(_run(self, [step], torch.cat(features, 1)))
         return torch.cat(features, 1)
+
+
+class Graph(nn.Module):
+    """Named tensors: ``steps`` are (name, op, input names, argument) run in order, ``x`` the
+    block's input; op "module" runs the child registered under name (a dotted name nests it:
+    ``convs.0`` is child ``0`` of a container ``convs``, the keys of a ModuleList), "add" /
+    "mul" sum / multiply the inputs, "cat" concatenates them along dim argument. A tensor is
+    dropped after its last reader; the block returns the tensor named ``output``."""
+
+    def __init__(self, modules, steps, output):
+        super().__init__()
+        for path, module in modules.items():
+            owner, *parents, leaf = [self] + path.split(".")
+            for p in parents:
+                if p not in owner._modules:
+                    owner.add_module(p, nn.Module())
+                owner = owner._modules[p]
+            owner.add_module(leaf, module)
+        self._steps = [tuple(s) for s in steps]
+        self._output = output
+        last = {}
+        for i, step in enumerate(self._steps):
+            for s in step[2]:
+                last[s] = i
+        self._free = [[s for s in dict.fromkeys(srcs) if last[s] == i and s != output]
+                      for i, (_, _, srcs, _) in enumerate(self._steps)]
+
+    def forward(self, x):
+        env = {"x": x}
+        for (name, op, srcs, arg), free in zip(self._steps, self._free):
+            ins = [env[s] for s in srcs]
+            for s in free:
+                del env[s]
+            if op == "module":
+                y = self.get_submodule(name)(ins[0])
+            elif op == "cat":
+                y = torch.cat(ins, dim=arg)
+            else:
+                y = ins[0]
+                for t in ins[1:]:
+                    y = y + t if op == "add" else y * t
+            env[name] = y
+        return env[self._output]

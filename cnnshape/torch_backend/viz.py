@@ -7,6 +7,7 @@ weak maps stay visible) and ``write_png`` stacks labelled grids into one image;
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -102,6 +103,53 @@ def _plot_lines(p: Panel, width: int = 720, row_h: int = 56):
                 for x, y in pts:
                     draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=(255, 220, 120))
     return img
+
+
+#: pixels of a picture given to ``viz --image`` (larger ones are refused, not decoded)
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def load_image(path, input_shape) -> tuple[object, list[str]]:
+    """(tensor ``[C, H, W]``, notes): the picture at ``path`` (any size and mode Pillow
+    reads) converted to the spec's channels (grey or RGB), resized to its H x W (bilinear)
+    and scaled to zero mean and unit variance, as the training data is. Every change is
+    named in the notes; VizError for an unreadable file or a non-image input."""
+    import torch
+
+    try:
+        from PIL import Image
+    except ImportError:
+        raise VizError("--image needs Pillow: pip install pillow") from None
+    shape = tuple(input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise VizError(f"--image feeds a picture; the spec's input {list(shape)} is not [1, H, W] (grey) or "
+                       "[3, H, W] (RGB): use --data instead")
+    C, H, W = shape
+    notes = []
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS or 0 in im.size:
+                raise VizError(f"{path}: {w}x{h} pixels is not a picture cnnshape reads (at most "
+                               f"{MAX_IMAGE_PIXELS:,} pixels)")
+            mode = "L" if C == 1 else "RGB"
+            if im.mode != mode:
+                what = "grey" if mode == "L" else "RGB"
+                notes.append(f"{Path(path).name}: converted {im.mode} to {what} (the spec's input has {C} channel"
+                             f"{'s' if C > 1 else ''})")
+            im = im.convert(mode)
+            if (w, h) != (W, H):
+                notes.append(f"{Path(path).name}: resized {w}x{h} to {W}x{H} (bilinear"
+                             f"{'' if w * H == h * W else ', aspect ratio not kept'}) to fit input {list(shape)}")
+                im = im.resize((W, H), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.float32) / 255.0
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise VizError(f"{path}: cannot read the picture ({exc})") from None
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    std = float(a.std())
+    a = (a - a.mean()) / (std if std > 0 else 1.0)
+    notes.append("scaled to zero mean and unit variance (as cnnshape's training data)")
+    return torch.from_numpy(np.ascontiguousarray(a)), notes
 
 
 def child(model, name: str):
@@ -234,7 +282,13 @@ def write_png(path, panels: list[Panel], scale: int | None = None) -> str:
     for b in blocks:
         out.paste(b, (0, y))
         y += b.height
-    out.save(path)
+    import io
+
+    from ..atomic import write_atomic
+
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    write_atomic(path, buf.getvalue())  # a reader never sees half a picture
     return str(path)
 
 

@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from .. import design as D
 from ..roundtrip import DesignFile
@@ -35,7 +35,7 @@ from .view import (
     totals_text,
     tree_nodes,
 )
-from .widgets import LayerTable, ProblemsList
+from .widgets import LayerTable, ProblemsList, StudioFooter
 
 
 class DesignScreen(FileActions, Screen):
@@ -43,17 +43,27 @@ class DesignScreen(FileActions, Screen):
 
     BINDINGS = bindings()
 
-    def __init__(self, path: Path, file: DesignFile, message: str = ""):
+    def __init__(self, path: Path, file: DesignFile, message: str = "", *, recovered: D.Design | None = None,
+                 read_only: str | None = None):
+        """``recovered``: unsaved edits of an earlier session, applied as one undoable edit;
+        ``read_only``: why the design cannot be edited here (it came from a model in
+        Python: saving it as YAML makes it editable)."""
         super().__init__()
         self.path = path
         self.file = file
         self.history = D.History(file.original)
         self.saved = file.original
-        self.evaluation = D.evaluate(file.original)
-        self.message = message
+        if recovered is not None:
+            self.history.push(recovered, "recovered unsaved edits")
+        self.read_only = read_only
+        self.evaluation = D.evaluate(self.design)
+        self.message = message or (f"[yellow]{read_only}[/]" if read_only else "")
         self.train_screen = None  # kept while the design is unchanged (its result feeds the maps)
         self.expanded: set[tuple] = set()  # paths of the blocks shown open in the tree
         self.nodes = []
+        self.fix_here: D.Fix | None = None  # what f does on the selected row
+        self._fixes: dict = {}           # row -> its fix, for the evaluation _fixes_of
+        self._fixes_of = None
         self.sizes: str | None = None    # valid input sizes (cnnshape.sizes), when found
         self.memory: str | None = None   # memory figures (cnnshape.memory), when found
 
@@ -69,7 +79,7 @@ class DesignScreen(FileActions, Screen):
                     yield Static(id="details")
                 yield ProblemsList(id="problems")
         yield Static(id="status")
-        yield Footer(compact=True)
+        yield StudioFooter()
 
     def on_mount(self) -> None:
         self.table = self.query_one(LayerTable)
@@ -89,6 +99,7 @@ class DesignScreen(FileActions, Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "-narrow")
+        self.set_class(self.size.width < 90, "-tiny")
         self.call_after_refresh(self.redraw)
 
     @on(DataTable.RowSelected, "#layers")
@@ -128,6 +139,7 @@ class DesignScreen(FileActions, Screen):
         or path to put the cursor on, None for the input row, "keep" to stay."""
         self.evaluation = D.evaluate(self.design)
         self.sizes = self.memory = None
+        self.autosave()
         self.redraw(select)
         self._find_sizes(self.evaluation)
 
@@ -158,17 +170,38 @@ class DesignScreen(FileActions, Screen):
         if select != "keep":
             want = None if select is None else (select,) if isinstance(select, int) else tuple(select)
             row = 0 if want is None else next((k + 1 for k, n in enumerate(self.nodes) if n.path == want), row)
-        self.table.show([input_cells(self.design, ev, self.sizes)] + [node_cells(n) for n in self.nodes], row)
+        self.table.show([input_cells(self.design, ev)] + [node_cells(n) for n in self.nodes], row)
         self.totals.update(totals_text(self.design, ev, self.memory))
         self.problems.show(ev.errors, ev.warnings)
         self._update_details()
         name = self.design.get("name")
-        self.app.title = f"cnnshape · {self.path.name}{' ●' if self.dirty else ''}"
-        self.app.sub_title = (name if isinstance(name, str) else "") + ("  (modified)" if self.dirty else "")
+        state = " ● modified" if self.dirty else " (read-only)" if self.read_only else ""
+        self.app.title = f"cnnshape · {self.path.name}{state}"
+        self.app.sub_title = name if isinstance(name, str) else ""
         self._show_status()
 
     def _update_details(self) -> None:
-        self.details.update(details_markup(self.design, self.evaluation, self.selected_node, self.sizes))
+        node = self.selected_node
+        self.fix_here = self._fix_for(node)
+        self.details.update(details_markup(self.design, self.evaluation, node, self.sizes, self.fix_here))
+        self.refresh_bindings()  # the footer offers f only where a fix exists
+
+    def _fix_for(self, node) -> "D.Fix | None":
+        """What f does with ``node`` selected (remembered per design and row: finding it
+        may analyse a trial edit or two)."""
+        if self._fixes_of is not self.evaluation:
+            self._fixes, self._fixes_of = {}, self.evaluation
+        key = None if node is None else (node.path, node.label)
+        if key not in self._fixes:
+            self._fixes[key] = D.choose_fix(self.design, self.evaluation, node.path if node else None,
+                                            node.label if node else None, node.depth if node else 0,
+                                            self._path_of)
+        return self._fixes[key]
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "fix":
+            return self.fix_here is not None and not self.read_only
+        return True
 
     def _show_status(self) -> None:
         ev = self.evaluation
@@ -205,6 +238,8 @@ class DesignScreen(FileActions, Screen):
     def edit(self, label: str, op, *args, select="keep") -> bool:
         """Apply one pure edit, record it for undo, re-analyse and redraw (cursor on
         ``select``). False if refused."""
+        if not self.editable():
+            return False
         try:
             self.history.apply(label, op, *args)
         except D.EditError as exc:
@@ -214,7 +249,16 @@ class DesignScreen(FileActions, Screen):
         self.refresh_view(select)
         return True
 
+    def editable(self) -> bool:
+        """False (saying why) when the design is read-only."""
+        if self.read_only:
+            self.say(f"[yellow]{self.read_only} (ctrl+s)[/]")
+            return False
+        return True
+
     def action_edit(self) -> None:
+        if not self.editable():
+            return
         node = self.selected_node
         if node is None:
             self._edit_top()
@@ -223,8 +267,7 @@ class DesignScreen(FileActions, Screen):
         data = D.get_data(self.design, path)
         type_name = D.type_of(data)
         if type_name not in D.LAYER_TYPES:
-            guess = next((s[2] for d in self.evaluation.errors if d.index == path[0]
-                          and (s := D.suggestion(d)) and s[0] == "type" and s[1] == type_name), "")
+            guess = D.closest(type_name, D.LAYER_TYPES) or ""
             self.app.push_screen(PaletteScreen(f"{label}: unknown type '{type_name}', pick one", guess),
                              lambda t: t and self.edit(f"set type of {label} to {t}", D.set_args, path, {"type": t}))
             return
@@ -269,6 +312,8 @@ class DesignScreen(FileActions, Screen):
         self.app.push_screen(FormScreen("Input and top-level settings", fields), done)
 
     def _insert_at(self, at) -> None:
+        if not self.editable():
+            return
         at = (at,) if isinstance(at, int) else tuple(at)
         where = "/".join(map(str, at))
 
@@ -315,7 +360,7 @@ class DesignScreen(FileActions, Screen):
                       select=path[:-1] + (path[-1] + delta,))
 
     def action_rename(self) -> None:
-        path = self._need_layer()
+        path = self._need_layer() if self.editable() else None
         if path is None:
             return
         data = D.get_data(self.design, path)
@@ -337,13 +382,10 @@ class DesignScreen(FileActions, Screen):
         return (diag.index,)
 
     def action_fix(self) -> None:
-        node = self.selected_node
-        fix = D.choose_fix(self.design, self.evaluation, node.path if node else None, node.label if node else None,
-                           node.depth if node else 0, self._path_of)
-        if fix is None:
-            self.say("[yellow]no automatic fix here: follow the hint in the layer pane[/]")
-            return
-        self.edit(fix.label, D.set_args, fix.path, fix.changes, select=fix.path)
+        """Apply the fix offered for the selected row (f is only offered when there is one)."""
+        fix = self._fix_for(self.selected_node)
+        if fix is not None:
+            self.edit(fix.label, D.set_args, fix.path, fix.changes, select=fix.path)
 
     def action_expand(self) -> None:
         node = self.selected_node
@@ -362,6 +404,12 @@ class DesignScreen(FileActions, Screen):
             parent = next(n for n in reversed(self.nodes[: self.nodes.index(node)]) if n.depth < node.depth)
             self.expanded.discard(parent.path)
             self.redraw(select=parent.path)
+
+    def action_first_row(self) -> None:
+        self.table.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        self.table.move_cursor(row=self.table.row_count - 1, animate=False)
 
     def action_toggle(self) -> None:
         node = self.selected_node

@@ -7,7 +7,7 @@ every function returns None then.
 
 from importlib import import_module
 
-from ..render import mb
+from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
 
 
 def _module(name: str):
@@ -53,8 +53,8 @@ def memory_line(report) -> str | None:
     if est is None:
         return None
     try:
-        return (f"memory (adam, batch {report.spec.batch}): saved for backward {mb(est.saved_bytes)}, "
-                f"training peak {mb(est.training_peak_bytes)}, inference peak {mb(est.inference_peak_bytes)}")
+        return (f"memory (adam, batch {report.spec.batch}): saved for backward {nbytes(est.saved_bytes)}, "
+                f"training peak {nbytes(est.training_peak_bytes)}, inference peak {nbytes(est.inference_peak_bytes)}")
     except (AttributeError, TypeError):
         return None
 
@@ -71,5 +71,5 @@ def fit_warning(report, *, batch: int, optimizer: str, free_bytes: int | None, d
     best = _call(mod.max_batch, report, free_bytes, optimizer=optimizer, training=True) \
         if hasattr(mod, "max_batch") else None
     most = f"; the largest batch that fits is {best}" if isinstance(best, int) else ""
-    return (f"batch {batch} needs about {mb(peak)} for a training step ({optimizer}), more than the "
-            f"{mb(free_bytes)} free on {device}{most}")
+    return (f"batch {batch} needs about {nbytes(peak)} for a training step ({optimizer}), more than the "
+            f"{nbytes(free_bytes)} free on {device}{most}")

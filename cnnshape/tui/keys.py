@@ -15,6 +15,7 @@ class Key:
     help: str          # one line for the help screen, the palette and the README
     group: str
     footer: bool = True
+    wide: bool = False  # in the footer only where it is wide (see FOOTER_WIDE); help/palette always
 
 
 KEYS: tuple[Key, ...] = (
@@ -23,35 +24,43 @@ KEYS: tuple[Key, ...] = (
     Key("a", "add", "Add", "Add layer", "add a layer after the selection (palette: type to filter)", "Layers"),
     Key("i", "insert_before", "Insert", "Insert layer", "insert a layer before the selection", "Layers", False),
     Key("d,delete", "delete", "Delete", "Delete layer", "delete the selected layer", "Layers"),
-    Key("y", "duplicate", "Dup", "Duplicate layer", "duplicate the selected layer", "Layers"),
+    Key("y", "duplicate", "Dup", "Duplicate layer", "duplicate the selected layer", "Layers", wide=True),
     Key("K,shift+up", "move(-1)", "Up", "Move layer up", "move the selected layer up", "Layers", False),
     Key("J,shift+down", "move(1)", "Down", "Move layer down", "move the selected layer down", "Layers", False),
     Key("r", "rename", "Rename", "Rename layer", "rename the layer (its child-module name in the compiled model)",
-        "Layers"),
+        "Layers", wide=True),
     Key("f", "fix", "Fix", "Apply fix", "apply the fix of the selected layer's problem (automatic fixes, "
         "\"did you mean\", a change of this layer that repairs the block around it)", "Layers"),
     Key("right,l", "expand", "Open", "", "open a block (Sequential, Repeat, Residual, Concat)", "Layers", False),
     Key("left,h", "collapse", "Close", "", "close a block (from inside: the enclosing one)", "Layers", False),
     Key("space", "toggle", "Open/close", "", "open or close a block", "Layers", False),
+    Key("home", "first_row", "First", "", "jump to the first row (the input)", "Layers", False),
+    Key("end", "last_row", "Last", "", "jump to the last row", "Layers", False),
     Key("ctrl+z,u", "undo", "Undo", "Undo", "undo the last edit", "History and files"),
-    Key("ctrl+y,U", "redo", "Redo", "Redo", "redo the undone edit", "History and files"),
+    Key("ctrl+y,U", "redo", "Redo", "Redo", "redo the undone edit", "History and files", wide=True),
     Key("ctrl+s", "save", "Save", "Save", "save (comments and layout of the file are kept)", "History and files"),
     Key("S", "save_as", "Save as", "Save as", "save to another file", "History and files", False),
-    Key("v", "yaml", "YAML", "Show YAML", "view the YAML of the design, as it would be saved", "History and files"),
+    Key("v", "yaml", "YAML", "Show YAML", "view the YAML of the design, as it would be saved", "History and files",
+        wide=True),
     Key("t", "train", "Train", "Train", "train the design briefly (data, device, epochs; live plots, Stop)",
         "Training"),
     Key("m", "maps", "Maps", "Filters and feature maps", "filters and feature maps of a sample, before/after "
-        "training", "Training"),
+        "training", "Training", wide=True),
     Key("question_mark,f1", "help", "Help", "Help", "this help: keys and status marks", "Elsewhere"),
     Key("q", "quit_app", "Quit", "Quit", "quit (asks when there are unsaved changes)", "Elsewhere"),
 )
+
+#: the footer lists the keys marked ``wide`` only on screens at least this wide
+FOOTER_WIDE = 120
+#: actions left out of the footer on narrower screens
+NARROW_HIDDEN = frozenset(k.action for k in KEYS if k.wide)
 
 #: keys handled outside the design screen's bindings (Textual's own), for help and README
 OTHER_KEYS = (("tab", "move between the layer table and the problems list (enter on a problem jumps to it)"),
               ("ctrl+p", "command palette"))
 
 _NAMES = {"question_mark": "?", "delete": "del", "shift+up": "shift+↑", "shift+down": "shift+↓", "right": "→",
-          "left": "←", "enter": "enter"}
+          "left": "←", "enter": "enter", "home": "Home", "end": "End"}
 
 
 def key_names(k: Key) -> str:
@@ -61,7 +70,7 @@ def key_names(k: Key) -> str:
 def bindings(layer_table: bool = False) -> list[Binding]:
     """Textual bindings: the screen's (``layer_table``: the arrows, which the table would
     otherwise use to scroll sideways)."""
-    arrows = {"expand", "collapse", "toggle"}
+    arrows = {"expand", "collapse", "toggle", "first_row", "last_row"}
     return [Binding(k.keys, ("screen." if layer_table else "") + k.action, k.short, show=k.footer)
             for k in KEYS if (k.action in arrows) == layer_table]
 

@@ -62,13 +62,14 @@ class MapsScreen(Screen):
         if self.dataset is None:
             self.dataset = load_data("digits" if len(self.spec.input) == 3 else "shapes", self.spec.input,
                                      samples=64, limit=64)
-        names = [n for n, _ in before.named_modules() if n]
+        names = [(n, type(m).__name__) for n, m in before.named_modules() if n]
         convs = viz.conv_layers(before)
-        self.app.call_from_thread(self._ready, names, convs[0] if convs else names[0])
+        self.app.call_from_thread(self._ready, names, convs[0] if convs else names[0][0])
 
     def _ready(self, names, first) -> None:
+        """Fill the layer list: each entry is the module path and its type (``0  Conv2d``)."""
         sel = self.query_one("#m-layer", Select)
-        sel.set_options([(n, n) for n in names])
+        sel.set_options([(f"{n}  {t}", n) for n, t in names])
         sel.value = first
         self.draw()
 

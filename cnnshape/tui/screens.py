@@ -26,7 +26,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from ..design import UNSET, format_value, parse_value
+from ..design import UNSET, format_value, parse_value, similar_types
 from ..layers import LAYER_TYPES
 from .markup import escape
 
@@ -56,7 +56,12 @@ def paste_in_order(app: App, event: events.Paste) -> bool:
     field = _active_field(app)
     if field is None or not event.text:
         return False
-    line = event.text.splitlines()[0] if event.text.splitlines() else ""
+    lines = event.text.strip("\r\n").splitlines()
+    if len(lines) > 1:  # a field holds one line: refuse rather than keep a part silently
+        app.notify(f"not pasted: the text has {len(lines)} lines and this field takes one "
+                   "(paste a single line, e.g. [3, 5] or a name)", severity="warning")
+        return True
+    line = lines[0] if lines else ""
     selection = field.selection
     if selection.is_empty:
         field.insert_text_at_cursor(line)
@@ -221,6 +226,10 @@ class FormScreen(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
+def _first_paragraph(cls) -> str:
+    return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
+
+
 class PaletteScreen(ModalScreen[str | None]):
     """Pick a layer type: type to filter, arrows to choose, enter to insert."""
 
@@ -238,9 +247,7 @@ class PaletteScreen(ModalScreen[str | None]):
             yield OptionList(*self._options(self.start), id="palette-list")
 
     def on_mount(self) -> None:
-        ol = self.query_one(OptionList)
-        if ol.option_count:
-            ol.highlighted = 0
+        self._highlight_first()
 
     @staticmethod
     def _options(text: str) -> list[Option]:
@@ -249,7 +256,7 @@ class PaletteScreen(ModalScreen[str | None]):
         words = text.lower().split()
         found = []
         for name, cls in LAYER_TYPES.items():
-            doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "")
+            doc = _first_paragraph(cls)
             hay = f"{name} {cls.family} {doc}".lower()
             if all(w in hay for w in words):
                 low = name.lower()
@@ -259,6 +266,12 @@ class PaletteScreen(ModalScreen[str | None]):
         from rich.table import Table
 
         out = []
+        if not found and words:  # nothing matches: the types it may misspell
+            similar = similar_types(text)
+            found = [(0, name, LAYER_TYPES[name], _first_paragraph(LAYER_TYPES[name])) for name in similar]
+            out.append(Option(f"no type matches '{escape(text.strip())}'"
+                              + ("; did you mean:" if similar else " (`cnnshape layers` lists every type)"),
+                              id="-none", disabled=True))
         for _, name, cls, doc in sorted(found, key=lambda f: f[0]):
             row = Table.grid(expand=True)  # one line: the description is cut, never wrapped under the name
             row.add_column(width=18, no_wrap=True, style="bold")
@@ -272,14 +285,16 @@ class PaletteScreen(ModalScreen[str | None]):
         ol = self.query_one(OptionList)
         ol.clear_options()
         ol.add_options(self._options(event.value))
-        if ol.option_count:
-            ol.highlighted = 0
+        self._highlight_first()
+
+    def _highlight_first(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.highlighted = next((k for k in range(ol.option_count) if not ol.get_option_at_index(k).disabled), None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         ol = self.query_one(OptionList)
-        if ol.option_count:
-            idx = ol.highlighted if ol.highlighted is not None else 0
-            self.dismiss(ol.get_option_at_index(idx).id)
+        if ol.highlighted is not None:
+            self.dismiss(ol.get_option_at_index(ol.highlighted).id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -318,17 +333,21 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]):
-        super().__init__()
+    #: buttons side by side up to this many cells (label + border + margin), else one per line
+    ROW_WIDTH = 64
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]], id: str | None = None):
+        super().__init__(id=id)
         self.title_text, self.message, self.choices = title, message, choices
 
     def compose(self) -> ComposeResult:
+        wide = sum(len(label) + 6 for _, label in self.choices) > self.ROW_WIDTH
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(escape(self.message))
-            with Horizontal(classes="buttons"):
+            with (Vertical if wide else Horizontal)(classes="buttons" + (" stacked" if wide else "")):
                 for i, (cid, label) in enumerate(self.choices):
-                    yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default")
+                    yield Button(label, id=f"c-{cid}", variant="primary" if i == 0 else "default", compact=wide)
 
     def on_mount(self) -> None:
         self.query(Button).first().focus()
@@ -350,7 +369,8 @@ class ChoiceScreen(ModalScreen[str | None]):
 class TextScreen(ModalScreen[None]):
     """Read-only text (the YAML of the design, help)."""
 
-    BINDINGS = [Binding("escape,q,v,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,v,question_mark", "close", "Close"),
+                Binding("j", "scroll(1)", "Down", show=False), Binding("k", "scroll(-1)", "Up", show=False)]
 
     def __init__(self, title: str, text: str, language: str | None = None):
         super().__init__()
@@ -362,9 +382,16 @@ class TextScreen(ModalScreen[None]):
             if self.language:
                 yield TextArea(self.text, language=self.language, read_only=True, id="text-view")
             else:
-                with VerticalScroll():
-                    yield Static(self.text, id="text-view")
-            yield Static("esc: close", classes="field-doc")
+                with VerticalScroll(id="text-scroll"):
+                    yield Static(self.text, id="text-body")
+            yield Static("↑↓ j k PgUp PgDn Home End: scroll · esc: close", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#text-scroll" if not self.language else "#text-view").focus()
+
+    def action_scroll(self, lines: int) -> None:
+        view = self.query_one("#text-scroll" if not self.language else "#text-view")
+        view.scroll_relative(y=lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

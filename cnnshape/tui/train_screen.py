@@ -30,8 +30,10 @@ from . import extras
 from .markup import escape
 
 DATA_CHOICES = [("digits (real handwritten, offline)", "digits"), ("shapes (generated)", "shapes"),
-                ("mnist (IDX files in data dir)", "mnist"), ("fashion-mnist (IDX files in data dir)", "fashion-mnist"),
-                ("folder (one sub-folder per class)", "folder")]
+                ("mnist (downloaded once, cached)", "mnist"),
+                ("fashion-mnist (downloaded once, cached)", "fashion-mnist"),
+                ("kmnist (downloaded once, cached)", "kmnist"), ("cifar10 (downloaded once, cached)", "cifar10"),
+                ("cifar100 (downloaded once, cached)", "cifar100"), ("folder (one sub-folder per class)", "folder")]
 
 
 def probe_devices() -> list[tuple[str, str, bool]]:
@@ -79,15 +81,55 @@ def line_plot(plot: PlotextPlot, title: str, series: list[tuple[str, list, list]
     plot.refresh()
 
 
+#: the panel's field for each command-line option that training and data messages name
+#: (they are written for `cnnshape train`)
+PANEL_FIELDS = {"--data": "data", "--data-dir": "data dir", "--device": "device", "--epochs": "epochs",
+                "--steps": "steps", "--lr": "learning rate", "--batch-size": "batch size", "--batch": "batch size",
+                "--optimizer": "optimizer"}
+
+
+def panel_legend(message: str) -> str:
+    """A line that says which panel field each command-line option in ``message`` is
+    (empty when it names none); the message itself is shown as written."""
+    import re
+
+    flags = dict.fromkeys(re.findall(r"--[a-z][a-z-]*", message))
+    parts = [f"{f} is the '{PANEL_FIELDS[f]}' field" if f in PANEL_FIELDS else f"{f} is a command-line option "
+             "(`cnnshape train`), not in this panel" for f in flags]
+    return f"here: {'; '.join(parts)}" if parts else ""
+
+
+def epoch_line(p, stopped: bool) -> str:
+    """The log line of an epoch's end report; a run stopped inside the epoch says so (its
+    figures cover the steps done, not a finished epoch)."""
+    where = f"epoch {p.epoch}/{p.epochs}"
+    if stopped:
+        where += f" (run stopped at step {p.step}; figures over the steps done)"
+    train = f"train loss {p.loss:.4f} acc {p.accuracy:.1%}"
+    val = f" · val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}" if p.val_accuracy is not None else ""
+    return f"{where}: {train}{val}"
+
+
+def end_line(result, total: int) -> str:
+    """The stats line at the end of a run: the mean time per step over the whole run
+    (total time / steps), not the last step's."""
+    what = "done" if result.stopped is None else f"stopped ({result.stopped})"
+    speed = f" · {result.seconds / result.steps * 1e3:.1f} ms/step (mean)" if result.steps else ""
+    return f"[b]{what}[/b] at step {result.steps}/{total} · {result.seconds:.1f} s{speed}"
+
+
 class TrainScreen(Screen):
     """Options, Start/Stop, progress, live loss and accuracy plots, per-step timing."""
 
+    #: the screen's keys (footer and command palette); the ctrl keys win over the text
+    #: fields (priority), where ctrl+x would cut and ctrl+k delete to the end of the line
     BINDINGS = [
-        Binding("escape", "back", "Back to design"),
-        Binding("ctrl+r", "start", "Start"),
-        Binding("ctrl+x", "stop", "Stop"),
-        Binding("m", "maps", "Maps"),
-        Binding("ctrl+k", "save_checkpoint", "Save checkpoint"),
+        Binding("escape", "back", "Back to design", tooltip="back to the design (when no run is in progress)"),
+        Binding("ctrl+r", "start", "Start", priority=True, tooltip="start a training run with these options"),
+        Binding("ctrl+x", "stop", "Stop", priority=True, tooltip="stop the run after the current step"),
+        Binding("m", "maps", "Maps", tooltip="filters and feature maps, before/after training"),
+        Binding("ctrl+k", "save_checkpoint", "Save checkpoint", priority=True,
+                tooltip="save the trained weights (a checkpoint .pt file)"),
     ]
 
     def __init__(self, spec, title: str):
@@ -139,8 +181,14 @@ class TrainScreen(Screen):
                 with Horizontal(id="t-plots"):
                     yield PlotextPlot(id="t-loss")
                     yield PlotextPlot(id="t-acc")
-                yield Static("", id="t-log")
+                with VerticalScroll(id="t-log-box"):
+                    yield Static("", id="t-log")
         yield Footer()
+
+    def commands(self):
+        """(title, help, callback) of the command palette: this screen's keys."""
+        for b in self.BINDINGS:
+            yield b.description, b.tooltip, (lambda action=b.action: self.run_action(action))
 
     def on_mount(self) -> None:
         self.query_one("#t-lock").display = False
@@ -259,6 +307,8 @@ class TrainScreen(Screen):
         if self.running:
             self.stop_event.set()
             self._log("stopping after the current step…")
+        else:
+            self.notify("no run in progress (ctrl+r starts one)", severity="warning")
 
     def action_back(self) -> None:
         if self.running:
@@ -311,9 +361,12 @@ class TrainScreen(Screen):
         try:
             out = analyze(self.spec).output
             outputs = out[0] if out is not None and len(out) == 1 else None
-            ds = load_data(opts["data"], self.spec.input, data_dir=opts["data_dir"], outputs=outputs)
+            ds = load_data(opts["data"], self.spec.input, data_dir=opts["data_dir"], outputs=outputs,
+                           download=True, on_download=self._download_reporter())
             for n in ds.notices:
                 call(self._log, f"[cyan]note:[/] {escape(n)}")
+                if panel_legend(n):
+                    call(self._log, f"[dim]  {escape(panel_legend(n))}[/]")
             self.dataset = ds
             t0 = time.perf_counter()
             result = train(self.spec, ds, opts["config"], device=opts["device"],
@@ -325,6 +378,31 @@ class TrainScreen(Screen):
         except Exception as exc:  # noqa: BLE001 - torch errors (CUDA out of memory...) go to the panel
             call(self._failed, f"training failed: {type(exc).__name__}: {exc}")
 
+    def _download_reporter(self):
+        """A download-event callback for the worker thread: the bar and the stats line follow
+        the bytes (at most ~10 updates a second), notes and finished files go to the log."""
+        call, last = self.app.call_from_thread, [0.0]
+
+        def report(ev) -> None:
+            now = time.perf_counter()
+            if ev.kind == "bytes" and now - last[0] < 0.1 and ev.done != ev.total:
+                return
+            last[0] = now
+            call(self._download_event, ev)
+        return report
+
+    def _download_event(self, ev) -> None:
+        if ev.kind == "note":
+            self._log(f"[yellow]note:[/] {escape(ev.message)}")
+        elif ev.kind == "done":
+            self._log(f"downloaded {escape(ev.file)} ({ev.done / 1e6:.1f} MB), MD5 verified")
+        elif ev.kind in ("start", "bytes"):
+            if ev.kind == "start":
+                self._log(f"downloading {escape(ev.url)}" + (f" (resuming at {ev.done:,} bytes)" if ev.done else ""))
+            size = f" of {ev.total / 1e6:.1f}" if ev.total else ""
+            self.query_one("#t-progress", ProgressBar).update(total=ev.total, progress=ev.done)
+            self.query_one("#t-stats", Static).update(f"downloading {escape(ev.file)}: {ev.done / 1e6:.1f}{size} MB")
+
     def _progress(self, p) -> None:
         if not self.running:
             return  # a report that arrived after the run ended
@@ -332,8 +410,7 @@ class TrainScreen(Screen):
         self.total_steps = p.total_steps
         bar.update(total=p.total_steps, progress=p.step)
         if p.val_accuracy is not None:
-            self._log(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f} acc {p.accuracy:.1%} · "
-                      f"val loss {p.val_loss:.4f} acc {p.val_accuracy:.1%}")
+            self._log(epoch_line(p, stopped=self.stop_event.is_set()))
             self.val.append((p.step, p.val_loss, p.val_accuracy))
             self._plot()
             return
@@ -366,10 +443,7 @@ class TrainScreen(Screen):
         bar = self.query_one("#t-progress", ProgressBar)
         total = self.total_steps or result.steps
         bar.update(total=max(total, 1), progress=total if result.stopped is None else result.steps)
-        what = "done" if result.stopped is None else f"stopped ({result.stopped})"
-        speed = f" · {self.last_speed}" if self.last_speed else ""
-        self.query_one("#t-stats", Static).update(
-            f"[b]{what}[/b] at step {result.steps}/{total} · {result.seconds:.1f} s{speed}")
+        self.query_one("#t-stats", Static).update(end_line(result, total))
         color = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
         for w in result.warnings:
             self._log(f"[yellow]warning:[/] {escape(w)}")
@@ -378,7 +452,10 @@ class TrainScreen(Screen):
     def _failed(self, message: str) -> None:
         self._finish()
         self._log(f"[red]{escape(message)}[/]")
+        if panel_legend(message):
+            self._log(f"[cyan]  {escape(panel_legend(message))}[/]")
 
     def _log(self, line: str) -> None:
         self.log_lines = (self.log_lines + [line])[-14:]
         self.query_one("#t-log", Static).update("\n".join(self.log_lines))
+        self.query_one("#t-log-box").scroll_end(animate=False)  # the newest line in view

@@ -6,28 +6,26 @@ from rich.text import Text
 
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
-from ..render import human, mb, rf_text, shape_text
+from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
+from ..render import human, rf_text, shape_text
 from .markup import escape
 
 STATUS_MARK = {"ok": ("✓", "green"), "warning": ("⚠", "yellow"), "error": ("✗", "bold red"),
                "unreached": ("·", "dim")}
-#: (key, heading) of the table's columns, in display order; the status mark and the output
-#: shape come first so that they stay visible however narrow the table is
+#: (key, heading) of the table's columns, in display order
 COLUMNS = (("mark", ""), ("index", "#"), ("name", "name"), ("output", "output"), ("type", "type"),
            ("params", "params"), ("macs", "MACs"), ("rf", "RF size /jump"))
-#: the columns always shown, and the others in the order they get the room that is left
-REQUIRED = ("mark", "name", "output")
-OPTIONAL = ("index", "params", "type", "macs", "rf")
+#: the columns always shown (what identifies a row, the status and the output shape), and
+#: the others in the order they get the room that is left (params and MACs give way first)
+REQUIRED = ("mark", "name", "output", "type")
+OPTIONAL = ("index", "rf", "params", "macs")
 
 
 def visible_columns(rows: list[dict], width: int) -> tuple:
     """The columns that fit in ``width`` cells (each column: its widest cell + 2 padding):
-    the status mark, the name and the output shape always; then each other column, most
-    important first, when it still fits."""
-    widths = {key: max([len(head)] + [r[key].cell_len for k, r in enumerate(rows) if k or key != "type"]) + 2
-              for key, head in COLUMNS}
-    if rows and rows[0]["type"].cell_len > widths["type"] - 2:  # the input row's valid sizes: cut to fit
-        rows[0]["type"].truncate(widths["type"] - 2, overflow="ellipsis")
+    the status mark, the name, the output shape and the type always; then each other
+    column, most important first, when it still fits."""
+    widths = {key: max([len(head)] + [r[key].cell_len for r in rows]) + 2 for key, head in COLUMNS}
     keep = list(REQUIRED)
     used = sum(widths[k] for k in keep)
     for key in OPTIONAL:
@@ -37,14 +35,39 @@ def visible_columns(rows: list[dict], width: int) -> tuple:
     return tuple((key, head) for key, head in COLUMNS if key in keep)
 
 
-def input_cells(design: Design, ev: Evaluation, sizes: str | None = None) -> dict:
-    """The table's first row: the input shape (red when the top level has errors)."""
+#: the narrowest a type or name cell is cut to (with an ellipsis) when the columns do not fit
+MIN_CUT = {"type": 11, "name": 8}
+
+
+def column_widths(rows: list[dict], columns, width: int) -> dict:
+    """Content widths of ``columns`` (cells + 2 padding must fit in ``width``): each its
+    widest cell; when they do not fit, the type column gives way first, then the name (the
+    name tells nested rows apart), not below MIN_CUT. Cells wider than their column are cut
+    with "…"."""
+    widths = {key: max([len(head)] + [r[key].cell_len for r in rows]) for key, head in columns}
+    over = sum(w + 2 for w in widths.values()) - width
+    for key in ("type", "name"):
+        if over > 0 and key in widths:
+            cut = min(over, max(0, widths[key] - MIN_CUT[key]))
+            widths[key] -= cut
+            over -= cut
+    for key in ("name", "type"):
+        if key in widths:
+            for r in rows:
+                if r[key].cell_len > widths[key]:
+                    r[key].truncate(widths[key], overflow="ellipsis")
+    return widths
+
+
+def input_cells(design: Design, ev: Evaluation) -> dict:
+    """The table's first row: the input shape (red when the top level has errors; the
+    valid input sizes are in the details pane, where they fit)."""
     inp = design.get("input")
     inp_text = shape_text(inp) if isinstance(inp, list) else repr(inp)
     top_bad = any(e.index is None for e in ev.errors)
     return {"mark": Text(*STATUS_MARK["error" if top_bad else "ok"]), "index": Text(""),
             "name": Text("input", style="bold"), "output": Text(inp_text, style="bold red" if top_bad else ""),
-            "type": Text(f"valid: {sizes}" if sizes else "Input", style="cyan" if sizes else "dim"),
+            "type": Text("Input", style="dim"),
             "params": Text(""), "macs": Text(""),
             "rf": Text("1" if isinstance(inp, list) and len(inp) > 1 else "-")}
 
@@ -55,17 +78,18 @@ def totals_text(design: Design, ev: Evaluation, memory: str | None = None) -> Te
         return Text("totals: fix the top-level errors first", style="red")
     t = rep.totals
     spec = rep.spec
-    partial = "" if ev.ok else "  (up to the first error)"
+    reached = len(rep.layers) == len(design.items)
+    partial = "" if ev.ok else "  (with errors: as analysed)" if reached else "  (up to the first error)"
     out = Text()
     out.append(f"params {t.params:,}", style="bold")
-    out.append(f" (trainable {t.trainable_params:,}) = {mb(t.param_bytes)} {spec.dtype}   ")
+    out.append(f" (trainable {t.trainable_params:,}) = {nbytes(t.param_bytes)} {spec.dtype}   ")
     out.append(f"MACs {human(t.macs)}", style="bold")
     out.append(f"/sample   output {shape_text(rep.output) if rep.output else '-'}{partial}\n")
     if memory:
-        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
+        out.append(f"batch {spec.batch}: input {nbytes(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
                    style="dim")
     else:
-        out.append(f"batch {spec.batch}: input {mb(t.input_bytes)}, activations {mb(t.activation_bytes)}, "
+        out.append(f"batch {spec.batch}: input {nbytes(t.input_bytes)}, activations {nbytes(t.activation_bytes)}, "
                    f"MACs {human(t.macs * spec.batch)}", style="dim")
     return out
 
@@ -111,17 +135,27 @@ def doc_markup(doc: str | None) -> str:
     return re.sub(r"``(.+?)``", r"[b]\1[/b]", text)
 
 
-def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: str | None = None) -> str:
+def fix_line(fix) -> list[str]:
+    """The promise of ``f``: shown only when there is a fix, saying what it changes."""
+    return [f"[b]press f[/b]: {escape(fix.label)}"] if fix is not None else []
+
+
+def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: str | None = None,
+                   fix=None) -> str:
     """Markup for the details pane; ``node`` None means the input row (``sizes``: the valid
-    input sizes, when known)."""
+    input sizes, when known; ``fix``: what ``f`` would do here, see design.choose_fix).
+    The problems of the row and their hints come first, where a small pane shows them."""
     if node is None:
-        lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)", ""]
+        lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)"]
+        errs = [d for d in ev.errors if d.index is None]
+        lines += _diag_lines(errs)
+        if fix is not None:
+            lines += [""] + fix_line(fix)
+        lines.append("")
         for k, v in design.top:
             lines.append(f"  [b]{k}[/b]: {escape(format_value(v))}")
         if sizes:
             lines += ["", f"[b]valid input sizes[/b]: {escape(sizes)}"]
-        errs = [d for d in ev.errors if d.index is None]
-        lines += _diag_lines(errs)
         lines += ["", ("[dim]Shapes are per sample, channels first, batch excluded: "
                        "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]")]
         return "\n".join(lines)
@@ -139,6 +173,19 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: s
                      f"(without the first: changes). Edit them in the first copy (.0): every copy follows.[/]")
     if lr is not None:
         lines.append(f"{shape_text(lr.input)} → [b]{shape_text(lr.output)}[/b]")
+    own, around = diagnostics_of(ev, node.path[0], node.label, node.depth)
+    if lr is None and node.status != "error" and not own:
+        if around:
+            lines.append(f"[red]not analysed: the enclosing {escape(around[0].name)} fails (below)[/]")
+        else:
+            lines.append("[dim]not analysed: an earlier layer has an error[/]")
+    lines += _diag_lines(own)
+    for d in around:
+        lines += ["", f"[b red]{escape(d.name)}[/] (around this layer):"] + _diag_lines([d])[1:]
+    if fix is not None:
+        lines += [""] + fix_line(fix)
+    if lr is not None:
+        lines.append("")
         frozen = "" if lr.trainable_params or not lr.params else " (frozen)"
         lines.append(f"params {lr.params:,}{frozen} · MACs {lr.macs:,}")
         rf = lr.receptive_field
@@ -155,18 +202,7 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: s
         if node.is_block:
             lines.append(f"[dim]{node.inside} rows when open ({'→' if not node.expanded else '←'}: "
                          f"{'open' if not node.expanded else 'close'})[/]")
-    own, around = diagnostics_of(ev, node.path[0], node.label, node.depth)
-    if lr is None and node.status != "error" and not own:
-        if around:
-            lines.append(f"[red]not analysed: the enclosing {escape(around[0].name)} fails (below)[/]")
-        else:
-            lines.append("[dim]not analysed: an earlier layer has an error[/]")
     lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(data, override)
-    lines += _diag_lines(own)
-    for d in around:
-        lines += ["", f"[b red]{escape(d.name)}[/] (around this layer):"] + _diag_lines([d])[1:]
-        if d.severity == "error" and not d.fix:
-            lines.append("  [b]press f[/b]: try a change of this layer that repairs it")
     cls = LAYER_TYPES.get(node.type)
     if cls is not None and cls.__doc__:
         lines += ["", f"[dim]{doc_markup(cls.__doc__)}[/]"]
@@ -180,9 +216,6 @@ def _diag_lines(diags) -> list[str]:
         out += ["", f"[b {color}]{d.severity}[/]: {escape(d.message)}"]
         if d.hint:
             out.append(f"  [cyan]fix:[/] {escape(d.hint)}")
-        if d.fix:
-            out.append("  [b]press f to apply[/b]: " + ", ".join(
-                f"{k}: {'(remove)' if v is None else v}" for k, v in d.fix.items()))
     return out
 
 
@@ -307,7 +340,7 @@ def node_cells(node: Node) -> tuple:
     lr = node.report
     dim = "dim" if node.status == "unreached" else ("red" if node.status == "error" else "")
     twisty = ("▾ " if node.expanded else "▸ ") if node.is_block else "≡ " if node.copy else "  "
-    label = "  " * node.depth + twisty + (node.short or node.label)
+    label = " " * node.depth + twisty + (node.short or node.label)
     if lr is not None:
         params = f"{lr.params:,}" + ("" if lr.trainable_params or not lr.params else " ❄")
         cells = (shape_text(lr.output), rf_text(lr.receptive_field), params, human(lr.macs) if lr.macs else "0")

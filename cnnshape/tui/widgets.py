@@ -2,12 +2,13 @@
 chose with a message; none knows the design or edits it."""
 
 from textual.message import Message
-from textual.widgets import DataTable, OptionList
+from textual.widgets import DataTable, Footer, OptionList
+from textual.widgets._footer import FooterKey
 from textual.widgets.option_list import Option
 
 from ..term import plural
-from .keys import bindings
-from .view import diagnostic_label, visible_columns
+from .keys import FOOTER_WIDE, NARROW_HIDDEN, bindings
+from .view import column_widths, diagnostic_label, visible_columns
 
 
 class LayerTable(DataTable):
@@ -22,13 +23,17 @@ class LayerTable(DataTable):
 
     def show(self, rows: list[dict], cursor_row: int) -> None:
         """Draw ``rows`` (cells by column key, see view.COLUMNS), cursor on ``cursor_row``."""
-        columns = visible_columns(rows, self.scrollable_content_region.width or self.app.size.width // 2)
-        if columns != self.shown_columns:
-            self.clear(columns=True)
-            self.add_columns(*(label for _, label in columns))
-            self.shown_columns = columns
-        else:
-            self.clear()
+        room = self.scrollable_content_region.width or self.app.size.width // 2
+        if len(rows) + 1 > self.scrollable_content_region.height and not self.show_vertical_scrollbar:
+            room -= self.styles.scrollbar_size_vertical  # the scrollbar these rows will bring
+        columns = visible_columns(rows, room)
+        widths = column_widths(rows, columns, room)
+        # new columns of explicit widths each time: with auto widths, rows re-added under the
+        # same keys were drawn from the table's line cache at the old widths (names cut)
+        self.clear(columns=True)
+        for key, label in columns:
+            self.add_column(label, width=widths[key])
+        self.shown_columns = columns
         for k, cells in enumerate(rows):
             self.add_row(*(cells[key] for key, _ in columns), key="input" if k == 0 else f"n{k - 1}")
         if self.row_count:
@@ -60,3 +65,23 @@ class ProblemsList(OptionList):
         event.stop()
         if event.option.id and event.option.id.isdigit():
             self.post_message(self.Chosen(self.diagnostics[int(event.option.id)]))
+
+
+class StudioFooter(Footer):
+    """The footer; on a narrow screen the keys marked ``wide`` in :data:`.keys.KEYS` are
+    left out (they stay in help and the palette), so that the rest fits, uncut."""
+
+    def __init__(self, **kwargs):
+        super().__init__(compact=True, **kwargs)
+        self._narrow: bool | None = None
+
+    def compose(self):
+        self._narrow = narrow = self.app.size.width < FOOTER_WIDE
+        for widget in super().compose():
+            if narrow and isinstance(widget, FooterKey) and widget.action in NARROW_HIDDEN:
+                widget.display = False
+            yield widget
+
+    def on_resize(self) -> None:
+        if self._narrow is not None and self._narrow != (self.app.size.width < FOOTER_WIDE):
+            self.refresh(recompose=True)

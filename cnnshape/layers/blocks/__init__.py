@@ -17,8 +17,9 @@ from .residual import Residual
 from .concat import Concat
 from .squeeze import SqueezeExcitation
 from .dense import DenseBlock
+from .graph import Graph
 
 BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if getattr(v, "is_block", False)}
 
-__all__ = ["BLOCK_TYPES", "Block", "Concat", "DenseBlock", "SqueezeExcitation", "Repeat", "Residual", "Sequential", "apply_overrides",
+__all__ = ["BLOCK_TYPES", "Block", "Concat", "DenseBlock", "Graph", "SqueezeExcitation", "Repeat", "Residual", "Sequential", "apply_overrides",
            "child_names", "union_rf"]

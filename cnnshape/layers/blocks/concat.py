@@ -1,5 +1,7 @@
 """The Concat block (parallel branches, optionally on channel splits)."""
 
+from ...limits import shown
+from ...names import name_problem
 from ...rules import SizeUnknown
 from ..base import Arg, LayerError, register, shape_str
 from ._base import Block, _named, child_row, is_container, item_name, merge_rf, seq_children
@@ -37,9 +39,12 @@ class Concat(Block):
             if values.get("flat"):
                 raise LayerError("Concat.names names branch modules, but flat: true has none",
                                  "name the branch layers themselves (name: ...), or drop flat", "names")
-            bad = [n for n in names if not n or "." in n]
-            if bad or len(set(names)) != len(names):
-                raise LayerError(f"Concat.names must be unique module names without '.', received {list(names)}",
+            for n in names:  # what torch accepts and every output can show (cnnshape.names)
+                problem = name_problem(n, "nn.Module")
+                if problem is not None:
+                    raise LayerError(f"Concat.names: {problem[0]}", problem[1], "names")
+            if len(set(names)) != len(names):
+                raise LayerError(f"Concat.names must be unique module names, received {shown(list(names), 200)}",
                                  "e.g. names: [branch1, branch2]", "names")
 
     # ------------------------------------------------------------------ structure

@@ -1,8 +1,10 @@
 """The DenseBlock block (DenseNet: every copy sees everything before it)."""
 
+from ... import formulas as F
+from ...limits import MAX_INT
 from ...rules import SizeUnknown
-from ..base import Arg, LayerError, register, shape_str
-from ._base import Block, _named, child_row, expanded_rows, is_container, item_name, merge_rf
+from ..base import Arg, LayerError, Note, register, shape_str
+from ._base import Block, _named, child_row, expanded_rows, is_container, item_name
 from ._copies import check_child_names, child_names_arg, copy_name
 
 
@@ -35,14 +37,17 @@ class DenseBlock(Block):
         return 1 + self.n * (sum(expanded_rows(x) for x in self.body) + (1 if len(self.body) > 1 else 0))
 
     def analyze(self, shape, rf, walk):
+        """Linear in n: the union of the receptive fields seen so far is kept as running
+        bounds (not recomputed over all earlier copies for each copy)."""
         if len(shape) < 2:
             raise LayerError(f"DenseBlock needs a feature map [C, *S], received {shape_str(shape)}",
                              "put it before Flatten")
-        channels, rfs, reports = shape[0], [rf], []
+        channels, reports = shape[0], []
+        union = RFUnion(rf)
         for i in range(self.n):
             x = (channels, *shape[1:])
             name = copy_name(self.child_names, i)
-            out, out_rf, rep = walk.copy(i, self.body, x, merge_rf(walk, rfs, "the dense block's inputs"),
+            out, out_rf, rep = walk.copy(i, self.body, x, union.result(walk, "the dense block's inputs"),
                                          "body", len(self.body) != 1, name)
             if len(out) != len(shape) or out[1:] != shape[1:]:
                 raise LayerError(f"DenseBlock copy {name} outputs {shape_str(out)} from {shape_str(x)}: the body "
@@ -50,10 +55,14 @@ class DenseBlock(Block):
                                  "use stride 1 and 'same' padding in the body (e.g. kernel_size 3, padding 1)",
                                  "body")
             channels += out[0]
-            rfs.append(out_rf)
+            if channels > MAX_INT:  # the merged map, before anything is built at that size
+                raise LayerError(f"DenseBlock: after copy {name} the concatenation has {channels:,} channels, "
+                                 f"more than the {MAX_INT:,} (2^40) limit of every size (README: Limits)",
+                                 "use fewer or narrower copies", "n")
+            union.add(out_rf)
             reports += rep
             walk.merge_memory((channels, *shape[1:]))
-        return (channels, *shape[1:]), merge_rf(walk, rfs, "the dense block's outputs"), reports
+        return (channels, *shape[1:]), union.result(walk, "the dense block's outputs", final=True), reports
 
     def size_flow(self, row, state, sizer):
         """Sizes at which every copy keeps the spatial size of the block's input."""
@@ -67,11 +76,15 @@ class DenseBlock(Block):
 
     def memory(self, row, mem, value):
         """Copy i runs on a new storage: the cat of the input and the earlier outputs (all
-        held until the block's final cat); the cats keep nothing."""
+        held until the block's final cat); the cats keep nothing. Linear in n: a cat that
+        keeps nothing only needs to know whether any operand needs a gradient (sharing and
+        releasing every earlier output for each copy changed nothing but the cost)."""
         feats = [value]
+        grad = value.grad
         for c in row.children:
-            x = mem.merge(c, [mem.share(f) for f in feats], shape=c.input)
+            x = mem.merge(c, [], shape=c.input, grad=grad)
             feats.append(mem.run(c, x))
+            grad = grad or feats[-1].grad
         return mem.merge(row, feats)
 
     @classmethod
@@ -118,3 +131,47 @@ def _dense_from_copies(copies, items) -> dict | None:
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
+
+
+class RFUnion:
+    """The union of a growing list of receptive fields (``union_rf`` of them all) in O(1)
+    per added field: running bounds per axis, the first field's jumps and centres."""
+
+    #: fields whose centres a misalignment note lists
+    SHOWN = 8
+
+    def __init__(self, rf):
+        self.axes = None if rf is None else [[a.start - (a.size - 1) / 2, a.start + (a.size - 1) / 2, a.jump,
+                                              a.start] for a in rf]
+        self.starts = [] if rf is None else [tuple(a.start for a in rf)]
+        self.count = 1
+        self.misaligned = self.warned = False
+
+    def add(self, rf) -> None:
+        self.count += 1
+        if self.axes is None:
+            return
+        if rf is None or len(rf) != len(self.axes) or any(a.jump != ax[2] for a, ax in zip(rf, self.axes)):
+            self.axes = None
+            return
+        for a, ax in zip(rf, self.axes):
+            ax[0] = min(ax[0], a.start - (a.size - 1) / 2)
+            ax[1] = max(ax[1], a.start + (a.size - 1) / 2)
+            self.misaligned = self.misaligned or a.start != ax[3]
+        if len(self.starts) < self.SHOWN:
+            self.starts.append(tuple(a.start for a in rf))
+
+    def result(self, walk, what: str, final: bool = False):
+        """The union so far (None when undefined); a warning the first time the fields are
+        not aligned, and once more for the block's outputs."""
+        if self.axes is None:
+            return None
+        if self.misaligned and (final or not self.warned):
+            self.warned = True
+            starts = "; ".join(", ".join(f"{s:g}" for s in r) for r in self.starts)
+            more = f"; … ({self.count - len(self.starts):,} more)" if self.count > len(self.starts) else ""
+            walk.warn(Note(f"{what} are not aligned: their receptive fields are centred at different "
+                           f"input positions ({starts}{more}); the merged features mix shifted views",
+                           "give the branches padding that keeps their centres equal (e.g. padding = (k-1)/2 "
+                           "for odd kernels with stride 1)"))
+        return tuple(F.RFAxis(int(round(hi - lo + 1)), jump, (lo + hi) / 2) for lo, hi, jump, _ in self.axes)

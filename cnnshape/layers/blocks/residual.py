@@ -24,16 +24,55 @@ class Residual(Block):
     layer_scale = Arg("float", None, "A trainable per-channel scale [C, 1, ...] on the body's output, "
                       "initialised to this value, registered as the parameter 'layer_scale' (ConvNeXt).",
                       nullable=True)
+    layer_scale_name = Arg("str", "layer_scale", "Name of the layer_scale parameter on the block's module "
+                           "(timm's ConvNeXt: gamma).")
+    layer_scale_flat = Arg("bool", False, "Store layer_scale as [C] (timm) instead of [C, 1, ...] (torchvision); "
+                           "either way it scales the channels.")
+    bare_shortcut = Arg("bool", False, "The shortcut's one layer is the child shortcut_name itself (keys "
+                        "'downsample.weight'), not an nn.Sequential holding it ('downsample.0.weight').")
+
+    #: attributes of the compiled module (cnnshape.torch_backend.modules.Residual): a child of
+    #: that name would be shadowed by them
+    MODULE_ATTRS = ("_body", "_shortcut", "_after", "_scale")
+
+    def check_args(self, values):
+        body, after = values.get("body", ()), values.get("after") or ()
+        shortcut = values.get("shortcut") or ()
+        if values.get("bare_shortcut") and len(shortcut) != 1:
+            raise LayerError(f"bare_shortcut: true registers the shortcut's one layer as the child itself; the "
+                             f"shortcut has {len(shortcut)} layers",
+                             "give the shortcut exactly one layer, or drop bare_shortcut", "bare_shortcut")
+        scale = values.get("layer_scale_name", "layer_scale")
+        if not scale or "." in scale or scale in self.MODULE_ATTRS:
+            raise LayerError(f"layer_scale_name {scale!r} cannot name a parameter of the Residual module",
+                             "use a plain name such as gamma or layer_scale", "layer_scale_name")
+        names = [(x.name if x.name is not None else str(j), "body") for j, x in enumerate(body)]
+        names += [(x.name if x.name is not None else str(len(body) + j), "after") for j, x in enumerate(after)]
+        if shortcut:
+            names.append((values.get("shortcut_name", "shortcut"), "shortcut_name"))
+        for name, key in names:
+            if name in self.MODULE_ATTRS:
+                raise LayerError(f"the child name '{name}' clashes with the Residual module's own attribute "
+                                 f"'{name}' (its forward would read the attribute, not the layer)",
+                                 f"rename it, e.g. {name.strip('_')}_layer", key)
+            if values.get("layer_scale") is not None and name == scale:
+                raise LayerError(f"the child name '{name}' clashes with the Residual's layer_scale parameter "
+                                 f"'{scale}' (torch refuses a child and a parameter of one name)",
+                                 "rename the layer, or set layer_scale_name to another name", key)
 
     def own_parameters(self):
-        return (("layer_scale", "per-channel scale of the body's output"),) if self.layer_scale is not None else ()
+        return ((self.layer_scale_name, "per-channel scale of the body's output"),) \
+            if self.layer_scale is not None else ()
 
     def own_params(self, out):
         return out[0] if self.layer_scale is not None else 0
 
     def analyze(self, shape, rf, walk):
         out, body_rf, reports = walk.seq(self.body, shape, rf, "body")
-        if self.shortcut:
+        if self.shortcut and self.bare_shortcut:
+            s_out, s_rf, s_rep = walk.seq(self.shortcut, shape, rf, "shortcut", names=[self.shortcut_name])
+            reports += s_rep
+        elif self.shortcut:
             s_out, s_rf, s_rep = walk.nested(self.shortcut_name, self.shortcut, shape, rf, "shortcut")
             reports += s_rep
         else:
@@ -70,7 +109,8 @@ class Residual(Block):
     def draw_lanes(self, row):
         """The body and the skip (the shortcut's layers, or an identity lane), added."""
         body, short, after = self.split_rows(row.children)
-        return [body, list(short.children) if short is not None else []], "+", after
+        lane = [] if short is None else [short] if self.bare_shortcut else list(short.children)
+        return [body, lane], "+", after
 
     def split_rows(self, rows) -> tuple[list, Any, list]:
         """(body rows, shortcut row or None, after rows) of this block's analysed children
@@ -99,7 +139,8 @@ class Residual(Block):
 
         Residual = child.modules.Residual
         body, short, after = self.split_rows(row.children)
-        scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1)
+        scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1,
+                                                       self.layer_scale_name, self.layer_scale_flat)
         module = Residual(OrderedDict((c.name, child(c)) for c in body),
                           None if short is None else child(short), self.shortcut_name,
                           OrderedDict((c.name, child(c)) for c in after), scale)
@@ -117,7 +158,8 @@ class Residual(Block):
                                     f"shortcut_name={self.shortcut_name!r}",
                                     "after=" + em.odict(after, depth + 1)]
                         + ([] if self.layer_scale is None else
-                           [f"layer_scale=({self.layer_scale!r}, {body[-1].output[0]}, {len(body[-1].output) - 1})"]),
+                           [f"layer_scale=({self.layer_scale!r}, {body[-1].output[0]}, {len(body[-1].output) - 1}, "
+                            f"{self.layer_scale_name!r}, {self.layer_scale_flat!r})"]),
                         depth)
 
     @classmethod
@@ -126,15 +168,24 @@ class Residual(Block):
             return None
         kids = dict(module._modules)
         d = {"type": "Residual", "body": items(_named(module, module._body), "")}
-        if module._shortcut is not None:
+        if module._shortcut is not None and type(kids[module._shortcut]).__name__ not in ("Sequential", "Sequence"):
+            d["shortcut"] = items([(module._shortcut, kids[module._shortcut])], "")
+            d["bare_shortcut"] = True
+        elif module._shortcut is not None:
             d["shortcut"] = items(seq_children(kids[module._shortcut]), f"{module._shortcut}.")
             if module._shortcut != "shortcut":
                 d["shortcut_name"] = module._shortcut
         if module._after:
             d["after"] = items(_named(module, module._after), "", len(module._body))
-        scale = getattr(module, "layer_scale", None)
+        own = getattr(module, "_scale", None)
+        name = own[0] if own else "layer_scale" if "layer_scale" in module._parameters else None
+        scale = module._parameters.get(name) if name else None
         if scale is not None:  # the value it starts from; trained values load with the state_dict
             d["layer_scale"] = float(scale.detach().flatten()[0]) if scale.numel() else 1.0
+            if name != "layer_scale":
+                d["layer_scale_name"] = name
+            if scale.dim() == 1 and scale.numel() > 1:
+                d["layer_scale_flat"] = True
         return d
 
     # ------------------------------------------------------------------ studio
@@ -155,7 +206,10 @@ class Residual(Block):
         if sc:
             scr = child_row(row, k)
             sname = data.get("shortcut_name", "shortcut")
-            out += [(sc_path + (j,), x, child_row(scr, j), f"{label}.{sname}.{j}", None) for j, x in enumerate(sc)]
+            if data.get("bare_shortcut") is True:  # the one layer is the child itself
+                out.append((sc_path + (0,), sc[0], scr, f"{label}.{sname}", None))
+            else:
+                out += [(sc_path + (j,), x, child_row(scr, j), f"{label}.{sname}.{j}", None) for j, x in enumerate(sc)]
         if has_sc:
             k += 1
         out += [(path + ("after", j), x, child_row(row, k + j), f"{label}.{item_name(x, len(body) + j)}", None)

@@ -1,0 +1,1070 @@
+"""Import any traceable PyTorch model through torch.fx: trace, propagate shapes on meta
+tensors, and decompose the graph into the spec's nested blocks keeping every module's
+qualified name (so ``build(spec).load_state_dict(model.state_dict(), strict=True)``).
+
+Steps:
+
+1. :func:`trace`: a ``torch.fx.Tracer`` whose leaves are the modules cnnshape has a layer or
+   block for (and every other ``torch.nn`` layer, so that one is refused by name).
+2. :func:`_propagate`: shapes per node with a batch of 2 on the meta device; a leaf's output
+   shape comes from cnnshape's own analysis of the layer the module maps to (so a model
+   with a shape mistake still imports, and the analysis reports the mistake); functional
+   ops run on meta tensors.
+3. :class:`_Scope`: nodes grouped by module path (``nn_module_stack``); each module that was
+   traced through becomes one item (a ``Sequential``, or the merge block its forward
+   computes: ``Residual`` for an add, ``Concat`` for a cat, ``SqueezeExcitation`` for
+   ``x * gate(x)``); merges that are not a whole module become ``inline`` blocks.
+
+What cannot be said in a spec raises :class:`ImportRefused`, naming the user's line.
+"""
+
+import functools
+import operator
+import sys
+import traceback
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from ..errors import CnnshapeError
+from . import fx_rules as R
+
+BATCH = 2  # propagate with batch 2: a view that keeps the batch axis is told from one that merges it
+INPUT_KEYS = ("in_channels", "in_features", "num_features")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the user's source: file, 1-based line and column."""
+
+    path: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class ImportRefused(CnnshapeError):
+    """The model cannot be written as a spec: ``message`` (what and why), ``hint`` (what to
+    do) and ``site`` (the user's line, when known)."""
+
+    def __init__(self, message: str, hint: str = "", site: Site | None = None):
+        super().__init__(f"{site}: {message}" if site else message)
+        self.message = message
+        self.hint = hint
+        self.site = site
+
+
+# ---------------------------------------------------------------------------- sites
+def _foreign_dirs() -> tuple[str, ...]:
+    import os
+    import sysconfig
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
+    return tuple(os.path.realpath(p) + os.sep for p in paths) + (os.path.realpath(here) + os.sep,)
+
+
+_FOREIGN = None
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_file(filename: str | None) -> bool:
+    """A file of the user's (not torch, not a library, not cnnshape, not <frozen ...>)."""
+    import os
+
+    global _FOREIGN
+    if not filename or filename.startswith("<"):
+        return False
+    if _FOREIGN is None:
+        _FOREIGN = _foreign_dirs()
+    return not os.path.realpath(filename).startswith(_FOREIGN)
+
+
+def site_of_frames(frames) -> Site | None:
+    """The innermost (filename, line) of the user's among ``frames`` (outermost first)."""
+    for filename, line in reversed(list(frames)):
+        if is_user_file(filename) and line:
+            return Site(filename, line, _first_column(filename, line))
+    return None
+
+
+def _first_column(filename: str, line: int) -> int:
+    import linecache
+
+    text = linecache.getline(filename, line)
+    return len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+
+
+def site_of_exception(exc: BaseException) -> Site | None:
+    tb = traceback.extract_tb(exc.__traceback__)
+    return site_of_frames((f.filename, f.lineno) for f in tb)
+
+
+def site_of_node(node) -> Site | None:
+    """The user's line of a traced node (recorded by the tracer: the innermost frame of the
+    user's while forward ran), or from fx's stack trace when one was recorded."""
+    if node is None:
+        return None
+    where = node.meta.get("cnnshape_site")
+    if where is not None:
+        return Site(where[0], where[1], _first_column(*where))
+    st = getattr(node, "stack_trace", None)
+    if not st:
+        return None
+    frames = []
+    for line in st.splitlines():
+        line = line.strip()
+        if line.startswith('File "'):
+            name, _, rest = line[6:].partition('"')
+            num = rest.split("line ", 1)[-1].split(",", 1)[0]
+            if num.isdigit():
+                frames.append((name, int(num)))
+    return site_of_frames(frames)
+
+
+# ---------------------------------------------------------------------------- tracing
+def _recognised_block(module) -> bool:
+    from ..layers.blocks import BLOCK_TYPES
+
+    def dummy(pairs, sub="", offset=0):
+        return [{} for _ in pairs]
+
+    for cls in BLOCK_TYPES.values():
+        try:
+            if cls.from_torch(module, dummy) is not None:
+                return True
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            continue
+    return False
+
+
+def is_leaf(module) -> bool:
+    """A module cnnshape maps to one item as a whole: a layer type, a recognised block
+    (cnnshape's exported containers, torchvision.ops.SqueezeExcitation), or any other
+    torch.nn layer (refused by name later)."""
+    from .module_items import _layer_class
+
+    if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and _plain_container(module):
+        return False  # traced through: its layers keep their own construction sites
+    if _layer_class(module) is not None or _recognised_block(module):
+        return True
+    return type(module).__module__.startswith("torch.nn.") and not isinstance(module, (nn.ModuleList, nn.ModuleDict))
+
+
+def _plain_container(module) -> bool:
+    return type(module).forward in (nn.Sequential.forward, nn.ModuleList.forward, nn.ModuleDict.forward) \
+        or type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class _Tracer(fx.Tracer):
+    """Leaves: :func:`is_leaf`. Each node records the innermost frame of the user's (a
+    cheap frame walk; fx's own stack traces cost milliseconds per node)."""
+
+    top = None
+
+    def trace(self, root, concrete_args=None):
+        self.top = sys._getframe()
+        # decided before tracing: while fx traces, a module's parameters read as proxies
+        self.leaves = {id(m) for m in root.modules() if m is not root and is_leaf(m)}
+        return super().trace(root, concrete_args)
+
+    def create_node(self, *args, **kwargs):
+        node = super().create_node(*args, **kwargs)
+        f = sys._getframe(1)
+        while f is not None and f is not self.top:
+            if is_user_file(f.f_code.co_filename):
+                node.meta["cnnshape_site"] = (f.f_code.co_filename, f.f_lineno)
+                break
+            f = f.f_back
+        return node
+
+    def is_leaf_module(self, m, module_qualified_name):
+        return id(m) in self.leaves
+
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            self.path_of_module(m)
+        except NameError:  # an inline block (cnnshape's Inline): its layers are the owner's, trace through it
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+
+def trace(model) -> fx.Graph:
+    """The fx graph of ``model`` in eval mode; ImportRefused at the user's line when the
+    forward cannot be traced (control flow on a tensor's value, an op fx cannot follow)."""
+    was = model.training
+    model.eval()
+    try:
+        return _Tracer().trace(model)
+    except fx.proxy.TraceError as exc:
+        site = site_of_exception(exc)
+        text = str(exc)
+        if "control flow" in text or "iteration" in text or "len(" in text:
+            raise ImportRefused("forward branches (or loops) on a tensor's value; cnnshape follows no such "
+                                "branch", "make the branch depend on constructor arguments, not on the data",
+                                site) from None
+        raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}.forward: {text}",
+                            "cnnshape reads models by tracing them with torch.fx", site) from None
+    except Exception as exc:  # noqa: BLE001 - the user's forward raised while tracing: locate it
+        site = site_of_exception(exc)
+        raise ImportRefused(f"tracing {type(model).__name__}.forward raised {type(exc).__name__}: {exc}",
+                            "cnnshape reads models by tracing them with torch.fx (no data flows, so "
+                            "forward may not look at tensor values)", site) from None
+    finally:
+        model.train(was)
+
+
+# ---------------------------------------------------------------------------- shapes
+def _meta(shape):
+    return torch.empty(tuple(shape), device="meta")
+
+
+def _map(a, f):
+    return fx.node.map_arg(a, f)
+
+
+def _tensor_nodes(node) -> list:
+    out: list = []
+    fx.node.map_arg((node.args, node.kwargs), out.append)
+    return out
+
+
+class _Graph:
+    """The traced graph with shapes (``shape[node]``: batched tuple, or None when unknown /
+    not a tensor) and the items of leaf modules."""
+
+    def __init__(self, model, graph: fx.Graph, input_shape, sites: dict):
+        self.model = model
+        self.graph = graph
+        self.sites = sites
+        self.modules = dict(model.named_modules(remove_duplicate=False))
+        self.nodes = list(graph.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.value: dict = {}
+        self.tensor: set = set()  # nodes whose value is a tensor (or an unknown tensor)
+        self.params: set = set()  # get_attr nodes (parameters / buffers)
+        self.leaf_items: dict = {}
+        self._propagate(tuple(input_shape))
+
+    # -- propagation
+    def _propagate(self, input_shape):
+        placeholders = [n for n in self.nodes if n.op == "placeholder"]
+        for n in placeholders[1:]:
+            if n.users:
+                raise ImportRefused(f"forward takes several tensors ({', '.join(p.target for p in placeholders)}); "
+                                    "a spec has one input", "wrap the model so forward takes one tensor",
+                                    self.site_of_module(""))
+        for n in self.nodes:
+            if n.op == "placeholder":
+                if n is placeholders[0]:
+                    self.value[n] = _meta((BATCH, *input_shape))
+                    self.tensor.add(n)
+                else:
+                    self.value[n] = n.args[0] if n.args else None
+            elif n.op == "get_attr":
+                v = _fetch(self.model, n.target)
+                self.value[n] = _meta(v.shape) if isinstance(v, torch.Tensor) else v
+                if isinstance(v, torch.Tensor):
+                    self.params.add(n)
+            elif n.op == "call_module":
+                self._call_module(n)
+            elif n.op in ("call_function", "call_method"):
+                self._call(n)
+
+    def _call_module(self, n):
+        module = self.modules[n.target]
+        ins = [a for a in _tensor_nodes(n) if a in self.tensor]
+        self.tensor.add(n)
+        self.value[n] = None
+        item = self.leaf_item(n.target, module, n)
+        if len(ins) != 1 or self.value.get(ins[0]) is None:
+            return
+        shape = tuple(self.value[ins[0]].shape)
+        out = _item_output(item, shape[1:])
+        if out is not None:
+            self.value[n] = _meta((shape[0], *out))
+
+    def _call(self, n):
+        args = _map((n.args, n.kwargs), lambda a: self.value.get(a))
+        tensor_in = any(a in self.tensor for a in _tensor_nodes(n)) or any(a in self.params for a in _tensor_nodes(n))
+        unknown = any(a in self.tensor and self.value.get(a) is None for a in _tensor_nodes(n))
+        if unknown:
+            self.value[n] = None
+            self.tensor.add(n)
+            return
+        try:
+            fn = n.target if n.op == "call_function" else getattr(args[0][0], n.target)
+            a, k = args if n.op == "call_function" else (args[0][1:], args[1])
+            v = fn(*a, **k)
+        except Exception:  # noqa: BLE001 - the op fails on these shapes: unknown (the analysis finds why)
+            v = None
+            if tensor_in:
+                self.tensor.add(n)
+        self.value[n] = v
+        if isinstance(v, torch.Tensor):
+            self.tensor.add(n)
+        elif isinstance(v, (tuple, list)) and v and all(isinstance(x, torch.Tensor) for x in v):
+            self.tensor.add(n)  # chunk / split: a tuple of tensors (taken apart by getitem)
+
+    def shape(self, node):
+        v = self.value.get(node)
+        return tuple(v.shape) if isinstance(v, torch.Tensor) else None
+
+    # -- leaf items
+    def leaf_item(self, qualname: str, module, node) -> dict:
+        if qualname not in self.leaf_items:
+            self.leaf_items[qualname] = leaf_data(qualname, module, self.site_of_module(qualname) or site_of_node(node))
+        return self.leaf_items[qualname]
+
+    def site_of_module(self, qualname: str) -> Site | None:
+        m = self.modules.get(qualname)
+        return self.sites.get(id(m)) if m is not None else None
+
+
+def _fetch(model, target: str):
+    obj = model
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _item_output(item: dict, shape) -> tuple | None:
+    """Output shape (no batch) of one spec item on ``shape``, by cnnshape's analysis (the
+    declared input sizes dropped: a mismatch is the analysis's to report later)."""
+    from ..analysis import analyze
+    from ..errors import SpecError
+    from ..spec import from_data
+
+    try:
+        rep = analyze(from_data({"input": list(shape), "layers": [strip_inputs(item)]}))
+    except (SpecError, ValueError, TypeError):
+        return None
+    return tuple(rep.output) if rep.ok and rep.output is not None else None
+
+
+def strip_inputs(item):
+    """``item`` without the declared input sizes (in_channels, in_features, num_features)
+    anywhere in it (they are inferred)."""
+    if isinstance(item, list):
+        return [strip_inputs(x) for x in item]
+    if not isinstance(item, dict):
+        return item
+    return {k: strip_inputs(v) for k, v in item.items() if k not in INPUT_KEYS}
+
+
+def leaf_data(qualname: str, module, site: Site | None) -> dict:
+    """The spec item of a leaf module, keeping its declared input size (the analysis
+    checks it against the incoming shape)."""
+    from .module_items import _item, _layer_class
+
+    where = qualname or type(module).__name__
+    if _layer_class(module) is None and not _recognised_block(module):
+        raise ImportRefused(f"'{where}' is a {type(module).__module__}.{type(module).__name__}, which has no spec "
+                            "layer", "see `cnnshape layers` for the layer types a spec has", site)
+    try:
+        d = _item(qualname, module, 0, "", keep_inputs=True)
+    except CnnshapeError as exc:
+        raise ImportRefused(str(exc), "", site) from None
+    d.pop("name", None)
+    return d
+
+
+def _short(exc) -> str:
+    text = str(exc)
+    return text.split("; supported:")[0]
+
+
+# ---------------------------------------------------------------------------- decomposition
+@dataclass
+class _Unit:
+    """One step at a scope's level: a node of the scope itself, or a child scope (a module
+    traced through) as a whole."""
+
+    key: str | None          # child name (a child scope / leaf module) or None (a functional op)
+    nodes: list              # its fx nodes, in order
+    out: object = None       # the node giving its output
+    preds: tuple = ()        # the units (or the SOURCE) it reads, in argument order
+    scope: "object" = None   # the child _Scope, for a child scope
+
+
+SOURCE = "<input>"
+
+
+class Importer:
+    """Decomposes a traced graph into spec items (see the module docstring)."""
+
+    def __init__(self, model, graph: fx.Graph, input_shape, sites: dict | None = None):
+        self.model = model
+        self.g = _Graph(model, graph, input_shape, sites or {})
+        self.sites = sites or {}
+        self.called: dict[str, object] = {}
+
+    # -- public
+    def items(self) -> list:
+        nodes = [n for n in self.g.nodes if n.op not in ("placeholder", "output", "get_attr")]
+        out = [n for n in self.g.nodes if n.op == "output"][0]
+        res = out.args[0]
+        if not isinstance(res, fx.Node) or res not in self.g.tensor:
+            raise ImportRefused(f"{type(self.model).__name__}.forward returns "
+                                f"{'several values' if isinstance(res, (tuple, list, dict)) else 'no tensor'}; "
+                                "a spec has one output", "return one tensor (wrap the model to pick it)",
+                                self._forward_site(self.model))
+        self._check_uncalled(nodes)
+        src = [n for n in self.g.nodes if n.op == "placeholder"][0]
+        items = self.scope((), nodes, src, res)
+        return items
+
+    # -- scopes
+    def _path(self, node) -> tuple:
+        """The module path a node runs in (a leaf: its parent's; its own name is the key)."""
+        if node.op == "call_module":
+            return tuple(node.target.split("."))
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return ()
+        last = list(stack.values())[-1]
+        path = last[0] if isinstance(last, tuple) else last
+        return tuple(path.split(".")) if path else ()
+
+    def scope(self, prefix: tuple, nodes: list, src, res) -> list:
+        """Items computing ``res`` from ``src`` out of ``nodes`` (all inside ``prefix``)."""
+        units: list[_Unit] = []
+        owner: dict = {}
+        for n in nodes:
+            if n not in self.g.tensor and n.op != "call_module":
+                continue  # shape-only (size, getattr, floordiv, _assert): folded away
+            path = self._path(n)
+            key = path[len(prefix)] if len(path) > len(prefix) else None
+            if n.op == "call_module" and len(path) == len(prefix) + 1:
+                units.append(_Unit(key, [n], n))
+            elif key is None:
+                units.append(_Unit(None, [n], n))
+            elif units and units[-1].key == key and units[-1].scope is not None:
+                units[-1].nodes.append(n)
+            else:
+                if any(u.key == key and u.scope is not None for u in units):
+                    self._refuse_split(prefix, key, n)
+                units.append(_Unit(key, [n], scope=True))
+                units[-1].prefix = prefix + (key,)
+        for u in units:
+            for n in u.nodes:
+                owner[n] = u
+        dense = _dense_block(self, prefix, units, src, res)
+        if dense is not None:
+            return [dense]
+        for u in units:
+            if u.scope is not None:
+                self._close_scope(u, owner, src, res)
+        for u in units:
+            ins = [u.src] if u.scope is not None else \
+                [a for a in _tensor_nodes(u.out) if a in self.g.tensor or a is src]
+            if u.scope is None and u.out.op == "call_method" and u.out.target in R.SHAPE_REFERENCE:
+                ins = ins[:1]  # x.expand_as(y): y only lends its shape
+            u.preds = tuple(owner.get(a, SOURCE if a is src else a) for a in ins)
+            if any(isinstance(p, fx.Node) for p in u.preds):
+                raise ImportRefused(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
+                                    "input (not nested blocks)", "", self._scope_site(prefix))
+        end = owner.get(res, SOURCE if res is src else None)
+        if end is None:
+            raise ImportRefused("the output does not come from the input", "", self._scope_site(prefix))
+        parser = _Parser(self, prefix, units)
+        items = parser.parse(end, SOURCE)
+        parser.check_all_used(end)
+        parser.assign_names(items)
+        return items
+
+    def _close_scope(self, u: _Unit, owner: dict, src, res) -> None:
+        """A child scope: its one input and one output, and its items (recursively)."""
+        inside = set(u.nodes)
+        ins, outs = [], []
+        for n in u.nodes:
+            for a in _tensor_nodes(n):
+                if a not in inside and (a in self.g.tensor or a is src) and a not in self.g.params and a not in ins:
+                    ins.append(a)
+            if n is res or any(user not in inside and (user in self.g.tensor or user.op == "call_module")
+                               for user in n.users):
+                if n in self.g.tensor:
+                    outs.append(n)
+        prefix = u.prefix
+        if len(ins) != 1 or len(outs) != 1:
+            mod = self.g.modules.get(".".join(prefix))
+            what = type(mod).__name__ if mod is not None else ".".join(prefix)
+            many = "inputs" if len(ins) != 1 else "outputs"
+            raise ImportRefused(f"'{'.'.join(prefix)}' ({what}) takes {len(ins)} tensor inputs and gives {len(outs)} "
+                                f"outputs to the rest of the model: a spec block has one input and one output "
+                                f"(its {many} are not nested blocks)",
+                                "cnnshape imports models whose modules each map one tensor to one tensor",
+                                self._scope_site(prefix))
+        u.out = outs[0]
+        u.src = ins[0]
+
+    def scope_item(self, u: _Unit) -> dict:
+        """The item of a child scope (a module traced through)."""
+        prefix = u.prefix
+        items = self.scope(prefix, u.nodes, u.src, u.out)
+        name = prefix[-1]
+        site = self._scope_site(prefix)
+        merges = [x for x in items if x.get("type") in MERGE_BLOCKS and x.get("inline")]
+        if merges and items[0] is merges[0]:
+            first = items[0]
+            rest = items[1:]
+            if not rest or (first["type"] in ("Residual", "Concat") and not first.get("after")
+                            and all(not (x.get("inline")) for x in rest)):
+                first = dict(first)
+                first.pop("inline", None)
+                if rest:
+                    first["after"] = rest
+                first["name"] = name
+                first["_site"] = site
+                return first
+        return {"type": "Sequential", "name": name, "body": items, "_site": site}
+
+    def _path_label(self, prefix) -> str:
+        mod = self.g.modules.get(".".join(prefix))
+        return f"'{'.'.join(prefix)}' ({type(mod).__name__})" if prefix and mod is not None else \
+            f"{type(self.model).__name__}.forward"
+
+    def _scope_site(self, prefix) -> Site | None:
+        return self.g.site_of_module(".".join(prefix))
+
+    def _forward_site(self, module) -> Site | None:
+        import inspect
+
+        try:
+            fn = type(module).forward
+            lines, start = inspect.getsourcelines(fn)
+            path = inspect.getsourcefile(fn)
+        except (OSError, TypeError):
+            return None
+        for i, text in enumerate(lines):
+            if text.strip().startswith("return"):
+                return Site(path, start + i, len(text) - len(text.lstrip()) + 1)
+        return Site(path, start, 1)
+
+    def _refuse_split(self, prefix, key, node):
+        path = ".".join(prefix + (key,))
+        mod = self.g.modules.get(path)
+        what = f" ({type(mod).__name__})" if mod is not None else ""
+        raise ImportRefused(f"module '{path}'{what} runs at two places of the forward, between other operations: "
+                            "its weights would be shared (or its parts interleaved), which nested spec blocks cannot "
+                            "say", "give each place its own module", site_of_node(node) or self._scope_site(prefix))
+
+    def _check_uncalled(self, nodes) -> None:
+        """Modules with parameters or buffers that forward never calls (auxiliary heads)."""
+        used: set = set()
+        leaves: set = set()
+        for n in nodes:
+            if n.op == "call_module":
+                leaves.add(n.target)
+            for p in (self._path(n),):
+                for i in range(1, len(p) + 1):
+                    used.add(".".join(p[:i]))
+        for n in self.g.nodes:
+            if n.op == "get_attr":
+                used.add(n.target.rpartition(".")[0])
+        unused = []
+        for name, m in self.model.named_modules():
+            if not name or name in used or any(u.startswith(name + ".") for u in used) \
+                    or any(name.startswith(u + ".") for u in leaves):
+                continue
+            if any(name.startswith(x + ".") for x in unused):
+                continue
+            if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)) \
+                    or any(True for _ in m.parameters()):
+                unused.append(name)
+        if unused:
+            shown = ", ".join(f"'{u}' ({type(self.g.modules[u]).__name__})" for u in unused[:5])
+            more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+            raise ImportRefused(f"{shown}{more} {'is' if len(unused) == 1 else 'are'} never called by "
+                                f"{type(self.model).__name__}.forward in eval mode (an auxiliary head?): its weights "
+                                "have no place in a spec",
+                                "build the model without it (e.g. torchvision's aux_logits=False), or delete the "
+                                "attribute before importing", self.g.site_of_module(unused[0]))
+
+
+MERGE_BLOCKS = ("Residual", "Concat", "SqueezeExcitation", "DenseBlock")
+
+
+class _Parser:
+    """Series-parallel parse of one scope's units from its output back to its input."""
+
+    def __init__(self, imp: Importer, prefix: tuple, units: list):
+        self.imp = imp
+        self.g = imp.g
+        self.prefix = prefix
+        self.units = units
+        self.order = {id(u): i for i, u in enumerate(units)}
+        self.users: dict = {}
+        for u in units:
+            for p in u.preds:
+                self.users.setdefault(id(p) if p is not SOURCE else SOURCE, []).append(u)
+        self.used: set = set()
+        module = self.g.modules.get(".".join(prefix))
+        self.taken = set(module._modules) if module is not None else set()
+        self.names: set = set()
+        self.first: set = set()
+
+    # -- names
+    def name_for(self, base: str) -> str:
+        from ..spec import RESERVED_NAMES as RESERVED
+
+        name, k = base, 0
+        while name in self.names or name in self.taken or name in RESERVED or name.isdigit():
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def assign_names(self, items: list) -> None:
+        """Names in forward order: a module's first call keeps its attribute name, a second
+        call of a stateless module and every functional op get a fresh name."""
+        for it in items:
+            if "_mod" in it:
+                mod = it.pop("_mod")
+                if mod not in self.first:
+                    self.first.add(mod)
+                    it["name"] = it.pop("_base")
+                    self.names.add(it["name"])
+                    continue
+            if "_base" in it:
+                it["name"] = self.name_for(it.pop("_base"))
+            if it.get("inline"):
+                for k in ("body", "after", "gate"):
+                    if isinstance(it.get(k), list):
+                        self.assign_names(it[k])
+                if isinstance(it.get("shortcut"), list) and it.get("_own_shortcut"):
+                    it.pop("_own_shortcut")
+                    it["shortcut_name"] = self.name_for("shortcut")
+                    self.assign_names(it["shortcut"])
+                for b in it.get("branches") or ():
+                    self.assign_names(b)
+
+    def _pos(self, u) -> int:
+        return -1 if u is SOURCE else self.order[id(u)]
+
+    # -- parse
+    def parse(self, end, start) -> list:
+        items: list = []
+        cur, first = end, True
+        while cur is not start:
+            if cur is SOURCE:
+                raise ImportRefused(f"{self._where()}: a branch does not start where the others do (the graph is not "
+                                    "nested blocks)", "", self._site(None))
+            if not first and len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
+                self._not_nested(cur)
+            first = False
+            self.used.add(id(cur))
+            kind = self._merge_kind(cur)
+            if kind is not None:
+                block, nxt = self._merge(cur, kind)
+                items.append(block)
+                cur = nxt
+                continue
+            tensor_preds = [p for p in cur.preds]
+            if len(tensor_preds) != 1:
+                self._refuse_op(cur, f"takes {len(tensor_preds)} tensors")
+            items.extend(reversed(self._unit_items(cur)))
+            cur = tensor_preds[0]
+        items.reverse()
+        return items
+
+    def _where(self) -> str:
+        mod = self.g.modules.get(".".join(self.prefix))
+        return f"{type(mod).__name__} ('{'.'.join(self.prefix)}')" if self.prefix and mod is not None else \
+            type(self.imp.model).__name__
+
+    def _site(self, u) -> Site | None:
+        if u is not None and u is not SOURCE:
+            s = site_of_node(u.out)
+            if s is not None:
+                return s
+        return self.imp._scope_site(self.prefix) or self.imp._forward_site(self.g.modules.get(".".join(self.prefix))
+                                                                             or self.imp.model)
+
+    def _not_nested(self, u):
+        mod = self.g.modules.get(".".join(self.prefix))
+        what = type(mod).__name__ if mod is not None else type(self.imp.model).__name__
+        raise ImportRefused(f"{what}.forward uses an intermediate result at several places that are not nested "
+                            "blocks (e.g. a skip connection that crosses another merge): a spec nests sequences "
+                            "and parallel branches only", "a graph block for such models is planned",
+                            self._site(u))
+
+    def check_all_used(self, end) -> None:
+        for u in self.units:
+            if id(u) not in self.used and u.out in self.g.tensor:
+                if u.scope is None and u.out.op == "call_module" and not _has_state(self.g.modules[u.out.target]):
+                    continue
+                if u.scope is None and u.out.op != "call_module":
+                    continue  # a dead functional op (fx keeps unused nodes): no weights, no effect
+                raise ImportRefused(f"{self._label(u)} is computed but its result is not used on the way to the "
+                                    "output: its weights have no place in a spec", "remove it from forward",
+                                    self._site(u))
+
+    def _label(self, u) -> str:
+        if u.scope is not None:
+            return f"'{'.'.join(u.prefix)}'"
+        return f"'{u.out.target}'" if u.out.op == "call_module" else f"'{u.out.name}'"
+
+    # -- one unit
+    def _unit_items(self, u) -> list:
+        if u.scope is not None:
+            return [self.imp.scope_item(u)]
+        n = u.out
+        if n.op == "call_module":
+            return [self._module_item(u)]
+        return self._op_items(u)
+
+    def _module_item(self, u) -> dict:
+        n = u.out
+        module = self.g.modules[n.target]
+        prev = self.imp.called.get(n.target)
+        if prev is not None and _has_state(module):
+            raise ImportRefused(f"'{n.target}' ({type(module).__name__}) is called twice (shared weights): a spec "
+                                "gives every layer its own parameters", "give each place its own module",
+                                site_of_node(n))
+        self.imp.called[n.target] = n
+        item = dict(self.g.leaf_items[n.target])
+        item["_base"] = n.target.split(".")[-1]
+        item["_mod"] = n.target
+        item["_site"] = self.g.site_of_module(n.target) or site_of_node(n)
+        return item
+
+    def _op_items(self, u) -> list:
+        n = u.out
+        if n.target is operator.getitem and isinstance(n.args[1], int):  # a part of chunk / split
+            return [{"type": "_getitem", "index": n.args[1], "_site": site_of_node(n)}]
+        call = self._call(n)
+        if call is None:
+            self._refuse_op(u, "has no spec layer")
+        rule = (R.FUNCTIONS.get(n.target) if n.op == "call_function" else R.METHODS.get(n.target))
+        items = rule[1](call)
+        if items is None:
+            self._refuse_op(u, "has no spec layer for these arguments")
+        base = _op_name(n)
+        out = []
+        for it in items:
+            it = dict(it)
+            it["_base"] = base if len(items) == 1 else f"{base}_{it['type'].lower()}"
+            it["_site"] = site_of_node(n)
+            out.append(it)
+        return out
+
+    def _call(self, n) -> "R.Call | None":
+        rule = R.FUNCTIONS.get(n.target) if n.op == "call_function" else R.METHODS.get(n.target)
+        if rule is None:
+            return None
+        params = rule[0]
+        args = list(n.args)
+        bound: dict = {}
+        for i, p in enumerate(params):
+            if p.startswith("*"):
+                bound[p[1:]] = tuple(self.g.value.get(a, a) if isinstance(a, fx.Node) else a for a in args[i:])
+                args = args[:i]
+                break
+            if i < len(args):
+                a = args[i]
+                bound[p] = self.g.value.get(a) if isinstance(a, fx.Node) else a
+        for k, v in n.kwargs.items():
+            bound[k] = self.g.value.get(v) if isinstance(v, fx.Node) else v
+        bound = {k: (tuple(int(x) for x in v) if isinstance(v, torch.Size) else v) for k, v in bound.items()}
+        ins = [self.g.shape(a) for a in _tensor_nodes(n) if a in self.g.tensor]
+        name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", str(n.target))
+        return R.Call(name, bound, ins, self.g.shape(n), n)
+
+    def _refuse_op(self, u, why: str):
+        n = u.out
+        what = n.target if isinstance(n.target, str) else \
+            f"{getattr(n.target, '__module__', '') or ''}.{getattr(n.target, '__name__', n.target)}".lstrip(".")
+        if n.target in _SYMBOLS:
+            what = f"'{_SYMBOLS[n.target]}' ({what})"
+        kind = "method ." if n.op == "call_method" else ""
+        where = "'" + ".".join(self.prefix) + "'" if self.prefix else type(self.imp.model).__name__
+        raise ImportRefused(f"{kind}{what} in {where}.forward {why}", "see the README's import section for the "
+                            "operations cnnshape maps", site_of_node(n) or self._site(None))
+
+    # -- merges
+    def _merge_kind(self, u) -> str | None:
+        if u.scope is not None or u.out.op not in ("call_function", "call_method"):
+            return None
+        target = u.out.target
+        if u.out.op == "call_method":
+            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul}.get(target)
+        kind = R.MERGES.get(target)
+        if kind is None:
+            return None
+        if kind == "mul" and self._scale_param(u.out) is not None and len(u.preds) == 1:
+            return "scale"
+        if len(u.preds) < 2 and kind != "cat":
+            return None
+        return kind
+
+    def _scale_param(self, n):
+        for a in _tensor_nodes(n):
+            if a in self.g.params:
+                return a
+        return None
+
+    def join(self, preds) -> object:
+        """The nearest unit through which every path from the scope input to ``preds`` runs."""
+        frontier = {id(p) if p is not SOURCE else SOURCE: p for p in preds}
+        while len(frontier) > 1:
+            key = max(frontier, key=lambda k: self._pos(frontier[k]))
+            u = frontier.pop(key)
+            if u is SOURCE:
+                break
+            for p in u.preds:
+                frontier[id(p) if p is not SOURCE else SOURCE] = p
+            if not u.preds:
+                raise ImportRefused(f"{self._label(u)} does not depend on the input", "", self._site(u))
+        return next(iter(frontier.values()))
+
+    def _merge(self, u, kind: str):
+        if kind == "scale":
+            return {"type": "_scale", "param": self._scale_param(u.out), "_site": site_of_node(u.out)}, u.preds[0]
+        preds = list(u.preds)
+        if kind == "cat":
+            return self._cat(u, preds)
+        d = self.join(preds)
+        if d is not SOURCE:
+            d._join = True
+        branches = [self._branch(p, d) for p in preds]
+        builder = MERGE_BUILDERS[kind]
+        return builder(self, u, branches, d), d
+
+    def _branch(self, p, d) -> list:
+        if p is d:
+            return []
+        return self.parse(p, d)
+
+    def _cat(self, u, preds):
+        n = u.out
+        dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+        out = self.g.shape(n)
+        n_dims = len(out) if out is not None else None
+        if dim != 1 and not (n_dims and dim == 1 - n_dims):
+            self._refuse_op(u, f"concatenates along dim {dim}; a Concat joins channels (dim 1)")
+        # chunk / split into equal parts, each part a branch: Concat split
+        getitems = [p for p in preds if p is not SOURCE and p.scope is None and p.out.target is operator.getitem]
+        d = self.join(preds)
+        split = False
+        if d is not SOURCE and d.scope is None and d.out.op in ("call_method", "call_function") \
+                and _name_of(d.out) == "chunk" and getitems:
+            split = True
+        if d is not SOURCE:
+            d._join = True
+        branches = []
+        for i, p in enumerate(preds):
+            if split:
+                b = self._split_branch(p, d, i)
+            else:
+                b = self._branch(p, d)
+            branches.append(b)
+        if split:
+            chunk = d
+            nxt = chunk.preds[0]
+            nxt_join = nxt
+            if nxt is not SOURCE:
+                nxt_join._join = True
+            self.used.add(id(chunk))
+            return ({"type": "Concat", "inline": True, "flat": True, "split": True, "branches": branches,
+                     "_site": site_of_node(u.out)}, nxt)
+        if len(branches) < 2:
+            return {"type": "_identity"}, preds[0] if preds else d
+        return {"type": "Concat", "inline": True, "flat": True, "branches": branches, "_site": site_of_node(u.out)}, d
+
+    def _split_branch(self, p, chunk, i) -> list:
+        items = self.parse(p, chunk)
+        first = items[0] if items else None
+        if first is None or first.get("type") != "_getitem" or first.get("index") != i:
+            self._refuse_op(chunk, "splits the channels in a way a Concat split cannot say")
+        return items[1:]
+
+
+_SYMBOLS = {operator.add: "+", operator.iadd: "+=", operator.sub: "-", operator.isub: "-=", operator.mul: "*",
+            operator.imul: "*=", operator.truediv: "/", operator.itruediv: "/=", operator.neg: "unary -",
+            operator.pow: "**", operator.matmul: "@", operator.floordiv: "//"}
+
+
+def _name_of(n) -> str:
+    return n.target if isinstance(n.target, str) else getattr(n.target, "__name__", "")
+
+
+def _op_name(n) -> str:
+    base = _name_of(n).strip("_") or "op"
+    return {"view": "flatten", "reshape": "flatten", "mean": "pool", "interpolate": "upsample"}.get(base, base)
+
+
+def _has_state(m) -> bool:
+    return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
+
+
+def _residual(p: _Parser, u, branches, d) -> dict:
+    """add(a, b): a Residual. The body is the branch whose layers are named on the block;
+    a branch that is one child module (nn.Sequential) becomes the shortcut under its name."""
+    if len(branches) != 2:
+        p._refuse_op(u, "adds more than two branches")
+    a, b = branches
+    site = site_of_node(u.out)
+    scale = None
+    body, short = (a, b)
+    if not a and b:
+        body, short = b, a
+
+    def one_seq(br):
+        return len(br) == 1 and br[0].get("type") == "Sequential" and not br[0].get("inline")
+    if short and one_seq(body) and not one_seq(short):
+        body, short = short, body
+    if short and not one_seq(short):
+        if any(_stateful_item(x) for x in short):
+            p._refuse_op(u, "adds two branches that both hold layers named on the module itself; a Residual's "
+                         "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))")
+    scales = [i for i, x in enumerate(body) if x.get("type") == "_scale"]
+    if scales:
+        i = scales[-1]
+        param = body[i]["param"]
+        qual = param.target
+        tail = body[i + 1:]
+        if len(scales) > 1 or qual != ".".join(p.prefix + ("layer_scale",)) \
+                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout") for x in tail):
+            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
+        t = _fetch(p.imp.model, qual)
+        scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
+        body = body[:i] + tail
+    d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
+    if short:
+        if one_seq(short):
+            if short[0]["name"] != "shortcut":
+                d_item["shortcut_name"] = short[0]["name"]
+            d_item["shortcut"] = short[0]["body"]
+        else:
+            d_item["_own_shortcut"] = True
+            d_item["shortcut"] = short
+    if scale is not None:
+        d_item["layer_scale"] = scale
+    if not body:
+        p._refuse_op(u, "adds its input to itself")
+    return d_item
+
+
+def _stateful_item(x) -> bool:
+    return x.get("type") not in _STATELESS
+
+
+_STATELESS = {"ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Identity",
+              "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Flatten", "Dropout",
+              "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Upsample"}
+
+
+def _multiply(p: _Parser, u, branches, d) -> dict:
+    """x * gate(x): a SqueezeExcitation (the gate: the branch that is not the input)."""
+    if len(branches) != 2 or (branches[0] and branches[1]) or not (branches[0] or branches[1]):
+        p._refuse_op(u, "multiplies two computed tensors; cnnshape maps x * gate(x) (squeeze-excitation) only")
+    gate = branches[0] or branches[1]
+    return {"type": "SqueezeExcitation", "inline": True, "gate": gate, "_site": site_of_node(u.out)}
+
+
+MERGE_BUILDERS = {"add": _residual, "mul": _multiply}
+
+
+def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | None:
+    """DenseNet's dense block: the scope's output is cat([x, y_1, .., y_n]) where copy i (a
+    child module) starts with cat([x, y_1, .., y_{i-1}]) and gives y_i; the copies' layers
+    must be the same (their channel counts are inferred)."""
+    from ..layers.blocks._copies import copy_name
+
+    if not (res.op == "call_function" and res.target in (torch.cat, torch.concat) and len(units) >= 2):
+        return None
+    parts = res.args[0] if res.args else None
+    copies = [u for u in units if u.scope is not None]
+    if not isinstance(parts, (list, tuple)) or len(parts) != len(copies) + 1 or parts[0] is not src \
+            or units[-1].out is not res and units[-1].nodes[-1] is not res:
+        return None
+    bodies, names = [], []
+    for i, u in enumerate(copies):
+        tensors = [n for n in u.nodes if n in imp.g.tensor]
+        first = tensors[0] if tensors else None
+        if first is None or first.op != "call_function" or first.target not in (torch.cat, torch.concat):
+            return None
+        want = list(parts[:i + 1])
+        got = first.args[0]
+        if not isinstance(got, (list, tuple)) or list(got) != want or parts[i + 1] not in u.nodes:
+            return None
+        body = imp.scope(u.prefix, [n for n in u.nodes if n is not first], first, parts[i + 1])
+        bodies.append(body)
+        names.append(u.prefix[-1])
+
+    def plain(items):
+        return strip_inputs(_without_private(items))
+    if any(plain(b) != plain(bodies[0]) for b in bodies[1:]):
+        return None
+    fmt = None
+    for cand in ("{index}", "{number}"):
+        for stem in {n.rstrip("0123456789") for n in names}:
+            if [copy_name(stem + cand, i) for i in range(len(names))] == names:
+                fmt = stem + cand
+    if fmt is None:
+        return None
+    body = strip_inputs(bodies[0])
+    if len(body) == 1:
+        body[0].pop("name", None)
+    d = {"type": "DenseBlock", "inline": True, "n": len(copies), "body": body, "_site": site_of_node(res)}
+    if fmt != "{index}":
+        d["child_names"] = fmt
+    return d
+
+
+def _without_private(items):
+    if isinstance(items, list):
+        return [_without_private(x) for x in items]
+    if isinstance(items, dict):
+        return {k: _without_private(v) for k, v in items.items() if not k.startswith("_")}
+    return items
+
+
+# ---------------------------------------------------------------------------- finishing
+def finish(items: list, table: dict, path: tuple) -> list:
+    """Drop the private keys, record each item's site under its data path in ``table``,
+    resolve leftovers (identities, getitems, unused scale markers)."""
+    out = []
+    for i, it in enumerate([x for x in items if x.get("type") != "_identity"]):
+        it = dict(it)
+        site = it.pop("_site", None)
+        if it.get("type", "").startswith("_"):
+            raise ImportRefused(f"an operation ({it['type'][1:]}) where cnnshape cannot place it", "", site)
+        p = path + (i,)
+        if site is not None:
+            table[p] = (site.line, site.column)
+        for k in ("body", "shortcut", "after", "gate"):
+            if isinstance(it.get(k), list):
+                it[k] = finish(it[k], table, p + (k,))
+                if k in ("body", "gate", "shortcut"):
+                    tidy_names(it[k])
+        if isinstance(it.get("branches"), list):
+            it["branches"] = [finish(b, table, p + ("branches", j)) for j, b in enumerate(it["branches"])]
+        out.append(it)
+    return out
+
+
+def tidy_names(items: list, flat_offset: int | None = 0) -> None:
+    """Drop names equal to their default (the position in a plain sequence)."""
+    for i, it in enumerate(items):
+        if flat_offset is not None and it.get("name") == str(i + flat_offset):
+            it.pop("name")
+
+
+def import_graph(model, input_shape, sites: dict | None = None) -> tuple[list, dict]:
+    """(spec layers, positions table) for ``model`` on ``input_shape`` (one sample)."""
+    graph = trace(model)
+    imp = Importer(model, graph, input_shape, sites)
+    items = imp.items()
+    names = getattr(type(model).forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
+    if isinstance(names, dict):  # a cnnshape-exported Net: its attributes back to the spec's layer names
+        back = {attr: name for name, attr in names.items()}
+        items = [{**it, "name": back.get(it.get("name"), it.get("name"))} for it in items]
+    table: dict = {}
+    layers = finish(items, table, ("layers",))
+    tidy_names(layers)
+    return layers, table

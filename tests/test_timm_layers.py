@@ -1,0 +1,321 @@
+"""timm's layers (cnnshape/layers/timm_layers.py, merge.py) against the REAL timm modules.
+
+Generated cases per type: cnnshape's verdict (valid or the failing layer), output shape,
+params and MACs against timm's module run by torch; then the compiled layer loads the timm
+module's randomised state_dict strictly and gives its outputs (eval, and training where
+the module's batch statistics differ). Saved-for-backward bytes against torch's autograd
+hooks (float32), sizes against forward passes at every size, receptive field of the
+rearrangements against one-hot probes.
+"""
+
+import warnings
+
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from cnnshape.analysis import check
+from cnnshape.memory import estimate
+from cnnshape.torch_backend.build import build
+
+from .memory_oracle import saved_bytes
+from .timm_ref import assert_same, randomise, timm
+
+torch.set_num_threads(1)
+#: a sample in the fast profile, more in the thorough one (profiles: tests/conftest.py)
+EXAMPLES = max(12, settings.default.max_examples // 10)
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _timm_module(d: dict, shape):
+    """timm's own module for layer dict ``d`` on input ``shape`` (channel arguments as
+    inferred by cnnshape when omitted)."""
+    t = timm()
+    from timm.layers import (EvoNorm2dB0, EvoNorm2dS0, FilterResponseNormTlu2d, LayerScale, LayerScale2d,
+                             ScaledStdConv2d, SimpleNorm2d, SpaceToDepth, StdConv2d)
+    from timm.layers.grn import GlobalResponseNorm
+    from timm.models.hgnet import LearnableAffineBlock
+    from timm.models.metaformer import Scale, StarReLU
+
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k not in ("type", "name", "trainable")}
+    typ = d["type"]
+    c = shape[0]
+    if typ in ("StdConv2d", "ScaledStdConv2d"):
+        cls = StdConv2d if typ == "StdConv2d" else ScaledStdConv2d
+        kw.pop("in_channels", None)
+        return cls(d.get("in_channels", c), kw.pop("out_channels"), kw.pop("kernel_size"), **kw)
+    if typ == "LayerScale":
+        kw.setdefault("dim", shape[-1])
+        return LayerScale(**kw)
+    if typ in ("LayerScale2d", "Scale"):
+        kw.setdefault("dim", c if d.get("use_nchw", True) else shape[-1])
+        return (LayerScale2d if typ == "LayerScale2d" else Scale)(**kw)
+    if typ == "GlobalResponseNorm":
+        kw.setdefault("dim", shape[-1] if d.get("channels_last", True) else c)
+        return GlobalResponseNorm(**kw)
+    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
+        kw.setdefault("num_features", c)
+        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0,
+                "FilterResponseNormTlu2d": FilterResponseNormTlu2d}[typ](**kw)
+    if typ in ("SimpleNorm2d", "RmsNorm2d"):
+        from timm.layers import RmsNorm2d
+
+        kw.setdefault("channels", c)
+        return (SimpleNorm2d if typ == "SimpleNorm2d" else RmsNorm2d)(**kw)
+    if typ == "StarReLU":
+        return StarReLU(**kw)
+    if typ == "LearnableAffineBlock":
+        return LearnableAffineBlock(**kw)
+    if typ == "SpaceToDepth":
+        return SpaceToDepth(**kw)
+    if typ == "GammaAct":
+        from timm.models.nfnet import GammaAct
+
+        return GammaAct(**kw)
+    assert t is not None
+    raise AssertionError(typ)
+
+
+TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
+         "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
+         "GammaAct", "RmsNorm2d")
+
+
+@st.composite
+def layer_case(draw, typ: str):
+    """(input shape, layer dict, batch): valid or not (channel declarations right or wrong,
+    kernels larger than the map, groups that do not divide)."""
+    c = draw(st.sampled_from([1, 2, 3, 4, 6, 8]))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    shape = [c, h, w]
+    d: dict = {"type": typ}
+    if typ in ("StdConv2d", "ScaledStdConv2d"):
+        g = draw(st.sampled_from([1, 1, 2]))
+        d.update(out_channels=draw(st.integers(1, 4)) * g, kernel_size=draw(st.sampled_from([1, 2, 3, [1, 3]])))
+        if g > 1:
+            d["groups"] = g
+        if draw(st.booleans()):
+            d["stride"] = draw(st.sampled_from([1, 2, [2, 1]]))
+        if draw(st.booleans()):
+            d["dilation"] = draw(st.sampled_from([1, 2]))
+        if draw(st.booleans()):
+            d["padding"] = draw(st.sampled_from([0, 1, [0, 2], "valid"]))
+        if draw(st.booleans()):
+            d["bias"] = draw(st.booleans())
+        if draw(st.booleans()):
+            d["eps"] = draw(st.sampled_from([1e-5, 1e-4]))
+        if typ == "ScaledStdConv2d" and draw(st.booleans()):
+            d.update(gamma=draw(st.sampled_from([1.0, 1.7])), gain_init=draw(st.sampled_from([0.5, 1.0])))
+        if draw(st.integers(0, 5)) == 0:
+            d["in_channels"] = draw(st.integers(1, 8))
+    elif typ in ("LayerScale", "LayerScale2d", "Scale"):
+        d["init_values" if typ != "Scale" else "init_value"] = draw(st.sampled_from([1e-5, 0.5, 2.0]))
+        if typ == "Scale" and draw(st.booleans()):
+            d["use_nchw"] = False
+        if typ == "LayerScale" and draw(st.booleans()):
+            shape = [h, w, c]  # channels last, as after a Permute
+        if draw(st.integers(0, 4)) == 0:
+            d["dim"] = draw(st.integers(2, 8))
+    elif typ in ("StarReLU", "LearnableAffineBlock"):
+        d.update(scale_value=draw(st.sampled_from([1.0, 0.8])), bias_value=draw(st.sampled_from([0.0, -0.3])))
+        shape = draw(st.sampled_from([[c, h, w], [c], [c, h]]))
+    elif typ == "GlobalResponseNorm":
+        if draw(st.booleans()):
+            d["channels_last"] = False
+        else:
+            shape = [h, w, c]
+        if draw(st.booleans()):
+            d["eps"] = 1e-5
+    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
+        if draw(st.booleans()):
+            d["apply_act"] = draw(st.booleans())
+        if typ == "EvoNorm2dS0":
+            if draw(st.booleans()):
+                d["group_size"] = draw(st.sampled_from([1, 2, 4]))
+            else:
+                d["groups"] = draw(st.sampled_from([1, 2, 3, 4]))
+        if typ == "EvoNorm2dB0" and draw(st.booleans()):
+            d["momentum"] = 0.3
+        if draw(st.integers(0, 5)) == 0:
+            d["num_features"] = draw(st.integers(1, 8))
+    elif typ == "RmsNorm2d":
+        if draw(st.booleans()):
+            d["affine"] = draw(st.booleans())
+    elif typ == "SimpleNorm2d":
+        c = max(c, 2)  # one channel: nan by construction (a warning)
+        shape = [c, h, w]
+        if draw(st.booleans()):
+            d["affine"] = draw(st.booleans())
+    elif typ == "GammaAct":
+        d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
+                 gamma=draw(st.sampled_from([1.0, 1.7139])))
+    elif typ == "SpaceToDepth":
+        d["block_size"] = 4  # timm asserts 4
+        shape = [c, draw(st.sampled_from([4, 8, 6])), draw(st.sampled_from([4, 8, 5]))]
+    batch = draw(st.integers(2, 3))
+    return shape, d, batch
+
+
+def _torch_verdict(d, shape, batch):
+    """(timm module or None, output or None): None when torch/timm refuses the layer."""
+    x = torch.randn(batch, *shape)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = randomise(_timm_module(d, shape)).eval()
+            with torch.no_grad():
+                y = m(x)
+    except (RuntimeError, AssertionError, ValueError, TypeError, IndexError) as exc:
+        note(f"timm refuses: {type(exc).__name__}: {exc}")
+        return None, None, x
+    return m, y, x
+
+
+@pytest.mark.parametrize("typ", TYPES)
+@SETTINGS
+@given(data=st.data())
+def test_timm_layer_agrees_with_timm(typ, data):
+    shape, d, batch = data.draw(layer_case(typ))
+    spec = {"input": shape, "batch": batch, "layers": [d]}
+    note(repr(spec))
+    report = check(spec)
+    ref, y, x = _torch_verdict(d, shape, batch)
+    declared = next((d[k] for k in ("dim", "num_features", "channels") if k in d), None)
+    if ref is not None and declared is not None and not report.ok and "expected" in report.errors[0].message:
+        # torch broadcast a per-channel vector of 1 over C channels, or of C over a size-1 axis
+        # (the output grew): cnnshape refuses a declared size that is not the channel count
+        actual = tuple(y.shape[1:])
+        assert declared == 1 or actual != tuple(shape), (declared, actual, shape)
+        return
+    assert report.ok == (ref is not None), [e.message for e in report.errors]
+    if ref is None:
+        assert report.errors[0].hint
+        return
+    row = report.layers[0]
+    assert row.output == tuple(y.shape[1:])
+    assert row.params == sum(p.numel() for p in ref.parameters())
+    if typ.endswith("Conv2d"):
+        k = ref.kernel_size[0] * ref.kernel_size[1]
+        assert row.macs == ref.out_channels * y.shape[2] * y.shape[3] * (ref.in_channels // ref.groups) * k
+    else:
+        assert row.macs == 0
+    ours = build(spec)
+    assert_same(ours, torch.nn.Sequential(ref), x)
+    if typ in ("EvoNorm2dB0",):  # batch statistics in training, and the running_var update
+        assert_same(ours, torch.nn.Sequential(ref), x, train=True)
+        assert torch.allclose(ours[0].running_var, ref.running_var)
+
+
+def test_slice_is_narrow():
+    x = torch.randn(2, 6, 5, 4)
+    for dim, start, length in ((1, 2, 3), (2, 0, 4), (-1, 1, 3)):
+        spec = {"input": [6, 5, 4], "layers": [{"type": "Slice", "dim": dim, "start": start, "length": length}]}
+        out = build(spec)(x)
+        assert torch.equal(out, x.narrow(dim, start, length))
+        assert check(spec).layers[0].output == tuple(out.shape[1:])
+    bad = check({"input": [6, 5, 4], "layers": [{"type": "Slice", "start": 4, "length": 3}]})
+    assert not bad.ok and "does not fit" in bad.errors[0].message and bad.errors[0].hint
+    assert not check({"input": [6, 5, 4], "layers": [{"type": "Slice", "dim": 0, "length": 1}]}).ok
+
+
+def test_space_to_depth_differs_from_pixel_unshuffle_only_in_channel_order():
+    x = torch.randn(2, 3, 8, 4)
+    a = build({"input": [3, 8, 4], "layers": [{"type": "SpaceToDepth", "block_size": 4}]})(x)
+    b = torch.nn.functional.pixel_unshuffle(x, 4)
+    assert a.shape == b.shape and not torch.equal(a, b)
+    assert torch.equal(a.sort(dim=1).values, b.sort(dim=1).values)
+
+
+# ------------------------------------------------------------------ memory
+@st.composite
+def memory_case(draw):
+    typ = draw(st.sampled_from(TYPES + ("Slice", "Multiply")))
+    shape, d, batch = draw(layer_case(typ)) if typ not in ("Slice", "Multiply") else \
+        ([4, 5, 6], {"type": "Slice", "start": 1, "length": 2} if typ == "Slice" else {"type": "Multiply", "value": 0.5},
+         2)
+    if typ == "SimpleNorm2d" or typ == "EvoNorm2dB0":
+        shape = [shape[0], max(shape[1], 2), shape[2]]
+    layers = []
+    if len(shape) == 3 and draw(st.booleans()):  # a layer before it: its input is not the batch
+        layers.append({"type": "Conv2d", "out_channels": shape[0], "kernel_size": 1,
+                       **({"trainable": False} if draw(st.booleans()) else {})})
+    layer = dict(d)
+    if draw(st.integers(0, 3)) == 0:
+        layer["trainable"] = False
+    layers.append(layer)
+    if len(shape) == 3 and draw(st.booleans()) and typ not in ("LayerScale", "GlobalResponseNorm"):
+        layers.append({"type": "Conv2d", "out_channels": 2, "kernel_size": 1})
+    return {"input": shape, "batch": max(batch, 2), "layers": layers}
+
+
+@SETTINGS
+@given(memory_case())
+def test_saved_bytes_equal_torch(spec):
+    """What autograd keeps (float32) equals the memory model's saved bytes, to the byte."""
+    report = check(spec)
+    assume(report.ok)
+    note(repr(spec))
+    torch.manual_seed(0)
+    model = build(spec)
+    x = torch.randn(spec["batch"], *spec["input"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert estimate(report).saved_bytes == saved_bytes(model, x)
+
+
+# ------------------------------------------------------------------ sizes / receptive field
+SIZE_SPECS = [
+    {"input": [3, 16, 12], "layers": [{"type": "StdConv2d", "out_channels": 4, "kernel_size": 3, "stride": 2},
+                                      {"type": "SpaceToDepth", "block_size": 2}]},
+    {"input": [4, 12, 12], "layers": [{"type": "ScaledStdConv2d", "out_channels": 4, "kernel_size": 4, "stride": 2},
+                                      "EvoNorm2dB0", {"type": "EvoNorm2dS0", "groups": 2}, "LayerScale2d"]},
+    {"input": [4, 9, 7], "layers": [{"type": "Slice", "dim": 2, "start": 2, "length": 3}, "SimpleNorm2d",
+                                    "FilterResponseNormTlu2d", {"type": "GlobalResponseNorm", "channels_last": False}]},
+]
+
+
+@pytest.mark.parametrize("spec", SIZE_SPECS, ids=range(len(SIZE_SPECS)))
+def test_sizes_equal_torch(spec):
+    from cnnshape.sizes import sizes
+
+    from .sizes_oracle import brute, members
+
+    rep = sizes(spec)
+    assert rep.ok
+    for ax in rep.axes:
+        assert ax.valid is not None, ax.unknown
+        assert members(ax.valid, 30) == brute(spec, ax.dim, range(1, 31)), ax.axis
+
+
+def _region(model, n, unit, c):
+    """Input rows whose one-hot slab reaches output row ``unit`` (any channel, centre column)."""
+    x = torch.zeros(n, c, n, n)
+    for p in range(n):
+        x[p, :, p, :] = 1.0
+    with torch.no_grad():
+        y = model(x)
+    hits = (y[:, :, unit, y.shape[-1] // 2] != 0).any(dim=1)
+    return [p for p in range(n) if hits[p]]
+
+
+@pytest.mark.parametrize("layer", [{"type": "SpaceToDepth", "block_size": 4},
+                                   {"type": "Slice", "dim": 2, "start": 3, "length": 8}])
+def test_rf_against_torch(layer):
+    spec = {"input": [1, 16, 16], "layers": [{"type": "Conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1,
+                                              "bias": False}, layer]}
+    model = build(spec).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    rf = check(spec).layers[-1].receptive_field[0]
+    for unit in range(1, 3):
+        region = _region(model, 16, unit, 1)
+        centre = rf.start + unit * rf.jump
+        assert (region[0], region[-1]) == (centre - (rf.size - 1) / 2, centre + (rf.size - 1) / 2), (region, rf)
+
+
+# ------------------------------------------------------------------ merges
+def test_merges_outside_a_graph_are_refused_clearly():
+    for t in ("Add", "Mul", "Cat"):
+        r = check({"input": [2, 4, 4], "layers": [t]})
+        assert not r.ok and "Graph" in r.errors[0].message and r.errors[0].hint

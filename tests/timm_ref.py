@@ -1,0 +1,57 @@
+"""timm (test-only) as the reference: imported with torchvision's op registrations stubbed,
+and helpers that prove a compiled spec equals a timm module weight for weight."""
+
+import sys
+import types
+
+import torch
+
+
+def timm():
+    """The timm package (1.0.x), with torchvision's compiled-op registrations stubbed (they
+    do not load against the CPU build of torch; the model code does not need them)."""
+    for n in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+        sys.modules.setdefault(n, types.ModuleType(n))
+    import timm as t
+    import timm.layers  # noqa: F401
+    import timm.models  # noqa: F401
+
+    return t
+
+
+def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Every parameter and buffer of ``module`` random (BatchNorm running variances
+    positive), so that equal outputs mean equal weights and equal arithmetic."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if not t.is_floating_point():
+                continue
+            if t.dim() > 1 and t.numel() > t.shape[0]:  # kernels: timm's own scale, perturbed
+                r = t * (1 + 0.2 * torch.randn(t.shape, generator=g)) + 0.01 * torch.randn(t.shape, generator=g)
+            elif name.endswith(("running_var", "gain")):
+                r = torch.rand(t.shape, generator=g) * 0.5 + 0.75
+            elif name.endswith(("weight", "gamma", "scale")):  # norm scales around 1
+                r = 1 + 0.3 * torch.randn(t.shape, generator=g)
+            else:
+                r = torch.randn(t.shape, generator=g) * 0.3
+            t.copy_(r.to(t.dtype))
+    return module
+
+
+def assert_same(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor, *, train: bool = False,
+                atol: float = 1e-5) -> None:
+    """``ours`` loads ``ref``'s state_dict strictly (same keys, same shapes) and gives the
+    same output on ``x`` (eval by default)."""
+    ours_keys = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+    ref_keys = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    assert ours_keys == ref_keys, (sorted(set(ours_keys) ^ set(ref_keys)),
+                                   {k: (ours_keys.get(k), ref_keys.get(k)) for k in ours_keys
+                                    if ref_keys.get(k) not in (None, ours_keys[k])})
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    ours.train(train)
+    ref.train(train)
+    with torch.no_grad():
+        a, b = ours(x), ref(x)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert torch.allclose(a, b, atol=atol, rtol=1e-5), (a - b).abs().max().item()
