@@ -371,7 +371,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert app.screen.drawn == ("0", "after", (4, 26, 26))
         assert "after training" in str(app.screen.query_one("#m-info").render())
         await pilot.press("b")
-        assert "before training" in str(app.screen.query_one("#m-info").render())
+        assert "initial weights" in str(app.screen.query_one("#m-info").render())
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert app.screen is app.studio
