@@ -56,7 +56,8 @@ FOOTER_WIDE = 120
 NARROW_HIDDEN = frozenset(k.action for k in KEYS if k.wide)
 
 #: keys handled outside the design screen's bindings (Textual's own), for help and README
-OTHER_KEYS = (("tab", "move between the layer table and the problems list (enter on a problem jumps to it)"),
+OTHER_KEYS = (("tab", "move between the panes: layers, the selected layer (scrolls), problems (enter on a "
+                 "problem jumps to it); the focused pane has a heavy border"),
               ("ctrl+p", "command palette"))
 
 _NAMES = {"question_mark": "?", "delete": "del", "shift+up": "shift+↑", "shift+down": "shift+↓", "right": "→",
