@@ -145,7 +145,7 @@ def is_leaf(module) -> bool:
     """A module cnnshape maps to one item as a whole: a layer type, a recognised block
     (cnnshape's exported containers, torchvision.ops.SqueezeExcitation), or any other
     torch.nn layer (refused by name later)."""
-    from .importer import _layer_class
+    from .module_items import _layer_class
 
     if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and _plain_container(module):
         return False  # traced through: its layers keep their own construction sites
@@ -461,7 +461,7 @@ def strip_inputs(item):
 def leaf_data(qualname: str, module, site: Site | None) -> dict:
     """The spec item of a leaf module, keeping its declared input size (the analysis
     checks it against the incoming shape)."""
-    from .importer import _item, _layer_class
+    from .module_items import _item, _layer_class
 
     where = qualname or type(module).__name__
     if _layer_class(module) is None and not _recognised_block(module):
