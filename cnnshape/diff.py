@@ -270,15 +270,10 @@ def _memory(report: Report, cpu_isa: str | None = None) -> tuple[dict[str, int] 
     (None, {}) for a spec with errors (its figures would cover part of the network)."""
     if not report.ok:
         return None, {}
-    from .memory import estimate
+    from .memory import estimate, saved_per_path
 
     est = estimate(report, cpu_isa=cpu_isa)
-    per_path: dict[str, int] = {}
-    for path, nbytes in est.per_layer.items():  # a block's share: what the layers inside it keep
-        parts = path.split(".")
-        for k in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:k])
-            per_path[prefix] = per_path.get(prefix, 0) + nbytes
+    per_path = saved_per_path(est)  # a block's share: what the layers inside it keep
     totals = {"saved_bytes": est.saved_bytes, "training_peak_bytes": est.training_peak_bytes,
               "inference_peak_bytes": est.inference_peak_bytes}
     return per_path, totals

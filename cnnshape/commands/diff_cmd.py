@@ -27,17 +27,15 @@ def diff_cmd(a, b, fmt, input_shape, cpu_isa):
     from ..cli import _parse_shape, check_arg, is_python_target
     from ..diff import diff, to_markdown, to_text
     from ..errors import SpecError, SpecFileError
+    from ..limits import human_text
 
     reports = []
     for path in (a, b):
         try:
             reports.append(check_arg(path, _parse_shape(None, None, input_shape)) if is_python_target(path)
                            else check(_spec_arg(path)))
-        except SpecFileError as exc:
-            click.echo(f"{path}: error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
-        except SpecError as exc:  # nothing of the spec could be read
-            click.echo(f"{path}: error: {exc}", err=True)
+        except (SpecFileError, SpecError) as exc:  # a SpecError here: nothing of the spec could be read
+            click.echo(human_text(f"{path}: error: {exc}"), err=True)
             sys.exit(EXIT_FAILED)
     d = diff(reports[0], reports[1], names=(a, b), cpu_isa=cpu_isa)
     if fmt == "json":
@@ -46,5 +44,5 @@ def diff_cmd(a, b, fmt, input_shape, cpu_isa):
         click.echo(to_markdown(d), nl=False)
     else:
         for line in to_text(d):
-            click.echo(line)
+            click.echo(human_text(line))
     sys.exit(EXIT_OK if d.same else EXIT_INVALID)
