@@ -358,8 +358,7 @@ class GlobalResponseNorm(_ChannelParam):
 class EvoNorm2dB0(_Norm2d):
     """timm's ``EvoNorm2dB0``: ``x / max(sqrt(var_batch + eps), v * x + instance_std(x))`` per
     channel (the ``running_var`` buffer in eval), then ``* weight + bias``; without
-    ``apply_act`` only the affine. ``[C, H, W]``, shape unchanged; params ``3*C`` (``2*C`` without
-    apply_act)."""
+    ``apply_act`` only the affine. ``[C, H, W]``, shape unchanged; params ``3*C`` (``2*C`` without apply_act)."""
 
     torch_module = "EvoNorm2dB0"
     apply_act = Arg("bool", True, "The normalising non-linearity (parameter v).")
@@ -451,8 +450,7 @@ class FilterResponseNormTlu2d(_Norm2d):
 class SimpleNorm2d(_Timm):
     """timm's ``SimpleNorm2d``: at each position ``x / sqrt(var_C(x) + eps) * weight``, var over
     the channels with torch.var's default (unbiased) estimate, nothing subtracted from x.
-    ``[C, H, W]``, shape unchanged (C ≥ 2: the unbiased variance of one value is nan); params ``C``
-    with affine."""
+    ``[C, H, W]``, shape unchanged (C ≥ 2: the unbiased variance of one value is nan); params ``C`` with affine."""
 
     torch_module = "SimpleNorm2d"
     rank = 2
@@ -540,8 +538,9 @@ class SpaceToDepth(_Timm):
 @register
 class Slice(_Timm):
     """A slice of one axis: ``x.narrow(dim, start, length)`` (a view; ``dim`` of the batched
-    tensor, 1 = channels), e.g. the channel splits of Res2Net / CSP / GhostNet. Shape: that axis
-    becomes ``length``; ``start + length`` must fit the axis."""
+    tensor, 1 = channels), e.g. the channel splits of Res2Net / CSP / GhostNet. Output: that
+    axis becomes ``length`` (``[C, H, W]`` -> ``[length, H, W]`` for ``dim: 1``); ``start + length``
+    must fit the axis."""
 
     torch_module = "Slice"
     dim = Arg("int", 1, "Axis of the batched tensor (1: channels; not 0, the batch).")
