@@ -326,10 +326,6 @@ class History:
         return self._shift(self._redo, self._undo, "redo")
 
     @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
     def can_redo(self) -> bool:
         return bool(self._redo)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .rules import window
+
 
 def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
     """Span of a dilated kernel: ``dilation*(kernel_size-1)+1``.
@@ -27,6 +29,50 @@ def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
     5
     """
     return dilation * (kernel_size - 1) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window along one axis (convolution or pooling): the one value a windowed
+    layer derives its output size (:meth:`out`), the pixels it leaves unused
+    (:meth:`dropped`), its receptive-field step (:attr:`rf`) and its size rule
+    (:meth:`rule`) from.
+
+    ``ceil``: pooling's ``ceil_mode`` (the division rounds up, then the last window is
+    dropped when it would start inside the right padding).
+
+    >>> w = Window(3, stride=2, pad_lo=1, pad_hi=1)
+    >>> w.out(28), w.rf, w.dropped(28)
+    (14, (3, 2, 1), 0)
+    """
+
+    k_eff: int
+    stride: int = 1
+    pad_lo: int = 0
+    pad_hi: int = 0
+    ceil: bool = False
+
+    def out(self, n: int) -> int:
+        """Output length for an input of length ``n`` (may be < 1: the caller reports it)."""
+        numerator = n + self.pad_lo + self.pad_hi - self.k_eff
+        out = (numerator + (self.stride - 1 if self.ceil else 0)) // self.stride + 1
+        if self.ceil and (out - 1) * self.stride >= n + self.pad_lo:
+            out -= 1
+        return out
+
+    def dropped(self, n: int) -> int:
+        """Real input positions (not padding) past the last window (<= 0: none)."""
+        return (n + self.pad_lo + self.pad_hi - self.k_eff) % self.stride - self.pad_hi
+
+    @property
+    def rf(self) -> tuple[int, int, int]:
+        """(kernel_eff, stride, pad_left): the step :meth:`RFAxis.window` composes."""
+        return self.k_eff, self.stride, self.pad_lo
+
+    def rule(self, dim: int, *, min_in: int = 1, drops: bool = True):
+        """The size rule (:func:`cnnshape.rules.window`) of this window on per-sample ``dim``."""
+        return window(dim, self.k_eff, self.stride, self.pad_lo, self.pad_hi, ceil_mode=self.ceil,
+                      min_in=min_in, drops=drops)
 
 
 def conv_out(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -40,7 +86,7 @@ def conv_out(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
     3
     """
     right = padding if padding_right is None else padding_right
-    return (size + padding + right - effective_kernel(kernel_size, dilation)) // stride + 1
+    return Window(effective_kernel(kernel_size, dilation), stride, padding, right).out(size)
 
 
 def pool_out(size: int, kernel_size: int, stride: int | None = None, padding: int = 0,
@@ -56,11 +102,7 @@ def pool_out(size: int, kernel_size: int, stride: int | None = None, padding: in
     3
     """
     stride = kernel_size if stride is None else stride
-    numerator = size + 2 * padding - effective_kernel(kernel_size, dilation)
-    out = (numerator + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    return Window(effective_kernel(kernel_size, dilation), stride, padding, padding, ceil_mode).out(size)
 
 
 def conv_transpose_out(size: int, kernel_size: int, stride: int = 1, padding: int = 0,

@@ -48,11 +48,6 @@ def shown(value, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def safe_text(text: str) -> str:
-    """``text`` printable on any UTF-8 terminal/JSON (lone surrogates escaped)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 #: characters no output shows safely: C0/C1 controls (ESC drives terminals, a newline would
 #: start a forged ``::error`` line in a CI log), bidirectional and zero-width format
 #: characters, line/paragraph separators, the BOM, non-characters and lone surrogates
@@ -70,6 +65,8 @@ def _escape(m: "re.Match[str]") -> str:
 def printable(text: str, keep: str = "") -> str:
     """``text`` with every unsafe character (see ``_UNSAFE``) written as ``\\xNN`` /
     ``\\uNNNN``, except those in ``keep`` (e.g. ``"\\n"`` for multi-line messages)."""
+    if not _UNSAFE.search(text):
+        return text
     if keep:
         return "".join(printable(part) if part not in keep else part
                        for part in re.split("([" + re.escape(keep) + "])", text))

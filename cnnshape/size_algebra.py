@@ -204,39 +204,56 @@ def _merge(pieces: list[Piece]) -> list[Piece]:
         for p in pieces:
             groups.setdefault((p.m, p.lo, p.hi, p.a, p.c, p.clean), {})[p.r] = p
         out = []
-        for (m, lo, hi, a, c, clean), byr in groups.items():
-            if len(byr) < 2 or m == 1:
+        for key, byr in groups.items():
+            if len(byr) < 2 or key[0] == 1:
                 out += byr.values()
                 continue
-            for q in _primes(m):
-                sub = m // q
-                done = set()
-                for r0 in sorted(byr):
-                    rho = r0 % sub
-                    if rho in done:
-                        continue
-                    members = [byr.get(rho + j * sub) for j in range(q)]
-                    if any(x is None for x in members):
-                        continue
-                    bs = [x.b for x in members]
-                    gs = [gcd(a * m, c) if a else 1 for _ in members]
-                    B = max(bs)
-                    if a and B > min(b + g - 1 for b, g in zip(bs, gs)):
-                        continue
-                    if not a and len(set(bs)) != 1:
-                        continue
-                    done.add(rho)
-                    for x in members:
-                        del byr[x.r]
-                    new = _make(sub, rho, lo, hi, a, B, c, clean)
-                    if new is not None:
-                        out.append(new)
-                    changed = True
-                if changed:
-                    break
-            out += byr.values()
+            joined, changed = _merge_group(key, byr, changed)
+            out += joined
         pieces = out
     return pieces
+
+
+def _merge_group(key: tuple, byr: dict[int, Piece], changed: bool) -> tuple[list[Piece], bool]:
+    """One pass over the classes ``byr`` (residue -> piece) of one modulus and map: the ``q``
+    classes ``rho + j*m/q`` that together make the class ``rho (mod m/q)`` are joined, for the
+    first prime ``q`` of ``m`` that joins any (``changed``: something was joined already)."""
+    m, lo, hi, a, c, clean = key
+    out = []
+    for q in _primes(m):
+        sub = m // q
+        done = set()
+        for r0 in sorted(byr):
+            rho = r0 % sub
+            if rho in done:
+                continue
+            members = [byr.get(rho + j * sub) for j in range(q)]
+            if any(x is None for x in members):
+                continue
+            b = _joined_offset(members, a, m, c)
+            if b is None:
+                continue
+            done.add(rho)
+            for x in members:
+                del byr[x.r]
+            new = _make(sub, rho, lo, hi, a, b, c, clean)
+            if new is not None:
+                out.append(new)
+            changed = True
+        if changed:
+            break
+    return out + list(byr.values()), changed
+
+
+def _joined_offset(members: list[Piece], a: int, m: int, c: int) -> int | None:
+    """The offset ``b`` one map ``floor((a*n + b)/c)`` takes on the union of ``members``
+    (equal on each of them), or None when they do not share one."""
+    bs = [x.b for x in members]
+    if not a:
+        return bs[0] if len(set(bs)) == 1 else None
+    g = gcd(a * m, c)
+    top = max(bs)
+    return None if top > min(b + g - 1 for b in bs) else top
 
 
 def _primes(m: int) -> list[int]:

@@ -77,21 +77,34 @@ def _progressions(pieces) -> tuple[Progression, ...]:
     for f, l, m in raw:
         top = end - 1 if l is None else l
         bits[f:top + 1:m] = b"\x01" * ((top - f) // m + 1)
-    out = []
     covered = bytearray(t0)
-    if unb:
-        p = next(d for d in range(1, period + 1)
-                 if period % d == 0 and bits[t0:t0 + 2 * period - d] == bits[t0 + d:t0 + 2 * period])
-        for n0 in range(t0, t0 + p):
-            if not bits[n0]:
-                continue
-            start = n0
-            while start - p >= 1 and bits[start - p]:
-                start -= p
-            out.append(Progression(start, None, p))
-            if start < t0:
-                covered[start:t0:p] = b"\x01" * len(range(start, t0, p))
-    pts = [n for n in range(1, t0) if bits[n] and not covered[n]]
+    out = _periodic(bits, t0, period, covered) if unb else []
+    out += _finite([n for n in range(1, t0) if bits[n] and not covered[n]])
+    return tuple(sorted(out, key=lambda g: g.start))
+
+
+def _periodic(bits: bytearray, t0: int, period: int, covered: bytearray) -> list[Progression]:
+    """The unbounded progressions of the set ``bits`` (periodic with ``period`` from ``t0``
+    on), each extended down as far as it goes; the sizes below ``t0`` they cover are marked
+    in ``covered``."""
+    p = next(d for d in range(1, period + 1)
+             if period % d == 0 and bits[t0:t0 + 2 * period - d] == bits[t0 + d:t0 + 2 * period])
+    out = []
+    for n0 in range(t0, t0 + p):
+        if not bits[n0]:
+            continue
+        start = n0
+        while start - p >= 1 and bits[start - p]:
+            start -= p
+        out.append(Progression(start, None, p))
+        if start < t0:
+            covered[start:t0:p] = b"\x01" * len(range(start, t0, p))
+    return out
+
+
+def _finite(pts: list[int]) -> list[Progression]:
+    """Sorted sizes as runs of equal steps (a run of two with a step > 1 stays two points)."""
+    out = []
     i = 0
     while i < len(pts):
         j = i
@@ -108,10 +121,20 @@ def _progressions(pieces) -> tuple[Progression, ...]:
         else:
             out.append(Progression(pts[i], pts[j], pts[i + 1] - pts[i]))
             i = j + 1
-    return tuple(sorted(out, key=lambda g: g.start))
+    return out
 
 
-def _nearest(valid, n: int) -> tuple[int, ...]:
+def members(progressions, upto: int) -> set[int]:
+    """Every size of the progressions up to ``upto`` (for checks by enumeration)."""
+    out = set()
+    for g in progressions:
+        top = upto if g.stop is None else min(g.stop, upto)
+        out.update(range(g.start, top + 1, g.step))
+    return out
+
+
+def nearest(valid, n: int) -> tuple[int, ...]:
+    """The closest sizes of the progressions ``valid`` at or below and at or above ``n``."""
     below = [v for g in valid if (v := g.at_most(n)) is not None]
     above = [v for g in valid if (v := g.at_least(n)) is not None]
     out = sorted({max(below)} if below else set()) + sorted({min(above)} if above else set())
@@ -180,7 +203,7 @@ class AxisSizes:
             return ()
         if n in self:
             return (n,)
-        return _nearest(self.valid, n)
+        return nearest(self.valid, n)
 
     @property
     def summary(self) -> str:

@@ -32,11 +32,12 @@ from .analysis import Report, analyze, check
 from .layers.base import AXIS_NAMES, Layer
 from .rules import BIG, Case, Rule, SizeUnknown, affine, constant, fixed, same, window
 from .size_algebra import MAX_PIECES, Piece, State, _apply_rule, _find, equal, equal_or_one, start
-from .size_report import AxisSizes, Progression, SizesReport, _output_text, _progressions
+from .size_report import AxisSizes, Progression, SizesReport, _output_text, _progressions, members, nearest
 from .spec import Spec
 
 __all__ = ["BIG", "MAX_PIECES", "AxisSizes", "Case", "Piece", "Progression", "Rule", "SizeUnknown", "Sizer",
-           "SizesReport", "State", "affine", "axis_sizes", "constant", "fixed", "same", "sizes", "window"]
+           "SizesReport", "State", "affine", "axis_sizes", "constant", "fixed", "members", "nearest", "same", "sizes",
+           "window"]
 
 #: the base class's size rule (pointwise layers pass sizes through without a Rule)
 _BASE_RULE = Layer.size_rule
@@ -244,9 +245,7 @@ def with_nearby_sizes(report, source, input_shape):
     if square and res.square is not None and len(set(input_shape[1:])) == 1:
         n = input_shape[1]
         if not any(n in g for g in res.square):
-            below = [v for g in res.square if (v := g.at_most(n)) is not None]
-            above = [v for g in res.square if (v := g.at_least(n)) is not None]
-            near = sorted({*(below and [max(below)]), *(above and [min(above)])})
+            near = nearest(res.square, n)
             names = " = ".join(a.axis for a in res.axes)
             parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
     elif not square:

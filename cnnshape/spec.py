@@ -16,9 +16,9 @@ from .layers import LAYER_TYPES, ArgErrors, Layer
 from .layers.base import closest, did_you_mean
 from .limits import MAX_INT, MAX_LAYERS, shown
 from .names import RESERVED_NAMES, name_problem  # noqa: F401  (RESERVED_NAMES: old import path)
+from .units import DTYPE_BYTES
 from .yaml_io import Positions, check_plain, parse, read_text
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 TOP_KEYS = ("name", "description", "input", "batch", "dtype", "layers")
 
 @dataclass(frozen=True)
@@ -184,6 +184,25 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
             "start from:\n  input: [1, 28, 28]\n  layers:\n    - {type: Conv2d, out_channels: 4, kernel_size: 3}",
             line=1 if src.text else None, column=1 if src.text else None)], src.path)
     data = {**data, **(overrides or {})}
+    _check_top_level(data, top)
+    layers, recovered, first_bad = _load_layers(data, pos, top, diags)
+    shape, batch, dtype = data.get("input"), data.get("batch", 1), data.get("dtype", "float32")
+
+    def spec(with_layers) -> Spec:
+        return Spec(tuple(shape), tuple(with_layers), batch, dtype, data.get("name"), data.get("description"), src)
+
+    if diags:
+        top_ok = not any(d.index is None for d in diags)
+        valid_prefix = layers[: first_bad if first_bad is not None else len(layers)]
+        partial = spec(valid_prefix) if top_ok and valid_prefix else None
+        rec = spec(recovered) if top_ok else None
+        diags.sort(key=lambda d: (d.index is not None, d.index or 0))
+        raise SpecError(diags, src.path, partial, rec)
+    return spec(layers)
+
+
+def _check_top_level(data: dict, top) -> None:
+    """The top-level keys and values other than ``layers`` (problems go to ``top``)."""
     for key in data:
         if key not in TOP_KEYS:
             top(f"unknown top-level key '{key}'{did_you_mean(str(key), TOP_KEYS)}",
@@ -206,45 +225,38 @@ def from_data(data: Any, src: Source | None = None, overrides: dict | None = Non
     if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         top(f"unknown dtype {shown(dtype)}{did_you_mean(str(dtype), DTYPE_BYTES)}",
             f"use one of {', '.join(DTYPE_BYTES)}", "dtype")
+
+
+def _load_layers(data: dict, pos: Positions, top, diags: list) -> tuple[list, list, int | None]:
+    """(valid layers, valid layers and stand-ins up to the first layer with neither, index of
+    the first broken layer or None); located problems go to ``diags``, top-level ones to ``top``."""
     raw_layers = data.get("layers")
     layers: list[Layer] = []
-    recovered: list[Layer] = []  # valid layers and stand-ins, up to the first layer with neither
+    recovered: list[Layer] = []
     first_bad = None
-    lost = False
     if "layers" not in data:
         top("the spec has no layers", "add layers: with at least one layer, e.g. - {type: Linear, out_features: 10}")
-    elif not isinstance(raw_layers, list) or not raw_layers:
+        return layers, recovered, first_bad
+    if not isinstance(raw_layers, list) or not raw_layers:
         top(f"layers must be a non-empty list, received {_kind(raw_layers)}",
             "write one layer per line: - {type: Conv2d, ...} or - ReLU", "layers")
-    else:
-        for i, item in enumerate(raw_layers):
-            layer, errs = _layer_from_item(item, i, pos)
-            if errs:
-                diags.extend(errs)
-                first_bad = i if first_bad is None else first_bad
-            else:
-                layers.append(layer)
-            lost = lost or layer is None
-            if not lost:
-                recovered.append(layer)
-        _check_names(raw_layers, layers, first_bad, pos, diags)
-        if first_bad is None and expanded_count(layers) > MAX_LAYERS:
-            top(f"the spec expands to more than {MAX_LAYERS:,} layers (Repeat n multiplies its body; "
-                "README: Limits)", "use smaller Repeat counts", "layers")
-    top_ok = not any(d.index is None for d in diags)
-    if diags:
-        partial = rec = None
-        if top_ok and layers:
-            valid_prefix = layers[: first_bad if first_bad is not None else len(layers)]
-            if valid_prefix:
-                partial = Spec(tuple(shape), tuple(valid_prefix), batch, dtype,
-                               data.get("name"), data.get("description"), src)
-        if top_ok:
-            rec = Spec(tuple(shape), tuple(recovered), batch, dtype, data.get("name"),
-                       data.get("description"), src)
-        diags.sort(key=lambda d: (d.index is not None, d.index or 0))
-        raise SpecError(diags, src.path, partial, rec)
-    return Spec(tuple(shape), tuple(layers), batch, dtype, data.get("name"), data.get("description"), src)
+        return layers, recovered, first_bad
+    lost = False
+    for i, item in enumerate(raw_layers):
+        layer, errs = _layer_from_item(item, i, pos)
+        if errs:
+            diags.extend(errs)
+            first_bad = i if first_bad is None else first_bad
+        else:
+            layers.append(layer)
+        lost = lost or layer is None
+        if not lost:
+            recovered.append(layer)
+    _check_names(raw_layers, layers, first_bad, pos, diags)
+    if first_bad is None and expanded_count(layers) > MAX_LAYERS:
+        top(f"the spec expands to more than {MAX_LAYERS:,} layers (Repeat n multiplies its body; "
+            "README: Limits)", "use smaller Repeat counts", "layers")
+    return layers, recovered, first_bad
 
 
 def _kind(v) -> str:
@@ -270,37 +282,18 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
         return _located(pos, path, message, hint, index=top, key=key,
                         name=dotted if dotted is not None else (own or str(i)), suggestion=suggestion)
 
-    where = "the layer"  # diagnostics already name the layer (index and module path)
-    if isinstance(item, str):
-        values, type_name = {}, item
-    elif isinstance(item, dict):
-        if "type" not in item:
-            guess = ""
-            if len(item) == 1:
-                (k, v), = item.items()
-                if k in LAYER_TYPES or did_you_mean(str(k), LAYER_TYPES):
-                    guess = f" (write {{type: {k}, ...}} instead of {k}: ...)"
-            return None, [diag(f"{where} has no type{guess}",
-                               "each layer is a type name (- ReLU) or a mapping with type: "
-                               "(- {type: Conv2d, out_channels: 8, kernel_size: 3})")]
-        type_name = item["type"]
-        values = {str(k): v for k, v in item.items() if k != "type"}
-    else:
-        return None, [diag(f"{where} must be a type name or a mapping, received {_kind(item)}",
-                           "e.g. - ReLU or - {type: Linear, out_features: 10}")]
+    parsed = _type_and_values(item, diag)
+    if isinstance(parsed, Diagnostic):
+        return None, [parsed]
+    type_name, values = parsed
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
-        written = type_name if isinstance(type_name, str) else _kind(type_name)
         guess = closest(type_name, LAYER_TYPES) if isinstance(type_name, str) else None
-        hint = (f"use type: {guess} (`cnnshape layers` lists every type)" if guess else
-                "supported types: " + ", ".join(LAYER_TYPES))
         stand_in = None
         if guess:  # read it as the suggestion, so the analysis can go on past this layer
             stand_in, errs = _layer_from_item({**item, "type": guess} if isinstance(item, dict) else guess,
                                               i, pos, path, dotted)
             stand_in = None if errs else stand_in
-        return stand_in, [diag(f"unknown layer type '{written}'" + (f" (did you mean '{guess}'?)" if guess else ""),
-                               hint, "type" if isinstance(item, dict) else None,
-                               suggestion=("type", type_name, guess) if guess else None)]
+        return stand_in, [_unknown_type(type_name, guess, isinstance(item, dict), diag)]
     cls = LAYER_TYPES[type_name]
     errors: list[Diagnostic] = []
     if cls.is_block:
@@ -311,6 +304,36 @@ def _layer_from_item(item, i: int, pos: Positions, path: tuple | None = None,
     except ArgErrors as exc:
         return None, errors + [diag(e.message, e.hint, e.key, suggestion=e.suggestion) for e in exc.errors]
     return layer, errors  # with errors, the layer is a stand-in (see _layer_from_item's result)
+
+
+def _type_and_values(item, diag) -> "tuple[Any, dict] | Diagnostic":
+    """(type name as written, arguments) of a layer item, or the Diagnostic of an item that
+    names no type."""
+    where = "the layer"  # diagnostics already name the layer (index and module path)
+    if isinstance(item, str):
+        return item, {}
+    if not isinstance(item, dict):
+        return diag(f"{where} must be a type name or a mapping, received {_kind(item)}",
+                    "e.g. - ReLU or - {type: Linear, out_features: 10}")
+    if "type" in item:
+        return item["type"], {str(k): v for k, v in item.items() if k != "type"}
+    guess = ""
+    if len(item) == 1:
+        (k, v), = item.items()
+        if k in LAYER_TYPES or did_you_mean(str(k), LAYER_TYPES):
+            guess = f" (write {{type: {k}, ...}} instead of {k}: ...)"
+    return diag(f"{where} has no type{guess}", "each layer is a type name (- ReLU) or a mapping with type: "
+                "(- {type: Conv2d, out_channels: 8, kernel_size: 3})")
+
+
+def _unknown_type(type_name, guess: str | None, keyed: bool, diag) -> Diagnostic:
+    """The error of a type that is not registered (``guess``: the type it likely misspells;
+    ``keyed``: written as ``type:`` of a mapping)."""
+    written = type_name if isinstance(type_name, str) else _kind(type_name)
+    hint = (f"use type: {guess} (`cnnshape layers` lists every type)" if guess else
+            "supported types: " + ", ".join(LAYER_TYPES))
+    return diag(f"unknown layer type '{written}'" + (f" (did you mean '{guess}'?)" if guess else ""),
+                hint, "type" if keyed else None, suggestion=("type", type_name, guess) if guess else None)
 
 
 def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
@@ -325,8 +348,7 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
             return raw  # the Arg validation reports the wrong type
         layers, names = [], []
         for j, sub in enumerate(raw):
-            own = sub.get("name") if isinstance(sub, dict) and isinstance(sub.get("name"), str) else None
-            child = own or str(j + offset)
+            child = _item_name(sub, j + offset)
             layer, errs = _layer_from_item(sub, path[1], pos, key_path + (j,), f"{prefix}.{child}")
             errors.extend(errs)
             if layer is not None:
@@ -335,15 +357,9 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
         _check_child_names(names, prefix, path[1], pos, errors, dotted_ok)
         return layers if len(layers) == len(raw) else raw
 
-    direct: list = []  # children registered on the block module itself (body, after)
     for key, arg in cls.ARGS.items():
         if key not in values or values[key] is None:
             continue
-        if arg.kind == "layers" and key in ("body", "after") and isinstance(values[key], list) \
-                and "shortcut_name" in cls.ARGS:
-            offset = len(values.get("body") or []) if key == "after" and isinstance(values.get("body"), list) else 0
-            direct += [(s.get("name") if isinstance(s, dict) and isinstance(s.get("name"), str) else str(j + offset))
-                       for j, s in enumerate(values[key])]
         if arg.kind == "layers":
             prefix, offset = cls.item_prefix(key, None, values, dotted)
             out[key] = seq(values[key], path + (key,), prefix, offset)
@@ -351,27 +367,50 @@ def _block_values(cls, values: dict, pos: Positions, path: tuple, dotted: str):
             out[key] = [seq(b, path + (key, bi), *cls.item_prefix(key, bi, values, dotted))
                         for bi, b in enumerate(values[key])]
         elif arg.kind == "overrides" and isinstance(values[key], dict):
-            body = out.get("body")
-            single = body[0] if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Layer) else None
-            conv = {}
-            for k, v in values[key].items():
-                if single is not None and single.is_block and single.ARGS.get(k) is not None \
-                        and single.ARGS[k].kind == "layers" and isinstance(v, list):
-                    conv[k] = seq(v, path + (key, k), f"{dotted}.0.{k}")
-                else:
-                    conv[k] = v
-            out[key] = conv
-    short = values.get("shortcut_name", "shortcut" if values.get("shortcut") else None)
-    if "shortcut_name" in cls.ARGS and isinstance(short, str):
-        names = [(c, path + ("body", j)) for j, c in enumerate(direct)] + [(short, path)]
-        before = len(errors)
-        _check_child_names(names, dotted, path[1], pos, errors)
-        for d in errors[before:]:  # point at shortcut_name, say what it is
-            if d.name == f"{dotted}.{short}":
-                kl, kc = pos.exact(*path, "shortcut_name")
-                errors[errors.index(d)] = replace(d, message="shortcut_name: " + d.message.replace(
-                    "layer name", "the shortcut's child name"), key="shortcut_name", key_line=kl, key_column=kc)
+            out[key] = _override_values(values[key], out.get("body"), lambda v, k: seq(
+                v, path + (key, k), f"{dotted}.0.{k}"))
+    if "shortcut_name" in cls.ARGS:
+        _check_shortcut_name(values, pos, path, dotted, errors)
     return out, errors
+
+
+def _item_name(sub, j: int) -> str:
+    """The child name of raw item ``sub`` at position ``j`` (its ``name:``, else the index)."""
+    return sub.get("name") if isinstance(sub, dict) and isinstance(sub.get("name"), str) else str(j)
+
+
+def _override_values(overrides: dict, body, seq) -> dict:
+    """A Repeat's ``first:`` with the layer lists of its one repeated block loaded
+    (``seq(raw, key)``)."""
+    single = body[0] if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Layer) else None
+    conv = {}
+    for k, v in overrides.items():
+        if single is not None and single.is_block and single.ARGS.get(k) is not None \
+                and single.ARGS[k].kind == "layers" and isinstance(v, list):
+            conv[k] = seq(v, k)
+        else:
+            conv[k] = v
+    return conv
+
+
+def _check_shortcut_name(values: dict, pos: Positions, path: tuple, dotted: str, errors: list) -> None:
+    """The shortcut's child name against the children registered on the block module itself
+    (body and after items), pointing at ``shortcut_name``."""
+    short = values.get("shortcut_name", "shortcut" if values.get("shortcut") else None)
+    if not isinstance(short, str):
+        return
+    body = values.get("body") if isinstance(values.get("body"), list) else None
+    direct = [_item_name(s, j) for j, s in enumerate(body or [])]
+    if isinstance(values.get("after"), list):
+        direct += [_item_name(s, j + len(body or [])) for j, s in enumerate(values["after"])]
+    names = [(c, path + ("body", j)) for j, c in enumerate(direct)] + [(short, path)]
+    before = len(errors)
+    _check_child_names(names, dotted, path[1], pos, errors)
+    for d in errors[before:]:  # point at shortcut_name, say what it is
+        if d.name == f"{dotted}.{short}":
+            kl, kc = pos.exact(*path, "shortcut_name")
+            errors[errors.index(d)] = replace(d, message="shortcut_name: " + d.message.replace(
+                "layer name", "the shortcut's child name"), key="shortcut_name", key_line=kl, key_column=kc)
 
 
 def _located(pos: Positions, path: tuple, message: str, hint: str = "", *, index: int | None = None,

@@ -119,7 +119,7 @@ def layer_dicts(draw, family: str, ndim: int):
         if draw(st.booleans()):
             d["bias"] = draw(st.booleans())
     else:
-        d = draw(_new_layer_dicts(family, ndim, rank))
+        d = draw(_zoo_family_dicts(family, ndim, rank))
     if family in ("conv", "conv_transpose", "batchnorm", "linear", "maxpool", "groupnorm", "layernorm",
                   "prelu") and draw(st.integers(0, 5)) == 0:
         d["trainable"] = False
@@ -127,7 +127,7 @@ def layer_dicts(draw, family: str, ndim: int):
 
 
 @st.composite
-def _new_layer_dicts(draw, family: str, ndim: int, rank: int):
+def _zoo_family_dicts(draw, family: str, ndim: int, rank: int):
     """Layers of the zoo families. Valid or not, but never an input on which torch reads the
     batch axis as channels or pads/moves the batch axis (cnnshape refuses those on purpose)."""
     d: dict = {}
@@ -380,7 +380,6 @@ def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
     if every_block:
         kinds += ["Concat", "SqueezeExcitation", "DenseBlock", "Inline"]
     kind = draw(st.sampled_from(kinds))
-    new = every_block  # the options added with the new blocks
     rank = RANK_OF_NDIM[ndim]
     same = {"type": f"Conv{rank}d", "out_channels": draw(st.integers(1, 4)), "kernel_size": 3, "padding": 1}
     if kind == "Sequential":
@@ -393,7 +392,7 @@ def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
     if kind == "Concat":
         k = draw(st.integers(2, 3))
         d = {"type": "Concat", "branches": [draw(_leaves(ndim, 1, 2)) for _ in range(k)]}
-        if not new:
+        if not every_block:
             return d
         if draw(st.booleans()):
             d["split"] = True
@@ -435,7 +434,7 @@ def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
                               "stride": draw(st.integers(1, 2))}]
         if draw(st.booleans()):
             d["after"] = ["ReLU"]
-        if new and draw(st.integers(0, 3)) == 0:
+        if every_block and draw(st.integers(0, 3)) == 0:
             d["layer_scale"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
         return d
     inner = draw(block_dicts(ndim, depth + 1, every_block)) if depth == 0 and draw(st.booleans()) else None
@@ -445,7 +444,7 @@ def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
     d = {"type": "Repeat", "n": draw(st.integers(1, 3)), "body": body}
     if inner is None and draw(st.booleans()) and body[0]["type"].startswith("Conv"):
         d["first"] = {"l0": {"stride": 2}}
-    if new and draw(st.integers(0, 3)) == 0:
+    if every_block and draw(st.integers(0, 3)) == 0:
         d["child_names"] = "blk{number}"
     return d
 
@@ -453,9 +452,9 @@ def block_dicts(draw, ndim: int, depth: int = 0, every_block: bool = False):
 @st.composite
 def nested_spec_dicts(draw, max_items: int = 4, every_block: bool = False):
     """Specs mixing plain layers and blocks (1-d, 2-d and 3-d feature maps), valid or not;
-    sometimes ending in a classifier head. ``every_block``: also the newer blocks and block
-    options (SqueezeExcitation, DenseBlock, inline, Concat names/flat/split/after,
-    layer_scale, child_names); default: Sequential, Repeat, Residual, Concat."""
+    sometimes ending in a classifier head. ``every_block``: also SqueezeExcitation, DenseBlock
+    and the block options (inline, Concat names/flat/split/after, layer_scale, child_names);
+    default: Sequential, Repeat, Residual, Concat."""
     ndim = draw(st.sampled_from([2, 3, 3, 3, 4]))
     shape = draw(input_shapes(ndim))
     items = []

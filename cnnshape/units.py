@@ -13,6 +13,11 @@ formats, the diff and the studio agree. Pure functions, no cnnshape imports.
 import math
 import re
 
+#: bytes per element of the dtypes a spec may declare (torch's names, in the order the docs list them)
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+#: ... and of the other dtypes layers keep for the backward pass (pooling indices, dropout masks)
+SAVED_DTYPE_BYTES = {**DTYPE_BYTES, "int64": 8, "bool": 1}
+
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _QTY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ki|mi|gi|ti|k|m|g|t)?\s*(b|ib)?\s*$", re.I)

@@ -281,14 +281,6 @@ def brute(spec, dim: int, sizes) -> set[int]:
     return {n for n, o in outcomes(spec, dim, sizes).items() if o == "ran"}
 
 
-def members(progressions, upto: int) -> set[int]:
-    out = set()
-    for g in progressions:
-        top = upto if g.stop is None else min(g.stop, upto)
-        out.update(range(g.start, top + 1, g.step))
-    return out
-
-
 def as_progression(d):
     from cnnshape.sizes import Progression
 

@@ -18,7 +18,7 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, examples
 from .oracle import Fail, TorchRun, _leaf
 
 
@@ -331,7 +331,7 @@ def _expanded(spec_dict):
     return {**spec_dict, "layers": items}
 
 
-@settings(max_examples=50 if os.environ.get("CNNSHAPE_HYPOTHESIS") != "thorough" else 1000)
+@settings(max_examples=examples(50, 1000))
 @given(cs.nested_spec_dicts(every_block=True))
 def test_repeat_reuses_copies_exactly_like_writing_them_out(spec_dict):
     """Reused copies give the same rows, paths, warnings and totals as the copies written out."""

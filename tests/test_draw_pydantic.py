@@ -17,9 +17,9 @@ from cnnshape.draw import figure, to_png, to_svg
 from cnnshape.errors import SpecError
 from cnnshape.strategies import nested_spec_dicts, spec_dicts
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, examples
 
-EXAMPLES = 40 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 1000
+EXAMPLES = examples(40, 1000)
 ALL = sorted(glob.glob(os.path.join(SPECS, "*.yaml")))
 
 

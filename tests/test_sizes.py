@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 
 from cnnshape import strategies as cs
 from cnnshape.analysis import check
-from cnnshape.sizes import Progression, sizes
+from cnnshape.sizes import Progression, members, sizes
 
-from .conftest import ROOT
-from .sizes_oracle import members
+from .conftest import ROOT, examples
 
 GOLDEN = os.path.join(ROOT, "tests", "golden", "sizes.json")
 SHIPPED = ["alexnet", "broken_fashion_mnist", "convnet_notebook", "edge_filters", "fashion_mnist", "lenet5",
@@ -145,7 +144,7 @@ def _ok(d) -> bool:
         return False
 
 
-@settings(max_examples=400 if os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough" else 30, deadline=None,
+@settings(max_examples=examples(30, 400), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.one_of(st.sampled_from([2, 3, 4]).flatmap(lambda nd: cs.spec_dicts(5, nd)),
                  cs.nested_spec_dicts(3)).filter(_ok))

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from cnnshape import strategies as cs
 from cnnshape.analysis import check
-from cnnshape.sizes import sizes
+from cnnshape.sizes import members, sizes
 
-from .sizes_oracle import brute, brute_square, members
+from .conftest import PROFILE
+from .sizes_oracle import brute, brute_square
 
-THOROUGH = os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough"
+THOROUGH = PROFILE == "thorough"
 N = {2: 96 if THOROUGH else 48, 3: 64 if THOROUGH else 32, 4: 24 if THOROUGH else 14}
 EXAMPLES = 400 if THOROUGH else 25
 

@@ -927,9 +927,8 @@ def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tm
         assert "f" not in {b.binding.key for b in s.active_bindings.values() if b.enabled and b.binding.show}
         details = s.query_one("#details")
         box = s.query_one("#details-box")
-        console = Console(width=details.size.width, record=True, file=io.StringIO())
-        console.print(details.render())
-        lines = console.export_text().splitlines()
+        await pilot.pause(0.2)
+        lines = [details.render_line(y).text for y in range(details.size.height)]   # as drawn, wrapped
         assert not any("press f" in ln for ln in lines)
         hint = next(i for i, ln in enumerate(lines) if "fix:" in ln)
         assert hint < box.scrollable_content_region.height                 # visible without scrolling
@@ -942,9 +941,9 @@ def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tm
         await pilot.press("enter")
         await pilot.pause()
         assert s.fix_here is not None and s.check_action("fix", ())
-        console = Console(width=details.size.width, record=True, file=io.StringIO())
-        console.print(details.render())
-        assert "press f: fix layer2.0.conv1" in " ".join(console.export_text().split())
+        await pilot.pause(0.2)
+        shown = " ".join(details.render_line(y).text for y in range(details.size.height))
+        assert "press f: fix layer2.0.conv1" in " ".join(shown.split())
         await pilot.press("f")
         await pilot.pause()
         assert s.evaluation.ok
@@ -1131,5 +1130,18 @@ def test_at_80x24_opened_blocks_show_whole_names_and_types(tmp_path):
         row = next(ln for ln in lines if "conv1" in ln and "[128, 28, 28]" in ln)
         assert "Conv2d" in row
         assert sum("BatchNorm2d" in ln for ln in lines) >= 2
+
+    run_at(app, (80, 24), script)
+
+
+def test_the_problems_title_fits_its_pane_at_80x24(tmp_path):
+    p = copy_spec(tmp_path, "broken_fashion_mnist.yaml")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        problems = app.studio.query_one("#problems")
+        n = len(app.studio.evaluation.errors)
+        assert problems.border_title == f"problems: {n} error{'s' if n != 1 else ''}"
+        assert len(problems.border_title) + 4 <= problems.size.width
 
     run_at(app, (80, 24), script)

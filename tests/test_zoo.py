@@ -21,9 +21,9 @@ from cnnshape import zoo
 from cnnshape.analysis import analyze
 from cnnshape.torch_backend.build import build
 
-from .conftest import ROOT
+from .conftest import PROFILE, ROOT
 
-FULL = os.environ.get("CNNSHAPE_ZOO") == "full" or os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough"
+FULL = os.environ.get("CNNSHAPE_ZOO") == "full" or PROFILE == "thorough"
 
 # torchvision builds googlenet and inception_v3 with auxiliary heads only when asked; the zoo
 # has none (aux_logits=False) and no input transform (transform_input=False, the default

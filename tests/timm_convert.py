@@ -34,7 +34,7 @@ def convert(name: str, m) -> list:
     cls = type(m).__name__
     if cls in ("Bottle2neck",):
         return [res2net_block(name, m)]
-    if cls == "PreActBottleneck":
+    if cls in ("PreActBottleneck", "PreActBasic"):
         return [preact_block(name, m)]
     if cls == "ConvNeXtBlock":
         return [convnext_block(name, m)]
@@ -158,7 +158,8 @@ def preact_block(name: str, m) -> dict:
     nodes = convert("norm1", m.norm1)
     pre = nodes[-1]["name"]
     for part in ("conv1", "norm2", "conv2", "norm3", "conv3"):
-        nodes += convert(part, getattr(m, part))
+        if hasattr(m, part):  # PreActBasic: conv1, norm2, conv2
+            nodes += convert(part, getattr(m, part))
     last = nodes[-1]["name"]
     short = "x"
     if m.downsample is not None:

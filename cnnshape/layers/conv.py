@@ -10,7 +10,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``):
 import math
 from typing import Any, ClassVar
 
-from ..rules import affine, fixed, window
+from ..rules import affine, fixed
 from .. import formulas as F
 from ..term import plural
 from .base import (
@@ -94,6 +94,13 @@ class _ConvNd(_ConvBase):
             return tuple(F.same_padding(k, d) for k, d in zip(self._axes("kernel_size"), self._axes("dilation")))
         return tuple((p, p) for p in self._axes("padding"))
 
+    def windows(self) -> tuple[F.Window, ...]:
+        """The sliding window along each spatial axis (output sizes, size rule and receptive
+        field all come from these)."""
+        return tuple(F.Window(F.effective_kernel(k, d), s, pl, pr) for k, s, d, (pl, pr) in
+                     zip(self._axes("kernel_size"), self._axes("stride"), self._axes("dilation"),
+                         self.resolved_padding()))
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         rank = self.rank
         self.expect_rank(shape, (rank + 1,), INPUT_LAYOUT[rank])
@@ -116,40 +123,16 @@ class _ConvNd(_ConvBase):
                     f"padding='same' with an even kernel pads asymmetrically along {', '.join(odd)} "
                     "(the extra pixel goes right/bottom)",
                     "use an odd kernel_size for symmetric padding", "padding"))
-        pads = self.resolved_padding()
+        windows = self.windows()
         out, unused = [], []
-        axes = AXIS_NAMES[rank]
-        for i, (n, k, s, d, (pl, pr)) in enumerate(zip(spatial, ks, st, dl, pads)):
-            ax = axes[i]
-            if self.padding_mode == "reflect" and (pl >= n or pr >= n):
-                raise LayerError(
-                    f"reflect padding must be smaller than the input along {ax}: "
-                    f"padding ({pl}, {pr}) on an axis of size {n}",
-                    f"reduce padding to ≤ {n - 1} along {ax}, or use padding_mode: replicate or zeros",
-                    "padding")
-            if self.padding_mode == "circular" and (pl > n or pr > n):
-                raise LayerError(
-                    f"circular padding wraps around more than once along {ax}: "
-                    f"padding ({pl}, {pr}) on an axis of size {n}",
-                    f"reduce padding to ≤ {n} along {ax}, or use padding_mode: zeros", "padding")
-            keff = F.effective_kernel(k, d)
-            padded = n + pl + pr
-            if keff > padded:
-                max_k = (padded - 1) // d + 1
-                need = -(-(keff - n) // 2)
-                dil = f" (dilation {d}: effective {keff})" if d > 1 else ""
-                raise LayerError(
-                    f"kernel larger than the padded input along {ax}: expected kernel_size ≤ {max_k}"
-                    f"{dil}, received {k}; padded input {n} + {pl} + {pr} = {padded}",
-                    f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
-                    "kernel_size")
-            o = F.conv_out(n, k, s, pl, d, padding_right=pr)
+        for ax, n, k, d, w in zip(AXIS_NAMES[rank], spatial, ks, dl, windows):
+            self._check_axis(ax, n, k, d, w)
             # input pixels past the last window; only worth a note when the windows tile the
             # input (k_eff >= stride) and real pixels, not just right padding, are lost
-            dropped = (padded - keff) % s - pr
-            if dropped > 0 and keff >= s and F.sizeable_loss(dropped, n):
+            dropped = w.dropped(n)
+            if dropped > 0 and w.k_eff >= w.stride and F.sizeable_loss(dropped, n):
                 unused.append(f"{plural(dropped, 'pixel')} of {n} along {ax}")
-            out.append(o)
+            out.append(w.out(n))
         if unused:
             notes.append(Note(
                 f"stride {self.stride} leaves the last {', '.join(unused)} of the input unused",
@@ -160,19 +143,42 @@ class _ConvNd(_ConvBase):
         kprod = F.prod(ks)
         params = self.out_channels * cin_g * kprod + (self.out_channels if self.bias else 0)
         macs = self.out_channels * F.prod(out) * cin_g * kprod
-        rf = tuple((F.effective_kernel(k, d), s, pl) for k, d, s, (pl, _) in zip(ks, dl, st, pads))
-        return Inference((self.out_channels, *out), params, macs, rf, tuple(notes))
+        return Inference((self.out_channels, *out), params, macs, tuple(w.rf for w in windows), tuple(notes))
+
+    def _check_axis(self, ax: str, n: int, k: int, d: int, w: F.Window) -> None:
+        """The padding mode and the kernel against an input of size ``n`` along axis ``ax``."""
+        pl, pr = w.pad_lo, w.pad_hi
+        if self.padding_mode == "reflect" and (pl >= n or pr >= n):
+            raise LayerError(
+                f"reflect padding must be smaller than the input along {ax}: "
+                f"padding ({pl}, {pr}) on an axis of size {n}",
+                f"reduce padding to ≤ {n - 1} along {ax}, or use padding_mode: replicate or zeros",
+                "padding")
+        if self.padding_mode == "circular" and (pl > n or pr > n):
+            raise LayerError(
+                f"circular padding wraps around more than once along {ax}: "
+                f"padding ({pl}, {pr}) on an axis of size {n}",
+                f"reduce padding to ≤ {n} along {ax}, or use padding_mode: zeros", "padding")
+        keff, padded = w.k_eff, n + pl + pr
+        if keff > padded:
+            max_k = (padded - 1) // d + 1
+            need = -(-(keff - n) // 2)
+            dil = f" (dilation {d}: effective {keff})" if d > 1 else ""
+            raise LayerError(
+                f"kernel larger than the padded input along {ax}: expected kernel_size ≤ {max_k}"
+                f"{dil}, received {k}; padded input {n} + {pl} + {pr} = {padded}",
+                f"reduce kernel_size to ≤ {max_k} along {ax} or add padding ≥ {need}",
+                "kernel_size")
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed at in_channels; a spatial size slides the window (reflect padding
         needs input > padding, circular input >= padding)."""
         if dim == 0:
             return fixed(0, shape[0], self.out_channels, inferred=self.in_channels is None)
-        i = dim - 1
-        k, s, d = self._axes("kernel_size")[i], self._axes("stride")[i], self._axes("dilation")[i]
-        pl, pr = self.resolved_padding()[i]
-        min_in = {"reflect": max(pl, pr) + 1, "circular": max(pl, pr)}.get(self.padding_mode, 1)
-        return window(dim, F.effective_kernel(k, d), s, pl, pr, min_in=max(min_in, 1))
+        w = self.windows()[dim - 1]
+        pad = max(w.pad_lo, w.pad_hi)
+        min_in = {"reflect": pad + 1, "circular": pad}.get(self.padding_mode, 1)
+        return w.rule(dim, min_in=max(min_in, 1))
 
     def saved(self, shape, out, batch):
         """The input; a padded copy when torch pads before the convolution: ``padding_mode``
@@ -232,8 +238,7 @@ class _ConvNd(_ConvBase):
         w_bwd = pad(out[0]) * pad(shape[0] // self.groups) * F.prod(ks) * itemsize if self.groups == 1 else w_blk
         # backward: the input's gradient (blocked, then plain) and the blocked input for the
         # weight's gradient; with AVX-512 a frozen input of 1-3 channels is used unblocked
-        in_bwd = 2 * blocked(shape) if input_grad else \
-            (blocked(shape) if block == 8 or shape[0] >= 4 else 0)
+        in_bwd = blocked(shape) if input_grad or block == 8 or shape[0] >= 4 else 0
         return max(fwd - plain_out, blocked(out)), blocked(out) + in_bwd + w_bwd
 
     def _uses_onednn(self, shape, batch) -> bool:
@@ -283,6 +288,27 @@ class _ConvTransposeNd(_ConvBase):
 
     def saved(self, shape, out, batch):
         return (Saved("input"),)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """oneDNN's deconvolution (2-d and 3-d, float32/bfloat16), measured with torch 2.13
+        under AVX2 and AVX-512: in the forward a copy of the input (channels padded to the
+        block once there is a block of them) and of the weight with its output channels padded
+        to the block (:data:`cnnshape.cpu_isa.ONEDNN_BLOCK`), then two more output-sized
+        buffers while the result is copied out. Not counted: oneDNN's scratchpad (0.1-0.3 MB
+        in the measured cases) and the backward's temporaries."""
+        from ..cpu_isa import ONEDNN_BLOCK
+
+        block = ONEDNN_BLOCK[isa]
+        if self.rank == 1 or itemsize == 8 or not block:
+            return 0, 0
+
+        def pad(c):
+            return -(-c // block) * block
+
+        cin = pad(shape[0]) if shape[0] >= block else shape[0]
+        x_copy = batch * cin * F.prod(shape[1:]) * itemsize
+        weight = pad(out[0] // self.groups) * shape[0] * F.prod(self._axes("kernel_size")) * itemsize
+        return max(x_copy + weight, 2 * batch * F.prod(out) * itemsize), 0
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         rank = self.rank

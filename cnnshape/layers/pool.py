@@ -12,7 +12,7 @@ Shape (per spatial axis, ``k_eff = dilation*(kernel_size-1)+1``, ``stride`` defa
 
 from typing import Any, ClassVar
 
-from ..rules import constant, same, window
+from ..rules import constant, same
 from .. import formulas as F
 from .base import (
     AXIS_NAMES, INPUT_LAYOUT, KEEP, MIX, Arg, Inference, Layer, LayerError, Note, Saved, Shape, ntuple,
@@ -35,12 +35,19 @@ class _WindowBase(Layer):
             value = self.kernel_size
         return ntuple(value, self.rank)
 
+    def windows(self) -> tuple[F.Window, ...]:
+        """The pooling window along each spatial axis (output sizes, size rule and receptive
+        field all come from these)."""
+        return tuple(F.Window(F.effective_kernel(k, d), s, p, p, bool(self.ceil_mode)) for k, s, p, d in
+                     zip(*(self._axes(n) for n in ("kernel_size", "stride", "padding", "dilation"))))
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         rank = self.rank
         self.expect_rank(shape, (rank + 1,), INPUT_LAYOUT[rank])
         ks, st, pd, dl = (self._axes(n) for n in ("kernel_size", "stride", "padding", "dilation"))
+        windows = self.windows()
         out, notes, unused = [], [], []
-        for ax, n, k, s, p, d in zip(AXIS_NAMES[rank], shape[1:], ks, st, pd, dl):
+        for ax, n, k, s, p, d, w in zip(AXIS_NAMES[rank], shape[1:], ks, st, pd, dl, windows):
             if 2 * p > k:
                 raise LayerError(
                     f"pad should be at most half of kernel_size along {ax}: expected padding ≤ {k // 2} "
@@ -51,9 +58,9 @@ class _WindowBase(Layer):
                     f"input smaller than the kernel along {ax}: expected kernel_size ≤ {n} (the unpadded "
                     f"input), received {k} ({self.type} requires it even with padding or ceil_mode)",
                     f"reduce kernel_size to ≤ {n} along {ax}, or remove this pooling layer", "kernel_size")
-            o = F.pool_out(n, k, s, p, d, self.ceil_mode)
+            o = w.out(n)
             if o < 1:
-                keff = F.effective_kernel(k, d)
+                keff = w.k_eff
                 dil = f"{d}*({k}-1) - 1" if d > 1 else f"{k}"
                 max_k = (n + 2 * p - 1) // d + 1
                 raise LayerError(
@@ -61,8 +68,8 @@ class _WindowBase(Layer):
                     f"the window ({keff}) is larger than the padded input ({n + 2 * p})",
                     f"reduce kernel_size to ≤ {max_k} along {ax}, or remove this pooling layer",
                     "kernel_size")
-            keff = F.effective_kernel(k, d)
-            rem = (n + 2 * p - keff) % s - p  # real input pixels (not padding) past the last window
+            keff = w.k_eff
+            rem = w.dropped(n)  # real input pixels (not padding) past the last window
             # floor pooling drops a remainder by design (7 -> 3 with kernel 2); worth a warning
             # only when a sizeable part of the axis is lost
             if rem > 0 and keff >= s and not self.ceil_mode and F.sizeable_loss(rem, n):
@@ -73,8 +80,7 @@ class _WindowBase(Layer):
                 f"{self.type} ignores the last {', '.join(unused)} "
                 "((in + 2*padding - k_eff) % stride positions fall after the last window)",
                 "use ceil_mode: true, pad the input, or choose sizes divisible by the stride", "kernel_size"))
-        rf = tuple((F.effective_kernel(k, d), s, p) for k, s, p, d in zip(ks, st, pd, dl))
-        return Inference((shape[0], *out), 0, 0, rf, tuple(notes))
+        return Inference((shape[0], *out), 0, 0, tuple(w.rf for w in windows), tuple(notes))
 
     def explain(self, shape: Shape) -> list[str]:
         if len(shape) != self.rank + 1:
@@ -91,10 +97,8 @@ class _WindowBase(Layer):
         """Channels pass; a spatial size slides the window (floor or ceil_mode)."""
         if dim == 0:
             return same(0)
-        i = dim - 1
-        k, s, p, d = (self._axes(n)[i] for n in ("kernel_size", "stride", "padding", "dilation"))
-        return window(dim, F.effective_kernel(k, d), s, p, p, ceil_mode=self.ceil_mode,
-                      min_in=k if self.kernel_must_fit else 1)
+        k = self._axes("kernel_size")[dim - 1]
+        return self.windows()[dim - 1].rule(dim, min_in=k if self.kernel_must_fit else 1)
 
 
 class _WindowPool(_WindowBase):

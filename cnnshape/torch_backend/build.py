@@ -11,8 +11,8 @@ from collections import OrderedDict
 from ..analysis import Report, analyze
 from ..errors import CnnshapeError, Diagnostic
 from ..spec import Spec, load
+from ..units import DTYPE_BYTES
 
-TORCH_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "float64": "float64"}
 
 
 class BuildError(CnnshapeError):
@@ -91,9 +91,9 @@ def build(spec, *, device=None, dtype=None, force: bool = False, report: Report 
     if not report.ok:
         raise BuildError(list(report.errors))
     dev = resolve_device(device)
-    if (dtype or spec.dtype) not in TORCH_DTYPES:
-        raise BuildError([], f"unknown dtype {dtype!r}; use one of {', '.join(TORCH_DTYPES)}")
-    tdtype = getattr(torch, TORCH_DTYPES[dtype or spec.dtype])
+    if (dtype or spec.dtype) not in DTYPE_BYTES:  # torch's names: torch.<dtype>
+        raise BuildError([], f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_BYTES)}")
+    tdtype = getattr(torch, dtype or spec.dtype)
     need = report.totals.params * torch.empty((), dtype=tdtype).element_size()
     if dev.type == "cpu" and not force:
         avail = available_memory()

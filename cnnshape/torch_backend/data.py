@@ -75,10 +75,6 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
-    def num_outputs(self) -> int:
-        return self.outputs or len(self.classes)
-
     def __len__(self) -> int:
         return int(self.y.shape[0])
 

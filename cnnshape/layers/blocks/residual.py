@@ -103,7 +103,12 @@ class Residual(Block):
         if self.layer_scale is not None:  # layer_scale * h keeps h when the scale is trainable
             trainable = row.trainable_params > sum(c.trainable_params for c in row.children)
             out = mem.merge(row, [out], (0,) if trainable else (), body[-1].output, trainable)
-        s_out = mem.run(short, skip) if short is not None else skip
+        if short is not None:  # backward: the body's gradient for the input waits for the shortcut's
+            mem.hold(row, True, row.input)
+            s_out = mem.run(short, skip)
+            mem.hold(row, False, row.input)
+        else:
+            s_out = skip
         return mem.seq(after, mem.merge(row, [out, s_out]))
 
     def draw_lanes(self, row):

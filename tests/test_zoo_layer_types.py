@@ -6,7 +6,6 @@ validity (first failing layer), shapes, params, MACs. Plus table-driven edge cas
 expected verdicts were taken from torch 2.13 (tests re-run torch on every one of them).
 """
 
-import os
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from cnnshape import strategies as cs
 from cnnshape.analysis import check
 
+from .conftest import PROFILE, examples
 from .oracle import run
 from .test_torch_oracle import compare, errors_of
 
@@ -43,7 +43,7 @@ def family_specs(draw, family):
 
 
 @pytest.mark.parametrize("family", NEW)
-@settings(max_examples=30 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 500)
+@settings(max_examples=examples(30, 500))
 @given(data=st.data())
 def test_new_family_agrees_with_torch(family, data):
     compare(data.draw(family_specs(family)))
@@ -339,7 +339,7 @@ def test_padding_grid_agrees_with_torch():
     memory, i.e. on batch x channels == 1: cnnshape replays it)."""
     import itertools
 
-    thorough = os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") != "fast"
+    thorough = PROFILE != "fast"
     for kind, channels in (("Zero", 1), ("Reflection", 1), ("Replication", 1), ("Circular", 1), ("Circular", 2)):
         if thorough:
             sizes, pads = range(1, 8), range(-8, 9)
