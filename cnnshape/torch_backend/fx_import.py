@@ -139,8 +139,8 @@ def _recognised_block(module) -> bool:
         try:
             if cls.from_torch(module, dummy) is not None:
                 return True
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            continue
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, RuntimeError, NotImplementedError):
+            continue  # not this block's module (or one it cannot read on this device)
     return False
 
 
