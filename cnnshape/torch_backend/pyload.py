@@ -17,8 +17,6 @@ from contextlib import contextmanager
 
 from ..errors import Diagnostic, SpecError, SpecFileError, UserCodeError
 
-#: module nesting a spec can hold (each level is a mapping and a list in the document)
-
 
 class _Exit(BaseException):
     """os._exit called by the user's code (raised instead of ending the process)."""
@@ -132,7 +130,7 @@ def load_model(target: str, sites: dict):
     give one."""
     import torch
 
-    from .importer import instantiate
+    from .torch_items import instantiate
 
     path, _, attr = target.rpartition(":")
     text = _read_source(path)
