@@ -270,7 +270,7 @@ class Walk:
         names = names or child_names(layers, offset)
         rows = []
         for j, (layer, name) in enumerate(zip(layers, names)):
-            here = dotted if getattr(layer, "inline", False) else f"{dotted}.{name}"
+            here = dotted if getattr(layer, "inline", False) else _sub(dotted, name)
             row = self.item(layer, shape, rf, ypath + ykey + (j,), here, name, j + offset, False)
             rows.append(row)
             shape, rf = row.output, row.receptive_field
@@ -297,7 +297,7 @@ class Walk:
                                  self.adaptive, self.size_bound, body)
             return out, out_rf, rows
         name0, out, out_rf, rows, warns, act, self.adaptive, self.size_bound, _ = hit
-        old, new = f"{dotted}.{name0}", f"{dotted}.{name}"
+        old, new = _sub(dotted, name0), _sub(dotted, name)
         self.act_elems += act
         self.warnings += [replace(w, name=new + w.name[len(old):]) if w.name and (w.name == old or
                           w.name.startswith(old + ".")) else w for w in warns]
@@ -306,7 +306,7 @@ class Walk:
     def nested(self, name: str, layers, shape: Shape, rf, ykey, index: int | None = None):
         """Run ``layers`` as one nn.Sequential child called ``name`` -> (shape, rf, [row])."""
         ypath, dotted, trainable = self.ctx[-1]
-        self.ctx.append((ypath, f"{dotted}.{name}", trainable))
+        self.ctx.append((ypath, _sub(dotted, name), trainable))
         try:
             out, out_rf, rows = self.seq(layers, shape, rf, ykey)
         finally:
@@ -314,7 +314,7 @@ class Walk:
         index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
         row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
-                          sum(r.macs for r in rows), out_rf, None, f"{dotted}.{name}", tuple(rows))
+                          sum(r.macs for r in rows), out_rf, None, _sub(dotted, name), tuple(rows))
         return out, out_rf, [row]
 
 
@@ -327,6 +327,12 @@ def _compose_rf(rf, rule):
     if callable(rule):
         return rule(rf)
     return None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
+
+
+def _sub(dotted: str, name: str) -> str:
+    """The module path of child ``name`` of ``dotted`` ("" is the model itself: the children
+    of a top-level inline block are the model's)."""
+    return f"{dotted}.{name}" if dotted else name
 
 
 def _check_registered(rows) -> None:
@@ -394,7 +400,8 @@ def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
                 ("layers", i), names[i], "error"))
             break
         try:
-            row = walk.item(layer, shape, rf, ("layers", i), names[i], names[i], i, i == last)
+            row = walk.item(layer, shape, rf, ("layers", i), "" if getattr(layer, "inline", False) else names[i],
+                            names[i], i, i == last)
         except _Stop:
             break
         reports.append(row)

@@ -183,8 +183,23 @@ def check_arg(path: str, input_shape=None, batch=None):
     from .analysis import check as run_check
 
     if is_python_target(path):
-        return run_check(load_arg(path, input_shape, batch))
+        from dataclasses import replace
+
+        report = run_check(load_arg(path, input_shape, batch))
+        return replace(report, errors=tuple(_python_hint(d) for d in report.errors))
     return run_check(_spec_arg(path), input=input_shape, batch=batch)
+
+
+def _python_hint(d):
+    """A diagnostic of an imported model: the fix said as the constructor argument."""
+    from dataclasses import replace
+
+    fix = d.fix or {}
+    keys = [k for k in ("in_channels", "in_features", "num_features") if isinstance(fix.get(k), int)]
+    if not keys:
+        return d
+    said = ", ".join(f"{k}={fix[k]}" for k in keys)
+    return replace(d, hint=f"construct it with {said} (or change the layers before it)")
 
 
 def _spec_arg(path: str):

@@ -18,7 +18,6 @@ those of ``torch.backends.cpu.get_cpu_capability()``, lower case:
 """
 
 import os
-import platform
 import sys
 from functools import lru_cache
 
@@ -73,7 +72,8 @@ def _windows_isa() -> str:
 
 def native() -> str:
     """The CPU kind of this machine's processor (ignoring ONEDNN_MAX_CPU_ISA)."""
-    machine = platform.machine().lower()
+    # (os.uname, not the platform module: `check` keeps its start-up light)
+    machine = (os.uname().machine if hasattr(os, "uname") else os.environ.get("PROCESSOR_ARCHITECTURE", "")).lower()
     if machine not in ("x86_64", "amd64", "x64", "i686", "i386"):
         return "default"
     if sys.platform.startswith("linux"):

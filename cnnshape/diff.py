@@ -265,22 +265,23 @@ def _partial_totals(report: Report) -> dict[str, int]:
             "macs": sum(r.macs for r in rows)}
 
 
-def _memory(report: Report) -> tuple[dict[str, int] | None, dict[str, int]]:
+def _memory(report: Report, cpu_isa: str | None = None) -> tuple[dict[str, int] | None, dict[str, int]]:
     """(saved-for-backward bytes per module path, memory totals) from the memory model;
     (None, {}) for a spec with errors (its figures would cover part of the network)."""
     if not report.ok:
         return None, {}
     from .memory import estimate, saved_per_path
 
-    est = estimate(report)
+    est = estimate(report, cpu_isa=cpu_isa)
     per_path = saved_per_path(est)  # a block's share: what the layers inside it keep
     totals = {"saved_bytes": est.saved_bytes, "training_peak_bytes": est.training_peak_bytes,
               "inference_peak_bytes": est.inference_peak_bytes}
     return per_path, totals
 
 
-def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
-    """Compare two specs (anything :func:`cnnshape.check` accepts, or Reports)."""
+def diff(a, b, *, names: tuple[str, str] | None = None, cpu_isa: str | None = None) -> Diff:
+    """Compare two specs (anything :func:`cnnshape.check` accepts, or Reports); memory peaks
+    for the CPU kind ``cpu_isa`` (:mod:`cnnshape.cpu_isa`; None: this machine's)."""
     ra = a if isinstance(a, Report) else check(a)
     rb = b if isinstance(b, Report) else check(b)
     if names is None:
@@ -291,7 +292,7 @@ def diff(a, b, *, names: tuple[str, str] | None = None) -> Diff:
     fa, fb = first_error(ra), first_error(rb)
     order_a = list(pa) + [p for p in na if p not in pa]
     order_b = list(pb) + [p for p in nb if p not in pb]
-    (sa, ma), (sb, mb) = _memory(ra), _memory(rb)
+    (sa, ma), (sb, mb) = _memory(ra, cpu_isa), _memory(rb, cpu_isa)
     rows = []
     for path in _merged_order(order_a, order_b):
         x, dx = pa.get(path, (None, None))

@@ -65,6 +65,8 @@ def _escape(m: "re.Match[str]") -> str:
 def printable(text: str, keep: str = "") -> str:
     """``text`` with every unsafe character (see ``_UNSAFE``) written as ``\\xNN`` /
     ``\\uNNNN``, except those in ``keep`` (e.g. ``"\\n"`` for multi-line messages)."""
+    if not _UNSAFE.search(text):
+        return text
     if keep:
         return "".join(printable(part) if part not in keep else part
                        for part in re.split("([" + re.escape(keep) + "])", text))

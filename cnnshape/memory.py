@@ -153,10 +153,11 @@ class Tracer:
             return layer.memory(row, self, v)
         return self.leaf(row, v)
 
-    def hold(self, row, on: bool) -> None:
-        """In the backward, the gradient of ``row``'s output stays alive while the layers
-        run between ``hold(row, True)`` and ``hold(row, False)`` (a merge's other paths)."""
-        self.held += (1 if on else -1) * self.batch * prod(row.output) * self.item
+    def hold(self, row, on: bool, shape=None) -> None:
+        """In the backward, the gradient of ``row``'s output (or of a tensor of per-sample
+        ``shape``) stays alive while the layers run between ``hold(row, True)`` and
+        ``hold(row, False)`` (a merge's other paths)."""
+        self.held += (1 if on else -1) * self.batch * prod(row.output if shape is None else shape) * self.item
 
     def seq(self, rows, v: _Value) -> _Value:
         for row in rows:
@@ -274,10 +275,13 @@ def estimate(report, *, optimizer: str = "adam", batch: int | None = None,
     est = MemoryEstimate(batch, spec.dtype, optimizer, saved, training, inference, params, trainable, state,
                          x_bytes, dict(tr.per_row), cpu_isa=isa)
     if memory_limit is not None:
+        seen = {batch: est}  # estimates both searches share (each has both peaks)
         est = MemoryEstimate(**{**est.__dict__, "max_batch": {
             "limit_bytes": memory_limit,
-            "training": max_batch(report, memory_limit, optimizer=optimizer, training=True, cpu_isa=isa),
-            "inference": max_batch(report, memory_limit, optimizer=optimizer, training=False, cpu_isa=isa)}})
+            "training": max_batch(report, memory_limit, optimizer=optimizer, training=True, cpu_isa=isa,
+                                  _seen=seen),
+            "inference": max_batch(report, memory_limit, optimizer=optimizer, training=False, cpu_isa=isa,
+                                   _seen=seen)}})
     return est
 
 
@@ -290,20 +294,22 @@ def _leaves(rows):
 
 
 def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bool = True,
-              cpu_isa: str | None = None) -> int:
+              cpu_isa: str | None = None, _seen: dict | None = None) -> int:
     """The largest batch whose training (or inference) peak fits in ``limit_bytes``;
-    0 when not even batch 1 fits. The peak grows with the batch: a search started at the
-    batch where the line through the peaks at batch 2 and 3 meets the limit (activations
-    grow in proportion to the batch), so a handful of estimates, not ~80 (each estimate
-    replays the whole network); the search confirms the guess, whatever the model."""
+    0 when not even batch 1 fits. The peak grows with the batch (activations in proportion
+    to it), so the search interpolates: first on the line through the peaks at batch 2 and
+    3 (batch 1 may take other kernels), then between the closest batches known to fit and
+    not to fit, checking the neighbour of each guess and bisecting every other step (never
+    worse than a binary search). A handful of estimates, not ~80: each replays the whole
+    network. ``_seen``: estimates by batch, shared with the other search."""
     isa = resolve_isa(cpu_isa)
-    peaks: dict[int, int] = {}
+    seen = {} if _seen is None else _seen
 
     def peak(b: int) -> int:
-        if b not in peaks:
-            e = estimate(report, optimizer=optimizer, batch=b, cpu_isa=isa)
-            peaks[b] = e.training_peak_bytes if training else e.inference_peak_bytes
-        return peaks[b]
+        if b not in seen:
+            seen[b] = estimate(report, optimizer=optimizer, batch=b, cpu_isa=isa)
+        e = seen[b]
+        return e.training_peak_bytes if training else e.inference_peak_bytes
 
     def fits(b: int) -> bool:
         return peak(b) <= limit_bytes
@@ -313,37 +319,50 @@ def max_batch(report, limit_bytes: int, *, optimizer: str = "adam", training: bo
         return 0
     if not fits(2):
         return 1
-    # batch 1 may take other kernels (ATen's native convolution): the line from batch 2 and 3
+    lo = 3 if fits(3) else 2
+    if lo == 2:
+        return 2
     slope = peak(3) - peak(2)
-    guess = 3 if slope <= 0 else min(max(3, 2 + (limit_bytes - peak(2)) // slope), top)
-    step = 1
-    if fits(guess):  # look above the guess in growing steps
-        lo, hi = guess, None
-        while hi is None:
-            if lo + step > top:
-                return lo
-            if fits(lo + step):
-                lo, step = lo + step, step * 2
-            else:
-                hi = lo + step
-    else:  # look below it (batch 1 fits)
-        hi = guess
-        while True:
-            lo = max(1, hi - step)
-            if lo == 1 or fits(lo):
-                break
-            hi, step = lo, step * 2
+    if slope <= 0:
+        hi = None
+    else:
+        guess = min(max(4, 3 + (limit_bytes - peak(3)) // slope), top)
+        if fits(guess):
+            lo, hi = guess, None
+        else:
+            hi = guess
+    while hi is None:  # above every batch tried: double until one does not fit
+        if lo >= top:
+            return top
+        nxt = min(2 * lo, top)
+        if fits(nxt):
+            lo = nxt
+        else:
+            hi = nxt
+    interpolate = True
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        if interpolate and peak(hi) > peak(lo):
+            m = lo + (limit_bytes - peak(lo)) * (hi - lo) // (peak(hi) - peak(lo))
+            m = min(max(m, lo + 1), hi - 1)
+            if fits(m):  # the boundary is usually right there: look at the neighbour
+                lo = m
+                if m + 1 < hi:
+                    lo, hi = (m + 1, hi) if fits(m + 1) else (m, m + 1)
+            else:
+                hi = m
+                if m - 1 > lo and fits(m - 1):
+                    lo = m - 1
+        else:
+            m = (lo + hi) // 2
+            lo, hi = (m, hi) if fits(m) else (lo, m)
+        interpolate = not interpolate
     return lo
-
-
 
 
 def saved_per_path(est: MemoryEstimate) -> dict[str, int]:
     """Every row's share of ``saved_bytes`` by module path: what its own layer and the layers
-    inside it keep first (a block's share sums its layers')."""
+    inside it keep first (a block's share sums its layers'). Each layer's bytes are added to
+    its path's prefixes: linear in the layers times their depth."""
     out: dict[str, int] = {}
     for path, nbytes in est.per_layer.items():
         parts = path.split(".")

@@ -27,6 +27,8 @@ _FLOAT_SPECIAL = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: seconds to wait for data from a pipe/FIFO/device before giving up
 READ_TIMEOUT = 5.0
+#: the whole read of a pipe/FIFO/device: at most this many READ_TIMEOUTs
+READ_TOTAL_FACTOR = 2
 
 
 @dataclass
@@ -90,15 +92,25 @@ def read_fd(fd: int, name: str, timeout: float | None = None) -> bytes:
     """Read ``fd`` to its end, refusing more than ``MAX_BYTES``; with ``timeout``, give up
     when no data arrives for that many seconds (a pipe whose writer never writes)."""
     import select
+    import time
 
     chunks, size = [], 0
+    # a writer that trickles a byte every few seconds is stopped too: the whole read of a
+    # pipe or device takes at most READ_TOTAL_FACTOR times the timeout
+    deadline = None if timeout is None else time.monotonic() + READ_TOTAL_FACTOR * timeout
     while True:
         if timeout is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SpecFileError(f"{name}: still sending after {READ_TOTAL_FACTOR * timeout:g} s (a pipe or "
+                                    "device that trickles?); save the spec to a file")
             try:
-                ready, _, _ = select.select([fd], [], [], timeout)
+                ready, _, _ = select.select([fd], [], [], min(timeout, left))
             except (OSError, ValueError):
                 ready = [fd]
             if not ready:
+                if time.monotonic() >= deadline:
+                    continue
                 raise SpecFileError(f"{name}: no data arrived for {timeout:g} s (a pipe or device "
                                     "with no writer?)")
         try:

@@ -82,6 +82,17 @@ def test_totals_and_changed_rows_follow_the_analysis(d, data):
         ta, tb = total(a, key), total(b, key)
         assert r.totals[key]["a"] == ta and r.totals[key]["b"] == tb
         assert r.totals[key].get("delta") == (tb - ta if a.ok and b.ok else None)
+    paths = {x.path for x in r.rows}  # nothing dropped: every top-level layer of both specs has a row
+    assert set(a.spec.names) <= paths and set(b.spec.names) <= paths
+    for rep, side in ((a, 0), (b, 1)):
+        first = min((x.index for x in rep.errors if x.index is not None), default=None)
+        if first is not None and first < len(rep.spec.names):  # (a layer that failed to load has no name)
+            # the erroneous layer is reported as the error, later ones not analysed
+            status = {x.path: x.status for x in r.rows}
+            assert status[rep.spec.names[first]] in ("error", "same")
+            assert all(status[n] in ("not analysed", "error", "same") for n in rep.spec.names[first + 1:])
+            assert all(x.output[side] is None for x in r.rows if x.path in rep.spec.names[first:])
+
     def analysed(rep):  # reached before any error (later rows are on assumed shapes: not compared)
         return len(rep.layers) > i and not any(x.index is not None and x.index <= i for x in rep.errors)
 

@@ -39,7 +39,7 @@ def test_layer_reference_is_current():
 #: sample arguments for checking a docstring's per-axis ``out = ...`` formula against the
 #: analysis (itself proven against torch in tests/test_oracle.py)
 _SAMPLE = {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "output_padding": 1,
-           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5}
+           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5, "groups": 1}
 _NAMES = {"floor": math.floor, "ceil": math.ceil}
 
 
@@ -61,19 +61,29 @@ def test_every_layer_docstring_states_its_shape():
         formula = _out_formula(doc)
         arrow = re.search(r"``\[[^`]*\]`` -> ``\[[^`]*\]``", doc)
         unchanged = "unchanged" in doc or (cls.family == "activation" and re.search(r"``[^`]*\bx\b[^`]*``", doc))
-        block = "Shape:" in doc
-        assert formula or arrow or unchanged or block, f"{name}: no shape rule in its docstring: {doc!r}"
+        block = "Shape:" in doc or (cls.family == "block" and re.search(r"\bShape\b", doc))
+        same_as = re.search(r"Shape[^.;]* as ``(\w+)``", doc)  # "Shape ... as ``Conv2d``"
+        assert formula or arrow or unchanged or block or same_as, f"{name}: no shape rule in its docstring: {doc!r}"
         rank = getattr(cls, "rank", None)
         if rank is None or not isinstance(rank, int):
             continue
         args = {k: v for k, v in _SAMPLE.items() if k in cls.ARGS}
+        if same_as and not formula:  # the referenced layer's rule, at the same arguments
+            other = same_as.group(1)
+            spec = {"input": [32] + [11] * rank, "layers": [{"type": name, **args}]}
+            ref = {**spec, "layers": [{"type": other, **{k: v for k, v in args.items() if k in LAYER_TYPES[other].ARGS}}]}
+            assert check(spec).output == check(ref).output, f"{name}: shape differs from {other}'s"
+            checked += 1
+            continue
         if "padding" in args and cls.ARGS["padding"].doc.startswith("An int (every side)"):  # pad layers
             args["padding"] = 2
         if "output_padding" in args:
             args["output_padding"] = 1  # < stride
-        size = 11
-        spec = {"input": [2] + [size] * rank, "layers": [{"type": name, **args}]}
-        report = check(spec)
+        for size in (11, 12, 16):  # the first that the layer accepts (block sizes, divisibility)
+            spec = {"input": [32] + [size] * rank, "layers": [{"type": name, **args}]}
+            report = check(spec)
+            if report.ok:
+                break
         assert report.ok, (name, report.errors)
         out = report.output
         if unchanged and not formula:

@@ -10,12 +10,14 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import socket
 import struct
 import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,7 +208,6 @@ def test_published_checksums_are_the_ones_torchvision_uses():
     mnist.py, parsed, not imported); CIFAR's binary MD5s are the Toronto page's."""
     import ast
     import importlib.util
-    from pathlib import Path
 
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
@@ -512,3 +513,54 @@ def test_a_folder_that_cannot_be_made_is_one_clear_error(monkeypatch, server, tm
     with pytest.raises(DataError, match="cannot create .*a-file.*--data-dir or CNNSHAPE_DATA"):
         load_data("mnist", (1, 28, 28), data_dir=tmp_path / "a-file" / "sub", download=True)
     assert server.requests == []
+
+
+def test_cache_folder_and_check_never_imports_the_downloader(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SPECS
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if sys.platform.startswith("linux"):
+        assert dl.cache_dir() == tmp_path / "home" / ".cache" / "cnnshape" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert dl.cache_dir() == tmp_path / "x" / "cnnshape" / "data"
+    assert dl.roots(None) == ([Path("data"), tmp_path / "x" / "cnnshape" / "data"], tmp_path / "x" / "cnnshape" / "data")
+    code = ("import sys\nfrom cnnshape.cli import main\ntry:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n"
+            "    pass\nbad = [m for m in sys.modules if m.endswith('download') or m.startswith(('urllib.request', "
+            "'tarfile', 'torch'))]\nassert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code, f"{SPECS}/fashion_mnist.yaml"], capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX flock")
+def test_a_second_downloader_waits_for_the_first(monkeypatch, server, tmp_path):
+    """While another process holds the folder (flock), a download waits, says so, then
+    finds the file the other one finished and asks the server for nothing."""
+    import fcntl
+
+    files, _, _ = make_idx_set()
+    serve(monkeypatch, server, "mnist", files)
+    folder = tmp_path / "d" / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    events, result = [], {}
+
+    def other():
+        result["path"] = dl.fetch("train-labels-idx1-ubyte.gz", md5(files["train-labels-idx1-ubyte.gz"]), folder,
+                                  [server.url], on_event=events.append)
+
+    t = threading.Thread(target=other)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events and "another process is downloading" in events[0].message
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(files["train-labels-idx1-ubyte.gz"])  # the other finished
+    os.close(fd)
+    t.join(10)
+    assert result["path"] == folder / "train-labels-idx1-ubyte.gz" and server.requests == []

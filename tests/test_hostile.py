@@ -850,6 +850,12 @@ def test_names_with_markup_are_refused_and_escaped_in_every_format():
         code, out = _cli_text("check", "-", "--format", fmt, input=text)
         assert code == 1
         check_out(out)
+    # found by the thorough run: a duplicated hostile name, through sizes' diagnostics
+    dup = 'input: [1, 1, 1]\nlayers:\n' + '- {type: ReLU, name: "a\\n::error file=x::injected"}\n' * 2
+    for args in (("sizes", "-"), ("check", "-"), ("diff", "-", os.path.join(SPECS, "lenet5.yaml"))):
+        code, out = _cli_text(*args, input=dup)
+        assert code in (1, 2) and "duplicate layer name" in out or args[0] == "diff"
+        check_human(out)
     from cnnshape.analysis import check
     from cnnshape.draw import figure, to_svg
 
@@ -889,6 +895,39 @@ def test_dense_block_and_repeat_costs_are_linear():
         peak = [real(small, batch=x).training_peak_bytes if training else real(small, batch=x).inference_peak_bytes
                 for x in (b, b + 1)]
         assert peak[0] <= 8 * 2**30 < peak[1]  # the largest batch that fits, exactly
+
+
+def test_the_largest_batch_is_exact_on_every_shipped_spec():
+    """The interpolating search of --memory-limit gives exactly the largest batch that fits
+    (checked against the estimates at that batch and the next), on every shipped spec."""
+    from cnnshape import memory
+    from cnnshape.analysis import check
+
+    for name in SHIPPED:
+        report = check(os.path.join(SPECS, name))
+        if not report.ok:
+            continue
+        for limit in (2**33, 10**8, 3 * 10**6, 30_000, 1000):
+            est = memory.estimate(report, memory_limit=limit)
+            for mode in ("training", "inference"):
+                b = est.max_batch[mode]
+                peak = [getattr(memory.estimate(report, batch=x), f"{mode}_peak_bytes") for x in (max(b, 1), b + 1)]
+                assert (b == 0 or peak[0] <= limit) and peak[1] > limit, (name, limit, mode, b)
+
+
+def test_json_saved_bytes_per_row_are_linear():
+    """check --format json on 9,900 layers: one prefix-sum pass, not a scan per row."""
+    import time
+
+    from cnnshape.analysis import check
+    from cnnshape.memory import add_to_json
+
+    report = check(YAMLText("input: [1, 4, 4]\nlayers: [{type: Repeat, n: 9900, body: "
+                            "[{type: Conv2d, out_channels: 1, kernel_size: 1}]}]"))
+    start = time.process_time()
+    doc = add_to_json(report.to_dict(), report)
+    assert time.process_time() - start < 6.0
+    assert doc["layers"][0]["saved_bytes"] == sum(c["saved_bytes"] for c in doc["layers"][0]["children"])
 
 
 def test_merged_channels_past_the_limit_are_refused():
@@ -968,6 +1007,26 @@ def test_stdin_has_a_timeout_and_the_size_cap_on_every_command(monkeypatch):
                 with pytest.raises(SpecFileError, match="no data arrived"):
                     cli._spec_arg("-")
     finally:
+        os.close(w)
+        os.close(r)
+    r, w = os.pipe()  # a writer that trickles a byte more often than the timeout
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(0.1):
+            os.write(w, b"#")
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        with open(r, "rb", closefd=False) as pipe:
+            monkeypatch.setattr(sys, "stdin", pipe)
+            with watchdog(5):
+                with pytest.raises(SpecFileError, match="still sending"):
+                    cli._spec_arg("-")
+    finally:
+        stop.set()
+        t.join()
         os.close(w)
         os.close(r)
     with open("/dev/zero", "rb") as zero:

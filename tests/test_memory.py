@@ -359,3 +359,7 @@ def test_the_cpu_kind_changes_only_the_convolution_temporaries():
     assert json.loads(r.stdout)["memory"]["cpu_isa"] == "avx2"
     r = _cli("check", "specs/fashion_mnist.yaml", "--cpu-isa", "avx512")
     assert "oneDNN on AVX-512 (--cpu-isa)" in r.stdout and "CUDA" in r.stdout
+    r = _cli("diff", "specs/fashion_mnist.yaml", "specs/lenet5.yaml", "--cpu-isa", "avx2", "--format", "json")
+    totals = json.loads(r.stdout)["totals"]
+    peak = next(v for k, v in totals.items() if "inference" in k)
+    assert peak["a"] == estimate(check(os.path.join(SPECS, "fashion_mnist.yaml")), cpu_isa="avx2").inference_peak_bytes

@@ -371,7 +371,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert app.screen.drawn == ("0", "after", (4, 26, 26))
         assert "after training" in str(app.screen.query_one("#m-info").render())
         await pilot.press("b")
-        assert "before training" in str(app.screen.query_one("#m-info").render())
+        assert "initial weights" in str(app.screen.query_one("#m-info").render())
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert app.screen is app.studio
@@ -927,9 +927,8 @@ def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tm
         assert "f" not in {b.binding.key for b in s.active_bindings.values() if b.enabled and b.binding.show}
         details = s.query_one("#details")
         box = s.query_one("#details-box")
-        console = Console(width=details.size.width, record=True, file=io.StringIO())
-        console.print(details.render())
-        lines = console.export_text().splitlines()
+        await pilot.pause(0.2)
+        lines = [details.render_line(y).text for y in range(details.size.height)]   # as drawn, wrapped
         assert not any("press f" in ln for ln in lines)
         hint = next(i for i, ln in enumerate(lines) if "fix:" in ln)
         assert hint < box.scrollable_content_region.height                 # visible without scrolling
@@ -942,9 +941,9 @@ def test_f_is_offered_only_when_a_fix_exists_and_the_hint_is_in_view_at_80x24(tm
         await pilot.press("enter")
         await pilot.pause()
         assert s.fix_here is not None and s.check_action("fix", ())
-        console = Console(width=details.size.width, record=True, file=io.StringIO())
-        console.print(details.render())
-        assert "press f: fix layer2.0.conv1" in " ".join(console.export_text().split())
+        await pilot.pause(0.2)
+        shown = " ".join(details.render_line(y).text for y in range(details.size.height))
+        assert "press f: fix layer2.0.conv1" in " ".join(shown.split())
         await pilot.press("f")
         await pilot.pause()
         assert s.evaluation.ok
@@ -1133,3 +1132,32 @@ def test_at_80x24_opened_blocks_show_whole_names_and_types(tmp_path):
         assert sum("BatchNorm2d" in ln for ln in lines) >= 2
 
     run_at(app, (80, 24), script)
+
+
+def test_the_problems_title_fits_its_pane_at_80x24(tmp_path):
+    p = copy_spec(tmp_path, "broken_fashion_mnist.yaml")
+    app = DesignApp(p)
+
+    async def script(pilot):
+        problems = app.studio.query_one("#problems")
+        n = len(app.studio.evaluation.errors)
+        assert problems.border_title == f"problems: {n} error{'s' if n != 1 else ''}"
+        assert len(problems.border_title) + 4 <= problems.size.width
+
+    run_at(app, (80, 24), script)
+
+
+def test_tui_on_a_python_model_opens_it_read_only(tmp_path):
+    """`cnnshape tui FILE.py:ATTR`: the model imported into a Design shown read-only, with
+    FILE_ATTR.yaml offered for saving (nothing written before the user saves)."""
+    from cnnshape.commands.tui_cmd import _imported
+    from cnnshape.design import type_of
+
+    src = tmp_path / "net.py"
+    src.write_text("from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                   "        self.conv = nn.Conv2d(3, 4, 3)\n        self.fc = nn.Linear(4 * 6 * 6, 2)\n\n"
+                   "    def forward(self, x):\n        return self.fc(self.conv(x).flatten(1))\n")
+    out, design = _imported(f"{src}:Net", "3,8,8")
+    assert out == str(tmp_path / "net_Net.yaml") and not os.path.exists(out)
+    assert [type_of(d.data) for d in design.items] == ["Conv2d", "Flatten", "Linear"]
+    assert design.get("input") == [3, 8, 8]

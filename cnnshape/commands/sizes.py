@@ -68,7 +68,14 @@ def _print(results, near):
     from rich.console import Console
     from rich.table import Table
 
+    from rich.markup import escape
+
+    from ..limits import no_commands, printable
     from ..render import diagnostic_text
+    from ..term import Console as TermConsole
+
+    def shown(text: str) -> str:  # a file name or message as literal text (no markup, no controls)
+        return escape(no_commands(printable(str(text), "\n")))
 
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -76,15 +83,16 @@ def _print(results, near):
         if k:
             out.print()
         if res is None:
-            err.print(f"[bold]{path}[/]: [bold red]error:[/] {exc}")
+            err.print(f"[bold]{shown(path)}[/]: [bold red]error:[/] {escape(printable(str(exc), chr(10)))}")
             continue
         if not res.ok:
             src = report.spec.source.line if report is not None and report.spec.source else None
+            plain_err = TermConsole(stderr=True)  # escapes what the spec brings, no '::' line starts
             for d in res.errors:
-                err.print(diagnostic_text(d, path, src), end="")
-            err.print(f"[bold red]✗ {path}: does not analyse at its declared input; fix it first[/]")
+                plain_err.print(diagnostic_text(d, path, src), end="")
+            err.print(f"[bold red]✗ {shown(path)}: does not analyse at its declared input; fix it first[/]")
             continue
-        title = f"{path} — input {list(res.input)}"
+        title = f"{shown(path)} — input {list(res.input)}"
         if not res.axes:
             out.print(f"{title}: a feature-vector input has no spatial axis")
             continue
@@ -106,7 +114,5 @@ def _print(results, near):
         if res.coupled:
             sq = "" if res.square is None else (
                 "; square inputs that work: " + (" or ".join(g.text("n") for g in res.square) or "none"))
-            out.print(f"[yellow]note:[/] {res.coupled}{sq}", soft_wrap=True)
-        out.print(f"[bold green]✓ {path}[/]: " + res.summary, soft_wrap=True)
-
-
+            out.print(f"[yellow]note:[/] {escape(res.coupled + sq)}", soft_wrap=True)
+        out.print(f"[bold green]✓ {shown(path)}[/]: " + escape(res.summary), soft_wrap=True)

@@ -79,7 +79,8 @@ class Mul(Merge):
 @register
 class Cat(Merge):
     """Concatenation of its inputs along ``dim`` (of the batched tensor, default 1: channels):
-    the other axes must be equal; that axis adds up."""
+    the other axes must be equal; that axis adds up: ``[C1, H, W]`` and ``[C2, H, W]`` ->
+    ``[C1 + C2, H, W]``."""
 
     dim = Arg("int", 1, "Axis of the batched tensor (1: channels; not 0, the batch).")
 

@@ -267,8 +267,9 @@ class _StdConv(Conv2d):
 @register
 class StdConv2d(_StdConv):
     """timm's ``StdConv2d`` (BiT, ResNetV2): a Conv2d with weight standardisation; ``bias``
-    defaults to false. Shape, params and MACs as ``Conv2d``; ``padding: null`` is timm's
-    ``((stride-1) + dilation*(kernel_size-1)) // 2``."""
+    defaults to false. Input ``[C_in, H, W]`` -> ``[C_out, H_out, W_out]``, per axis
+    ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)`` (params and
+    MACs as ``Conv2d``); ``padding: null`` is timm's ``((stride-1) + dilation*(kernel_size-1)) // 2``."""
 
     torch_module = "StdConv2d"
     bias = Arg("bool", False, "Add a learnable bias.")
@@ -277,8 +278,9 @@ class StdConv2d(_StdConv):
 @register
 class ScaledStdConv2d(_StdConv):
     """timm's ``ScaledStdConv2d`` (NFNet, NF-ResNet): standardised filters scaled by
-    ``gain * gamma / sqrt(fan_in)``; parameter ``gain: [C_out, 1, 1, 1]``. Shape and MACs as
-    ``Conv2d``; params ``Conv2d``'s + ``C_out``."""
+    ``gain * gamma / sqrt(fan_in)``; parameter ``gain: [C_out, 1, 1, 1]``. Input ``[C_in, H, W]``
+    -> ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*padding - dilation*(kernel_size-1)
+    - 1)/stride + 1)`` (MACs as ``Conv2d``); params ``Conv2d``'s + ``C_out``."""
 
     torch_module = "ScaledStdConv2d"
     torch_order = _StdConv.torch_order[:-1] + ("gamma", "eps", "gain_init")
@@ -357,7 +359,7 @@ class GlobalResponseNorm(_ChannelParam):
 class EvoNorm2dB0(_Norm2d):
     """timm's ``EvoNorm2dB0``: ``x / max(sqrt(var_batch + eps), v * x + instance_std(x))`` per
     channel (the ``running_var`` buffer in eval), then ``* weight + bias``; without
-    ``apply_act`` only the affine. ``[C, H, W]``; params ``3*C`` (``2*C`` without apply_act)."""
+    ``apply_act`` only the affine. ``[C, H, W]``, shape unchanged; params ``3*C`` (``2*C`` without apply_act)."""
 
     torch_module = "EvoNorm2dB0"
     apply_act = Arg("bool", True, "The normalising non-linearity (parameter v).")
@@ -387,7 +389,7 @@ class EvoNorm2dB0(_Norm2d):
 class EvoNorm2dS0(_Norm2d):
     """timm's ``EvoNorm2dS0``: ``x * sigmoid(v * x) / group_std(x)`` (with ``apply_act``), then
     ``* weight + bias``. Channels divisible by ``groups`` (or by ``group_size``, which sets
-    groups = C / group_size). ``[C, H, W]``; params ``3*C`` (``2*C`` without apply_act)."""
+    groups = C / group_size). ``[C, H, W]``, shape unchanged; params ``3*C`` (``2*C`` without apply_act)."""
 
     torch_module = "EvoNorm2dS0"
     groups = Arg("int", 32, "Groups of the std (ignored when group_size is set).", ge=1)
@@ -427,7 +429,7 @@ class EvoNorm2dS0(_Norm2d):
 class FilterResponseNormTlu2d(_Norm2d):
     """timm's ``FilterResponseNormTlu2d`` (FRN + TLU): ``max(x / rms(x) * weight + bias, tau)``,
     rms per sample and channel over H, W (+ eps); without ``apply_act`` no ``tau``.
-    ``[C, H, W]``; params ``3*C`` (``2*C``)."""
+    ``[C, H, W]``, shape unchanged; params ``3*C`` (``2*C``)."""
 
     torch_module = "FilterResponseNormTlu2d"
     apply_act = Arg("bool", True, "The thresholded linear unit (parameter tau).")
@@ -449,7 +451,7 @@ class FilterResponseNormTlu2d(_Norm2d):
 class SimpleNorm2d(_Timm):
     """timm's ``SimpleNorm2d``: at each position ``x / sqrt(var_C(x) + eps) * weight``, var over
     the channels with torch.var's default (unbiased) estimate, nothing subtracted from x.
-    ``[C, H, W]`` (C ≥ 2: the unbiased variance of one value is nan); params ``C`` with affine."""
+    ``[C, H, W]``, shape unchanged (C ≥ 2: the unbiased variance of one value is nan); params ``C`` with affine."""
 
     torch_module = "SimpleNorm2d"
     rank = 2
@@ -506,7 +508,6 @@ class SpaceToDepth(_Timm):
     (``PixelUnshuffle`` orders the same values ``c*bs*bs + i*bs + j``). No parameters."""
 
     torch_module = "SpaceToDepth"
-    rank = 2
     block_size = Arg("int", 4, "Spatial reduction factor bs (timm asserts 4; any bs ≥ 1 computes).", ge=1)
 
     def infer(self, shape: Shape, batch: int) -> Inference:
@@ -539,7 +540,8 @@ class SpaceToDepth(_Timm):
 class Slice(_Timm):
     """A slice of one axis: ``x.narrow(dim, start, length)`` (a view; ``dim`` of the batched
     tensor, 1 = channels), e.g. the channel splits of Res2Net / CSP / GhostNet. Output: that
-    axis becomes ``length``; ``start + length`` must fit the axis."""
+    axis becomes ``length`` (``[C, H, W]`` -> ``[length, H, W]`` for ``dim: 1``); ``start + length``
+    must fit the axis."""
 
     torch_module = "Slice"
     dim = Arg("int", 1, "Axis of the batched tensor (1: channels; not 0, the batch).")

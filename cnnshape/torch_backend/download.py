@@ -21,6 +21,7 @@ Standard library only (``urllib``, ``hashlib``, ``gzip``, ``tarfile``); imported
   ``ROOT/cifar-10-batches-bin/``, ``ROOT/cifar-100-binary.tar.gz`` to ``ROOT/cifar-100-binary/``.
 """
 
+import contextlib
 import gzip
 import secrets
 import hashlib
@@ -28,6 +29,7 @@ import os
 import socket
 import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -238,6 +240,41 @@ def fetch(name: str, md5: str, dest_dir: Path, urls: list[str], *, timeout: floa
     except OSError as exc:
         raise DownloadError(f"cannot create {dest_dir} ({exc.strerror or exc}); choose another folder with "
                             "--data-dir or CNNSHAPE_DATA") from None
+    with _folder_lock(dest_dir, name, on_event):
+        if dest.is_file():  # another process fetched it while we waited
+            return dest
+        return _fetch_locked(name, md5, dest, urls, timeout, on_event)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, name: str, on_event: OnEvent):
+    """One downloader per folder at a time (POSIX ``flock`` on the folder itself, so no lock
+    file is left behind); a second process waits for the first, whose waits are bounded."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock (a clash ends in a checksum mismatch, never a bad file)
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting and on_event:
+                    on_event(Event("note", name, message=f"another process is downloading into {folder}; waiting "
+                                   "for it"))
+                waiting = True
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fetch_locked(name: str, md5: str, dest: Path, urls: list[str], timeout: float, on_event: OnEvent) -> Path:
+    dest_dir = dest.parent
     part = dest_dir / f"{name}.part"
     try:
         open(part, "ab").close()  # a folder we cannot write into is one clear error, not one per mirror

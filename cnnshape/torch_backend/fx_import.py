@@ -28,8 +28,11 @@ import torch
 from torch import fx, nn
 
 from ..errors import CnnshapeError
+from ..limits import MAX_DEPTH
 from . import fx_rules as R
 
+#: module nesting a spec can hold (each level is a mapping and a list in the document)
+MAX_MODULE_DEPTH = MAX_DEPTH // 2 - 1
 BATCH = 2  # propagate with batch 2: a view that keeps the batch axis is told from one that merges it
 INPUT_KEYS = ("in_channels", "in_features", "num_features")
 
@@ -136,8 +139,8 @@ def _recognised_block(module) -> bool:
         try:
             if cls.from_torch(module, dummy) is not None:
                 return True
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            continue
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, RuntimeError, NotImplementedError):
+            continue  # not this block's module (or one it cannot read on this device)
     return False
 
 
@@ -145,7 +148,7 @@ def is_leaf(module) -> bool:
     """A module cnnshape maps to one item as a whole: a layer type, a recognised block
     (cnnshape's exported containers, torchvision.ops.SqueezeExcitation), or any other
     torch.nn layer (refused by name later)."""
-    from .module_items import _layer_class
+    from .torch_items import _layer_class
 
     if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and _plain_container(module):
         return False  # traced through: its layers keep their own construction sites
@@ -289,25 +292,77 @@ class _Graph:
 
     def _call(self, n):
         args = _map((n.args, n.kwargs), lambda a: self.value.get(a))
-        tensor_in = any(a in self.tensor for a in _tensor_nodes(n)) or any(a in self.params for a in _tensor_nodes(n))
+        tensor_in = any(a in self.tensor or a in self.params for a in _tensor_nodes(n))
         unknown = any(a in self.tensor and self.value.get(a) is None for a in _tensor_nodes(n))
+        self.value[n] = None
         if unknown:
-            self.value[n] = None
             self.tensor.add(n)
             return
-        try:
-            fn = n.target if n.op == "call_function" else getattr(args[0][0], n.target)
-            a, k = args if n.op == "call_function" else (args[0][1:], args[1])
-            v = fn(*a, **k)
-        except Exception:  # noqa: BLE001 - the op fails on these shapes: unknown (the analysis finds why)
-            v = None
-            if tensor_in:
+        if not tensor_in:  # shape arithmetic (size, getitem, floordiv, ...): plain Python on sizes
+            try:
+                fn = n.target if n.op == "call_function" else getattr(args[0][0], n.target)
+                a, k = args if n.op == "call_function" else (args[0][1:], args[1])
+                self.value[n] = fn(*a, **k)
+            except Exception:  # noqa: BLE001 - not computable here: unknown
+                return
+            return
+        if n.op == "call_method" and n.target in ("size", "dim", "numel", "ndimension"):
+            self.value[n] = getattr(args[0][0], n.target)(*args[0][1:], **args[1])
+            return
+        if n.op == "call_function" and n.target is getattr:
+            self.value[n] = getattr(*args[0])
+            if isinstance(self.value[n], torch.Tensor):
                 self.tensor.add(n)
-        self.value[n] = v
-        if isinstance(v, torch.Tensor):
-            self.tensor.add(n)
-        elif isinstance(v, (tuple, list)) and v and all(isinstance(x, torch.Tensor) for x in v):
-            self.tensor.add(n)  # chunk / split: a tuple of tensors (taken apart by getitem)
+            return
+        # tensor ops are not run (running them on meta tensors imports torch._dynamo, seconds):
+        # their output shape follows from the spec layers they map to, or a rule of their own
+        self.tensor.add(n)
+        out = self._static_shape(n, args)
+        if isinstance(out, list):
+            self.value[n] = [_meta(o) for o in out]
+        elif out is not None:
+            self.value[n] = _meta(out)
+
+    def _static_shape(self, n, args):
+        """The output shape (batched) of a tensor op, or a list of shapes (chunk / split);
+        None when unknown."""
+        ins = [self.shape(a) for a in _tensor_nodes(n) if a in self.tensor or a in self.params]
+        x = ins[0] if ins else None
+        target = n.target if n.op == "call_function" else n.target
+        if n.op == "call_function" and target is operator.getitem:
+            seq, i = args[0]
+            return tuple(seq[i].shape) if isinstance(seq, (list, tuple)) and isinstance(seq[i], torch.Tensor) else None
+        kind = R.MERGES.get(target) if n.op == "call_function" else \
+            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul"}.get(target)
+        if kind in ("add", "mul"):
+            return _broadcast([s for s in ins if s is not None]) if None not in ins else None
+        if kind == "cat":
+            dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+            if not ins or None in ins:
+                return None
+            dim %= len(ins[0])
+            return (*ins[0][:dim], sum(s[dim] for s in ins), *ins[0][dim + 1:])
+        name = target if isinstance(target, str) else getattr(target, "__name__", "")
+        if name in ("chunk", "split", "tensor_split") and x is not None:
+            return _chunks(name, x, list(args[0][1:]) if n.op == "call_method" else list(args[0][1:]), args[1])
+        if name in R.RESHAPES and x is not None:
+            return R.reshaped(name, x, args[0][1:], args[1])
+        if name in ("expand_as", "type_as") and len(ins) > 1:
+            return ins[1] if name == "expand_as" else x
+        rule = R.FUNCTIONS.get(target) if n.op == "call_function" else R.METHODS.get(target)
+        if rule is None or x is None:
+            return None
+        call = _Parser.bind(self, n, rule[0])
+        call.out = None
+        items = rule[1](call)
+        if items is None:
+            return None
+        shape = x[1:]
+        for item in items:
+            shape = _item_output(item, shape)
+            if shape is None:
+                return None
+        return (x[0], *shape)
 
     def shape(self, node):
         v = self.value.get(node)
@@ -324,6 +379,60 @@ class _Graph:
         return self.sites.get(id(m)) if m is not None else None
 
 
+def _broadcast(shapes):
+    out: list = []
+    for s in shapes:
+        s = list(s)
+        if len(s) > len(out):
+            out = [1] * (len(s) - len(out)) + out
+        s = [1] * (len(out) - len(s)) + s
+        for i, (a, b) in enumerate(zip(out, s)):
+            if a != b and 1 not in (a, b):
+                return None
+            out[i] = max(a, b) if 1 in (a, b) else a
+    return tuple(out)
+
+
+def _chunks(name, x, rest, kwargs):
+    """Shapes of chunk(k, dim) / split(size, dim) parts."""
+    dim = kwargs.get("dim", rest[1] if len(rest) > 1 else 0)
+    if not isinstance(dim, int):
+        return None
+    dim %= len(x)
+    if name == "chunk":
+        k = kwargs.get("chunks", rest[0] if rest else None)
+        if not isinstance(k, int) or k < 1:
+            return None
+        step = -(-x[dim] // k)
+        sizes = [min(step, x[dim] - i) for i in range(0, x[dim], step)]
+    elif name == "split":
+        size = kwargs.get("split_size_or_sections", kwargs.get("split_size", rest[0] if rest else None))
+        if isinstance(size, int) and size > 0:
+            sizes = [min(size, x[dim] - i) for i in range(0, x[dim], size)]
+        elif isinstance(size, (list, tuple)) and sum(size) == x[dim]:
+            sizes = list(size)
+        else:
+            return None
+    else:
+        return None
+    return [(*x[:dim], s, *x[dim + 1:]) for s in sizes]
+
+
+def module_depth(model) -> int:
+    """Deepest nesting of child modules (iterative: no recursion limit)."""
+    deepest, stack, seen = 0, [(model, 0)], set()
+    while stack:
+        m, d = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        deepest = max(deepest, d)
+        if deepest > MAX_MODULE_DEPTH:
+            break
+        stack.extend((c, d + 1) for c in m._modules.values() if c is not None)
+    return deepest
+
+
 def _fetch(model, target: str):
     obj = model
     for part in target.split("."):
@@ -334,6 +443,18 @@ def _fetch(model, target: str):
 def _item_output(item: dict, shape) -> tuple | None:
     """Output shape (no batch) of one spec item on ``shape``, by cnnshape's analysis (the
     declared input sizes dropped: a mismatch is the analysis's to report later)."""
+    key = (repr(_without_private(item)), tuple(shape))
+    if key not in _OUTPUTS:
+        if len(_OUTPUTS) > 4096:
+            _OUTPUTS.clear()
+        _OUTPUTS[key] = _analysed_output(item, shape)
+    return _OUTPUTS[key]
+
+
+_OUTPUTS: dict = {}
+
+
+def _analysed_output(item: dict, shape) -> tuple | None:
     from ..analysis import analyze
     from ..errors import SpecError
     from ..spec import from_data
@@ -358,7 +479,7 @@ def strip_inputs(item):
 def leaf_data(qualname: str, module, site: Site | None) -> dict:
     """The spec item of a leaf module, keeping its declared input size (the analysis
     checks it against the incoming shape)."""
-    from .module_items import _item, _layer_class
+    from .torch_items import _item, _layer_class
 
     where = qualname or type(module).__name__
     if _layer_class(module) is None and not _recognised_block(module):
@@ -452,9 +573,10 @@ class Importer:
         for u in units:
             for n in u.nodes:
                 owner[n] = u
-        dense = _dense_block(self, prefix, units, src, res)
-        if dense is not None:
-            return [dense]
+        for rule in SCOPE_RULES:  # a whole module recognised as one block (DenseNet's dense block)
+            item = rule(self, prefix, units, src, res)
+            if item is not None:
+                return [item]
         for u in units:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
@@ -648,14 +770,13 @@ class _Parser:
     # -- parse
     def parse(self, end, start) -> list:
         items: list = []
-        cur, first = end, True
+        cur = end
         while cur is not start:
             if cur is SOURCE:
                 raise ImportRefused(f"{self._where()}: a branch does not start where the others do (the graph is not "
                                     "nested blocks)", "", self._site(None))
-            if not first and len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
+            if len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
                 self._not_nested(cur)
-            first = False
             self.used.add(id(cur))
             kind = self._merge_kind(cur)
             if kind is not None:
@@ -745,9 +866,9 @@ class _Parser:
             self._refuse_op(u, "has no spec layer for these arguments")
         base = _op_name(n)
         out = []
-        for it in items:
-            it = dict(it)
-            it["_base"] = base if len(items) == 1 else f"{base}_{it['type'].lower()}"
+        for k, it in enumerate(items):
+            it = _without_defaults(it)
+            it["_base"] = base if k == 0 else it["type"].lower()
             it["_site"] = site_of_node(n)
             out.append(it)
         return out
@@ -756,23 +877,27 @@ class _Parser:
         rule = R.FUNCTIONS.get(n.target) if n.op == "call_function" else R.METHODS.get(n.target)
         if rule is None:
             return None
-        params = rule[0]
+        return _Parser.bind(self.g, n, rule[0])
+
+    @staticmethod
+    def bind(g, n, params) -> "R.Call":
+        """The node's arguments bound to ``params`` (positional names; ``*name`` collects the
+        rest), values taken from the propagated graph ``g``."""
         args = list(n.args)
         bound: dict = {}
         for i, p in enumerate(params):
             if p.startswith("*"):
-                bound[p[1:]] = tuple(self.g.value.get(a, a) if isinstance(a, fx.Node) else a for a in args[i:])
-                args = args[:i]
+                bound[p[1:]] = tuple(g.value.get(a, a) if isinstance(a, fx.Node) else a for a in args[i:])
                 break
             if i < len(args):
                 a = args[i]
-                bound[p] = self.g.value.get(a) if isinstance(a, fx.Node) else a
+                bound[p] = g.value.get(a) if isinstance(a, fx.Node) else a
         for k, v in n.kwargs.items():
-            bound[k] = self.g.value.get(v) if isinstance(v, fx.Node) else v
+            bound[k] = g.value.get(v) if isinstance(v, fx.Node) else v
         bound = {k: (tuple(int(x) for x in v) if isinstance(v, torch.Size) else v) for k, v in bound.items()}
-        ins = [self.g.shape(a) for a in _tensor_nodes(n) if a in self.g.tensor]
+        ins = [g.shape(a) for a in _tensor_nodes(n) if a in g.tensor]
         name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", str(n.target))
-        return R.Call(name, bound, ins, self.g.shape(n), n)
+        return R.Call(name, bound, ins, g.shape(n), n)
 
     def _refuse_op(self, u, why: str):
         n = u.out
@@ -897,6 +1022,17 @@ def _op_name(n) -> str:
     return {"view": "flatten", "reshape": "flatten", "mean": "pool", "interpolate": "upsample"}.get(base, base)
 
 
+def _without_defaults(item: dict) -> dict:
+    """``item`` without the arguments that equal its layer type's defaults."""
+    from ..layers import LAYER_TYPES
+
+    cls = LAYER_TYPES.get(item.get("type"))
+    if cls is None:
+        return dict(item)
+    return {k: v for k, v in item.items()
+            if k not in cls.ARGS or cls.ARGS[k].required or v != cls.ARGS[k].default}
+
+
 def _has_state(m) -> bool:
     return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
 
@@ -1016,6 +1152,13 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     return d
 
 
+#: rules that recognise a whole scope (a module's forward) as one block before the
+#: series-parallel parse: ``rule(importer, prefix, units, src, res) -> item | None``; another
+#: block type (e.g. a graph block for non-nested DAGs) registers its recogniser here, as
+#: merge builders register in MERGE_BUILDERS and functional ops in fx_rules
+SCOPE_RULES: list = [_dense_block]
+
+
 def _without_private(items):
     if isinstance(items, list):
         return [_without_private(x) for x in items]
@@ -1063,7 +1206,7 @@ def import_graph(model, input_shape, sites: dict | None = None) -> tuple[list, d
     names = getattr(type(model).forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
     if isinstance(names, dict):  # a cnnshape-exported Net: its attributes back to the spec's layer names
         back = {attr: name for name, attr in names.items()}
-        items = [{**it, "name": back.get(it.get("name"), it.get("name"))} for it in items]
+        items = [{**it, "name": back.get(it["name"], it["name"])} if "name" in it else it for it in items]
     table: dict = {}
     layers = finish(items, table, ("layers",))
     tidy_names(layers)

@@ -252,6 +252,51 @@ def _reshape(call: Call):
     return _flatten_by_args(call)
 
 
+#: ops whose output shape :func:`reshaped` computes
+RESHAPES = ("view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as")
+
+
+def reshaped(name: str, x, rest, kwargs):
+    """The output shape of view / reshape / flatten / squeeze / unsqueeze on shape ``x``
+    (``rest``: the arguments after the tensor, values already propagated); None when the
+    arguments do not fit ``x`` (the analysis then reports the mistake)."""
+    x = tuple(x)
+    n = math.prod(x)
+    if name in ("view_as", "reshape_as"):
+        other = rest[0] if rest else None
+        return tuple(other.shape) if isinstance(other, torch.Tensor) and math.prod(other.shape) == n else None
+    if name in ("view", "reshape"):
+        sizes = kwargs.get("shape", kwargs.get("size", rest))
+        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
+            sizes = sizes[0]
+        if not all(isinstance(v, int) for v in sizes) or list(sizes).count(-1) > 1:
+            return None
+        known = math.prod(v for v in sizes if v != -1)
+        if -1 in sizes:
+            if known == 0 or n % known:
+                return None
+            sizes = [n // known if v == -1 else v for v in sizes]
+        return tuple(sizes) if math.prod(sizes) == n else None
+    if name == "flatten":
+        start = kwargs.get("start_dim", rest[0] if rest else 0)
+        end = kwargs.get("end_dim", rest[1] if len(rest) > 1 else -1)
+        start, end = start % len(x), end % len(x)
+        return (*x[:start], math.prod(x[start:end + 1]), *x[end + 1:]) if start <= end else None
+    if name == "squeeze":
+        dims = kwargs.get("dim", rest[0] if rest else None)
+        if dims is None:
+            return tuple(v for v in x if v != 1)
+        dims = {d % len(x) for d in ([dims] if isinstance(dims, int) else dims)}
+        return tuple(v for i, v in enumerate(x) if not (i in dims and v == 1))
+    if name == "unsqueeze":
+        dim = kwargs.get("dim", rest[0] if rest else None)
+        if not isinstance(dim, int):
+            return None
+        dim %= len(x) + 1
+        return (*x[:dim], 1, *x[dim:])
+    return None
+
+
 def _flatten_by_args(call: Call):
     """Shapes unknown (a mistake upstream): ``view(-1, k)``, ``view(n, -1)``,
     ``flatten(x, 1)`` are still a Flatten (the analysis then finds the mistake)."""

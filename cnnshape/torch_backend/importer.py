@@ -1,85 +1,21 @@
-"""``from_module``: turn an existing ``nn.Sequential`` of supported layers into a spec."""
+"""``from_module`` and ``import_spec``: a spec from any torch.fx-traceable model (fx_import.py);
+the module-to-item conversion lives in torch_items.py (re-exported here)."""
 
 from ..analysis import analyze
 from ..errors import CnnshapeError
-from ..limits import MAX_DEPTH
-from ..layers.blocks._base import is_plain_sequential
 from ..spec import Spec, from_data
-from .module_items import (  # noqa: F401  (the conversion helpers' old home)
-    SKIP, _check_trainable, _default_equal, _item, _items, _layer_class, _leaf, _plain, _stores_kernel_as_stride,
+from .torch_items import (  # noqa: F401  (re-exported: the names callers used before the split)
+    SKIP,
+    _check_shared,
+    _check_trainable,
+    _item,
+    _items,
+    _layer_class,
+    _leaf,
+    _top_children,
+    instantiate,
+    is_plain_sequential,
 )
-
-#: deepest nesting of child modules an imported model may have (a spec nests at most MAX_DEPTH)
-MAX_MODULE_DEPTH = MAX_DEPTH // 2 - 1
-
-
-def _check_shared(module) -> None:
-    """Refuse weight sharing (a module with parameters or buffers used at two places);
-    a stateless module (ReLU) used twice is imported as two layers, which is exact."""
-    seen: dict = {}
-    for path, m in module.named_modules(remove_duplicate=False):
-        if id(m) in seen and m is not module and seen[id(m)] != path:
-            has_state = any(True for _ in m.parameters()) or any(True for _ in m.buffers())
-            if has_state:
-                raise CnnshapeError(f"'{path or type(module).__name__}' is the same {type(m).__name__} as "
-                                    f"'{seen[id(m)]}' (shared weights): a spec gives every layer its own "
-                                    "parameters, so weight sharing cannot be expressed; give each place its own "
-                                    "module")
-        seen.setdefault(id(m), path)
-
-
-def _top_children(module) -> list:
-    """(name, module) pairs of the sequence ``module`` computes."""
-
-    if is_plain_sequential(module):
-        return list(module._modules.items())
-    forward = getattr(type(module), "forward", None)
-    names = getattr(forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
-    if isinstance(names, dict) and set(names.values()) == set(module._modules):  # a cnnshape-exported Net
-        return [(seq_name, getattr(module, attr)) for seq_name, attr in names.items()]
-    return [("0", module)]
-
-
-def module_depth(model) -> int:
-    """Deepest nesting of child modules (iterative: no recursion limit)."""
-    deepest, stack, seen = 0, [(model, 0)], set()
-    while stack:
-        m, d = stack.pop()
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        deepest = max(deepest, d)
-        if deepest > MAX_MODULE_DEPTH:
-            break
-        stack.extend((c, d + 1) for c in m._modules.values() if c is not None)
-    return deepest
-
-
-def instantiate(obj, what: str, raw: bool = False):
-    """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
-    with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
-    import inspect
-
-    if hasattr(obj, "named_children") and not isinstance(obj, type):
-        return obj
-    if not callable(obj):
-        raise CnnshapeError(f"{what} is a {type(obj).__name__}, not a torch module, class or factory")
-    try:
-        sig = inspect.signature(obj)
-    except (TypeError, ValueError):
-        sig = None
-    if sig is not None and isinstance(obj, type):
-        need = [p.name for p in sig.parameters.values() if p.default is p.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        if need:
-            raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
-                                "with none: add a module-level instance, e.g. net = Net(...), and import that")
-    if raw:  # the caller reports what the user's code raises
-        return obj()
-    try:
-        return obj()
-    except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
-        raise CnnshapeError(f"{what}() raised {type(exc).__name__}: {exc}") from None
 
 
 def import_spec(module, input, *, batch: int = 1, name: str | None = None, sites: dict | None = None,
@@ -96,6 +32,7 @@ def import_spec(module, input, *, batch: int = 1, name: str | None = None, sites
     from .fx_import import import_graph
 
     from .fx_import import ImportRefused
+    from .fx_import import MAX_MODULE_DEPTH, module_depth
 
     if not hasattr(module, "named_modules"):
         raise CnnshapeError(f"expected a torch.nn.Module, received {type(module).__name__}")

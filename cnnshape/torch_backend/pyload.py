@@ -17,8 +17,6 @@ from contextlib import contextmanager
 
 from ..errors import Diagnostic, SpecError, SpecFileError, UserCodeError
 
-#: module nesting a spec can hold (each level is a mapping and a list in the document)
-
 
 class _Exit(BaseException):
     """os._exit called by the user's code (raised instead of ending the process)."""
@@ -90,6 +88,33 @@ def recording_sites(sites: dict):
         nn.Module.__init__ = orig
 
 
+#: in-place initialisers whose meta kernels are Python decompositions: the first call imports
+#: torch._dynamo (seconds); on meta tensors they only need to keep the shape
+_META_SLOW = ("normal_", "erfinv_", "clamp_", "log_normal_", "exponential_", "cauchy_", "geometric_")
+
+
+@contextmanager
+def _cheap_meta_init():
+    """While a model is constructed on the meta device: those initialisers do nothing on
+    meta tensors (values do not exist there), everything else as usual."""
+    import torch
+
+    saved = {name: getattr(torch.Tensor, name) for name in _META_SLOW}
+
+    def skip(orig):
+        def method(self, *args, **kwargs):
+            return self if self.is_meta else orig(self, *args, **kwargs)
+        return method
+
+    for name, orig in saved.items():
+        setattr(torch.Tensor, name, skip(orig))
+    try:
+        yield
+    finally:
+        for name, orig in saved.items():
+            setattr(torch.Tensor, name, orig)
+
+
 def _read_source(path: str) -> str:
     from ..yaml_io import read_bytes
 
@@ -105,7 +130,7 @@ def load_model(target: str, sites: dict):
     give one."""
     import torch
 
-    from .importer import instantiate
+    from .torch_items import instantiate
 
     path, _, attr = target.rpartition(":")
     text = _read_source(path)
@@ -119,7 +144,8 @@ def load_model(target: str, sites: dict):
     for device in ("meta", "cpu"):  # meta first: a large model costs nothing
         namespace = {"__name__": "__cnnshape_import__", "__file__": os.path.abspath(path)}
         try:
-            with _guarded(path), recording_sites(sites), torch.device(device):
+            cheap = _cheap_meta_init() if device == "meta" else _nothing()
+            with _guarded(path), recording_sites(sites), torch.device(device), cheap:
                 exec(code, namespace)  # noqa: S102 - running the user's model file is what import means
                 if attr not in namespace:
                     raise UserCodeError(f"{path}: has no attribute {attr!r} (names defined: "
@@ -136,6 +162,11 @@ def load_model(target: str, sites: dict):
                 break
         sites.clear()
     raise errors[-1]
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 def _names(namespace) -> str:

@@ -7,7 +7,7 @@ every function returns None then.
 
 from importlib import import_module
 
-from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
+from ..units import binary_bytes as nbytes  # the one byte formatter (binary units, as check)
 
 
 def _module(name: str):

@@ -119,6 +119,5 @@ class MapsScreen(Screen):
                   viz.tile_grid_text(tiles, [f"ch {i}" for i in range(len(tiles))], width, 16)]
         self.query_one("#m-body", Static).update(Group(*parts))
         self.drawn = (name, "after" if model is self.models.get("after") else "before", tuple(maps.shape))
-        which = "after training" if model is self.models.get("after") else "initial weights (before training)"
-        self.query_one("#m-info", Static).update(
-            f"  [b]{escape(which)}[/b] · sample {self.sample} ([ / ] to change) · b: before/after")
+        which = "after training" if model is self.models.get("after") else "initial weights"
+        self.query_one("#m-info", Static).update(f"  [b]{escape(which)}[/b] · sample {self.sample}")  # keys: footer

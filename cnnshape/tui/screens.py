@@ -168,7 +168,13 @@ class FormScreen(ModalScreen[dict | None]):
         return FieldInput(value="" if f.value is UNSET else format_value(f.value), placeholder=placeholder,
                           id=wid, classes="field-input", compact=True)
 
+    def on_resize(self) -> None:
+        """The fields scroll so that the preview and the buttons stay on a short screen."""
+        room = int(self.app.size.height * 0.9) - 14  # the dialog's border, title, preview, buttons
+        self.query_one("#form-fields").styles.max_height = max(4, min(24, room))
+
     def on_mount(self) -> None:
+        self.on_resize()
         self._update_preview()
         first = self.query(".field-input").first()
         self.set_focus(first)
@@ -334,7 +340,7 @@ class ChoiceScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     #: buttons side by side up to this many cells (label + border + margin), else one per line
-    ROW_WIDTH = 64
+    ROW_WIDTH = 70
 
     def __init__(self, title: str, message: str, choices: list[tuple[str, str]], id: str | None = None):
         super().__init__(id=id)

@@ -6,7 +6,7 @@ from rich.text import Text
 
 from ..design import Design, Evaluation, format_value, type_of, values_of
 from ..layers import LAYER_TYPES
-from ..memory import nbytes_text as nbytes  # the CLI's byte formatter (binary units)
+from ..units import binary_bytes as nbytes  # the one byte formatter (binary units, as check)
 from ..render import human, rf_text, shape_text
 from .markup import escape
 
@@ -84,7 +84,8 @@ def totals_text(design: Design, ev: Evaluation, memory: str | None = None) -> Te
     out.append(f"params {t.params:,}", style="bold")
     out.append(f" (trainable {t.trainable_params:,}) = {nbytes(t.param_bytes)} {spec.dtype}   ")
     out.append(f"MACs {human(t.macs)}", style="bold")
-    out.append(f"/sample   output {shape_text(rep.output) if rep.output else '-'}{partial}\n")
+    last = rep.output or (rep.layers[-1].output if reached and rep.layers else None)
+    out.append(f"/sample   output {shape_text(last) if last else '-'}{partial}\n")
     if memory:
         out.append(f"batch {spec.batch}: input {nbytes(t.input_bytes)}, MACs {human(t.macs * spec.batch)}; {memory}",
                    style="dim")
@@ -174,14 +175,14 @@ def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: s
     if lr is not None:
         lines.append(f"{shape_text(lr.input)} → [b]{shape_text(lr.output)}[/b]")
     own, around = diagnostics_of(ev, node.path[0], node.label, node.depth)
-    if lr is None and node.status != "error" and not own:
-        if around:
-            lines.append(f"[red]not analysed: the enclosing {escape(around[0].name)} fails (below)[/]")
-        else:
-            lines.append("[dim]not analysed: an earlier layer has an error[/]")
+    if lr is None and node.status != "error" and not own and not around:
+        lines.append("[dim]not analysed: an earlier layer has an error[/]")
     lines += _diag_lines(own)
-    for d in around:
-        lines += ["", f"[b red]{escape(d.name)}[/] (around this layer):"] + _diag_lines([d])[1:]
+    for d in around:  # the block around fails (its add): this layer is not analysed on its own
+        color = "red" if d.severity == "error" else "yellow"
+        lines += ["", f"[b {color}]{d.severity} in {escape(d.name)}[/] (around this layer): {escape(d.message)}"]
+        if d.hint:
+            lines.append(f"  [cyan]fix:[/] {escape(d.hint)}")
     if fix is not None:
         lines += [""] + fix_line(fix)
     if lr is not None:

@@ -59,7 +59,8 @@ class ProblemsList(OptionList):
                          or [Option("[green]✓ no problems[/]", id="none", disabled=True)])
         if self.diagnostics:
             self.highlighted = 0
-        self.border_title = f"problems ({plural(len(errors), 'error')}, {plural(len(warnings), 'warning')})"
+        counts = [f"{plural(n, what)}" for n, what in ((len(errors), "error"), (len(warnings), "warning")) if n]
+        self.border_title = "problems" + (f": {', '.join(counts)}" if counts else "")  # fits a 30-cell pane
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

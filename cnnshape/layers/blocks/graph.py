@@ -87,7 +87,8 @@ class Graph(Block):
     read several; the output is ``output`` (default the last node). One module whose
     children are the nodes by their (possibly dotted) names; merges have no module.
 
-    Shape / params / MACs / receptive field: node by node (merges: see their types)."""
+    Shape: the output node's. Params / MACs / receptive field: node by node (merges: see their
+    types)."""
 
     #: node names may be dotted paths (nested children, e.g. timm's ``convs.0``)
     dotted_names = True
@@ -166,6 +167,10 @@ class Graph(Block):
             raise LayerError(f"Graph has {len(nodes)} nodes but {len(srcs)} inputs entries",
                              "write from: on the nodes themselves", "inputs")
         names = [x.name if x.name is not None else str(j) for j, x in enumerate(nodes)]
+        inline = [n for n, x in zip(names, nodes) if getattr(x, "inline", False)]
+        if inline:
+            raise LayerError(f"Graph node '{inline[0]}' is inline: a Graph's nodes are its own children",
+                             "remove inline: true from the node (dotted node names nest children instead)", "nodes")
         seen: set = set()
         for j, name in enumerate(names):
             parts = name.split(".")
@@ -259,7 +264,24 @@ class Graph(Block):
             else:
                 merged = sizer.equal(ins)
             env[r.name] = State(merged.pieces, merged.dim, tuple(r.output), merged.merged)
-        return env[self.out_name()]
+        # nodes the output does not read still run: the sizes where they fail fail the block
+        out = env[self.out_name()]
+        dead = [env[n] for n in self._dead()]
+        if any(len(d.shape) != len(out.shape) for d in dead):
+            raise SizeUnknown(f"Graph '{row.path}': a node the output does not read changes the rank")
+        return sizer.equal([out] + dead, dims=()) if dead else out
+
+    def _dead(self) -> list[str]:
+        """Nodes whose tensor the output does not depend on (they run all the same)."""
+        srcs = dict(zip(self.node_names(), self.sources()))
+        live, todo = set(), [self.out_name()]
+        while todo:
+            n = todo.pop()
+            if n in live or n == INPUT:
+                continue
+            live.add(n)
+            todo.extend(srcs[n])
+        return [n for n in self.node_names() if n not in live]
 
     def memory(self, row, mem, value):
         """Node by node; each tensor lives until its last reader (or the block's output);

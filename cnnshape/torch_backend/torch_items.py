@@ -1,10 +1,11 @@
-"""A torch module tree as spec items: each child module as a layer dict (blocks asked of
-every block class in turn). Used by the importer (:mod:`.importer`) and the torch.fx
-importer (:mod:`.fx_import`) alike."""
+"""Torch modules to spec items: a leaf layer (its arguments, as torch keeps them) or a block
+(asked of every block class's ``from_torch``); the checks a spec needs (shared weights, partly
+frozen layers); ``instantiate`` for ``FILE.py:ATTR``. Used by the fx importer."""
+
 
 from ..errors import CnnshapeError
 from ..layers import LAYER_TYPES
-from ..layers.blocks._base import is_plain_sequential  # noqa: F401  (importer's old name)
+from ..layers.blocks._base import is_plain_sequential
 
 #: written apart from the layer's torch arguments (or not at all: a fixed weight)
 SKIP = {"name", "trainable", "weight"}
@@ -126,3 +127,59 @@ def _check_trainable(where: str, child) -> None:
         raise CnnshapeError(f"child '{where}' ({type(child).__name__}) is partly frozen: {frozen} frozen, {live} "
                             "trainable; a spec freezes whole layers only (trainable: false), so this cannot be "
                             "imported exactly: freeze or unfreeze the whole layer first")
+
+
+def _check_shared(module) -> None:
+    """Refuse weight sharing (a module with parameters or buffers used at two places);
+    a stateless module (ReLU) used twice is imported as two layers, which is exact."""
+    seen: dict = {}
+    for path, m in module.named_modules(remove_duplicate=False):
+        if id(m) in seen and m is not module and seen[id(m)] != path:
+            has_state = any(True for _ in m.parameters()) or any(True for _ in m.buffers())
+            if has_state:
+                raise CnnshapeError(f"'{path or type(module).__name__}' is the same {type(m).__name__} as "
+                                    f"'{seen[id(m)]}' (shared weights): a spec gives every layer its own "
+                                    "parameters, so weight sharing cannot be expressed; give each place its own "
+                                    "module")
+        seen.setdefault(id(m), path)
+
+
+def _top_children(module) -> list:
+    """(name, module) pairs of the sequence ``module`` computes."""
+
+    if is_plain_sequential(module):
+        return list(module._modules.items())
+    forward = getattr(type(module), "forward", None)
+    names = getattr(forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
+    if isinstance(names, dict) and set(names.values()) == set(module._modules):  # a cnnshape-exported Net
+        return [(seq_name, getattr(module, attr)) for seq_name, attr in names.items()]
+    return [("0", module)]
+
+
+def instantiate(obj, what: str, raw: bool = False):
+    """The module named by ``FILE.py:ATTR``: an instance as is; a class or factory called
+    with no arguments (a clear CnnshapeError when a class needs some, or the call raises)."""
+    import inspect
+
+    if hasattr(obj, "named_children") and not isinstance(obj, type):
+        return obj
+    if not callable(obj):
+        raise CnnshapeError(f"{what} is a {type(obj).__name__}, not a torch module, class or factory")
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None and isinstance(obj, type):
+        need = [p.name for p in sig.parameters.values() if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if need:
+            raise CnnshapeError(f"{what} is a class that needs arguments ({', '.join(need)}); cnnshape calls it "
+                                "with none: add a module-level instance, e.g. net = Net(...), and import that")
+    if raw:  # the caller reports what the user's code raises
+        return obj()
+    try:
+        return obj()
+    except Exception as exc:  # noqa: BLE001 - the user's code raised: report it, no traceback
+        raise CnnshapeError(f"{what}() raised {type(exc).__name__}: {exc}") from None
+
+
