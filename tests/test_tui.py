@@ -371,7 +371,7 @@ def test_train_panel_trains_plots_and_shows_maps(fm):
         assert app.screen.drawn == ("0", "after", (4, 26, 26))
         assert "after training" in str(app.screen.query_one("#m-info").render())
         await pilot.press("b")
-        assert "before training" in str(app.screen.query_one("#m-info").render())
+        assert "initial weights" in str(app.screen.query_one("#m-info").render())
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert app.screen is app.studio
@@ -1145,3 +1145,19 @@ def test_the_problems_title_fits_its_pane_at_80x24(tmp_path):
         assert len(problems.border_title) + 4 <= problems.size.width
 
     run_at(app, (80, 24), script)
+
+
+def test_tui_on_a_python_model_opens_it_read_only(tmp_path):
+    """`cnnshape tui FILE.py:ATTR`: the model imported into a Design shown read-only, with
+    FILE_ATTR.yaml offered for saving (nothing written before the user saves)."""
+    from cnnshape.commands.tui_cmd import _imported
+    from cnnshape.design import type_of
+
+    src = tmp_path / "net.py"
+    src.write_text("from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                   "        self.conv = nn.Conv2d(3, 4, 3)\n        self.fc = nn.Linear(4 * 6 * 6, 2)\n\n"
+                   "    def forward(self, x):\n        return self.fc(self.conv(x).flatten(1))\n")
+    out, design = _imported(f"{src}:Net", "3,8,8")
+    assert out == str(tmp_path / "net_Net.yaml") and not os.path.exists(out)
+    assert [type_of(d.data) for d in design.items] == ["Conv2d", "Flatten", "Linear"]
+    assert design.get("input") == [3, 8, 8]

@@ -155,8 +155,9 @@ class DesignApp(App):
                 yield SystemCommand(title, help_, callback)
 
 
-def run(path: str | Path) -> int:
-    """Run the studio; the exit code (2 when the file could not be opened as a spec)."""
-    app = DesignApp(path)
+def run(path: str | Path, *, design: Design | None = None, origin: str | None = None) -> int:
+    """Run the studio; the exit code (2 when the file could not be opened as a spec). With
+    ``design`` (read from ``origin``, e.g. ``net.py:Net``): shown read-only until saved at ``path``."""
+    app = DesignApp(path, design=design, origin=origin)
     app.run()
     return app.return_code or 0

@@ -182,9 +182,11 @@ class DesignScreen(FileActions, Screen):
 
     def _update_details(self) -> None:
         node = self.selected_node
+        had = self.fix_here is not None
         self.fix_here = self._fix_for(node)
         self.details.update(details_markup(self.design, self.evaluation, node, self.sizes, self.fix_here))
-        self.refresh_bindings()  # the footer offers f only where a fix exists
+        if had != (self.fix_here is not None):
+            self.refresh_bindings()  # the footer offers f only where a fix exists
 
     def _fix_for(self, node) -> "D.Fix | None":
         """What f does with ``node`` selected (remembered per design and row: finding it

@@ -47,7 +47,8 @@ KEYS: tuple[Key, ...] = (
     Key("m", "maps", "Maps", "Filters and feature maps", "filters and feature maps of a sample, before/after "
         "training", "Training", wide=True),
     Key("question_mark,f1", "help", "Help", "Help", "this help: keys and status marks", "Elsewhere"),
-    Key("q", "quit_app", "Quit", "Quit", "quit (asks when there are unsaved changes)", "Elsewhere"),
+    Key("q", "quit_app", "Quit", "Quit", "quit; like ctrl+q and ctrl+c, asks save / discard / cancel when there are unsaved "
+        "edits (kept meanwhile in a recovery file, offered on the next open)", "Elsewhere"),
 )
 
 #: the footer lists the keys marked ``wide`` only on screens at least this wide
@@ -56,7 +57,8 @@ FOOTER_WIDE = 120
 NARROW_HIDDEN = frozenset(k.action for k in KEYS if k.wide)
 
 #: keys handled outside the design screen's bindings (Textual's own), for help and README
-OTHER_KEYS = (("tab", "move between the layer table and the problems list (enter on a problem jumps to it)"),
+OTHER_KEYS = (("tab", "move between the panes: layers, the selected layer (scrolls), problems (enter on a "
+                 "problem jumps to it); the focused pane has a heavy border"),
               ("ctrl+p", "command palette"))
 
 _NAMES = {"question_mark": "?", "delete": "del", "shift+up": "shift+↑", "shift+down": "shift+↓", "right": "→",
