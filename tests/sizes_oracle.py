@@ -369,6 +369,16 @@ def brute(spec, dim: int, sizes) -> set[int]:
     return {n for n, o in outcomes(spec, dim, sizes).items() if o == "ran"}
 
 
+def members(progressions, upto: int) -> set[int]:
+    """The sizes 1..``upto`` in ``progressions`` (each with ``start``, ``stop`` or None, ``step``),
+    expanded here rather than with cnnshape.sizes.members (tests/test_timm_*.py use this one)."""
+    out = set()
+    for g in progressions:
+        top = upto if g.stop is None else min(g.stop, upto)
+        out.update(range(g.start, top + 1, g.step))
+    return out
+
+
 def as_progression(d):
     from cnnshape.sizes import Progression
 
