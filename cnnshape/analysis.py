@@ -195,30 +195,52 @@ class Walk:
              tuple_ok: bool) -> LayerReport:
         trainable = layer.trainable and (not self.ctx or self.ctx[-1][2])  # ctx entries are cumulative
         if layer.is_block:
-            self.ctx.append((ypath, dotted, trainable))
-            try:
-                rows = expanded_rows(layer)
-                if rows > MAX_EXPANDED_ROWS:
-                    raise LayerError(
-                        f"{layer.type} expands to {rows:,} layers (every Repeat copy counted); cnnshape analyses "
-                        f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
-                        "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
-                        "n" if "n" in layer.ARGS else None)
-                out, out_rf, children = layer.analyze(shape, rf, self)
-                if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
-                    raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
-                                     f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
-                _check_registered(children)
-                own = layer.own_params(out)
-            except LayerError as exc:
-                self.fail(exc, ypath, dotted)
-                raise _Stop from None
-            finally:
-                self.ctx.pop()
-            params = sum(c.params for c in children) + own
-            return LayerReport(index, name, layer.type, shape, out, params,
-                               sum(c.trainable_params for c in children) + (own if trainable else 0),
-                               sum(c.macs for c in children), out_rf, layer, dotted, tuple(children))
+            return self._block(layer, shape, rf, ypath, dotted, name, index, trainable)
+        inf = self._infer(layer, shape, ypath, dotted, tuple_ok)
+        if layer.fixes_size:
+            self.adaptive = True
+        if layer.flattens and inf.rf == MIX and not self.adaptive:
+            self.size_bound = True
+        if getattr(layer, "in_features", None) is not None:
+            self.size_bound = False
+        for note in inf.notes:
+            self.warnings.append(self._diag(note, ypath, dotted, "warning"))
+        self.act_elems += prod(inf.output)
+        p = inf.params
+        return LayerReport(index, name, layer.type, shape, inf.output, p, p if trainable else 0, inf.macs,
+                           _compose_rf(rf, inf.rf), layer, dotted)
+
+    def _block(self, layer, shape: Shape, rf, ypath: tuple, dotted: str, name: str, index: int,
+               trainable: bool) -> LayerReport:
+        """The row of a block: its children analysed by the block's own ``analyze``."""
+        self.ctx.append((ypath, dotted, trainable))
+        try:
+            rows = expanded_rows(layer)
+            if rows > MAX_EXPANDED_ROWS:
+                raise LayerError(
+                    f"{layer.type} expands to {rows:,} layers (every Repeat copy counted); cnnshape analyses "
+                    f"at most {MAX_EXPANDED_ROWS:,} layers in one spec",
+                    "lower n" if "n" in layer.ARGS else "lower the counts (n) of the Repeats inside it",
+                    "n" if "n" in layer.ARGS else None)
+            out, out_rf, children = layer.analyze(shape, rf, self)
+            if any(d > MAX_INT for d in out):  # a merge (Concat, DenseBlock) past the limit
+                raise LayerError(f"{layer.type} would output {shape_str(out)}: sizes are limited to "
+                                 f"{MAX_INT:,} (README: Limits)", "use fewer or narrower branches")
+            _check_registered(children)
+            own = layer.own_params(out)
+        except LayerError as exc:
+            self.fail(exc, ypath, dotted)
+            raise _Stop from None
+        finally:
+            self.ctx.pop()
+        params = sum(c.params for c in children) + own
+        return LayerReport(index, name, layer.type, shape, out, params,
+                           sum(c.trainable_params for c in children) + (own if trainable else 0),
+                           sum(c.macs for c in children), out_rf, layer, dotted, tuple(children))
+
+    def _infer(self, layer: Layer, shape: Shape, ypath: tuple, dotted: str, tuple_ok: bool) -> Inference:
+        """A leaf's Inference; on an error with a known consequence, that of the corrected
+        layer (without its warnings), else _Stop."""
         try:
             inf = layer.infer(shape, self.batch)
             if any(d > MAX_INT for d in inf.output):
@@ -230,6 +252,7 @@ class Walk:
                     "layer would receive a tuple",
                     "set return_indices: false (indices are only usable on the last layer)",
                     "return_indices")
+            return inf
         except LayerError as exc:
             if self.size_bound and exc.key == "in_features":
                 # the likely cause: the input size or a layer before Flatten changed
@@ -237,28 +260,7 @@ class Walk:
                              "Flatten; adaptive pooling before Flatten fixes it)")
             self.fail(exc, ypath, dotted)
             inf = self.recover(layer, shape, exc, ypath, dotted)
-            inf = Inference(inf.output, inf.params, inf.macs, inf.rf)  # its warnings would be noise
-        notes = list(inf.notes)
-        if layer.fixes_size:
-            self.adaptive = True
-        if layer.flattens and inf.rf == MIX and not self.adaptive:
-            self.size_bound = True
-        if getattr(layer, "in_features", None) is not None:
-            self.size_bound = False
-        for note in notes:
-            self.warnings.append(self._diag(note, ypath, dotted, "warning"))
-        rule = inf.rf
-        if rf is not None:
-            if rule == MIX:
-                rf = None
-            elif callable(rule):
-                rf = rule(rf)
-            elif rule != KEEP:
-                rf = None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
-        self.act_elems += prod(inf.output)
-        p = inf.params
-        return LayerReport(index, name, layer.type, shape, inf.output, p, p if trainable else 0, inf.macs,
-                           rf, layer, dotted)
+            return Inference(inf.output, inf.params, inf.macs, inf.rf)  # its warnings would be noise
 
     def seq(self, layers, shape: Shape, rf, ykey, names=None, offset: int = 0):
         """Run ``layers`` (a child sequence of the current block; ``ykey`` its YAML key
@@ -314,6 +316,17 @@ class Walk:
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
                           sum(r.macs for r in rows), out_rf, None, _sub(dotted, name), tuple(rows))
         return out, out_rf, [row]
+
+
+def _compose_rf(rf, rule):
+    """The receptive field after a layer whose RF rule is ``rule`` (see ``Inference.rf``)."""
+    if rf is None or rule == KEEP:
+        return rf
+    if rule == MIX:
+        return None
+    if callable(rule):
+        return rule(rf)
+    return None if len(rule) != len(rf) else tuple(a.window(*w) for a, w in zip(rf, rule))
 
 
 def _sub(dotted: str, name: str) -> str:

@@ -227,6 +227,43 @@ def test_timm_blocks_are_weight_exact(model, path, size):
     assert report.layers[0].params > 0
 
 
+def test_hrnet_style_streams_are_weight_exact():
+    """HRNet's multi-resolution module (timm's HighResolutionModule: two streams of BasicBlocks,
+    all-to-all fusion with strided convs and nearest upsampling) between a transition and a
+    head, as one Graph whose nodes keep timm's dotted keys."""
+    timm()
+    from timm.models.hrnet import HighResolutionModule
+    from timm.models.resnet import BasicBlock
+    from torch import nn
+
+    from . import timm_convert as C
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t1 = nn.Sequential(nn.Conv2d(4, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+            self.stage = HighResolutionModule(2, BasicBlock, (1, 2), [4, 8], (4, 8), "SUM")
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+        def forward(self, x):
+            ys = self.stage([x, self.t1(x)])
+            return torch.cat([ys[0], self.up(ys[1])], 1)
+
+    net = randomise(Net(), 5).eval()
+    nodes = C._node(C.convert("t1", net.t1), "x")
+    more, outs = C.hr_module_nodes(net.stage, "stage.", ["x", "t1"])
+    nodes += more + [{"type": "Upsample", "scale_factor": 2, "name": "up", "from": outs[1]},
+                     {"type": "Cat", "name": "out", "from": [outs[0], "up"]}]
+    spec = {"input": [4, 16, 16], "batch": 2, "layers": [{"type": "Graph", "name": "g", "nodes": nodes}]}
+    report = check(spec)
+    assert report.ok, [e.message for e in report.errors]
+    wrapped = nn.Sequential()
+    wrapped.add_module("g", net)
+    assert_same(build(spec), wrapped, torch.randn(2, 4, 16, 16))
+    assert report.layers[0].receptive_field is not None  # the union over the streams
+    assert estimate(report).saved_bytes == saved_bytes(build(spec), torch.randn(2, 4, 16, 16))
+
+
 #: whole models at 64 px (weight-exact, equal outputs): a sample in the fast profile
 MODELS_FAST = ["convnextv2_atto", "dla46_c"]
 MODELS_THOROUGH = ["res2net50_14w_8s", "res2net50_26w_4s", "res2next50", "resnetv2_50x1_bit", "convnext_atto",

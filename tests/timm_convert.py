@@ -287,3 +287,45 @@ def nf_block(name: str, m) -> dict:
     nodes += [{"type": "Multiply", "name": "alpha", "value": float(m.alpha)},
               {"type": "Add", "name": "add", "from": ["alpha", short]}]
     return {"type": "Graph", "name": name, "nodes": nodes}
+
+
+def basic_block_nodes(m, p: str, x: str) -> tuple[list, str]:
+    """timm's resnet BasicBlock at prefix ``p`` reading ``x`` (as Graph nodes): conv1, bn1, act1,
+    conv2, bn2, + shortcut (downsample or x), act2."""
+    if m.se is not None or not isinstance(m.aa, nn.Identity) or not isinstance(m.drop_block, nn.Identity):
+        raise NotImplementedError("BasicBlock with se / aa / drop_block")
+    nodes = _node(_named(convert("conv1", m.conv1), p), x)
+    for part in ("bn1", "act1", "conv2", "bn2"):
+        nodes += _named(convert(part, getattr(m, part)), p)
+    last, short = nodes[-1]["name"], x
+    if m.downsample is not None:
+        nodes += _node(_named(convert("downsample", m.downsample), p), x)
+        short = nodes[-1]["name"]
+    nodes += [{"type": "Add", "name": f"{p}add", "from": [last, short]}, *_named(convert("act2", m.act2), p)]
+    return nodes, nodes[-1]["name"]
+
+
+def hr_module_nodes(m, p: str, xs: list) -> tuple[list, list]:
+    """timm's HighResolutionModule at prefix ``p`` reading the streams ``xs``: each branch's
+    blocks, then every output stream i = fuse_act(sum_j fuse_layers[i][j](stream j))."""
+    nodes, outs = [], []
+    for i, x in enumerate(xs):
+        for k, block in enumerate(m.branches[i]):
+            more, x = basic_block_nodes(block, f"{p}branches.{i}.{k}.", x)
+            nodes += more
+        outs.append(x)
+    if m.num_branches == 1:
+        return nodes, outs
+    fused = []
+    for i, row in enumerate(m.fuse_layers):
+        terms = []
+        for j, f in enumerate(row):
+            if isinstance(f, nn.Identity):
+                terms.append(outs[j])
+                continue
+            nodes += _node(convert(f"{p}fuse_layers.{i}.{j}", f), outs[j])
+            terms.append(nodes[-1]["name"])
+        nodes.append({"type": "Add", "name": f"{p}fuse_sum{i}", "from": terms})
+        nodes.append({"type": "ReLU", "name": f"{p}fuse_act{i}"})
+        fused.append(f"{p}fuse_act{i}")
+    return nodes, fused

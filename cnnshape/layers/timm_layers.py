@@ -15,7 +15,7 @@ with the real timm module (tests/test_timm_layers.py).
 - rearrangements: ``SpaceToDepth`` (TResNet's channel order), ``Slice`` (a view of one axis).
 
 Receptive field: the scales and norms keep it (per-sample statistics are reported as the
-local path, as for every norm, see docs/layers-new.md); ``SpaceToDepth`` is a window of
+local path, as for every norm, see docs/zoo-layer-types.md); ``SpaceToDepth`` is a window of
 ``block_size`` with that stride; ``Slice`` along channels keeps it, along a spatial axis
 shifts its start.
 """
@@ -267,8 +267,9 @@ class _StdConv(Conv2d):
 @register
 class StdConv2d(_StdConv):
     """timm's ``StdConv2d`` (BiT, ResNetV2): a Conv2d with weight standardisation; ``bias``
-    defaults to false. Shape, params and MACs as ``Conv2d``; ``padding: null`` is timm's
-    ``((stride-1) + dilation*(kernel_size-1)) // 2``."""
+    defaults to false. Input ``[C_in, H, W]`` -> ``[C_out, H_out, W_out]``, per axis
+    ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)`` (params and
+    MACs as ``Conv2d``); ``padding: null`` is timm's ``((stride-1) + dilation*(kernel_size-1)) // 2``."""
 
     torch_module = "StdConv2d"
     bias = Arg("bool", False, "Add a learnable bias.")
@@ -277,8 +278,9 @@ class StdConv2d(_StdConv):
 @register
 class ScaledStdConv2d(_StdConv):
     """timm's ``ScaledStdConv2d`` (NFNet, NF-ResNet): standardised filters scaled by
-    ``gain * gamma / sqrt(fan_in)``; parameter ``gain: [C_out, 1, 1, 1]``. Shape and MACs as
-    ``Conv2d``; params ``Conv2d``'s + ``C_out``."""
+    ``gain * gamma / sqrt(fan_in)``; parameter ``gain: [C_out, 1, 1, 1]``. Input ``[C_in, H, W]``
+    -> ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*padding - dilation*(kernel_size-1)
+    - 1)/stride + 1)`` (MACs as ``Conv2d``); params ``Conv2d``'s + ``C_out``."""
 
     torch_module = "ScaledStdConv2d"
     torch_order = _StdConv.torch_order[:-1] + ("gamma", "eps", "gain_init")
@@ -304,7 +306,8 @@ class _Norm2d(_Timm):
     """A norm over ``[C, H, W]`` with per-channel parameters (``num_features`` inferred)."""
 
     rank = 2
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
 
     def _channels(self, shape: Shape) -> int:
         self.expect_rank(shape, (3,), INPUT_LAYOUT[2])
@@ -505,7 +508,6 @@ class SpaceToDepth(_Timm):
     (``PixelUnshuffle`` orders the same values ``c*bs*bs + i*bs + j``). No parameters."""
 
     torch_module = "SpaceToDepth"
-    rank = 2
     block_size = Arg("int", 4, "Spatial reduction factor bs (timm asserts 4; any bs ≥ 1 computes).", ge=1)
 
     def infer(self, shape: Shape, batch: int) -> Inference:

@@ -87,7 +87,8 @@ class Graph(Block):
     read several; the output is ``output`` (default the last node). One module whose
     children are the nodes by their (possibly dotted) names; merges have no module.
 
-    Shape / params / MACs / receptive field: node by node (merges: see their types)."""
+    Shape: the output node's. Params / MACs / receptive field: node by node (merges: see their
+    types)."""
 
     #: node names may be dotted paths (nested children, e.g. timm's ``convs.0``)
     dotted_names = True
