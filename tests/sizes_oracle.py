@@ -27,8 +27,6 @@ import warnings
 
 import torch
 
-from cnnshape.sizes import members  # noqa: F401  (its home is cnnshape.sizes; timm tests import it here)
-
 from .oracle import module_class, torch_kwargs
 
 torch.set_num_threads(1)
