@@ -27,8 +27,6 @@ import warnings
 
 import torch
 
-from cnnshape.sizes import members  # noqa: F401  (its home is cnnshape.sizes; timm tests import it here)
-
 from .oracle import module_class, torch_kwargs
 
 torch.set_num_threads(1)
@@ -369,6 +367,16 @@ def brute(spec, dim: int, sizes) -> set[int]:
     """{n in sizes : torch runs the network with input[dim] = n, without broadcasting a
     merge and without a zero-size tensor}."""
     return {n for n, o in outcomes(spec, dim, sizes).items() if o == "ran"}
+
+
+def members(progressions, upto: int) -> set[int]:
+    """The sizes 1..``upto`` in ``progressions`` (each with ``start``, ``stop`` or None, ``step``),
+    expanded here rather than with cnnshape.sizes.members (tests/test_timm_*.py use this one)."""
+    out = set()
+    for g in progressions:
+        top = upto if g.stop is None else min(g.stop, upto)
+        out.update(range(g.start, top + 1, g.step))
+    return out
 
 
 def as_progression(d):
