@@ -435,7 +435,7 @@ def _check_child_names(names, prefix, top, pos, errors, dotted: bool = False) ->
         parts = child.split(".") if dotted and child else [child]
         problem = next((x for x in (_name_problem(part, "nn.Module") for part in parts) if x), None)
         if problem is None and child in seen:
-            problem = (f"duplicate layer name '{child}' in {prefix}",
+            problem = (f"duplicate layer name {shown(child)} in {shown(prefix)[1:-1]}",
                        "names must be unique within a block (defaults are the positions)")
         if problem:
             errors.append(_located(pos, p, *problem, index=top, name=f"{prefix}.{child}", key="name"))
@@ -454,7 +454,7 @@ def _check_names(raw_layers, layers, first_bad, pos, diags) -> None:
         if name in seen:
             j = seen[name]
             diags.append(_located(
-                pos, ("layers", i), f"duplicate layer name '{name}': layer {j} "
-                f"{'is named' if str(j) != name else 'has the default name'} '{name}' too",
+                pos, ("layers", i), f"duplicate layer name {shown(name)}: layer {j} "
+                f"{'is named' if str(j) != name else 'has the default name'} {shown(name)} too",
                 "layer names must be unique (defaults are the layer indices)", index=i, name=name, key="name"))
         seen.setdefault(name, i)

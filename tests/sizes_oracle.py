@@ -2,12 +2,14 @@
 varied at a time. The oracle of tests/test_sizes*.py.
 
 Independent of the code under test: the network is built here from the spec's dict (or
-its YAML file, read with ruamel.yaml) out of plain ``torch.nn`` / torchvision modules, as
+its YAML file, read with ruamel.yaml) out of plain ``torch.nn`` / torchvision modules (timm's for its layer types, as
+tests/test_timm_layers.py builds them; ``x.narrow`` for Slice), as
 tests/oracle.py does for flat specs (``in_channels``/``in_features``... taken from torch's
 real tensors at the declared input, so the weights are fixed there, as in a compiled
 model), and blocks are wired here with torch's own operators: a Residual adds with ``+``
 and a SqueezeExcitation multiplies with ``*`` (both broadcast as torch does), a Concat
-and a DenseBlock ``torch.cat``. Nothing from cnnshape builds or runs the network
+and a DenseBlock ``torch.cat``; a Graph's nodes read the tensors their ``from:`` names and
+its Add / Mul / Cat merges are torch's ``+`` / ``*`` / ``torch.cat``. Nothing from cnnshape builds or runs the network
 (``as_progression`` only reads the golden file's sets into cnnshape's type).
 
 Each size gets an outcome (:func:`outcomes`): ``ran``; ``broadcast`` (torch ran, but an
@@ -25,12 +27,15 @@ import warnings
 
 import torch
 
+from cnnshape.sizes import members  # noqa: F401  (its home is cnnshape.sizes; timm tests import it here)
+
 from .oracle import module_class, torch_kwargs
 
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BLOCKS = ("Sequential", "Repeat", "Residual", "Concat", "SqueezeExcitation", "DenseBlock")
+BLOCKS = ("Sequential", "Repeat", "Residual", "Concat", "SqueezeExcitation", "DenseBlock", "Graph")
+MERGES = ("Add", "Mul", "Cat")
 
 
 class _Stop(Exception):
@@ -105,10 +110,45 @@ class _Net:
         return _run_seq(self.steps, x)
 
 
+class _Fn(torch.nn.Module):
+    """A torch expression as a module: ``Slice`` (``x.narrow``), ``Multiply`` (``x * value``)
+    and ``SpaceToDepth`` (timm's reshape, written out: timm's class accepts block size 4 only)."""
+
+    def __init__(self, d: dict):
+        super().__init__()
+        self.d = d
+
+    def forward(self, x):
+        d = self.d
+        if d["type"] == "Slice":
+            return x.narrow(d["dim"], d.get("start", 0), d["length"])
+        if d["type"] == "SpaceToDepth":
+            bs = d.get("block_size", 4)
+            n, c, h, w = x.shape
+            x = x.view(n, c, h // bs, bs, w // bs, bs).permute(0, 3, 5, 1, 2, 4).contiguous()
+            return x.view(n, c * bs * bs, h // bs, w // bs)
+        return x * d["value"]
+
+
+def _module(d: dict, x: torch.Tensor):
+    """torch.nn's / torchvision's module for ``d``, else timm's (the reference of
+    tests/test_timm_layers.py), else a torch expression."""
+    t = d["type"]
+    if t in ("Slice", "Multiply", "SpaceToDepth"):
+        return _Fn(d)
+    try:
+        cls = module_class(t)
+    except AttributeError:
+        from .test_timm_layers import _timm_module
+
+        return _timm_module(d, tuple(x.shape[1:]))
+    return cls(**torch_kwargs(d, x))
+
+
 def _leaf(d: dict, x: torch.Tensor):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = module_class(d["type"])(**torch_kwargs(d, x))
+        module = _module(d, x)
     module.eval()
     return ("leaf", module), _call(module, x)
 
@@ -149,6 +189,12 @@ def _merge(op: str, a, b):
     except RuntimeError as exc:
         raise _Stop("failed", f"{op}: {exc}") from None
     per_channel = (*a.shape[:2], *[1] * (a.dim() - 2))
+    if op == "mul":  # Graph's Mul: equal shapes or size-1 spatial axes (cnnshape's rule)
+        big = a if a.dim() >= b.dim() and a.numel() >= b.numel() else b
+        ok = all(tuple(o.shape) in (tuple(big.shape), (*big.shape[:2], *[1] * (big.dim() - 2))) for o in (a, b))
+        if not ok or y.shape != big.shape:
+            raise _Stop("broadcast", f"mul broadcast {tuple(a.shape)} and {tuple(b.shape)}")
+        return y
     if op == "add" and a.shape != b.shape or op == "gate" and tuple(b.shape) not in (tuple(a.shape), per_channel):
         raise _Stop("broadcast", f"{op} broadcast {tuple(a.shape)} and {tuple(b.shape)}")
     return y
@@ -206,6 +252,18 @@ def _build(d: dict, x):
     if t == "SqueezeExcitation":
         gate, g = _build_seq(_se_gate(d, x), x)
         return ("se", gate), _merge("gate", x, g)
+    if t == "Graph":
+        plan = _graph_plan(d)
+        steps, env = [], {"x": x}
+        for name, node, srcs in plan:
+            if node["type"] in MERGES:
+                steps.append((name, ("merge", node), srcs))
+                env[name] = _graph_merge(node, [env[s] for s in srcs])
+            else:
+                step, env[name] = _build(node, env[srcs[0]])
+                steps.append((name, step, srcs))
+        out = d.get("output") or plan[-1][0]
+        return ("graph", steps, out), env[out]
     # DenseBlock: copy i gets the concatenation of the input and every earlier output
     features, copies = [x], []
     for _ in range(d["n"]):
@@ -215,8 +273,40 @@ def _build(d: dict, x):
     return ("dense", copies), _cat(features)
 
 
+def _graph_plan(d: dict) -> list:
+    """[(name, node, source names)] of a Graph block: ``from:`` (or ``inputs``) names, default
+    the node before (``x``, the block's input, for the first)."""
+    plan, prev = [], "x"
+    inputs = d.get("inputs") or [None] * len(d["nodes"])
+    for i, raw in enumerate(d["nodes"]):
+        node = dict(_item(raw))
+        src = node.pop("from", None) or inputs[i] or prev
+        name = node.get("name") or str(i)
+        plan.append((name, node, [src] if isinstance(src, str) else list(src)))
+        prev = name
+    return plan
+
+
+def _graph_merge(node: dict, parts):
+    t = node["type"]
+    if t == "Cat":
+        try:
+            return torch.cat(parts, dim=node.get("dim", 1))
+        except RuntimeError as exc:
+            raise _Stop("failed", f"cat: {exc}") from None
+    y = parts[0]
+    for p in parts[1:]:
+        y = _merge("add" if t == "Add" else "mul", y, p)
+    return y
+
+
 def _run(step, x):
     kind = step[0]
+    if kind == "graph":
+        env = {"x": x}
+        for name, sub, srcs in step[1]:
+            env[name] = _graph_merge(sub[1], [env[s] for s in srcs]) if sub[0] == "merge" else _run(sub, env[srcs[0]])
+        return env[step[2]]
     if kind == "leaf":
         return _call(step[1], x)
     if kind == "seq":
@@ -297,7 +387,11 @@ def brute_square(spec, sizes) -> set[int]:
 
 def _modules(step):
     kind = step[0]
-    if kind == "leaf":
+    if kind == "graph":
+        for _, sub, _ in step[1]:
+            if sub[0] != "merge":
+                yield from _modules(sub)
+    elif kind == "leaf":
         yield step[1]
     elif kind == "seq":
         for s in step[1]:
@@ -323,7 +417,11 @@ def _modules(step):
 
 def _scales(step):
     kind = step[0]
-    if kind == "residual":
+    if kind == "graph":
+        for _, sub, _ in step[1]:
+            if sub[0] != "merge":
+                yield from _scales(sub)
+    elif kind == "residual":
         yield from ([step[2]] if step[2] is not None else [])
         for part in (step[1], step[3], step[4]):
             for s in part:

@@ -850,6 +850,12 @@ def test_names_with_markup_are_refused_and_escaped_in_every_format():
         code, out = _cli_text("check", "-", "--format", fmt, input=text)
         assert code == 1
         check_out(out)
+    # found by the thorough run: a duplicated hostile name, through sizes' diagnostics
+    dup = 'input: [1, 1, 1]\nlayers:\n' + '- {type: ReLU, name: "a\\n::error file=x::injected"}\n' * 2
+    for args in (("sizes", "-"), ("check", "-"), ("diff", "-", os.path.join(SPECS, "lenet5.yaml"))):
+        code, out = _cli_text(*args, input=dup)
+        assert code in (1, 2) and "duplicate layer name" in out or args[0] == "diff"
+        check_human(out)
     from cnnshape.analysis import check
     from cnnshape.draw import figure, to_svg
 

@@ -72,6 +72,7 @@ def _print(results, near):
 
     from ..limits import no_commands, printable
     from ..render import diagnostic_text
+    from ..term import Console as TermConsole
 
     def shown(text: str) -> str:  # a file name or message as literal text (no markup, no controls)
         return escape(no_commands(printable(str(text), "\n")))
@@ -86,8 +87,9 @@ def _print(results, near):
             continue
         if not res.ok:
             src = report.spec.source.line if report is not None and report.spec.source else None
+            plain_err = TermConsole(stderr=True)  # escapes what the spec brings, no '::' line starts
             for d in res.errors:
-                err.print(diagnostic_text(d, path, src), end="")
+                plain_err.print(diagnostic_text(d, path, src), end="")
             err.print(f"[bold red]✗ {shown(path)}: does not analyse at its declared input; fix it first[/]")
             continue
         title = f"{shown(path)} — input {list(res.input)}"

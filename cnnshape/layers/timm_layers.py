@@ -15,7 +15,7 @@ with the real timm module (tests/test_timm_layers.py).
 - rearrangements: ``SpaceToDepth`` (TResNet's channel order), ``Slice`` (a view of one axis).
 
 Receptive field: the scales and norms keep it (per-sample statistics are reported as the
-local path, as for every norm, see docs/layers-new.md); ``SpaceToDepth`` is a window of
+local path, as for every norm, see docs/zoo-layer-types.md); ``SpaceToDepth`` is a window of
 ``block_size`` with that stride; ``Slice`` along channels keeps it, along a spatial axis
 shifts its start.
 """
@@ -306,7 +306,8 @@ class _Norm2d(_Timm):
     """A norm over ``[C, H, W]`` with per-channel parameters (``num_features`` inferred)."""
 
     rank = 2
-    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
+    num_features = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True,
+                       inferred_from="channels")
 
     def _channels(self, shape: Shape) -> int:
         self.expect_rank(shape, (3,), INPUT_LAYOUT[2])

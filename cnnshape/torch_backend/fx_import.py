@@ -28,8 +28,11 @@ import torch
 from torch import fx, nn
 
 from ..errors import CnnshapeError
+from ..limits import MAX_DEPTH
 from . import fx_rules as R
 
+#: module nesting a spec can hold (each level is a mapping and a list in the document)
+MAX_MODULE_DEPTH = MAX_DEPTH // 2 - 1
 BATCH = 2  # propagate with batch 2: a view that keeps the batch axis is told from one that merges it
 INPUT_KEYS = ("in_channels", "in_features", "num_features")
 
@@ -136,8 +139,8 @@ def _recognised_block(module) -> bool:
         try:
             if cls.from_torch(module, dummy) is not None:
                 return True
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            continue
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, RuntimeError, NotImplementedError):
+            continue  # not this block's module (or one it cannot read on this device)
     return False
 
 
@@ -145,7 +148,7 @@ def is_leaf(module) -> bool:
     """A module cnnshape maps to one item as a whole: a layer type, a recognised block
     (cnnshape's exported containers, torchvision.ops.SqueezeExcitation), or any other
     torch.nn layer (refused by name later)."""
-    from .importer import _layer_class
+    from .torch_items import _layer_class
 
     if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and _plain_container(module):
         return False  # traced through: its layers keep their own construction sites
@@ -415,6 +418,21 @@ def _chunks(name, x, rest, kwargs):
     return [(*x[:dim], s, *x[dim + 1:]) for s in sizes]
 
 
+def module_depth(model) -> int:
+    """Deepest nesting of child modules (iterative: no recursion limit)."""
+    deepest, stack, seen = 0, [(model, 0)], set()
+    while stack:
+        m, d = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        deepest = max(deepest, d)
+        if deepest > MAX_MODULE_DEPTH:
+            break
+        stack.extend((c, d + 1) for c in m._modules.values() if c is not None)
+    return deepest
+
+
 def _fetch(model, target: str):
     obj = model
     for part in target.split("."):
@@ -461,7 +479,7 @@ def strip_inputs(item):
 def leaf_data(qualname: str, module, site: Site | None) -> dict:
     """The spec item of a leaf module, keeping its declared input size (the analysis
     checks it against the incoming shape)."""
-    from .importer import _item, _layer_class
+    from .torch_items import _item, _layer_class
 
     where = qualname or type(module).__name__
     if _layer_class(module) is None and not _recognised_block(module):

@@ -16,10 +16,6 @@ import sys
 from contextlib import contextmanager
 
 from ..errors import Diagnostic, SpecError, SpecFileError, UserCodeError
-from ..limits import MAX_DEPTH
-
-#: module nesting a spec can hold (each level is a mapping and a list in the document)
-MAX_MODULE_DEPTH = MAX_DEPTH // 2 - 1
 
 
 class _Exit(BaseException):
@@ -134,7 +130,7 @@ def load_model(target: str, sites: dict):
     give one."""
     import torch
 
-    from .importer import instantiate
+    from .torch_items import instantiate
 
     path, _, attr = target.rpartition(":")
     text = _read_source(path)
@@ -180,21 +176,6 @@ def _names(namespace) -> str:
              (isinstance(v, nn.Module) or (isinstance(v, type) and issubclass(v, nn.Module)
                                            and v.__module__ == "__cnnshape_import__"))]
     return ", ".join(found[:10]) or "no modules"
-
-
-def module_depth(model) -> int:
-    """Deepest nesting of child modules (iterative: no recursion limit)."""
-    deepest, stack, seen = 0, [(model, 0)], set()
-    while stack:
-        m, d = stack.pop()
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        deepest = max(deepest, d)
-        if deepest > MAX_MODULE_DEPTH:
-            break
-        stack.extend((c, d + 1) for c in m._modules.values() if c is not None)
-    return deepest
 
 
 def load_python(target: str, input, batch: int | None = None):

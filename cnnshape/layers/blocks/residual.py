@@ -186,7 +186,8 @@ class Residual(Block):
         name = own[0] if own else "layer_scale" if "layer_scale" in module._parameters else None
         scale = module._parameters.get(name) if name else None
         if scale is not None:  # the value it starts from; trained values load with the state_dict
-            d["layer_scale"] = float(scale.detach().flatten()[0]) if scale.numel() else 1.0
+            # (a model built on the meta device has no values: ConvNeXt's initial 1e-6)
+            d["layer_scale"] = 1e-6 if scale.is_meta else float(scale.detach().flatten()[0]) if scale.numel() else 1.0
             if name != "layer_scale":
                 d["layer_scale_name"] = name
             if scale.dim() == 1 and scale.numel() > 1:
