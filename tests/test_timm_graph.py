@@ -23,6 +23,7 @@ from cnnshape.torch_backend.build import build
 
 from .memory_oracle import saved_bytes
 from .oracle import module_class, torch_kwargs
+from .test_timm_layers import members
 from .timm_ref import assert_same, randomise, timm
 
 torch.set_num_threads(1)
@@ -162,8 +163,6 @@ def test_generated_graphs_saved_bytes_equal_torch(spec):
 @given(graph_specs())
 def test_generated_graphs_sizes_equal_torch(spec):
     from cnnshape.sizes import sizes
-
-    from .sizes_oracle import members
 
     report = check(spec)
     assume(report.ok)

@@ -227,6 +227,15 @@ def test_space_to_depth_differs_from_pixel_unshuffle_only_in_channel_order():
     assert torch.equal(a.sort(dim=1).values, b.sort(dim=1).values)
 
 
+def members(progressions, upto: int) -> set[int]:
+    """The sizes ≤ ``upto`` that ``progressions`` (cnnshape's answer) contain."""
+    out: set[int] = set()
+    for g in progressions:
+        top = upto if g.stop is None else min(g.stop, upto)
+        out.update(range(g.start, top + 1, g.step))
+    return out
+
+
 # ------------------------------------------------------------------ memory
 @st.composite
 def memory_case(draw):
@@ -314,8 +323,6 @@ def test_sizes_equal_torch(spec):
     """The sizes that work per axis equal the sizes at which timm's own modules (built at the
     declared input) run."""
     from cnnshape.sizes import sizes
-
-    from .sizes_oracle import members
 
     rep = sizes(spec)
     assert rep.ok
