@@ -157,11 +157,18 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     sys.exit(status)
 
 
+#: model libraries a SPEC argument may name as ``PACKAGE:MODEL`` (e.g. ``torchvision:resnet18``)
+MODEL_PACKAGES = ("torchvision", "timm")
+
+
 def is_python_target(arg) -> bool:
-    """``FILE.py:ATTR``: a Python model (imported through torch.fx) instead of a spec."""
+    """``FILE.py:ATTR`` or ``torchvision:NAME`` / ``timm:NAME``: a Python model (imported
+    through torch.fx) instead of a spec."""
     if not isinstance(arg, str):
         return False
     path, sep, attr = arg.rpartition(":")
+    if sep and path in MODEL_PACKAGES and attr and all(part.isidentifier() for part in attr.split(".")):
+        return True
     return bool(sep) and path.endswith(".py") and attr.isidentifier()
 
 

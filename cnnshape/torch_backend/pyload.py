@@ -178,6 +178,56 @@ def _names(namespace) -> str:
     return ", ".join(found[:10]) or "no modules"
 
 
+#: ``PACKAGE:MODEL`` sources: how each package builds a model by name
+PACKAGES = ("torchvision", "timm")
+
+
+def _import_package(package: str):
+    """``torchvision`` / ``timm``, imported. A torchvision whose compiled ops do not match the
+    installed torch (``operator torchvision::nms does not exist``) still has importable model
+    definitions: its op registrations are then left out (only the models are used here)."""
+    import importlib
+    import types
+
+    try:
+        importlib.import_module("torchvision")
+    except ImportError:
+        if package == "torchvision":
+            raise
+    except RuntimeError:  # the compiled ops of another torch build: import the model code only
+        for mod in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[mod]
+        for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+            sys.modules.setdefault(mod, types.ModuleType(mod))
+    return importlib.import_module(package)
+
+
+def package_model(package: str, name: str):
+    """The model ``name`` of ``package`` (``torchvision.models.get_model`` / ``timm.create_model``,
+    random weights), built on the meta device; UserCodeError when the package or the name is
+    not there."""
+    import torch
+
+    try:
+        lib = _import_package(package)
+    except ImportError as exc:
+        raise UserCodeError(f"{package}:{name}: {package} is not installed ({exc}); pip install {package}") from None
+    try:
+        with torch.device("meta"), _cheap_meta_init():
+            if package == "torchvision":
+                return lib.models.get_model(name)
+            return lib.create_model(name, pretrained=False)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the package refused the name or failed to build it: say so
+        import difflib
+
+        known = lib.models.list_models() if package == "torchvision" else lib.list_models()
+        near = ", ".join(difflib.get_close_matches(name, known, n=6, cutoff=0.6))
+        raise UserCodeError(f"{package}:{name}: {package} cannot build it ({type(exc).__name__}: {exc})"
+                            + (f"; names it knows include {near}" if near else "")) from None
+
+
 def load_python(target: str, input, batch: int | None = None):
     """The spec of the model ``FILE.py:ATTR`` on ``input`` (one sample), not yet analysed
     (the analysis reports layers built for another shape at the user's lines). Raises
@@ -189,9 +239,14 @@ def load_python(target: str, input, batch: int | None = None):
     if input is None:
         raise SpecFileError(f"{target}: a Python model needs --input C,H,W (one sample's shape)")
     sites: dict = {}
-    model, path, text = load_model(target, sites)
+    package, _, model_name = target.rpartition(":")
+    if package in PACKAGES:
+        model, path, source = package_model(package, model_name), target, None
+    else:
+        model, path, text = load_model(target, sites)
+        source = Source(path, text)
     try:
-        return import_spec(model, input, batch=batch or 1, sites=sites, source=Source(path, text))
+        return import_spec(model, input, batch=batch or 1, sites=sites, source=source)
     except ImportRefused as exc:
         raise located(exc, path) from None
     except RecursionError:
