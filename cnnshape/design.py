@@ -20,6 +20,7 @@ from .analysis import Report, analyze
 from .errors import Diagnostic, SpecError
 from .layers import LAYER_TYPES
 from .layers.base import did_you_mean
+from .layers.values import closest  # noqa: F401  (the studio asks D.closest)
 from .spec import TOP_KEYS, from_data
 
 #: sentinel: remove the argument (use the layer's default)
@@ -420,21 +421,6 @@ def format_value(value: Any) -> str:
 
 
 # ------------------------------------------------------------ studio logic (pure)
-def closest(word: str, options) -> str | None:
-    """The option ``word`` most likely misspells (the same choice as the "did you mean"
-    of the messages: a case-insensitive match, a close spelling, a prefix), or None."""
-    import difflib
-
-    options = [str(o) for o in options]
-    lower = {o.lower(): o for o in options}
-    if word.lower() in lower:
-        return lower[word.lower()]
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not close:
-        close = [o for o in options if o.startswith(word) or word.startswith(o)][:1]
-    return close[0] if close else None
-
-
 def suggestion(d: Design, diag: Diagnostic, path) -> tuple[str, str, str] | None:
     """("argument"|"type", what was written, what was meant) when ``diag`` is about an
     unknown type or argument of the layer at ``path`` that resembles a known one. Read

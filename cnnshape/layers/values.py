@@ -105,7 +105,7 @@ def ntuple(value, rank: int) -> tuple:
 def closest(word: str, options) -> str | None:
     """The option ``word`` most likely misspells (same letters in another case, a close
     match, or a prefix), or None."""
-    options = list(options)
+    options = [str(o) for o in options]
     lower = {o.lower(): o for o in options}
     if word.lower() in lower:
         return lower[word.lower()]
