@@ -631,9 +631,7 @@ def test_generated_specs_export_to_python_and_import_back_identically(spec_dict)
 
 @pytest.mark.parametrize("target, size", [
     ("torchvision:resnet18", 64), ("timm:resnet18", 64),
-    # known defect (open, issue 25): timm's channels-last GRN inside ConvNeXt-V2's MLP is imported
-    # with the wrong channel axis, so the spec analyses but its GRN has the wrong size
-    pytest.param("timm:convnextv2_atto", 64, marks=pytest.mark.xfail(strict=True, reason="GRN axis on import")),
+    ("timm:convnextv2_atto", 64),  # GRN on [C, H, W] (conv MLP): its layout read from timm's channel_dim
 ])
 def test_package_models_import_weight_exactly(target, size):
     """``torchvision:NAME`` / ``timm:NAME``: the package builds the model on meta, the spec

@@ -166,6 +166,13 @@ class Layer:
         """Output shape, params, MACs and RF rule for ``shape``; raise LayerError."""
         raise NotImplementedError
 
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        """On import: arguments that ``module`` (this layer's torch module, or the library's
+        class of the same name) does not keep under the argument's own name. The importer
+        reads every other argument as an attribute of that name."""
+        return {}
+
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """How the size along per-sample ``dim`` of an input shaped like ``shape`` (the
         declared one) maps to the output, for any size of that dim: a

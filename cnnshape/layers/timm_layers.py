@@ -339,6 +339,12 @@ class GlobalResponseNorm(_ChannelParam):
     def channel_axis(self) -> int:
         return -1 if self.channels_last else 0
 
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        """timm's GRN keeps the layout as ``channel_dim`` (-1 channels last, 1 channels first)."""
+        dim = getattr(module, "channel_dim", None)
+        return {} if dim is None else {"channels_last": dim == -1}
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), "[H, W, C]" if self.channels_last else "[C, H, W]")
         return Inference(shape, 2 * self._check_dim(shape))

@@ -111,6 +111,11 @@ def _leaf(where: str, child, keep_inputs: bool = False) -> dict:
         if not arg.required and _default_equal(value, arg.default):
             continue
         d[key] = value
+    for key, value in cls.values_from_torch(child).items():  # arguments kept under another name
+        if key in cls.ARGS and not _default_equal(value, cls.ARGS[key].default):
+            d[key] = value
+        else:
+            d.pop(key, None)
     params = list(child.parameters())
     if params and not any(p.requires_grad for p in params):
         d["trainable"] = False
