@@ -4,6 +4,7 @@ inside the commands that need them: ``check`` never imports torch."""
 import json
 import re
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -157,19 +158,36 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     sys.exit(status)
 
 
-#: model libraries a SPEC argument may name as ``PACKAGE:MODEL`` (e.g. ``torchvision:resnet18``)
-MODEL_PACKAGES = ("torchvision", "timm")
-
-
 def is_python_target(arg) -> bool:
-    """``FILE.py:ATTR`` or ``torchvision:NAME`` / ``timm:NAME``: a Python model (imported
+    """``FILE.py:ATTR`` or ``PACKAGE:NAME`` (``torchvision:resnet18``, ``timm:resnet18``; the
+    packages of :data:`cnnshape.torch_backend.pyload.PACKAGES`): a Python model (imported
     through torch.fx) instead of a spec."""
     if not isinstance(arg, str):
         return False
     path, sep, attr = arg.rpartition(":")
-    if sep and path in MODEL_PACKAGES and attr and all(part.isidentifier() for part in attr.split(".")):
-        return True
-    return bool(sep) and path.endswith(".py") and attr.isidentifier()
+    if not sep:
+        return False
+    if path.endswith(".py"):
+        return attr.isidentifier()
+    from .torch_backend.pyload import PACKAGES  # no torch imported (its imports are lazy)
+
+    return path in PACKAGES and bool(attr) and all(part.isidentifier() for part in attr.split("."))
+
+
+@contextmanager
+def exit_on_load_error(path: str):
+    """Inside: a SPEC being loaded. A file that cannot be read (or a user's model file that
+    fails) exits 2, a spec that cannot be analysed at all exits 1, each said as ``check`` says it."""
+    from .errors import SpecError, SpecFileError
+
+    try:
+        yield
+    except SpecFileError as exc:
+        print_file_error(consoles()[1], path, exc)
+        sys.exit(EXIT_FAILED)
+    except SpecError as exc:
+        print_diagnostics(consoles()[1], path, None, exc)
+        sys.exit(EXIT_INVALID)
 
 
 def load_arg(path: str, input_shape=None, batch=None):

@@ -226,7 +226,6 @@ def with_nearby_sizes(report, source, input_shape):
     """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
     its first error's hint, when the spec analyses at its own declared input and a size
     of ``input_shape`` is outside the working set of its axis. Only run on failure."""
-    from .analysis import check
     from .errors import CnnshapeError
 
     if report.ok or not report.errors or input_shape is None:

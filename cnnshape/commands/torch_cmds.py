@@ -16,17 +16,10 @@ def _load(path, input_shape=None):
     """Check ``path`` analytically first (YAML: no torch, fast; ``FILE.py:ATTR``: the model
     imported through torch.fx) with the same located diagnostics as ``cnnshape check``;
     exit 1 on errors, 2 when the file cannot be read (or the user's code fails)."""
-    from ..cli import check_arg, consoles, print_diagnostics, print_file_error
-    from ..errors import SpecError, SpecFileError
+    from ..cli import check_arg, consoles, exit_on_load_error, print_diagnostics
 
-    try:
+    with exit_on_load_error(path):
         report = check_arg(path, input_shape)
-    except SpecFileError as exc:
-        print_file_error(consoles()[1], path, exc)
-        sys.exit(EXIT_FAILED)
-    except SpecError as exc:
-        print_diagnostics(consoles()[1], path, None, exc)
-        sys.exit(EXIT_INVALID)
     if not report.ok:
         print_diagnostics(consoles()[1], path, report, None)
         sys.exit(EXIT_INVALID)
@@ -143,23 +136,18 @@ def import_cmd(target, input_shape, output):
     Exit status: 0 imported, 1 the model cannot be written as a spec or does not fit
     --input (located errors), 2 the file cannot be read or its code fails.
     """
-    from ..cli import _parse_shape, consoles, is_python_target, load_arg, print_diagnostics, print_file_error
-    from ..errors import SpecError, SpecFileError
+    from ..cli import _parse_shape, consoles, exit_on_load_error, is_python_target, load_arg, print_diagnostics
+    from ..errors import SpecError
     from ..torch_backend.importer import finished
     from ..yaml_out import dump_spec
 
     if not is_python_target(target):
-        _fail(f"expected FILE.py:ATTR (a Python file and a name in it), e.g. model.py:net; received {target!r}")
+        _fail(f"expected FILE.py:ATTR (a Python file and a name in it, e.g. model.py:net) or torchvision:NAME / "
+              f"timm:NAME; received {target!r}")
     _check_output(output)
     shape = _parse_shape(None, None, input_shape)
-    try:
+    with exit_on_load_error(target):  # what a spec cannot say is reported at the user's line
         spec = load_arg(target, shape)
-    except SpecFileError as exc:
-        print_file_error(consoles()[1], target, exc)
-        sys.exit(EXIT_FAILED)
-    except SpecError as exc:  # what a spec cannot say, at the user's line
-        print_diagnostics(consoles()[1], target, None, exc)
-        sys.exit(EXIT_INVALID)
     try:
         spec = finished(spec)
     except SpecError as exc:  # layers built for another shape

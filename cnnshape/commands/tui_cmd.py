@@ -34,22 +34,13 @@ def tui_cmd(spec, input_shape):
 def _imported(target: str, input_shape):
     """(the YAML path offered for saving, the Design) of ``FILE.py:ATTR``, imported."""
     import os
-    import sys
 
-    from ..cli import EXIT_FAILED, EXIT_INVALID, _parse_shape, consoles, load_arg, print_diagnostics, print_file_error
+    from ..cli import _parse_shape, exit_on_load_error, load_arg
     from ..design import Design
-    from ..errors import SpecError, SpecFileError
+    from ..torch_backend.importer import finished
 
     path, _, attr = target.rpartition(":")
     out = os.path.splitext(path)[0] + f"_{attr}.yaml"
-    try:
-        from ..torch_backend.importer import finished
-
+    with exit_on_load_error(target):
         spec = finished(load_arg(target, _parse_shape(None, None, input_shape) if input_shape else None))
-    except SpecFileError as exc:
-        print_file_error(consoles()[1], target, exc)
-        sys.exit(EXIT_FAILED)
-    except SpecError as exc:
-        print_diagnostics(consoles()[1], target, None, exc)
-        sys.exit(EXIT_INVALID)
     return out, Design.from_data(spec.to_dict())
