@@ -41,6 +41,10 @@ def _timm_module(d: dict, shape):
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k not in ("type", "name", "trainable")}
     typ = d["type"]
     c = shape[0]
+    if typ.endswith("2dSame"):
+        from .timm_ref import same_module
+
+        return same_module(d, shape)
     if typ in ("StdConv2d", "ScaledStdConv2d"):
         cls = StdConv2d if typ == "StdConv2d" else ScaledStdConv2d
         kw.pop("in_channels", None)

@@ -288,6 +288,27 @@ class ScaledStdConv2d(_StdConv):
     gamma = Arg("float", 1.0, "Constant factor of the scale gamma / sqrt(fan_in).")
     gain_init = Arg("float", 1.0, "Initial value of gain.")
 
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        """timm keeps ``gamma`` only inside ``scale = gamma / sqrt(fan_in)``: the shortest
+        gamma whose scale is that float exactly."""
+        scale = getattr(module, "scale", None)
+        weight = getattr(module, "weight", None)
+        if not isinstance(scale, float) or weight is None:
+            return {}
+        import math
+
+        fan_in = weight[0].numel()
+        g = scale * fan_in ** 0.5
+        lo = hi = g
+        near = [g]
+        for _ in range(4):  # a few floats either side: gamma * fan_in**-0.5 rounds
+            lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+            near += [lo, hi]
+        candidates = [float(f"{g:.{digits}g}") for digits in range(6, 18)] + near
+        exact = [c for c in candidates if c * fan_in ** -0.5 == scale]
+        return {"gamma": exact[0] if exact else g}
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         inf = super().infer(shape, batch)
         return Inference(inf.output, inf.params + self.out_channels, inf.macs, inf.rf, inf.notes)

@@ -386,3 +386,118 @@ class RmsNorm2d(nn.Module):
         if self.weight is not None:
             x = x * self.weight.reshape(1, -1, 1, 1)
         return x
+
+
+# ------------------------------------------------------------------ TF "SAME" padding (timm's *Same)
+# Each pads its input as timm's ``pad_same`` does (the total ``max((ceil(n/s)-1)*s + d*(k-1) + 1 - n, 0)``
+# per axis, the odd pixel after), inline so that an exported file needs no helper.
+
+class Conv2dSame(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding computed from each input's size, as
+    ``timm.layers.Conv2dSame`` (F.pad, then a convolution without padding)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups, bias)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads)
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+
+
+class StdConv2dSame(nn.Conv2d):
+    """``StdConv2d`` with TensorFlow "SAME" padding, as ``timm.layers.StdConv2dSame``: static
+    (the convolution's own symmetric padding) when the stride is 1 and ``dilation*(k-1)`` even,
+    else F.pad per input size."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=False,
+                 eps=1e-6):
+        k, s, d = (tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in (kernel_size, stride, dilation))
+        static = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d))
+        padding = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if static else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, bias=bias)
+        self.same_pad = not static
+        self.eps = eps
+
+    def forward(self, x):
+        if self.same_pad:
+            pads = []
+            for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+                total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          training=True, momentum=0., eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ScaledStdConv2dSame(nn.Conv2d):
+    """``ScaledStdConv2d`` with TensorFlow "SAME" padding, as ``timm.layers.ScaledStdConv2dSame``
+    (NFNet ``dm_nfnet_*``): static when the stride is 1 and ``dilation*(k-1)`` even, else F.pad."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=True,
+                 gamma=1.0, eps=1e-6, gain_init=1.0):
+        k, s, d = (tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in (kernel_size, stride, dilation))
+        static = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d))
+        padding = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if static else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, bias=bias)
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.same_pad = not static
+        self.eps = eps
+        self.gain = nn.Parameter(torch.full((self.out_channels, 1, 1, 1), float(gain_init)))
+
+    def forward(self, x):
+        if self.same_pad:
+            pads = []
+            for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+                total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          weight=(self.gain * self.scale).view(-1), training=True, momentum=0.,
+                                          eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """MaxPool2d with TensorFlow "SAME" padding (``-inf``), as ``timm.layers.MaxPool2dSame``."""
+
+    def __init__(self, kernel_size, stride=None, dilation=1, ceil_mode=False):
+        kernel_size = tuple(kernel_size) if isinstance(kernel_size, (list, tuple)) else (kernel_size, kernel_size)
+        stride = kernel_size if stride is None else stride
+        stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
+        dilation = tuple(dilation) if isinstance(dilation, (list, tuple)) else (dilation, dilation)
+        super().__init__(kernel_size, stride, (0, 0), dilation, ceil_mode)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads, value=-float("inf"))
+        return nn.functional.max_pool2d(x, self.kernel_size, self.stride, (0, 0), self.dilation, self.ceil_mode)
+
+
+class AvgPool2dSame(nn.AvgPool2d):
+    """AvgPool2d with TensorFlow "SAME" padding (zeros, always counted), as
+    ``timm.layers.AvgPool2dSame``."""
+
+    def __init__(self, kernel_size, stride=None, ceil_mode=False, count_include_pad=True):
+        kernel_size = tuple(kernel_size) if isinstance(kernel_size, (list, tuple)) else (kernel_size, kernel_size)
+        stride = kernel_size if stride is None else stride
+        stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
+        super().__init__(kernel_size, stride, (0, 0), ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads)
+        return nn.functional.avg_pool2d(x, self.kernel_size, self.stride, (0, 0), self.ceil_mode,
+                                        self.count_include_pad)
