@@ -248,7 +248,8 @@ class _Graph:
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.value: dict = {}
         self.tensor: set = set()  # nodes whose value is a tensor (or an unknown tensor)
-        self.params: set = set()  # get_attr nodes (parameters / buffers)
+        self.params: set = set()  # get_attr nodes (parameters / buffers) and expressions of them only
+        self.param_root: dict = {}  # a parameter expression (gamma.reshape(1, -1, 1, 1)) -> its get_attr
         self.leaf_items: dict = {}
         self._propagate(tuple(input_shape))
 
@@ -272,6 +273,7 @@ class _Graph:
                 self.value[n] = _meta(v.shape) if isinstance(v, torch.Tensor) else v
                 if isinstance(v, torch.Tensor):
                     self.params.add(n)
+                    self.param_root[n] = n
             elif n.op == "call_module":
                 self._call_module(n)
             elif n.op in ("call_function", "call_method"):
@@ -314,6 +316,9 @@ class _Graph:
             if isinstance(self.value[n], torch.Tensor):
                 self.tensor.add(n)
             return
+        if not any(a in self.tensor for a in _tensor_nodes(n)):
+            self._param_expression(n, args)
+            return
         # tensor ops are not run (running them on meta tensors imports torch._dynamo, seconds):
         # their output shape follows from the spec layers they map to, or a rule of their own
         self.tensor.add(n)
@@ -321,6 +326,26 @@ class _Graph:
         if isinstance(out, list):
             self.value[n] = [_meta(o) for o in out]
         elif out is not None:
+            self.value[n] = _meta(out)
+
+    def _param_expression(self, n, args):
+        """An op on parameters only (``self.gamma.reshape(1, -1, 1, 1)``, ``self.weight.to(x.dtype)``):
+        part of the parameter it reads (the op using it names that parameter), not a step of
+        the data path."""
+        first = next(a for a in _tensor_nodes(n) if a in self.param_root)
+        self.params.add(n)
+        self.param_root[n] = self.param_root[first]
+        x = self.shape(first)
+        name = _name_of(n)
+        if x is None:
+            return
+        if name in R.RESHAPES:
+            out = R.reshaped(name, x, args[0][1:], args[1])
+        elif name in ("to", "float", "contiguous", "clone", "detach", "type_as"):
+            out = x
+        else:
+            return
+        if out is not None:
             self.value[n] = _meta(out)
 
     def _static_shape(self, n, args):
@@ -350,6 +375,10 @@ class _Graph:
         if name in ("expand_as", "type_as") and len(ins) > 1:
             return ins[1] if name == "expand_as" else x
         rule = R.FUNCTIONS.get(target) if n.op == "call_function" else R.METHODS.get(target)
+        if rule is None and x is not None:
+            item = self.own_op_item(n)
+            out = _item_output(item, x[1:]) if item is not None else None
+            return (x[0], *out) if out is not None else None
         if rule is None or x is None:
             return None
         call = _Parser.bind(self, n, rule[0])
@@ -363,6 +392,28 @@ class _Graph:
             if shape is None:
                 return None
         return (x[0], *shape)
+
+    def own_op_item(self, n) -> dict | None:
+        """The item of a torch layer subclass whose own parameters op ``n`` reads (F.batch_norm in
+        timm's BatchNormAct2d: a BatchNorm2d), for its output shape; None for any other op."""
+        from .torch_items import _leaf, torch_base_class
+
+        for a in _tensor_nodes(n):
+            root = self.param_root.get(a)
+            if root is None:
+                continue
+            owner = root.target.rpartition(".")[0]
+            module = self.modules.get(owner)
+            base = torch_base_class(module) if module is not None and owner else None
+            if base is None:
+                return None
+            try:
+                item = _leaf(owner, module, cls=base)
+            except CnnshapeError:
+                return None
+            item.pop("name", None)
+            return item
+        return None
 
     def shape(self, node):
         v = self.value.get(node)
@@ -522,6 +573,7 @@ class Importer:
         self.g = _Graph(model, graph, input_shape, sites or {})
         self.sites = sites or {}
         self.called: dict[str, object] = {}
+        self.flat: set = set()  # scopes whose items join their parent's (torch layer subclasses)
 
     # -- public
     def items(self) -> list:
@@ -577,6 +629,7 @@ class Importer:
             item = rule(self, prefix, units, src, res)
             if item is not None:
                 return [item]
+        flat = self._mark_own_op(prefix, units)
         for u in units:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
@@ -595,8 +648,31 @@ class Importer:
         parser = _Parser(self, prefix, units)
         items = parser.parse(end, SOURCE)
         parser.check_all_used(end)
+        if flat:
+            self.flat.add(prefix)
+            return _flattened(prefix, items)
         parser.assign_names(items)
         return items
+
+    def _mark_own_op(self, prefix: tuple, units: list) -> bool:
+        """A subclass of a torch layer traced through (timm's BatchNormAct2d: F.batch_norm on its
+        own parameters, then its drop and act children): the one op on the module's own
+        parameters is that torch layer, read from the module; its other children must hold no
+        state. True when the scope is one (its items then join the parent's, keys unchanged)."""
+        from .torch_items import torch_base_class
+
+        qual = ".".join(prefix)
+        module = self.g.modules.get(qual) if prefix else None
+        base = torch_base_class(module) if module is not None else None
+        if base is None or any(_has_state(c) for c in module.children()):
+            return False
+        own = [u for u in units if u.scope is None and u.out.op in ("call_function", "call_method")
+               and any(a in self.g.param_root and self.g.param_root[a].target.rpartition(".")[0] == qual
+                       for a in _tensor_nodes(u.out))]
+        if len(own) != 1:
+            return False
+        own[0].own = base
+        return True
 
     def _close_scope(self, u: _Unit, owner: dict, src, res) -> None:
         """A child scope: its one input and one output, and its items (recursively)."""
@@ -623,10 +699,14 @@ class Importer:
         u.out = outs[0]
         u.src = ins[0]
 
-    def scope_item(self, u: _Unit) -> dict:
-        """The item of a child scope (a module traced through)."""
+    def scope_items(self, u: _Unit) -> list:
+        """The item of a child scope (a module traced through); the items of a torch layer
+        subclass (they join the parent's)."""
+        items = self.scope(u.prefix, u.nodes, u.src, u.out)
+        return items if u.prefix in self.flat else [self.scope_item(u, items)]
+
+    def scope_item(self, u: _Unit, items: list) -> dict:
         prefix = u.prefix
-        items = self.scope(prefix, u.nodes, u.src, u.out)
         name = prefix[-1]
         site = self._scope_site(prefix)
         merges = [x for x in items if x.get("type") in MERGE_BLOCKS and x.get("inline")]
@@ -832,11 +912,28 @@ class _Parser:
     # -- one unit
     def _unit_items(self, u) -> list:
         if u.scope is not None:
-            return [self.imp.scope_item(u)]
+            return self.imp.scope_items(u)
         n = u.out
         if n.op == "call_module":
             return [self._module_item(u)]
+        if getattr(u, "own", None) is not None:
+            return [self._own_item(u)]
         return self._op_items(u)
+
+    def _own_item(self, u) -> dict:
+        """The op of a torch layer subclass on its own parameters: that torch layer (see
+        Importer._mark_own_op), its arguments read from the module."""
+        from .torch_items import _leaf
+
+        qual = ".".join(self.prefix)
+        module = self.g.modules[qual]
+        site = self.g.site_of_module(qual) or site_of_node(u.out)
+        try:
+            item = _leaf(qual, module, keep_inputs=True, cls=u.own)
+        except CnnshapeError as exc:
+            raise ImportRefused(str(exc), "", site) from None
+        item.pop("name", None)
+        return {**item, "_own": True, "_site": site}
 
     def _module_item(self, u) -> dict:
         n = u.out
@@ -1060,13 +1157,13 @@ def _residual(p: _Parser, u, branches, d) -> dict:
     scales = [i for i, x in enumerate(body) if x.get("type") == "_scale"]
     if scales:
         i = scales[-1]
-        param = body[i]["param"]
-        qual = param.target
+        qual = p.g.param_root[body[i]["param"]].target
+        owner, _, pname = qual.rpartition(".")
         tail = body[i + 1:]
-        if len(scales) > 1 or qual != ".".join(p.prefix + ("layer_scale",)) \
-                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout") for x in tail):
-            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
         t = _fetch(p.imp.model, qual)
+        if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) or t.dim() < 1 \
+                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath") for x in tail):
+            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
         scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
         body = body[:i] + tail
     d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
@@ -1080,6 +1177,10 @@ def _residual(p: _Parser, u, branches, d) -> dict:
             d_item["shortcut"] = short
     if scale is not None:
         d_item["layer_scale"] = scale
+        if pname != "layer_scale":
+            d_item["layer_scale_name"] = pname
+        if t.dim() == 1:
+            d_item["layer_scale_flat"] = True
     if not body:
         p._refuse_op(u, "adds its input to itself")
     return d_item
@@ -1157,6 +1258,25 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
 #: block type (e.g. a graph block for non-nested DAGs) registers its recogniser here, as
 #: merge builders register in MERGE_BUILDERS and functional ops in fx_rules
 SCOPE_RULES: list = [_dense_block]
+
+
+def _flattened(prefix: tuple, items: list) -> list:
+    """The items of a torch layer subclass, to be named in its parent's scope: the layer keeps
+    the module's name (its keys); the stateless rest (act, drop) get fresh names after it."""
+    name, qual = prefix[-1], ".".join(prefix)
+    out = []
+    for it in items:
+        it = dict(it)
+        if it.get("type") == "Identity":
+            continue
+        if it.pop("_own", False):
+            it["_base"], it["_mod"] = name, qual
+        else:
+            it.pop("_mod", None)
+            it["_base"] = f"{name}_{it.pop('_base', None) or it.pop('name', None) or it['type'].lower()}"
+            it.pop("name", None)
+        out.append(it)
+    return out
 
 
 def _without_private(items):
