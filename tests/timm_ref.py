@@ -78,4 +78,21 @@ def ref_module(d: dict, shape):
     """timm's module for the layer types built here (None for the others)."""
     if d["type"] in ("Conv2dSame", "StdConv2dSame", "ScaledStdConv2dSame", "MaxPool2dSame", "AvgPool2dSame"):
         return same_module(d, shape)
+    if d["type"] in ("SplitAttn", "SelectiveKernel"):
+        return attn_module(d, shape)
     return None
+
+
+def attn_module(d: dict, shape):
+    """timm's ``SplitAttn`` / ``SelectiveKernel`` for layer dict ``d`` on input ``shape``."""
+    timm()
+    from timm.layers import SelectiveKernel, SplitAttn
+
+    kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+    c_in = kw.pop("in_channels", shape[0])
+    if d["type"] == "SplitAttn":
+        if kw.get("norm_layer"):
+            kw["norm_layer"] = torch.nn.BatchNorm2d
+        kw["act_layer"] = getattr(torch.nn, kw.get("act_layer", "ReLU"))
+        return SplitAttn(c_in, **kw)
+    return SelectiveKernel(c_in, **kw)
