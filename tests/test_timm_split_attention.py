@@ -218,3 +218,28 @@ def test_timm_modules_import_weight_exactly():
     assert report.ok, report.errors
     assert [r.type for r in report.layers] == ["SplitAttn"] * 2 + ["SelectiveKernel"] * 3
     assert_same(build(report.spec), ref, torch.randn(2, 16, 20, 21), atol=1e-4)
+
+
+def test_export_to_python_and_import_back():
+    """``cnnshape export --to python`` of the SAME and attention types gives a self-contained
+    file (their module classes copied in) whose Net imports back to the same analysis."""
+    from cnnshape.analysis import analyze
+    from cnnshape.spec import load
+    from cnnshape.torch_backend.export import export_python
+    from cnnshape.torch_backend.importer import from_module
+
+    spec = load({"input": [8, 13, 14], "batch": 2, "layers": [
+        {"type": "Conv2dSame", "out_channels": 8, "kernel_size": 3, "stride": 2},
+        {"type": "StdConv2dSame", "out_channels": 8, "kernel_size": 3},
+        {"type": "ScaledStdConv2dSame", "out_channels": 8, "kernel_size": 3, "stride": 2, "gamma": 1.5},
+        {"type": "MaxPool2dSame", "kernel_size": 3, "stride": 2}, {"type": "AvgPool2dSame", "kernel_size": 2},
+        {"type": "SplitAttn", "norm_layer": "BatchNorm2d", "act_layer": "SiLU"},
+        {"type": "SelectiveKernel", "out_channels": 16, "kernel_size": [3, 5, 7], "split_input": False}]})
+    ns: dict = {"__name__": "exported"}
+    exec(compile(export_python(spec), "exported.py", "exec"), ns)  # noqa: S102 - our own generated code
+    again = analyze(from_module(ns["Net"](), input=spec.input, batch=spec.batch))
+
+    def rows(r):
+        return [(x.path, x.type, tuple(x.input), tuple(x.output), x.params, x.macs)
+                for top in r.layers for x in top.walk()]
+    assert rows(again) == rows(analyze(spec))
