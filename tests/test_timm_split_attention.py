@@ -80,7 +80,7 @@ def _timm_run(d, shape, batch):
             m = randomise(attn_module(d, shape)).eval()
             with torch.no_grad():
                 y = m(x)
-    except (RuntimeError, AssertionError, ValueError, ZeroDivisionError) as exc:
+    except (RuntimeError, AssertionError, ValueError, ZeroDivisionError, IndexError) as exc:
         note(f"timm refuses: {type(exc).__name__}: {exc}")
         return None, None, x
     return m, y, x
@@ -112,6 +112,9 @@ def test_layer_agrees_with_timm(typ, data):
     spec = {"input": shape, "batch": batch, "layers": [d]}
     note(repr(spec))
     report = check(spec)
+    if d.get("in_channels", c) != c:  # stricter than timm on purpose (SK's split may still run)
+        assert not report.ok and "expected in_channels" in report.errors[0].message
+        return
     ref, y, x = _timm_run(d, shape, batch)
     assert report.ok == (ref is not None), [e.message for e in report.errors]
     if ref is None:
@@ -221,8 +224,9 @@ def test_timm_modules_import_weight_exactly():
 
 
 def test_export_to_python_and_import_back():
-    """``cnnshape export --to python`` of the SAME and attention types gives a self-contained
-    file (their module classes copied in) whose Net imports back to the same analysis."""
+    """``cnnshape export --to python`` of the SAME, attention and mixed-conv types gives a
+    self-contained file (their module classes copied in, MixedConv2d's Conv2dSame too) whose
+    Net imports back to the same analysis."""
     from cnnshape.analysis import analyze
     from cnnshape.spec import load
     from cnnshape.torch_backend.export import export_python
@@ -234,7 +238,9 @@ def test_export_to_python_and_import_back():
         {"type": "ScaledStdConv2dSame", "out_channels": 8, "kernel_size": 3, "stride": 2, "gamma": 1.5},
         {"type": "MaxPool2dSame", "kernel_size": 3, "stride": 2}, {"type": "AvgPool2dSame", "kernel_size": 2},
         {"type": "SplitAttn", "norm_layer": "BatchNorm2d", "act_layer": "SiLU"},
-        {"type": "SelectiveKernel", "out_channels": 16, "kernel_size": [3, 5, 7], "split_input": False}]})
+        {"type": "SelectiveKernel", "out_channels": 16, "kernel_size": [3, 5, 7], "split_input": False},
+        {"type": "MixedConv2d", "out_channels": 16, "kernel_size": [3, 5], "stride": 2, "padding": "same",
+         "depthwise": True}]})
     ns: dict = {"__name__": "exported"}
     exec(compile(export_python(spec), "exported.py", "exec"), ns)  # noqa: S102 - our own generated code
     again = analyze(from_module(ns["Net"](), input=spec.input, batch=spec.batch))

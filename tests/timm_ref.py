@@ -80,6 +80,13 @@ def ref_module(d: dict, shape):
         return same_module(d, shape)
     if d["type"] in ("SplitAttn", "SelectiveKernel"):
         return attn_module(d, shape)
+    if d["type"] == "MixedConv2d":
+        timm()
+        from timm.layers.mixed_conv2d import MixedConv2d
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        c_in = kw.pop("in_channels", shape[0])
+        return MixedConv2d(c_in, kw.pop("out_channels"), **kw)
     return None
 
 

@@ -101,10 +101,10 @@ def _block_sources(needs: set) -> list[str]:
 
 
 def _layer_module_helpers(layer_modules, names: list[str]) -> list[str]:
-    """Source of the module-level helpers (functions, constants) of layer_modules.py that the
-    classes ``names`` use, directly or through each other, in file order: an exported file
-    copies a class's source, so it needs those too (StdConv2d's ``_get_padding``, GammaAct's
-    ``_GAMMA_ACTS``)."""
+    """Source of the module-level helpers (functions, constants, other classes) of
+    layer_modules.py that the classes ``names`` use, directly or through each other, in file
+    order: an exported file copies a class's source, so it needs those too (StdConv2d's
+    ``_get_padding``, GammaAct's ``_GAMMA_ACTS``, MixedConv2d's ``Conv2dSame``)."""
     import ast
     import inspect
 
@@ -123,7 +123,7 @@ def _layer_module_helpers(layer_modules, names: list[str]) -> list[str]:
     while todo:
         for sub in ast.walk(todo.pop()):
             ref = sub.id if isinstance(sub, ast.Name) else None
-            if ref in defs and ref not in wanted and ref not in names and not isinstance(defs[ref], ast.ClassDef):
+            if ref in defs and ref not in wanted and ref not in names:
                 wanted.add(ref)
                 todo.append(defs[ref])
     return [ast.get_source_segment(source, node) for node in tree.body

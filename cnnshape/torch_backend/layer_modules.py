@@ -611,3 +611,36 @@ class SelectiveKernel(nn.Module):
         B, C, H, W = a.shape
         a = torch.softmax(a.view(B, self.num_paths, C // self.num_paths, H, W), dim=1)
         return torch.sum(x * a, dim=1)
+
+
+# ------------------------------------------------------------------ mixed depthwise convolution (MixNet)
+class MixedConv2d(nn.ModuleDict):
+    """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel (the first
+    group takes the remainder), each convolved with its own kernel (children ``0``, ``1``, ...),
+    the results concatenated. ``padding``: ``""`` timm's ``((stride-1) + dilation*(k-1)) // 2``,
+    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="", dilation=1, depthwise=False,
+                 bias=False):
+        super().__init__()
+        kernel_size = kernel_size if isinstance(kernel_size, list) else [kernel_size]
+        n = len(kernel_size)
+        in_splits = [in_channels // n] * n
+        in_splits[0] += in_channels - sum(in_splits)
+        out_splits = [out_channels // n] * n
+        out_splits[0] += out_channels - sum(out_splits)
+        self.in_channels = sum(in_splits)
+        self.out_channels = sum(out_splits)
+        for idx, (k, in_ch, out_ch) in enumerate(zip(kernel_size, in_splits, out_splits)):
+            groups = in_ch if depthwise else 1
+            if padding == "same" and not (stride == 1 and (dilation * (k - 1)) % 2 == 0):
+                conv = Conv2dSame(in_ch, out_ch, k, stride, dilation, groups, bias)
+            else:
+                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2
+                conv = nn.Conv2d(in_ch, out_ch, k, stride, pad, dilation, groups, bias)
+            self.add_module(str(idx), conv)
+        self.splits = in_splits
+
+    def forward(self, x):
+        x_split = torch.split(x, self.splits, 1)
+        return torch.cat([c(x_split[i]) for i, c in enumerate(self.values())], 1)
