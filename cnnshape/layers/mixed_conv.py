@@ -32,9 +32,10 @@ class MixedConv2d(Layer):
     """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel of
     ``kernel_size`` (the first group takes the remainder), each convolved with its kernel
     (``depthwise``: one group per input channel), concatenated. ``[C_in, H, W]`` ->
-    ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*((stride-1)//2) - 1)/stride) + 1``
-    (padding ``""``, odd effective kernels) or ``ceil(in / stride)`` (``"same"``). Params and MACs:
-    the sum of the groups' convolutions."""
+    ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)``
+    (an int padding), ``floor((in + 2*((stride-1)//2) - 1)/stride) + 1`` (timm's default ``""``, odd
+    effective kernels) or ``ceil(in / stride)`` (``"same"``). Params and MACs: the sum of the
+    groups' convolutions."""
 
     family = "timm"
     rank = 2
@@ -44,8 +45,9 @@ class MixedConv2d(Layer):
     out_channels = Arg("int", doc="Output channels (split like the input).", ge=1)
     kernel_size = Arg("ints", 3, "One kernel per channel group (an int: one group).", ge=1)
     stride = Arg("int", 1, "Stride of every group.", ge=1)
-    padding = Arg("choice", "", "'' timm's ((stride-1) + dilation*(k-1)) // 2; 'same' TensorFlow's "
-                  "(computed per input size where it cannot be static); 'valid' none.", choices=("", "same", "valid"))
+    padding = Arg("axes", "", "'' timm's ((stride-1) + dilation*(k-1)) // 2; 'same' TensorFlow's (computed per "
+                  "input size where it cannot be static); 'valid' none; an int (or one per axis): that padding on "
+                  "every group.", ge=0, words=("", "same", "valid"))
     dilation = Arg("int", 1, "Dilation of every group.", ge=1)
     depthwise = Arg("bool", False, "Each group's convolution depthwise (groups = its input channels).")
     bias = Arg("bool", False, "A bias per convolution (timm's create_conv2d_pad default: false).")
@@ -57,11 +59,19 @@ class MixedConv2d(Layer):
         convs = list(module.values())
         ks = [c.kernel_size[0] for c in convs]
         first = convs[0]
-        dynamic = any(type(c).__name__ == "Conv2dSame" for c in convs)
-        valid = not dynamic and all(c.padding == (0, 0) for c in convs) and any(k > 1 for k in ks)
-        return {"kernel_size": ks if len(ks) > 1 else ks[0], "stride": first.stride[0],
-                "dilation": first.dilation[0], "depthwise": first.groups > 1, "bias": first.bias is not None,
-                "padding": "same" if dynamic else "valid" if valid else ""}
+        s, d = first.stride[0], first.dilation[0]
+        pads = {tuple(c.padding) for c in convs}
+        if any(type(c).__name__ == "Conv2dSame" for c in convs):
+            padding: Any = "same"
+        elif all(tuple(c.padding) == (((s - 1) + d * (k - 1)) // 2,) * 2 for c, k in zip(convs, ks)):
+            padding = ""
+        elif pads == {(0, 0)}:
+            padding = "valid"
+        else:  # one explicit padding for every group (several cannot be written)
+            (pad,) = pads if len(pads) == 1 else (first.padding,)
+            padding = pad[0] if pad[0] == pad[1] else list(pad)
+        return {"kernel_size": ks if len(ks) > 1 else ks[0], "stride": s, "dilation": d,
+                "depthwise": first.groups > 1, "bias": first.bias is not None, "padding": padding}
 
     def kernels(self) -> list[int]:
         return list(self.kernel_size) if isinstance(self.kernel_size, list) else [self.kernel_size]
@@ -75,6 +85,8 @@ class MixedConv2d(Layer):
         k_eff = F.effective_kernel(k, self.dilation)
         if self.dynamic(k):
             return [F.tf_same_padding(n, k_eff, self.stride) for n in spatial]
+        if not isinstance(self.padding, str):
+            return [(p, p) for p in (self.padding if isinstance(self.padding, list) else [self.padding] * 2)]
         p = 0 if self.padding == "valid" else ((self.stride - 1) + self.dilation * (k - 1)) // 2
         return [(p, p)] * len(spatial)
 

@@ -618,7 +618,8 @@ class MixedConv2d(nn.ModuleDict):
     """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel (the first
     group takes the remainder), each convolved with its own kernel (children ``0``, ``1``, ...),
     the results concatenated. ``padding``: ``""`` timm's ``((stride-1) + dilation*(k-1)) // 2``,
-    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none."""
+    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none, an int
+    (or one per axis) that padding on every group."""
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="", dilation=1, depthwise=False,
                  bias=False):
@@ -636,7 +637,8 @@ class MixedConv2d(nn.ModuleDict):
             if padding == "same" and not (stride == 1 and (dilation * (k - 1)) % 2 == 0):
                 conv = Conv2dSame(in_ch, out_ch, k, stride, dilation, groups, bias)
             else:
-                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2
+                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2 \
+                    if isinstance(padding, str) else tuple(padding) if isinstance(padding, list) else padding
                 conv = nn.Conv2d(in_ch, out_ch, k, stride, pad, dilation, groups, bias)
             self.add_module(str(idx), conv)
         self.splits = in_splits
