@@ -354,12 +354,13 @@ class _Graph:
         ins = [self.shape(a) for a in _tensor_nodes(n) if a in self.tensor or a in self.params]
         x = ins[0] if ins else None
         target = n.target if n.op == "call_function" else n.target
-        if n.op == "call_function" and target is operator.getitem:
+        if n.op == "call_function" and target is operator.getitem and not isinstance(args[0][0], torch.Tensor):
             seq, i = args[0]
             return tuple(seq[i].shape) if isinstance(seq, (list, tuple)) and isinstance(seq[i], torch.Tensor) else None
         kind = R.MERGES.get(target) if n.op == "call_function" else \
-            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul"}.get(target)
-        if kind in ("add", "mul"):
+            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "sub": "sub", "sub_": "sub",
+             "div": "mul", "div_": "mul"}.get(target)
+        if kind in ("add", "mul", "sub") or target in (operator.truediv, operator.neg):
             return _broadcast([s for s in ins if s is not None]) if None not in ins else None
         if kind == "cat":
             dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
@@ -987,10 +988,9 @@ class _Parser:
                 bound[p[1:]] = tuple(g.value.get(a, a) if isinstance(a, fx.Node) else a for a in args[i:])
                 break
             if i < len(args):
-                a = args[i]
-                bound[p] = g.value.get(a) if isinstance(a, fx.Node) else a
+                bound[p] = _map(args[i], g.value.get)  # nodes, also inside tuples (size=(h, w))
         for k, v in n.kwargs.items():
-            bound[k] = g.value.get(v) if isinstance(v, fx.Node) else v
+            bound[k] = _map(v, g.value.get)
         bound = {k: (tuple(int(x) for x in v) if isinstance(v, torch.Size) else v) for k, v in bound.items()}
         ins = [g.shape(a) for a in _tensor_nodes(n) if a in g.tensor]
         name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", str(n.target))
@@ -1013,7 +1013,8 @@ class _Parser:
             return None
         target = u.out.target
         if u.out.op == "call_method":
-            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul}.get(target)
+            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
+                      "sub": operator.sub, "sub_": operator.isub}.get(target)
         kind = R.MERGES.get(target)
         if kind is None:
             return None
@@ -1053,8 +1054,34 @@ class _Parser:
         if d is not SOURCE:
             d._join = True
         branches = [self._branch(p, d) for p in preds]
+        branches, d = self._parts_as_slices(branches, d)
         builder = MERGE_BUILDERS[kind]
         return builder(self, u, branches, d), d
+
+    def _parts_as_slices(self, branches, d):
+        """Branches that start at parts of one split / chunk (``x1, x2 = x.split([a, b], 1)``):
+        each part a Slice of the split's input, the merge then starting before the split."""
+        if d is SOURCE or d.scope is not None or _name_of(d.out) not in ("chunk", "split", "tensor_split") \
+                or not all(b and b[0].get("type") == "_getitem" for b in branches):
+            return branches, d
+        parts = self.g.value.get(d.out)
+        x = self.g.shape(_tensor_nodes(d.out)[0])
+        if not isinstance(parts, list) or x is None:
+            return branches, d
+        dim = next((i for i in range(1, len(x)) if parts[0].shape[i] != x[i]), None)
+        if dim is None:
+            return branches, d
+        starts = [sum(int(q.shape[dim]) for q in parts[:i]) for i in range(len(parts))]
+        out = []
+        for b in branches:
+            i = b[0]["index"]
+            out.append([{"type": "Slice", "dim": dim, "start": starts[i], "length": int(parts[i].shape[dim]),
+                         "_base": "slice", "_site": b[0].get("_site")}] + b[1:])
+        self.used.add(id(d))
+        nxt = d.preds[0]
+        if nxt is not SOURCE:
+            nxt._join = True
+        return out, nxt
 
     def _branch(self, p, d) -> list:
         if p is d:
@@ -1084,6 +1111,8 @@ class _Parser:
             else:
                 b = self._branch(p, d)
             branches.append(b)
+        if not split:
+            branches, d = self._parts_as_slices(branches, d)
         if split:
             chunk = d
             nxt = chunk.preds[0]
@@ -1139,7 +1168,7 @@ def _residual(p: _Parser, u, branches, d) -> dict:
     a branch that is one child module (nn.Sequential) becomes the shortcut under its name."""
     if len(branches) != 2:
         p._refuse_op(u, "adds more than two branches")
-    a, b = branches
+    a, b = ([x for x in br if x.get("type") != "Identity"] for br in branches)  # no-ops (timm's res_scale)
     site = site_of_node(u.out)
     scale = None
     body, short = (a, b)
@@ -1148,9 +1177,14 @@ def _residual(p: _Parser, u, branches, d) -> dict:
 
     def one_seq(br):
         return len(br) == 1 and br[0].get("type") == "Sequential" and not br[0].get("inline")
+    def bare(br):  # one module called as it is (timm's res_scale, a bare downsample conv)
+        return len(br) == 1 and "_mod" in br[0] and _stateful_item(br[0])
     if short and one_seq(body) and not one_seq(short):
         body, short = short, body
-    if short and not one_seq(short):
+    if short and bare(body) and not bare(short) and not one_seq(short):
+        body, short = short, body
+    bare_short = bool(short) and bare(short) and not one_seq(short)
+    if short and not one_seq(short) and not bare_short:
         if any(_stateful_item(x) for x in short):
             p._refuse_op(u, "adds two branches that both hold layers named on the module itself; a Residual's "
                          "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))")
@@ -1167,7 +1201,10 @@ def _residual(p: _Parser, u, branches, d) -> dict:
         scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
         body = body[:i] + tail
     d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
-    if short:
+    if bare_short:
+        item = {k: v for k, v in short[0].items() if k not in ("_mod", "_base", "name")}
+        d_item.update(shortcut=[item], shortcut_name=short[0]["_base"], bare_shortcut=True)
+    elif short:
         if one_seq(short):
             if short[0]["name"] != "shortcut":
                 d_item["shortcut_name"] = short[0]["name"]
@@ -1190,7 +1227,7 @@ def _stateful_item(x) -> bool:
     return x.get("type") not in _STATELESS
 
 
-_STATELESS = {"ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Identity",
+_STATELESS = {"Multiply", "Slice", "Permute", "ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Identity",
               "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Flatten", "Dropout",
               "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Upsample"}
 
@@ -1203,7 +1240,15 @@ def _multiply(p: _Parser, u, branches, d) -> dict:
     return {"type": "SqueezeExcitation", "inline": True, "gate": gate, "_site": site_of_node(u.out)}
 
 
-MERGE_BUILDERS = {"add": _residual, "mul": _multiply}
+def _subtract(p: _Parser, u, branches, d) -> dict:
+    """a - b (PoolFormer's pool(x) - x): a Residual adding a and b times -1 (exact in IEEE)."""
+    if len(branches) != 2:
+        p._refuse_op(u, "subtracts more than two tensors")
+    neg = {"type": "Multiply", "value": -1.0, "_base": "neg", "_site": site_of_node(u.out)}
+    return _residual(p, u, [branches[0], branches[1] + [neg]], d)
+
+
+MERGE_BUILDERS = {"add": _residual, "mul": _multiply, "sub": _subtract}
 
 
 def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | None:
