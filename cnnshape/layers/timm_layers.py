@@ -101,6 +101,13 @@ class LayerScale2d(_ChannelParam):
     rank = 2
     dim = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
     init_values = Arg("float", 1e-5, "Initial value of every gamma.")
+    flat = Arg("bool", True, "gamma stored as [dim] (timm.layers.LayerScale2d); false: as [dim, 1, 1] "
+               "(FastViT's own LayerScale2d).")
+
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        gamma = getattr(module, "gamma", None)
+        return {"flat": gamma.dim() == 1} if gamma is not None else {}
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), INPUT_LAYOUT[2])

@@ -377,6 +377,14 @@ def _scalar(call: Call, divide: bool = False):
     return [{"type": "Multiply", "value": float(c)}]
 
 
+def _plus_zero(call: Call):
+    """0 + x, x + 0 (a sum started at 0, as timm's MobileOne block does): nothing."""
+    a, b = call.arg("input"), call.arg("other")
+    return [] if (_number(a) and a == 0) or (_number(b) and b == 0) else None
+
+
+function_rule((operator.add, operator.iadd, torch.add), ("input", "other"))(_plus_zero)
+method_rule(("add", "add_"), ("input", "other"))(_plus_zero)
 function_rule((operator.mul, operator.imul, torch.mul), ("input", "other"))(_scalar)
 method_rule(("mul", "mul_"), ("input", "other"))(_scalar)
 function_rule((operator.truediv, operator.itruediv, torch.div), ("input", "other"))(
