@@ -166,6 +166,23 @@ class StarReLU(_ScalarAffine):
 
 
 @register
+class SquaredReLU(_Timm):
+    """timm MetaFormer's ``SquaredReLU`` (CAFormer / ConvFormer heads): ``relu(x) ** 2`` (child
+    ``relu`` has no parameters). Shape unchanged; no parameters."""
+
+    torch_module = "SquaredReLU"
+    pointwise = True
+    inplace = Arg("bool", False, "Let the relu overwrite its input.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        return Inference(shape)
+
+    def saved(self, shape, out, batch):
+        """relu's output (relu's and the square's backward both read it)."""
+        return (Saved("new", _n(batch, shape)),)
+
+
+@register
 class LearnableAffineBlock(_ScalarAffine):
     """timm HGNetV2's ``LearnableAffineBlock``: ``scale * x + bias`` (scalar ``scale``, ``bias``).
     Shape unchanged; params 2."""

@@ -150,6 +150,17 @@ class Scale(nn.Module):
         return x * self.scale.view(self.shape)
 
 
+class SquaredReLU(nn.Module):
+    """``relu(x) ** 2``, as timm's MetaFormer ``SquaredReLU``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        return torch.square(self.relu(x))
+
+
 class StarReLU(nn.Module):
     """``scale * relu(x) ** 2 + bias`` with scalar parameters ``scale`` and ``bias`` (shape [1]),
     as timm's MetaFormer ``StarReLU`` (ConvFormer, CAFormer)."""
