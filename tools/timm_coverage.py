@@ -1,6 +1,6 @@
 """How much of timm the importer covers: every CNN model name of timm, imported with
 ``cnnshape import timm:NAME`` (the package's model on the meta device), compiled, loaded with
-timm's own ``state_dict`` (random weights, randomised batch-norm statistics) strictly, and run
+timm's own ``state_dict`` (every weight and statistic randomised) strictly, and run
 against timm's model on the same input. Models above --max-params are imported and
 checked only. Results appended as JSON lines (resumable), then a Markdown table family by
 family.
@@ -33,6 +33,7 @@ def one(timm, name: str, size: int, max_params: float) -> dict:
     from cnnshape import build
     from cnnshape.analysis import check
     from cnnshape.torch_backend.pyload import load_python
+    from tests.timm_ref import randomise
 
     t0 = time.time()
 
@@ -49,11 +50,7 @@ def one(timm, name: str, size: int, max_params: float) -> dict:
     if report.totals.params > max_params:
         return out("imported", f"{report.totals.params} params (not run: above --max-params)")
     torch.manual_seed(0)
-    ref = timm.create_model(name).eval()
-    for m in ref.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
+    ref = randomise(timm.create_model(name)).eval()  # every weight random: a layer scale of 1e-6 hides nothing
     net = build(report.spec).eval()
     try:
         net.load_state_dict(ref.state_dict(), strict=True)
