@@ -314,11 +314,24 @@ class ScaledStdConv2d(_StdConv):
 
     @classmethod
     def values_from_torch(cls, module) -> dict:
-        """timm keeps ``scale = gamma / sqrt(fan_in)``, not gamma."""
-        scale, weight = getattr(module, "scale", None), getattr(module, "weight", None)
-        if not isinstance(scale, float) or weight is None or weight.dim() < 2:
+        """timm keeps ``gamma`` only inside ``scale = gamma / sqrt(fan_in)``: the shortest
+        gamma whose scale is that float exactly."""
+        scale = getattr(module, "scale", None)
+        weight = getattr(module, "weight", None)
+        if not isinstance(scale, float) or weight is None:
             return {}
-        return {"gamma": float(f"{scale * weight[0].numel() ** 0.5:.12g}")}
+        import math
+
+        fan_in = weight[0].numel()
+        g = scale * fan_in ** 0.5
+        lo = hi = g
+        near = [g]
+        for _ in range(4):  # a few floats either side: gamma * fan_in**-0.5 rounds
+            lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+            near += [lo, hi]
+        candidates = [float(f"{g:.{digits}g}") for digits in range(6, 18)] + near
+        exact = [c for c in candidates if c * fan_in ** -0.5 == scale]
+        return {"gamma": exact[0] if exact else g}
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         inf = super().infer(shape, batch)
