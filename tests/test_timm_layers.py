@@ -69,6 +69,10 @@ def _timm_module(d: dict, shape):
         return (SimpleNorm2d if typ == "SimpleNorm2d" else RmsNorm2d)(**kw)
     if typ == "StarReLU":
         return StarReLU(**kw)
+    if typ == "SquaredReLU":
+        from timm.models.metaformer import SquaredReLU
+
+        return SquaredReLU(**kw)
     if typ == "LearnableAffineBlock":
         return LearnableAffineBlock(**kw)
     if typ == "SpaceToDepth":
@@ -83,7 +87,7 @@ def _timm_module(d: dict, shape):
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
-         "GammaAct", "RmsNorm2d")
+         "GammaAct", "RmsNorm2d", "SquaredReLU")
 
 
 @st.composite
@@ -151,6 +155,8 @@ def layer_case(draw, typ: str):
         shape = [c, h, w]
         if draw(st.booleans()):
             d["affine"] = draw(st.booleans())
+    elif typ == "SquaredReLU":
+        shape = draw(st.sampled_from([[c, h, w], [c], [c, h]]))
     elif typ == "GammaAct":
         d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
                  gamma=draw(st.sampled_from([1.0, 1.7139])))

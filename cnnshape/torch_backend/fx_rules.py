@@ -223,12 +223,18 @@ def _mean(call: Call):
     dims = [dims] if isinstance(dims, int) else list(dims)
     n = len(shape)
     dims = sorted(d % n for d in dims)
-    if n < 3 or dims != list(range(2, n)):
+    if n < 3 or n > 5:
         return None
-    items = [{"type": f"AdaptiveAvgPool{n - 2}d", "output_size": 1}]
-    if not call.arg("keepdim", False):
-        items.append({"type": "Flatten"})
-    return items
+    pool = {"type": f"AdaptiveAvgPool{n - 2}d", "output_size": 1}
+    keep = call.arg("keepdim", False)
+    if dims == list(range(2, n)):  # channels first
+        return [pool] if keep else [pool, {"type": "Flatten"}]
+    if dims == list(range(1, n - 1)):  # channels last ([N, H, W, C], timm's NHWC heads)
+        first = [0, n - 1, *range(1, n - 1)]
+        back = [0, *range(2, n), 1]
+        return [{"type": "Permute", "dims": first}, pool] + \
+            ([{"type": "Permute", "dims": back}] if keep else [{"type": "Flatten"}])
+    return None
 
 
 function_rule((torch.mean,), ("input", "dim", "keepdim"))(_mean)
@@ -356,8 +362,78 @@ method_rule(("to",), ("self", "*rest"))(_identity)
 function_rule((torch.clone,), ("input",))(_identity)
 
 
+# ------------------------------------------------------------------ constants
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _scalar(call: Call, divide: bool = False):
+    """x * c, c * x, x / c (NFNet's alpha, a distilled head's (a + b) / 2): a Multiply."""
+    a, b = call.arg("input"), call.arg("other")
+    if _number(b) and not _number(a):
+        c = b
+    elif _number(a) and not _number(b) and not divide:
+        c = a
+    else:
+        return None
+    if divide:
+        if c == 0:
+            return None
+        c = 1.0 / c
+    return [{"type": "Multiply", "value": float(c)}]
+
+
+def _plus_zero(call: Call):
+    """0 + x, x + 0 (a sum started at 0, as timm's MobileOne block does): nothing."""
+    a, b = call.arg("input"), call.arg("other")
+    return [] if (_number(a) and a == 0) or (_number(b) and b == 0) else None
+
+
+function_rule((operator.add, operator.iadd, torch.add), ("input", "other"))(_plus_zero)
+method_rule(("add", "add_"), ("input", "other"))(_plus_zero)
+function_rule((operator.mul, operator.imul, torch.mul), ("input", "other"))(_scalar)
+method_rule(("mul", "mul_"), ("input", "other"))(_scalar)
+function_rule((operator.truediv, operator.itruediv, torch.div), ("input", "other"))(
+    lambda call: _scalar(call, divide=True))
+method_rule(("div", "div_"), ("input", "other"))(lambda call: _scalar(call, divide=True))
+function_rule((operator.neg, torch.neg), ("input",))(lambda call: [{"type": "Multiply", "value": -1.0}])
+method_rule(("neg",), ("input",))(lambda call: [{"type": "Multiply", "value": -1.0}])
+
+
+# ------------------------------------------------------------------ indexing
+@function_rule((operator.getitem,), ("input", "index"))
+def _index(call: Call):
+    """``x[:, :c]``, ``x[:, a:b, :, :]``, ``x[..., a:b]``: a Slice of one axis (nothing when
+    every axis is kept whole); other indexing (steps, integers, tensors) has no layer."""
+    shape, idx = (call.ins[0] if call.ins else None), call.arg("index")
+    if shape is None:
+        return None
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if sum(1 for i in idx if i is Ellipsis) > 1 or not all(isinstance(i, slice) or i is Ellipsis for i in idx):
+        return None
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (len(shape) - len(idx) + 1) + idx[k + 1:]
+    if len(idx) > len(shape):
+        return None
+    cut = []
+    for dim, (sl, size) in enumerate(zip(idx, shape)):
+        start, stop, step = sl.indices(size)
+        if step != 1:
+            return None
+        if (start, stop) != (0, size):
+            cut.append((dim, start, stop - start))
+    if not cut:
+        return []
+    if len(cut) > 1 or cut[0][0] == 0 or cut[0][2] < 1:
+        return None
+    dim, start, length = cut[0]
+    return [{"type": "Slice", "dim": dim, "start": start, "length": length}]
+
+
 # ------------------------------------------------------------------ merges (blocks)
 merge_rule((operator.add, operator.iadd, torch.add), "add")
+merge_rule((operator.sub, operator.isub, torch.sub), "sub")
 merge_rule((operator.mul, operator.imul, torch.mul), "mul")
 merge_rule((torch.cat, torch.concat, getattr(torch, "concatenate", None)), "cat")
 MERGES.pop(None, None)

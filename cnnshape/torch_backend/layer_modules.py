@@ -127,10 +127,10 @@ class LayerScale(nn.Module):
 class LayerScale2d(nn.Module):
     """``x * gamma`` per channel of ``(N, C, H, W)`` (``gamma``: ``[dim]``), as ``timm.layers.LayerScale2d``."""
 
-    def __init__(self, dim, init_values=1e-5, inplace=False):
+    def __init__(self, dim, init_values=1e-5, inplace=False, flat=True):
         super().__init__()
         self.inplace = inplace
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+        self.gamma = nn.Parameter(torch.full((dim,) if flat else (dim, 1, 1), float(init_values)))
 
     def forward(self, x):
         gamma = self.gamma.view(1, -1, 1, 1)
@@ -148,6 +148,17 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return x * self.scale.view(self.shape)
+
+
+class SquaredReLU(nn.Module):
+    """``relu(x) ** 2``, as timm's MetaFormer ``SquaredReLU``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        return torch.square(self.relu(x))
 
 
 class StarReLU(nn.Module):
