@@ -12,7 +12,7 @@ from typing import Any
 from .. import formulas as F
 from ..rules import Rule, fixed
 from .base import AXIS_NAMES, INPUT_LAYOUT, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
-from .conv import check_channels
+from .conv import Conv2d, check_channels
 from .same_padding import same_rule
 
 
@@ -144,6 +144,25 @@ class MixedConv2d(Layer):
             elif not any(x.what == "input" for x in s):
                 s.append(Saved("input"))
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the groups' outputs before
+        their concatenation (the output's size), a group's padded copy when not kept; in
+        training the kept copies are allocated here too; plus the largest group convolution's
+        own temporaries (Conv2d's model: oneDNN's blocked copies). Estimates, not to the byte."""
+        saved = self.saved(shape, out, batch)
+        copies = [s.numel for s in saved if s.what == "new"]
+        n_out = batch * F.prod(out)
+        conv_f = conv_b = 0
+        for k, i, o, g in self.groups_of(shape[0]):  # each group's convolution (oneDNN's copies)
+            conv = Conv2d(out_channels=o, kernel_size=k, stride=self.stride, dilation=self.dilation, groups=g)
+            padded = (i, *(m + lo + hi for m, (lo, hi) in zip(shape[1:], self.pads(k, shape[1:]))))
+            f, b = conv.workspace(padded, (o, *out[1:]), batch, itemsize, kept, input_grad, isa)
+            conv_f, conv_b = max(conv_f, f), max(conv_b, b)
+        del conv_f  # the forward's blocked copies overlap the groups' outputs counted here
+        if kept:
+            return (sum(copies) + n_out) * itemsize, conv_b
+        return (n_out + max(copies, default=0)) * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; spatial: ``ceil(in / stride)`` with ``same``, else the groups' window

@@ -50,6 +50,10 @@ def _divides(layer: Layer, what: str, n: int, by: int, by_what: str, key: str) -
                          f"choose {what} as a multiple of {by}", key)
 
 
+def _new_numel(saved) -> int:
+    return sum(s.numel for s in saved if s.what == "new")
+
+
 def _bn_note(layer: Layer, batch: int) -> tuple[Note, ...]:
     if batch > 1:
         return ()
@@ -158,6 +162,17 @@ class SplitAttn(Layer):
         if self.act_layer in _CLONING:  # autograd keeps a copy of the in-place activation's input
             s += [Saved("new", n_mid), Saved("new", batch * attn)]
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the weighted splits (before
+        their sum) beside the activated splits, or the split map and its normalised copy;
+        in training the kept tensors are allocated here too; the backward holds two split-sized
+        gradients. Estimates, checked against the CPU allocator's peaks within 10%
+        (tests/test_timm_split_attention.py), not to the byte."""
+        n_mid = batch * self.widths(shape[0])[1] * F.prod(out[1:])
+        if kept:  # backward: the splits' gradient
+            return (_new_numel(self.saved(shape, out, batch)) + n_mid) * itemsize, 2 * n_mid * itemsize
+        return 2 * n_mid * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; a spatial size slides the split convolution's window."""
@@ -295,6 +310,16 @@ class SelectiveKernel(Layer):
         s += [Saved("new", batch * c_out), Saved("new", batch * attn), Saved("new", attn), Saved("new", attn),
               Saved("new", batch * attn), Saved("new", batch * n * c_out), Saved("new", n * m)]
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the paths' outputs, their
+        stack and the weighted stack (each paths x the output), in eval a path's conv output
+        beside its normalised copy; in training the kept tensors are allocated here too; the
+        backward holds two stack-sized gradients (estimates, checked within 10%, not to the byte)."""
+        n, m = len(self.paths()), batch * F.prod(out)
+        if kept:  # backward: the stacked paths' gradient
+            return (_new_numel(self.saved(shape, out, batch)) + n * m) * itemsize, 2 * n * m * itemsize
+        return 3 * n * m * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; a spatial size slides the paths' window (odd effective kernels all
