@@ -35,13 +35,12 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, rou
     return new_v + divisor if new_v < round_limit * v else new_v
 
 
-def _conv_check(layer: Layer, what: str, n: int, k_eff: int, pad: int, ax: str, key: str) -> int:
-    """The output length of a window (stride applied by the caller's Window), or a located error."""
+def _check_fits(layer: Layer, what: str, n: int, k_eff: int, pad: int, ax: str, key: str) -> None:
+    """A located error when a window of ``k_eff`` is larger than the padded axis ``n``."""
     if k_eff > n + 2 * pad:
         raise LayerError(f"{layer.type}: the {what} kernel (effective {k_eff}) is larger than the padded input "
                          f"along {ax} ({n} + 2*{pad} = {n + 2 * pad})",
                          f"use a smaller kernel_size or a larger input along {ax}", key)
-    return n
 
 
 def _divides(layer: Layer, what: str, n: int, by: int, by_what: str, key: str) -> None:
@@ -133,7 +132,7 @@ class SplitAttn(Layer):
         w = self.window()
         spatial = []
         for ax, n in zip(AXIS_NAMES[2], shape[1:]):
-            _conv_check(self, "split convolution's", n, w.k_eff, w.pad_lo, ax, "kernel_size")
+            _check_fits(self, "split convolution's", n, w.k_eff, w.pad_lo, ax, "kernel_size")
             spatial.append(w.out(n))
         k2 = self.kernel_size ** 2
         norm = 2 if self.norm_layer else 0
@@ -281,7 +280,7 @@ class SelectiveKernel(Layer):
         for w, (k, _) in zip(self.windows(), paths):
             o = []
             for ax, size in zip(AXIS_NAMES[2], shape[1:]):
-                _conv_check(self, f"{k}x{k} path's", size, w.k_eff, w.pad_lo, ax, "kernel_size")
+                _check_fits(self, f"{k}x{k} path's", size, w.k_eff, w.pad_lo, ax, "kernel_size")
                 o.append(w.out(size))
             outs.append(tuple(o))
         if len(set(outs)) > 1:
