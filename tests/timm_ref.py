@@ -80,6 +80,12 @@ def ref_module(d: dict, shape):
         return same_module(d, shape)
     if d["type"] in ("SplitAttn", "SelectiveKernel"):
         return attn_module(d, shape)
+    if d["type"] == "BlurPool2d":
+        timm()
+        from timm.layers import BlurPool2d
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        return BlurPool2d(**{"channels": shape[0], **kw})
     if d["type"] == "MixedConv2d":
         timm()
         from timm.layers.mixed_conv2d import MixedConv2d

@@ -657,3 +657,35 @@ class MixedConv2d(nn.ModuleDict):
     def forward(self, x):
         x_split = torch.split(x, self.splits, 1)
         return torch.cat([c(x_split[i]) for i, c in enumerate(self.values())], 1)
+
+
+# ------------------------------------------------------------------ anti-aliased downsampling
+class BlurPool2d(nn.Module):
+    """timm's ``BlurPool2d``: pad every side by ``((stride-1) + (filt_size-1)) // 2`` (``pad_mode``),
+    then a depthwise convolution with the fixed binomial filter (outer product of the
+    coefficients ``C(filt_size-1, k) / 2^(filt_size-1)``, a non-persistent buffer ``filt``)."""
+
+    def __init__(self, channels=None, filt_size=3, stride=2, pad_mode="reflect"):
+        super().__init__()
+        self.channels = channels
+        self.filt_size = filt_size
+        self.stride = stride
+        self.pad_mode = pad_mode
+        self.padding = [((stride - 1) + (filt_size - 1)) // 2] * 4
+        coeffs = [1.0]
+        for _ in range(filt_size - 1):  # a row of Pascal's triangle
+            coeffs = [a + b for a, b in zip([0.0] + coeffs, coeffs + [0.0])]
+        c = torch.tensor(coeffs, dtype=torch.float32) / (2 ** (filt_size - 1))
+        filt = (c[:, None] * c[None, :])[None, None, :, :]
+        self.register_buffer("filt", filt.repeat(channels, 1, 1, 1) if channels is not None else filt,
+                             persistent=False)
+
+    def forward(self, x):
+        x = nn.functional.pad(x, self.padding, mode=self.pad_mode)
+        if self.channels is None:
+            channels = x.shape[1]
+            weight = self.filt.expand(channels, 1, self.filt_size, self.filt_size)
+        else:
+            channels = self.channels
+            weight = self.filt
+        return nn.functional.conv2d(x, weight, stride=self.stride, groups=channels)
