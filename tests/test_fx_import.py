@@ -614,6 +614,54 @@ def test_dataflow_that_is_not_nested_imports_as_a_graph_block(cls):
     assert analyze(again).totals == analyze(spec).totals
 
 
+SKIPINIT = '''
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):  # timm's NormFreeBlock: act * beta feeds both paths; out.mul_(gain) in place
+    def __init__(self, down):
+        super().__init__()
+        self.act1 = nn.GELU()
+        self.downsample = nn.Conv2d(4, 4, 1) if down else None
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.skipinit_gain = nn.Parameter(torch.tensor(0.))
+
+    def forward(self, x):
+        out = self.act1(x) * 0.9
+        shortcut = self.downsample(out) if self.downsample is not None else x
+        out = self.conv(out)
+        out.mul_(self.skipinit_gain)
+        return out * 0.2 + shortcut
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b0 = Block(True)
+        self.b1 = Block(False)
+
+    def forward(self, x):
+        return self.b1(self.b0(x))
+'''
+
+
+def test_in_place_scale_on_a_scalar_parameter_imports_weight_exactly():
+    """``out.mul_(gain)`` with its result dropped reads as the mutated tensor (fx keeps later
+    uses on the node before it); a scalar parameter becomes the Residual's scalar layer scale,
+    also when the Residual is inline (its parameter registered on the owner: in state_dict
+    and parameters(), as the analysis counts it)."""
+    torch.manual_seed(0)
+    model = _namespace(SKIPINIT)["Net"]()
+    with torch.no_grad():
+        for blk in (model.b0, model.b1):
+            blk.skipinit_gain.fill_(0.7)
+    spec = _same(model, (4, 5, 5))
+    net = build(spec)
+    assert sum(p.numel() for p in net.parameters()) == analyze(spec).totals.params
+    assert {"b0.skipinit_gain", "b1.skipinit_gain"} <= set(net.state_dict())
+
+
 @pytest.mark.parametrize("body, fragment", [
     ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
     ("import sys\nsys.exit(3)\n", "called sys.exit(3)"),
