@@ -18,21 +18,18 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from .conftest import ROOT, SPECS, examples
+from .conftest import SPECS, cli, examples
 from .oracle import Fail, TorchRun, _leaf
 
 
 def test_resnet50_check_prints_torchvision_count_and_stage_table():
-    out = subprocess.run([sys.executable, "-m", "cnnshape", "check", os.path.join(SPECS, "resnet50.yaml")],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "120"})
+    out = cli("check", os.path.join(SPECS, "resnet50.yaml"), env={"COLUMNS": "120"})
     assert out.returncode == 0, out.stderr
     assert "25,557,032" in out.stdout
     for stage in ("layer1", "layer2", "layer3", "layer4"):
         assert stage in out.stdout
     assert "layer2.0.conv1" not in out.stdout  # one row per stage by default
-    deep = subprocess.run([sys.executable, "-m", "cnnshape", "check", os.path.join(SPECS, "resnet50.yaml"),
-                           "--depth", "3"], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "160"})
+    deep = cli("check", os.path.join(SPECS, "resnet50.yaml"), "--depth", "3", env={"COLUMNS": "160"})
     assert "downsample" in deep.stdout and "conv3" in deep.stdout
 
 

@@ -3,8 +3,6 @@
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -16,15 +14,11 @@ from cnnshape.diff import ADDED, CHANGED, REMOVED, diff, to_markdown, to_text
 from cnnshape.gates import Budgets, check_budgets, parse_quantity
 from cnnshape.strategies import nested_spec_dicts, spec_dicts, to_yaml
 
-from .conftest import ROOT, SPECS
+from .conftest import SPECS, cli, examples
 
 RESNET18 = os.path.join(SPECS, "resnet18.yaml")
 #: examples per property: a few dozen in the README's test run, thousands when thorough
-EXAMPLES = 60 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 2000
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT, **kw)
+EXAMPLES = examples(60, 2000)
 
 
 def _resnet34_text():

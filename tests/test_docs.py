@@ -6,13 +6,13 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from cnnshape.analysis import check
 from cnnshape.layers import LAYER_TYPES
+
+from .conftest import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,9 +101,7 @@ def test_every_layer_docstring_states_its_shape():
     assert checked >= 40
 
 def test_everything_points_at_docs_spec_md():
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "cnnshape", *a], capture_output=True, text=True,  # noqa: E731
-                                    cwd=ROOT, env=env).stdout
+    run = lambda *a: cli(*a).stdout  # noqa: E731
     assert "docs/spec.md" in run("--help")
     assert "docs/spec.md" in json.loads(run("schema"))["description"]
     for path in ("README.md", "docs/spec-extensions.md"):

@@ -374,16 +374,12 @@ def test_graph_studio_tree_lists_the_nodes():
 
 def test_graph_json_schema_accepts_from_and_refuses_bad_from():
     import json
-    import subprocess
-    import sys
-
     import jsonschema
     import yaml
 
-    from .conftest import ROOT
+    from .conftest import cli
 
-    schema = json.loads(subprocess.run([sys.executable, "-m", "cnnshape", "schema"], capture_output=True, text=True,
-                                       cwd=ROOT).stdout)
+    schema = json.loads(cli("schema").stdout)
     doc = yaml.safe_load(GRAPH_YAML)
     jsonschema.validate(doc, schema)
     doc["layers"][0]["nodes"][1]["from"] = 3
