@@ -500,7 +500,6 @@ class Shared(nn.Module):
     ("TwoOut", "24:9", "returns several values"),
     ("Exotic", "33:9", "torch.cumsum in Exotic.forward has no spec layer"),
     ("Odd", "39:9", "'act' is a torch.nn.modules.activation.Hardshrink, which has no spec layer"),
-    ("Crossing", "53:9", "not nested blocks"),
     ("Aux", "62:9", "'aux' (Linear) is never called by Aux.forward in eval mode"),
     ("Shared", "74:9", "'fc' (Linear) is called twice (shared weights)"),
 ])
@@ -510,6 +509,109 @@ def test_refusals_name_the_users_line(tmp_path, cls, where, fragment):
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert f"models.py:{where}: error: " in r.stderr and fragment in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "supported:" not in r.stderr and "hint:" in r.stderr
+
+
+GRAPHS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Crossing(nn.Module):  # a skip that crosses another merge
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        a = self.a(x)
+        y = a + self.b(x)
+        return self.c(y) + a
+
+
+class Two(nn.Module):  # a module with two inputs (DLA's tree nodes)
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 4, 1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x, skip):
+        return F.relu(self.bn(self.conv(torch.cat([x, skip], 1))))
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(4, 4, 3, padding=1)
+        self.body = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.root = Two()
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.root(self.body(x), x)
+
+
+class Hierarchical(nn.Module):  # Res2Net: a ModuleList called between other operations
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(2, 2, 3, padding=1) for _ in range(2))
+        self.out = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x):
+        parts = torch.split(x, [2, 2], 1)
+        sp, outs = None, []
+        for i, conv in enumerate(self.convs):
+            sp = parts[i] if i == 0 else sp + parts[i]
+            sp = F.relu(conv(sp))
+            outs.append(sp)
+        return self.out(torch.cat(outs + [parts[0]], 1))
+
+
+class Product(nn.Module):  # two computed tensors multiplied, a difference, a constant
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return (self.a(x) * torch.sigmoid(self.b(x)) - x) / 2
+
+
+class Tuples(nn.Module):  # DPN: blocks pass (x_a, x_b) pairs
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 6, 1)
+        self.b = nn.Conv2d(6, 6, 3, padding=1)
+
+    def pair(self, x):
+        y = self.a(x)
+        return y[:, :4], y[:, 4:]
+
+    def forward(self, x):
+        p, q = self.pair(x)
+        return self.b(torch.cat([p + x, q], 1))
+'''
+
+
+@pytest.mark.parametrize("cls", ["Crossing", "TwoInputs", "Hierarchical", "Product", "Tuples"])
+def test_dataflow_that_is_not_nested_imports_as_a_graph_block(cls):
+    """What nested blocks cannot say (issue 25: a skip crossing a merge, a module with two
+    inputs, a ModuleList called between other operations, products of computed tensors) is
+    one Graph block: weight-exact (strict load, equal outputs), module keys unchanged."""
+    torch.manual_seed(0)
+    model = _namespace(GRAPHS)[cls]()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    spec = _same(model, (4, 6, 6))
+    assert "Graph" in {x.type for top in spec.layers for x in [top]}, spec.layers
+    from cnnshape.spec import YAMLText
+    from cnnshape.yaml_out import dump_spec
+
+    again = load(YAMLText(dump_spec(spec)))  # the imported Graph survives writing and reading YAML
+    assert analyze(again).totals == analyze(spec).totals
 
 
 @pytest.mark.parametrize("body, fragment", [

@@ -288,6 +288,14 @@ class ScaledStdConv2d(_StdConv):
     gamma = Arg("float", 1.0, "Constant factor of the scale gamma / sqrt(fan_in).")
     gain_init = Arg("float", 1.0, "Initial value of gain.")
 
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        """timm keeps ``scale = gamma / sqrt(fan_in)``, not gamma."""
+        scale, weight = getattr(module, "scale", None), getattr(module, "weight", None)
+        if not isinstance(scale, float) or weight is None or weight.dim() < 2:
+            return {}
+        return {"gamma": float(f"{scale * weight[0].numel() ** 0.5:.12g}")}
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         inf = super().infer(shape, batch)
         return Inference(inf.output, inf.params + self.out_channels, inf.macs, inf.rf, inf.notes)

@@ -61,6 +61,11 @@ class ImportRefused(CnnshapeError):
 
 
 # ---------------------------------------------------------------------------- sites
+class NotNested(ImportRefused):
+    """A dataflow that nested blocks cannot say (a module with two inputs, a skip crossing a
+    merge, a product of two computed tensors): the importer says it with a Graph block."""
+
+
 def _foreign_dirs() -> tuple[str, ...]:
     import os
     import sysconfig
@@ -248,7 +253,8 @@ class _Graph:
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.value: dict = {}
         self.tensor: set = set()  # nodes whose value is a tensor (or an unknown tensor)
-        self.params: set = set()  # get_attr nodes (parameters / buffers)
+        self.params: set = set()  # get_attr nodes (parameters / buffers) and expressions of them only
+        self.param_root: dict = {}  # a parameter expression (gamma.reshape(1, -1, 1, 1)) -> its get_attr
         self.leaf_items: dict = {}
         self._propagate(tuple(input_shape))
 
@@ -272,6 +278,7 @@ class _Graph:
                 self.value[n] = _meta(v.shape) if isinstance(v, torch.Tensor) else v
                 if isinstance(v, torch.Tensor):
                     self.params.add(n)
+                    self.param_root[n] = n
             elif n.op == "call_module":
                 self._call_module(n)
             elif n.op in ("call_function", "call_method"):
@@ -314,6 +321,9 @@ class _Graph:
             if isinstance(self.value[n], torch.Tensor):
                 self.tensor.add(n)
             return
+        if not any(a in self.tensor for a in _tensor_nodes(n)):
+            self._param_expression(n, args)
+            return
         # tensor ops are not run (running them on meta tensors imports torch._dynamo, seconds):
         # their output shape follows from the spec layers they map to, or a rule of their own
         self.tensor.add(n)
@@ -323,18 +333,39 @@ class _Graph:
         elif out is not None:
             self.value[n] = _meta(out)
 
+    def _param_expression(self, n, args):
+        """An op on parameters only (``self.gamma.reshape(1, -1, 1, 1)``, ``self.weight.to(x.dtype)``):
+        part of the parameter it reads (the op using it names that parameter), not a step of
+        the data path."""
+        first = next(a for a in _tensor_nodes(n) if a in self.param_root)
+        self.params.add(n)
+        self.param_root[n] = self.param_root[first]
+        x = self.shape(first)
+        name = _name_of(n)
+        if x is None:
+            return
+        if name in R.RESHAPES:
+            out = R.reshaped(name, x, args[0][1:], args[1])
+        elif name in ("to", "float", "contiguous", "clone", "detach", "type_as"):
+            out = x
+        else:
+            return
+        if out is not None:
+            self.value[n] = _meta(out)
+
     def _static_shape(self, n, args):
         """The output shape (batched) of a tensor op, or a list of shapes (chunk / split);
         None when unknown."""
         ins = [self.shape(a) for a in _tensor_nodes(n) if a in self.tensor or a in self.params]
         x = ins[0] if ins else None
         target = n.target if n.op == "call_function" else n.target
-        if n.op == "call_function" and target is operator.getitem:
+        if n.op == "call_function" and target is operator.getitem and not isinstance(args[0][0], torch.Tensor):
             seq, i = args[0]
             return tuple(seq[i].shape) if isinstance(seq, (list, tuple)) and isinstance(seq[i], torch.Tensor) else None
         kind = R.MERGES.get(target) if n.op == "call_function" else \
-            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul"}.get(target)
-        if kind in ("add", "mul"):
+            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "sub": "sub", "sub_": "sub",
+             "div": "mul", "div_": "mul"}.get(target)
+        if kind in ("add", "mul", "sub") or target in (operator.truediv, operator.neg):
             return _broadcast([s for s in ins if s is not None]) if None not in ins else None
         if kind == "cat":
             dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
@@ -350,6 +381,10 @@ class _Graph:
         if name in ("expand_as", "type_as") and len(ins) > 1:
             return ins[1] if name == "expand_as" else x
         rule = R.FUNCTIONS.get(target) if n.op == "call_function" else R.METHODS.get(target)
+        if rule is None and x is not None:
+            item = self.own_op_item(n)
+            out = _item_output(item, x[1:]) if item is not None else None
+            return (x[0], *out) if out is not None else None
         if rule is None or x is None:
             return None
         call = _Parser.bind(self, n, rule[0])
@@ -363,6 +398,28 @@ class _Graph:
             if shape is None:
                 return None
         return (x[0], *shape)
+
+    def own_op_item(self, n) -> dict | None:
+        """The item of a torch layer subclass whose own parameters op ``n`` reads (F.batch_norm in
+        timm's BatchNormAct2d: a BatchNorm2d), for its output shape; None for any other op."""
+        from .torch_items import _leaf, torch_base_class
+
+        for a in _tensor_nodes(n):
+            root = self.param_root.get(a)
+            if root is None:
+                continue
+            owner = root.target.rpartition(".")[0]
+            module = self.modules.get(owner)
+            base = torch_base_class(module) if module is not None and owner else None
+            if base is None:
+                return None
+            try:
+                item = _leaf(owner, module, cls=base)
+            except CnnshapeError:
+                return None
+            item.pop("name", None)
+            return item
+        return None
 
     def shape(self, node):
         v = self.value.get(node)
@@ -522,6 +579,7 @@ class Importer:
         self.g = _Graph(model, graph, input_shape, sites or {})
         self.sites = sites or {}
         self.called: dict[str, object] = {}
+        self.flat: set = set()  # scopes whose items join their parent's (torch layer subclasses)
 
     # -- public
     def items(self) -> list:
@@ -536,6 +594,8 @@ class Importer:
         self._check_uncalled(nodes)
         src = [n for n in self.g.nodes if n.op == "placeholder"][0]
         items = self.scope((), nodes, src, res)
+        if len(items) == 1 and items[0].get("type") == "Graph":
+            items[0]["inline"] = True  # the model's own children: keys without a prefix
         return items
 
     # -- scopes
@@ -551,7 +611,17 @@ class Importer:
         return tuple(path.split(".")) if path else ()
 
     def scope(self, prefix: tuple, nodes: list, src, res) -> list:
-        """Items computing ``res`` from ``src`` out of ``nodes`` (all inside ``prefix``)."""
+        """Items computing ``res`` from ``src`` out of ``nodes`` (all inside ``prefix``): nested
+        blocks where the dataflow is nested, else one Graph block."""
+        called = dict(self.called)
+        try:
+            return self.nested_scope(prefix, nodes, src, res)
+        except NotNested as exc:
+            self.called = called
+            self.flat.discard(prefix)
+            return [GraphScope(self, prefix, nodes, src, res, exc).item()]
+
+    def nested_scope(self, prefix: tuple, nodes: list, src, res) -> list:
         units: list[_Unit] = []
         owner: dict = {}
         for n in nodes:
@@ -577,6 +647,7 @@ class Importer:
             item = rule(self, prefix, units, src, res)
             if item is not None:
                 return [item]
+        flat = self._mark_own_op(prefix, units)
         for u in units:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
@@ -587,7 +658,7 @@ class Importer:
                 ins = ins[:1]  # x.expand_as(y): y only lends its shape
             u.preds = tuple(owner.get(a, SOURCE if a is src else a) for a in ins)
             if any(isinstance(p, fx.Node) for p in u.preds):
-                raise ImportRefused(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
+                raise NotNested(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
                                     "input (not nested blocks)", "", self._scope_site(prefix))
         end = owner.get(res, SOURCE if res is src else None)
         if end is None:
@@ -595,8 +666,31 @@ class Importer:
         parser = _Parser(self, prefix, units)
         items = parser.parse(end, SOURCE)
         parser.check_all_used(end)
+        if flat:
+            self.flat.add(prefix)
+            return _flattened(prefix, items)
         parser.assign_names(items)
         return items
+
+    def _mark_own_op(self, prefix: tuple, units: list) -> bool:
+        """A subclass of a torch layer traced through (timm's BatchNormAct2d: F.batch_norm on its
+        own parameters, then its drop and act children): the one op on the module's own
+        parameters is that torch layer, read from the module; its other children must hold no
+        state. True when the scope is one (its items then join the parent's, keys unchanged)."""
+        from .torch_items import torch_base_class
+
+        qual = ".".join(prefix)
+        module = self.g.modules.get(qual) if prefix else None
+        base = torch_base_class(module) if module is not None else None
+        if base is None or any(_has_state(c) for c in module.children()):
+            return False
+        own = [u for u in units if u.scope is None and u.out.op in ("call_function", "call_method")
+               and any(a in self.g.param_root and self.g.param_root[a].target.rpartition(".")[0] == qual
+                       for a in _tensor_nodes(u.out))]
+        if len(own) != 1:
+            return False
+        own[0].own = base
+        return True
 
     def _close_scope(self, u: _Unit, owner: dict, src, res) -> None:
         """A child scope: its one input and one output, and its items (recursively)."""
@@ -615,7 +709,7 @@ class Importer:
             mod = self.g.modules.get(".".join(prefix))
             what = type(mod).__name__ if mod is not None else ".".join(prefix)
             many = "inputs" if len(ins) != 1 else "outputs"
-            raise ImportRefused(f"'{'.'.join(prefix)}' ({what}) takes {len(ins)} tensor inputs and gives {len(outs)} "
+            raise NotNested(f"'{'.'.join(prefix)}' ({what}) takes {len(ins)} tensor inputs and gives {len(outs)} "
                                 f"outputs to the rest of the model: a spec block has one input and one output "
                                 f"(its {many} are not nested blocks)",
                                 "cnnshape imports models whose modules each map one tensor to one tensor",
@@ -623,10 +717,16 @@ class Importer:
         u.out = outs[0]
         u.src = ins[0]
 
-    def scope_item(self, u: _Unit) -> dict:
-        """The item of a child scope (a module traced through)."""
+    def scope_items(self, u: _Unit) -> list:
+        """The item of a child scope (a module traced through); the items of a torch layer
+        subclass (they join the parent's)."""
+        items = self.scope(u.prefix, u.nodes, u.src, u.out)
+        return items if u.prefix in self.flat else [self.scope_item(u, items)]
+
+    def scope_item(self, u: _Unit, items: list) -> dict:
         prefix = u.prefix
-        items = self.scope(prefix, u.nodes, u.src, u.out)
+        if len(items) == 1 and items[0].get("type") == "Graph":
+            return {**items[0], "name": prefix[-1]}
         name = prefix[-1]
         site = self._scope_site(prefix)
         merges = [x for x in items if x.get("type") in MERGE_BLOCKS and x.get("inline")]
@@ -670,7 +770,7 @@ class Importer:
         path = ".".join(prefix + (key,))
         mod = self.g.modules.get(path)
         what = f" ({type(mod).__name__})" if mod is not None else ""
-        raise ImportRefused(f"module '{path}'{what} runs at two places of the forward, between other operations: "
+        raise NotNested(f"module '{path}'{what} runs at two places of the forward, between other operations: "
                             "its weights would be shared (or its parts interleaved), which nested spec blocks cannot "
                             "say", "give each place its own module", site_of_node(node) or self._scope_site(prefix))
 
@@ -773,7 +873,7 @@ class _Parser:
         cur = end
         while cur is not start:
             if cur is SOURCE:
-                raise ImportRefused(f"{self._where()}: a branch does not start where the others do (the graph is not "
+                raise NotNested(f"{self._where()}: a branch does not start where the others do (the graph is not "
                                     "nested blocks)", "", self._site(None))
             if len(self.users.get(id(cur), [])) > 1 and not getattr(cur, "_join", False):
                 self._not_nested(cur)
@@ -808,7 +908,7 @@ class _Parser:
     def _not_nested(self, u):
         mod = self.g.modules.get(".".join(self.prefix))
         what = type(mod).__name__ if mod is not None else type(self.imp.model).__name__
-        raise ImportRefused(f"{what}.forward uses an intermediate result at several places that are not nested "
+        raise NotNested(f"{what}.forward uses an intermediate result at several places that are not nested "
                             "blocks (e.g. a skip connection that crosses another merge): a spec nests sequences "
                             "and parallel branches only", "a graph block for such models is planned",
                             self._site(u))
@@ -832,11 +932,28 @@ class _Parser:
     # -- one unit
     def _unit_items(self, u) -> list:
         if u.scope is not None:
-            return [self.imp.scope_item(u)]
+            return self.imp.scope_items(u)
         n = u.out
         if n.op == "call_module":
             return [self._module_item(u)]
+        if getattr(u, "own", None) is not None:
+            return [self._own_item(u)]
         return self._op_items(u)
+
+    def _own_item(self, u) -> dict:
+        """The op of a torch layer subclass on its own parameters: that torch layer (see
+        Importer._mark_own_op), its arguments read from the module."""
+        from .torch_items import _leaf
+
+        qual = ".".join(self.prefix)
+        module = self.g.modules[qual]
+        site = self.g.site_of_module(qual) or site_of_node(u.out)
+        try:
+            item = _leaf(qual, module, keep_inputs=True, cls=u.own)
+        except CnnshapeError as exc:
+            raise ImportRefused(str(exc), "", site) from None
+        item.pop("name", None)
+        return {**item, "_own": True, "_site": site}
 
     def _module_item(self, u) -> dict:
         n = u.out
@@ -890,16 +1007,15 @@ class _Parser:
                 bound[p[1:]] = tuple(g.value.get(a, a) if isinstance(a, fx.Node) else a for a in args[i:])
                 break
             if i < len(args):
-                a = args[i]
-                bound[p] = g.value.get(a) if isinstance(a, fx.Node) else a
+                bound[p] = _map(args[i], g.value.get)  # nodes, also inside tuples (size=(h, w))
         for k, v in n.kwargs.items():
-            bound[k] = g.value.get(v) if isinstance(v, fx.Node) else v
+            bound[k] = _map(v, g.value.get)
         bound = {k: (tuple(int(x) for x in v) if isinstance(v, torch.Size) else v) for k, v in bound.items()}
         ins = [g.shape(a) for a in _tensor_nodes(n) if a in g.tensor]
         name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", str(n.target))
         return R.Call(name, bound, ins, g.shape(n), n)
 
-    def _refuse_op(self, u, why: str):
+    def _refuse_op(self, u, why: str, nested: bool = False):
         n = u.out
         what = n.target if isinstance(n.target, str) else \
             f"{getattr(n.target, '__module__', '') or ''}.{getattr(n.target, '__name__', n.target)}".lstrip(".")
@@ -907,7 +1023,8 @@ class _Parser:
             what = f"'{_SYMBOLS[n.target]}' ({what})"
         kind = "method ." if n.op == "call_method" else ""
         where = "'" + ".".join(self.prefix) + "'" if self.prefix else type(self.imp.model).__name__
-        raise ImportRefused(f"{kind}{what} in {where}.forward {why}", "see the README's import section for the "
+        raise (NotNested if nested else ImportRefused)(
+            f"{kind}{what} in {where}.forward {why}", "see the README's import section for the "
                             "operations cnnshape maps", site_of_node(n) or self._site(None))
 
     # -- merges
@@ -916,7 +1033,8 @@ class _Parser:
             return None
         target = u.out.target
         if u.out.op == "call_method":
-            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul}.get(target)
+            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
+                      "sub": operator.sub, "sub_": operator.isub}.get(target)
         kind = R.MERGES.get(target)
         if kind is None:
             return None
@@ -956,8 +1074,34 @@ class _Parser:
         if d is not SOURCE:
             d._join = True
         branches = [self._branch(p, d) for p in preds]
+        branches, d = self._parts_as_slices(branches, d)
         builder = MERGE_BUILDERS[kind]
         return builder(self, u, branches, d), d
+
+    def _parts_as_slices(self, branches, d):
+        """Branches that start at parts of one split / chunk (``x1, x2 = x.split([a, b], 1)``):
+        each part a Slice of the split's input, the merge then starting before the split."""
+        if d is SOURCE or d.scope is not None or _name_of(d.out) not in ("chunk", "split", "tensor_split") \
+                or not all(b and b[0].get("type") == "_getitem" for b in branches):
+            return branches, d
+        parts = self.g.value.get(d.out)
+        x = self.g.shape(_tensor_nodes(d.out)[0])
+        if not isinstance(parts, list) or x is None:
+            return branches, d
+        dim = next((i for i in range(1, len(x)) if parts[0].shape[i] != x[i]), None)
+        if dim is None:
+            return branches, d
+        starts = [sum(int(q.shape[dim]) for q in parts[:i]) for i in range(len(parts))]
+        out = []
+        for b in branches:
+            i = b[0]["index"]
+            out.append([{"type": "Slice", "dim": dim, "start": starts[i], "length": int(parts[i].shape[dim]),
+                         "_base": "slice", "_site": b[0].get("_site")}] + b[1:])
+        self.used.add(id(d))
+        nxt = d.preds[0]
+        if nxt is not SOURCE:
+            nxt._join = True
+        return out, nxt
 
     def _branch(self, p, d) -> list:
         if p is d:
@@ -970,7 +1114,7 @@ class _Parser:
         out = self.g.shape(n)
         n_dims = len(out) if out is not None else None
         if dim != 1 and not (n_dims and dim == 1 - n_dims):
-            self._refuse_op(u, f"concatenates along dim {dim}; a Concat joins channels (dim 1)")
+            self._refuse_op(u, f"concatenates along dim {dim}; a Concat joins channels (dim 1)", nested=True)
         # chunk / split into equal parts, each part a branch: Concat split
         getitems = [p for p in preds if p is not SOURCE and p.scope is None and p.out.target is operator.getitem]
         d = self.join(preds)
@@ -987,6 +1131,8 @@ class _Parser:
             else:
                 b = self._branch(p, d)
             branches.append(b)
+        if not split:
+            branches, d = self._parts_as_slices(branches, d)
         if split:
             chunk = d
             nxt = chunk.preds[0]
@@ -1004,7 +1150,7 @@ class _Parser:
         items = self.parse(p, chunk)
         first = items[0] if items else None
         if first is None or first.get("type") != "_getitem" or first.get("index") != i:
-            self._refuse_op(chunk, "splits the channels in a way a Concat split cannot say")
+            self._refuse_op(chunk, "splits the channels in a way a Concat split cannot say", nested=True)
         return items[1:]
 
 
@@ -1041,8 +1187,8 @@ def _residual(p: _Parser, u, branches, d) -> dict:
     """add(a, b): a Residual. The body is the branch whose layers are named on the block;
     a branch that is one child module (nn.Sequential) becomes the shortcut under its name."""
     if len(branches) != 2:
-        p._refuse_op(u, "adds more than two branches")
-    a, b = branches
+        p._refuse_op(u, "adds more than two branches", nested=True)
+    a, b = ([x for x in br if x.get("type") != "Identity"] for br in branches)  # no-ops (timm's res_scale)
     site = site_of_node(u.out)
     scale = None
     body, short = (a, b)
@@ -1051,26 +1197,34 @@ def _residual(p: _Parser, u, branches, d) -> dict:
 
     def one_seq(br):
         return len(br) == 1 and br[0].get("type") == "Sequential" and not br[0].get("inline")
+    def bare(br):  # one module called as it is (timm's res_scale, a bare downsample conv)
+        return len(br) == 1 and "_mod" in br[0] and _stateful_item(br[0])
     if short and one_seq(body) and not one_seq(short):
         body, short = short, body
-    if short and not one_seq(short):
+    if short and bare(body) and not bare(short) and not one_seq(short):
+        body, short = short, body
+    bare_short = bool(short) and bare(short) and not one_seq(short)
+    if short and not one_seq(short) and not bare_short:
         if any(_stateful_item(x) for x in short):
             p._refuse_op(u, "adds two branches that both hold layers named on the module itself; a Residual's "
-                         "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))")
+                         "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))", nested=True)
     scales = [i for i, x in enumerate(body) if x.get("type") == "_scale"]
     if scales:
         i = scales[-1]
-        param = body[i]["param"]
-        qual = param.target
+        qual = p.g.param_root[body[i]["param"]].target
+        owner, _, pname = qual.rpartition(".")
         tail = body[i + 1:]
-        if len(scales) > 1 or qual != ".".join(p.prefix + ("layer_scale",)) \
-                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout") for x in tail):
-            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
         t = _fetch(p.imp.model, qual)
+        if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) or t.dim() < 1 \
+                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath") for x in tail):
+            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
         scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
         body = body[:i] + tail
     d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
-    if short:
+    if bare_short:
+        item = {k: v for k, v in short[0].items() if k not in ("_mod", "_base", "name")}
+        d_item.update(shortcut=[item], shortcut_name=short[0]["_base"], bare_shortcut=True)
+    elif short:
         if one_seq(short):
             if short[0]["name"] != "shortcut":
                 d_item["shortcut_name"] = short[0]["name"]
@@ -1080,6 +1234,10 @@ def _residual(p: _Parser, u, branches, d) -> dict:
             d_item["shortcut"] = short
     if scale is not None:
         d_item["layer_scale"] = scale
+        if pname != "layer_scale":
+            d_item["layer_scale_name"] = pname
+        if t.dim() == 1:
+            d_item["layer_scale_flat"] = True
     if not body:
         p._refuse_op(u, "adds its input to itself")
     return d_item
@@ -1089,7 +1247,7 @@ def _stateful_item(x) -> bool:
     return x.get("type") not in _STATELESS
 
 
-_STATELESS = {"ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Identity",
+_STATELESS = {"Multiply", "Slice", "Permute", "ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Identity",
               "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Flatten", "Dropout",
               "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Upsample"}
 
@@ -1097,12 +1255,21 @@ _STATELESS = {"ReLU", "ReLU6", "SiLU", "GELU", "Sigmoid", "Tanh", "Hardswish", "
 def _multiply(p: _Parser, u, branches, d) -> dict:
     """x * gate(x): a SqueezeExcitation (the gate: the branch that is not the input)."""
     if len(branches) != 2 or (branches[0] and branches[1]) or not (branches[0] or branches[1]):
-        p._refuse_op(u, "multiplies two computed tensors; cnnshape maps x * gate(x) (squeeze-excitation) only")
+        p._refuse_op(u, "multiplies two computed tensors; cnnshape maps x * gate(x) (squeeze-excitation) only",
+                     nested=True)
     gate = branches[0] or branches[1]
     return {"type": "SqueezeExcitation", "inline": True, "gate": gate, "_site": site_of_node(u.out)}
 
 
-MERGE_BUILDERS = {"add": _residual, "mul": _multiply}
+def _subtract(p: _Parser, u, branches, d) -> dict:
+    """a - b (PoolFormer's pool(x) - x): a Residual adding a and b times -1 (exact in IEEE)."""
+    if len(branches) != 2:
+        p._refuse_op(u, "subtracts more than two tensors", nested=True)
+    neg = {"type": "Multiply", "value": -1.0, "_base": "neg", "_site": site_of_node(u.out)}
+    return _residual(p, u, [branches[0], branches[1] + [neg]], d)
+
+
+MERGE_BUILDERS = {"add": _residual, "mul": _multiply, "sub": _subtract}
 
 
 def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | None:
@@ -1159,12 +1326,241 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
 SCOPE_RULES: list = [_dense_block]
 
 
+def _flattened(prefix: tuple, items: list) -> list:
+    """The items of a torch layer subclass, to be named in its parent's scope: the layer keeps
+    the module's name (its keys); the stateless rest (act, drop) get fresh names after it."""
+    name, qual = prefix[-1], ".".join(prefix)
+    out = []
+    for it in items:
+        it = dict(it)
+        if it.get("type") == "Identity":
+            continue
+        if it.pop("_own", False):
+            it["_base"], it["_mod"] = name, qual
+        else:
+            it.pop("_mod", None)
+            it["_base"] = f"{name}_{it.pop('_base', None) or it.pop('name', None) or it['type'].lower()}"
+            it.pop("name", None)
+        out.append(it)
+    return out
+
+
 def _without_private(items):
     if isinstance(items, list):
         return [_without_private(x) for x in items]
     if isinstance(items, dict):
         return {k: _without_private(v) for k, v in items.items() if not k.startswith("_")}
     return items
+
+
+# ---------------------------------------------------------------------------- graphs
+class GraphScope:
+    """One scope (a module's forward) as a Graph block: every module that maps one tensor to
+    one tensor in one contiguous stretch of the forward is one node (its own blocks inside,
+    named by its path below the scope: ``tree1``, ``convs.0``); modules with several inputs
+    or outputs, or called between other operations, are opened and their parts become nodes;
+    functional ops are nodes (merges: Add / Mul / Cat with every input named)."""
+
+    def __init__(self, imp: Importer, prefix: tuple, nodes: list, src, res, why: NotNested):
+        self.imp, self.g, self.prefix, self.why = imp, imp.g, prefix, why
+        self.nodes = [n for n in nodes if n in self.g.tensor or n.op == "call_module"]
+        self.src, self.res = src, res
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.tensor_name: dict = {src: INPUT_NAME}  # fx node -> the node name holding its value
+        self.out: list = []
+        module = self.g.modules.get(".".join(prefix)) if prefix else imp.model
+        self.taken = set(module._modules) if module is not None else set()
+        self.used: set = set()
+        self.parser = _Parser(imp, prefix, [])
+
+    # -- names
+    def rel(self, path: tuple) -> str:
+        return ".".join(path[len(self.prefix):])
+
+    def fresh(self, base: str) -> str:
+        base = base.replace(".", "_") or "op"
+        name, k = base, 0
+        while name in self.used or name in self.taken or name == INPUT_NAME or name.isdigit():
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
+
+    def emit(self, item: dict, srcs, name: str | None = None) -> str:
+        item = {k: v for k, v in item.items() if k not in ("_base", "_mod", "_own", "name", "inline")}
+        name = name if name is not None and name not in self.used else self.fresh(
+            (name or item.get("type", "op")).lower())
+        self.used.add(name)
+        item["name"] = name
+        srcs = list(srcs)
+        prev = self.out[-1]["name"] if self.out else INPUT_NAME
+        if srcs != [prev]:
+            item["from"] = srcs[0] if len(srcs) == 1 else srcs
+        self.out.append(item)
+        return name
+
+    def name_of(self, n) -> str:
+        if n not in self.tensor_name:
+            raise ImportRefused(f"'{getattr(n, 'name', n)}' in {self.imp._path_label(self.prefix)} is used before it "
+                                "is computed (or is not a tensor the graph can name)", "", site_of_node(n))
+        return self.tensor_name[n]
+
+    # -- the scopes that become one node
+    def _whole(self) -> dict:
+        """path -> (its nodes, input, output) for each sub-module path that is one node."""
+        paths: dict = {}
+        for n in self.nodes:
+            p = self.imp._path(n)
+            for k in range(len(self.prefix) + 1, len(p) + (0 if n.op == "call_module" else 1)):
+                paths.setdefault(p[:k], []).append(n)
+        whole = {}
+        for path, ns in paths.items():
+            pos = [self.index[n] for n in ns]
+            if pos != list(range(pos[0], pos[0] + len(pos))):
+                continue  # called between other operations: opened
+            inside = set(ns)
+            ins = {a for n in ns for a in _tensor_nodes(n)
+                   if a not in inside and (a in self.g.tensor or a is self.src) and a not in self.g.params}
+            outs = {n for n in ns if n is self.res or any(u not in inside and (u in self.g.tensor or u.op == "call_module")
+                                                           for u in n.users)}
+            if len(ins) == 1 and len(outs) == 1 and ".".join(path) in self.g.modules:
+                whole[path] = (ns, next(iter(ins)), next(iter(outs)))
+        return whole
+
+    # -- building
+    def item(self) -> dict:
+        whole = self._whole()
+        done: set = set()
+        for n in self.nodes:
+            p = self.imp._path(n)
+            top = next((p[:k] for k in range(len(self.prefix) + 1, len(p) + 1) if p[:k] in whole), None)
+            if top is not None and not (n.op == "call_module" and top == p):
+                if top not in done:
+                    done.add(top)
+                    self._scope_node(top, *whole[top])
+                continue
+            if n.op == "call_module":
+                self._module_node(n)
+            else:
+                self._op_node(n)
+        out = self.name_of(self.res)
+        site = self.imp._scope_site(self.prefix) or site_of_node(self.res)
+        d = {"type": "Graph", "nodes": self.out, "_site": site}
+        if not self.out:
+            raise self.why
+        if out != self.out[-1]["name"]:
+            d["output"] = out
+        return d
+
+    def _scope_node(self, path, ns, src, res) -> None:
+        items = self.imp.scope(path, ns, src, res)
+        name = self.name_of(src)
+        if path in self.imp.flat:  # a torch layer subclass: the layer keeps the path, the rest fresh names
+            for it in items:
+                name = self.emit(it, [name], self.rel(path) if it.get("_mod") == ".".join(path) else None)
+        else:
+            item = items[0] if len(items) == 1 and not items[0].get("inline") else \
+                {"type": "Sequential", "body": items, "_site": self.g.site_of_module(".".join(path))}
+            if item.get("type") == "Graph":
+                item.pop("inline", None)
+            name = self.emit(item, [name], self.rel(path))
+        self.tensor_name[res] = name
+
+    def _module_node(self, n) -> None:
+        module = self.g.modules[n.target]
+        if n.target in self.imp.called and _has_state(module):
+            raise ImportRefused(f"'{n.target}' ({type(module).__name__}) is called twice (shared weights): a spec "
+                                "gives every layer its own parameters", "give each place its own module",
+                                site_of_node(n))
+        self.imp.called[n.target] = n
+        ins = [a for a in _tensor_nodes(n) if a in self.g.tensor or a is self.src]
+        item = dict(self.g.leaf_items[n.target])
+        item["_site"] = self.g.site_of_module(n.target) or site_of_node(n)
+        rel = self.rel(tuple(n.target.split(".")))
+        self.tensor_name[n] = self.emit(item, [self.name_of(a) for a in ins], rel)
+
+    def _op_node(self, n) -> None:
+        ins = [a for a in _tensor_nodes(n) if a in self.g.tensor or a is self.src]
+        name = _name_of(n)
+        if n.op == "call_method" and name in R.SHAPE_REFERENCE:
+            ins = ins[:1]
+        site = site_of_node(n)
+        if name in ("chunk", "split", "tensor_split"):
+            return  # its parts are Slices (getitem below)
+        if n.target is operator.getitem and ins and _name_of(ins[0]) in ("chunk", "split", "tensor_split"):
+            self._part(n, ins[0])
+            return
+        kind = self._merge_kind(n, ins)
+        if kind is not None:
+            self._merge_node(n, kind, ins, site)
+            return
+        if any(a in self.g.params for a in _tensor_nodes(n)):
+            raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)} uses a parameter of the module "
+                                "itself inside a graph; cnnshape holds parameters in layers", "", site)
+        if len(ins) != 1:
+            raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)} takes {len(ins)} tensors and has "
+                                "no merge layer", "", site)
+        u = _Unit(None, [n], n, preds=(ins[0],))
+        own = self.g.own_op_item(n)
+        if own is not None:
+            raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)}: a torch layer's own op inside a "
+                                "graph", "", site)
+        items = self.parser._op_items(u)
+        cur = self.name_of(ins[0])
+        for it in items:
+            cur = self.emit(it, [cur], None if "_base" not in it else it["_base"])
+        self.tensor_name[n] = cur
+
+    def _merge_kind(self, n, ins) -> str | None:
+        target = n.target
+        if n.op == "call_method":
+            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
+                      "sub": operator.sub, "sub_": operator.isub}.get(target)
+        kind = R.MERGES.get(target)
+        if kind == "cat" or (kind is not None and len(ins) >= 2):
+            return kind
+        return None
+
+    def _merge_node(self, n, kind, ins, site) -> None:
+        names = [self.name_of(a) for a in ins]
+        base = _op_name(n)
+        if kind == "sub":
+            neg = self.emit({"type": "Multiply", "value": -1.0, "_site": site}, [names[1]], "neg")
+            names = [names[0], neg]
+            kind = "add"
+        if kind == "cat":
+            dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+            rank = len(self.g.shape(n) or ()) or None
+            item = {"type": "Cat", "_site": site}
+            if rank is not None:
+                dim = dim % rank
+            if dim != 1:
+                item["dim"] = dim
+            if len(names) == 1:
+                self.tensor_name[n] = names[0]
+                return
+        else:
+            item = {"type": {"add": "Add", "mul": "Mul"}[kind], "_site": site}
+        self.tensor_name[n] = self.emit(item, names, base)
+
+    def _part(self, n, split) -> None:
+        parts = self.g.value.get(split)
+        i = n.args[1]
+        x = self.g.shape(_tensor_nodes(split)[0])
+        if not isinstance(parts, list) or x is None or not isinstance(i, int):
+            raise ImportRefused(f"'{n.name}': a part of a split whose sizes are unknown", "", site_of_node(n))
+        dim = next((d for d in range(1, len(x)) if parts[0].shape[d] != x[d]), None)
+        src = self.name_of(_tensor_nodes(split)[0])
+        if dim is None:
+            self.tensor_name[n] = src
+            return
+        start = sum(int(q.shape[dim]) for q in parts[:i])
+        item = {"type": "Slice", "dim": dim, "start": start, "length": int(parts[i].shape[dim]),
+                "_site": site_of_node(n)}
+        self.tensor_name[n] = self.emit(item, [src], "slice")
+
+
+INPUT_NAME = "x"
 
 
 # ---------------------------------------------------------------------------- finishing
@@ -1180,6 +1576,8 @@ def finish(items: list, table: dict, path: tuple) -> list:
         p = path + (i,)
         if site is not None:
             table[p] = (site.line, site.column)
+        if isinstance(it.get("nodes"), list):
+            it["nodes"] = finish(it["nodes"], table, p + ("nodes",))
         for k in ("body", "shortcut", "after", "gate"):
             if isinstance(it.get(k), list):
                 it[k] = finish(it[k], table, p + (k,))

@@ -356,8 +356,70 @@ method_rule(("to",), ("self", "*rest"))(_identity)
 function_rule((torch.clone,), ("input",))(_identity)
 
 
+# ------------------------------------------------------------------ constants
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _scalar(call: Call, divide: bool = False):
+    """x * c, c * x, x / c (NFNet's alpha, a distilled head's (a + b) / 2): a Multiply."""
+    a, b = call.arg("input"), call.arg("other")
+    if _number(b) and not _number(a):
+        c = b
+    elif _number(a) and not _number(b) and not divide:
+        c = a
+    else:
+        return None
+    if divide:
+        if c == 0:
+            return None
+        c = 1.0 / c
+    return [{"type": "Multiply", "value": float(c)}]
+
+
+function_rule((operator.mul, operator.imul, torch.mul), ("input", "other"))(_scalar)
+method_rule(("mul", "mul_"), ("input", "other"))(_scalar)
+function_rule((operator.truediv, operator.itruediv, torch.div), ("input", "other"))(
+    lambda call: _scalar(call, divide=True))
+method_rule(("div", "div_"), ("input", "other"))(lambda call: _scalar(call, divide=True))
+function_rule((operator.neg, torch.neg), ("input",))(lambda call: [{"type": "Multiply", "value": -1.0}])
+method_rule(("neg",), ("input",))(lambda call: [{"type": "Multiply", "value": -1.0}])
+
+
+# ------------------------------------------------------------------ indexing
+@function_rule((operator.getitem,), ("input", "index"))
+def _index(call: Call):
+    """``x[:, :c]``, ``x[:, a:b, :, :]``, ``x[..., a:b]``: a Slice of one axis (nothing when
+    every axis is kept whole); other indexing (steps, integers, tensors) has no layer."""
+    shape, idx = (call.ins[0] if call.ins else None), call.arg("index")
+    if shape is None:
+        return None
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if sum(1 for i in idx if i is Ellipsis) > 1 or not all(isinstance(i, slice) or i is Ellipsis for i in idx):
+        return None
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (len(shape) - len(idx) + 1) + idx[k + 1:]
+    if len(idx) > len(shape):
+        return None
+    cut = []
+    for dim, (sl, size) in enumerate(zip(idx, shape)):
+        start, stop, step = sl.indices(size)
+        if step != 1:
+            return None
+        if (start, stop) != (0, size):
+            cut.append((dim, start, stop - start))
+    if not cut:
+        return []
+    if len(cut) > 1 or cut[0][0] == 0 or cut[0][2] < 1:
+        return None
+    dim, start, length = cut[0]
+    return [{"type": "Slice", "dim": dim, "start": start, "length": length}]
+
+
 # ------------------------------------------------------------------ merges (blocks)
 merge_rule((operator.add, operator.iadd, torch.add), "add")
+merge_rule((operator.sub, operator.isub, torch.sub), "sub")
 merge_rule((operator.mul, operator.imul, torch.mul), "mul")
 merge_rule((torch.cat, torch.concat, getattr(torch, "concatenate", None)), "cat")
 MERGES.pop(None, None)

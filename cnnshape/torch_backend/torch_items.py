@@ -74,6 +74,21 @@ def _layer_class(child):
     return None
 
 
+def torch_base_class(module):
+    """The layer class of the torch.nn layer that ``module``'s class extends when its own
+    class is no layer type (timm's BatchNormAct2d is a BatchNorm2d, its LayerNorm2d a
+    LayerNorm, its Linear a Linear); None otherwise."""
+    from torch import nn
+
+    if _layer_class(module) is not None:
+        return None
+    for c in type(module).__mro__[1:]:
+        cls = LAYER_TYPES.get(c.__name__)
+        if cls is not None and not cls.is_block and getattr(nn, c.__name__, None) is c:
+            return cls
+    return None
+
+
 def _stores_kernel_as_stride(cls, kernel_size) -> bool:
     """True when ``cls(kernel_size)`` keeps ``stride`` equal to the kernel (MaxPool, AvgPool),
     False when it keeps None (LPPool): only then is a stride equal to the kernel a default."""
@@ -83,11 +98,12 @@ def _stores_kernel_as_stride(cls, kernel_size) -> bool:
         return False
 
 
-def _leaf(where: str, child, keep_inputs: bool = False) -> dict:
+def _leaf(where: str, child, keep_inputs: bool = False, cls=None) -> dict:
+    """The item of a leaf module (``cls``: read it as that layer type, e.g. its torch base)."""
     from torch import nn
 
     type_name = type(child).__name__
-    cls = _layer_class(child)
+    cls = cls or _layer_class(child)
     if cls is None:
         if isinstance(child, nn.Sequential):
             raise CnnshapeError(f"child '{where}' is a {type_name}, a subclass of nn.Sequential with its own "
