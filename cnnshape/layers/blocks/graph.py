@@ -248,21 +248,7 @@ class Graph(Block):
             if not getattr(node, "is_merge", False):
                 env[r.name] = sizer.row(r, ins[0])
                 continue
-            if any(len(i.shape) != len(ins[0].shape) for i in ins):
-                raise SizeUnknown(f"{node.type} '{r.path}' merges tensors of different ranks")
-            if node.type == "Cat":
-                a = node.axis(ins[0].shape)
-                if any(i.dim == a for i in ins):
-                    raise SizeUnknown(f"Cat '{r.path}' concatenates along the axis that depends on the input size")
-                merged = sizer.equal(ins, dims=[d for d in range(len(ins[0].shape)) if d != a])
-            elif node.type == "Mul" and len({i.shape for i in ins}) != 1:
-                full = [i for i in ins if tuple(i.shape) == tuple(r.output)]
-                if not full or any(i.dim != full[0].dim or i.pieces != full[0].pieces for i in ins
-                                   if tuple(i.shape) != tuple(r.output)):
-                    raise SizeUnknown(f"Mul '{r.path}' broadcasts a gate whose size depends on the input size")
-                merged = full[0]
-            else:
-                merged = sizer.equal(ins)
+            merged = _merged_sizes(r, node, ins, sizer)
             env[r.name] = State(merged.pieces, merged.dim, tuple(r.output), merged.merged)
         # nodes the output does not read still run: the sizes where they fail fail the block
         out = env[self.out_name()]
@@ -371,3 +357,22 @@ class Graph(Block):
         return [(path + ("nodes", j), x, child_row(row, j), f"{label}.{item_name(x, j)}", None)
                 for j, x in enumerate(nodes)]
 
+
+def _merged_sizes(r, node, ins, sizer):
+    """The sizes at which the merge node ``node`` (row ``r``) can merge the states ``ins``."""
+    from ...rules import SizeUnknown
+
+    if any(len(i.shape) != len(ins[0].shape) for i in ins):
+        raise SizeUnknown(f"{node.type} '{r.path}' merges tensors of different ranks")
+    if node.type == "Cat":
+        a = node.axis(ins[0].shape)
+        if any(i.dim == a for i in ins):
+            raise SizeUnknown(f"Cat '{r.path}' concatenates along the axis that depends on the input size")
+        return sizer.equal(ins, dims=[d for d in range(len(ins[0].shape)) if d != a])
+    if node.type == "Mul" and len({i.shape for i in ins}) != 1:
+        full = [i for i in ins if tuple(i.shape) == tuple(r.output)]
+        if not full or any(i.dim != full[0].dim or i.pieces != full[0].pieces for i in ins
+                           if tuple(i.shape) != tuple(r.output)):
+            raise SizeUnknown(f"Mul '{r.path}' broadcasts a gate whose size depends on the input size")
+        return full[0]
+    return sizer.equal(ins)
