@@ -141,6 +141,19 @@ def same_padding(kernel_size: int, dilation: int = 1) -> tuple[int, int]:
     return left, total - left
 
 
+def tf_same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of TensorFlow's "SAME" (timm's ``pad_same``) for an input of
+    ``size``: the output is ``ceil(size / stride)``, the total padding
+    ``max((out-1)*stride + dilation*(kernel_size-1) + 1 - size, 0)``, the odd pixel after.
+
+    >>> tf_same_padding(7, 3, 2), tf_same_padding(8, 3, 2), tf_same_padding(5, 1, 2)
+    ((1, 1), (0, 1), (0, 0))
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective_kernel(kernel_size, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
 def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
     """The [start, end) windows torch's adaptive pooling uses along one axis.
 

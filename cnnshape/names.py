@@ -23,8 +23,6 @@ register_load_state_dict_pre_hook register_module register_parameter
 register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
 set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
 """.split())
-#: attributes cnnshape's block modules add (Residual's layer_scale parameter)
-BLOCK_ATTRIBUTES = frozenset({"layer_scale"})
 #: Unicode categories never allowed in a name: control, format, surrogate, unassigned
 #: (non-characters such as U+FFFE), line and paragraph separators
 _UNSHOWABLE = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
@@ -47,7 +45,7 @@ def name_problem(name: str, container: str = "nn.Module") -> tuple[str, str] | N
     if bad is not None:
         return (f"layer name {_quoted(name)} contains the control or invisible character U+{ord(bad):04X} "
                 f"({unicodedata.name(bad, 'a control character')})", "use letters, digits, '-' and '_'")
-    if name in RESERVED_NAMES or (container != "nn.Sequential" and name in BLOCK_ATTRIBUTES):
+    if name in RESERVED_NAMES:  # a block's own attributes (Residual's layer scale) are the block's check
         return (f"layer name '{name}' clashes with the {container} attribute '{name}' (torch refuses such "
                 "a child)", f"rename it, e.g. {name}_layer")
     if name.startswith("_"):

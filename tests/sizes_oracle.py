@@ -134,6 +134,11 @@ def _module(d: dict, x: torch.Tensor):
     t = d["type"]
     if t in ("Slice", "Multiply", "SpaceToDepth"):
         return _Fn(d)
+    from .timm_ref import ref_module
+
+    ref = ref_module(d, tuple(x.shape[1:]))
+    if ref is not None:
+        return ref
     try:
         cls = module_class(t)
     except AttributeError:

@@ -41,6 +41,10 @@ def _timm_module(d: dict, shape):
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k not in ("type", "name", "trainable")}
     typ = d["type"]
     c = shape[0]
+    if typ.endswith("2dSame"):
+        from .timm_ref import same_module
+
+        return same_module(d, shape)
     if typ in ("StdConv2d", "ScaledStdConv2d"):
         cls = StdConv2d if typ == "StdConv2d" else ScaledStdConv2d
         kw.pop("in_channels", None)
@@ -65,6 +69,10 @@ def _timm_module(d: dict, shape):
         return (SimpleNorm2d if typ == "SimpleNorm2d" else RmsNorm2d)(**kw)
     if typ == "StarReLU":
         return StarReLU(**kw)
+    if typ == "SquaredReLU":
+        from timm.models.metaformer import SquaredReLU
+
+        return SquaredReLU(**kw)
     if typ == "LearnableAffineBlock":
         return LearnableAffineBlock(**kw)
     if typ == "SpaceToDepth":
@@ -79,7 +87,7 @@ def _timm_module(d: dict, shape):
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
-         "GammaAct", "RmsNorm2d")
+         "GammaAct", "RmsNorm2d", "SquaredReLU")
 
 
 @st.composite
@@ -147,6 +155,8 @@ def layer_case(draw, typ: str):
         shape = [c, h, w]
         if draw(st.booleans()):
             d["affine"] = draw(st.booleans())
+    elif typ == "SquaredReLU":
+        shape = draw(st.sampled_from([[c, h, w], [c], [c, h]]))
     elif typ == "GammaAct":
         d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
                  gamma=draw(st.sampled_from([1.0, 1.7139])))
@@ -369,3 +379,23 @@ def test_merges_outside_a_graph_are_refused_clearly():
     for t in ("Add", "Mul", "Cat"):
         r = check({"input": [2, 4, 4], "layers": [t]})
         assert not r.ok and "Graph" in r.errors[0].message and r.errors[0].hint
+
+
+def test_exported_file_is_self_contained():
+    """``cnnshape export --to python`` copies the module-level helpers the timm layer classes
+    use (StdConv2d's ``_get_padding`` / ``_pair``, EvoNorm2dS0's ``_group_std``, GammaAct's
+    ``_GAMMA_ACTS``): the file runs alone and equals the compiled spec."""
+    from cnnshape.spec import load
+    from cnnshape.torch_backend.export import export_python
+
+    spec = {"input": [4, 8, 8], "batch": 2, "layers": [
+        {"type": "StdConv2d", "out_channels": 4, "kernel_size": 3}, {"type": "ScaledStdConv2d", "out_channels": 4,
+                                                                    "kernel_size": 3, "stride": 2},
+        {"type": "EvoNorm2dS0", "groups": 2}, {"type": "GammaAct", "act_type": "silu", "gamma": 1.5}]}
+    ns: dict = {"__name__": "exported"}
+    exec(compile(export_python(load(spec)), "exported.py", "exec"), ns)  # noqa: S102 - our own generated code
+    net, ours = ns["Net"]().eval(), randomise(build(spec)).eval()
+    ns["load_sequential_state"](net, ours.state_dict())
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(net(x), ours(x), atol=1e-6)

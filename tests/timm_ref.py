@@ -55,3 +55,51 @@ def assert_same(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor, *,
         a, b = ours(x), ref(x)
     assert a.shape == b.shape, (a.shape, b.shape)
     assert torch.allclose(a, b, atol=atol, rtol=1e-5), (a - b).abs().max().item()
+
+
+def same_module(d: dict, shape):
+    """timm's own module for layer dict ``d`` on input ``shape``."""
+    timm()
+    from timm.layers import Conv2dSame, ScaledStdConv2dSame, StdConv2dSame
+    from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
+
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k not in ("type", "name", "trainable")}
+    typ = d["type"]
+    if typ.endswith("Pool2dSame"):
+        kw.setdefault("stride", kw["kernel_size"])  # timm's own default (None) does not run
+        cls = MaxPool2dSame if typ == "MaxPool2dSame" else AvgPool2dSame
+        return cls(kw.pop("kernel_size"), **kw)
+    cls = {"Conv2dSame": Conv2dSame, "StdConv2dSame": StdConv2dSame, "ScaledStdConv2dSame": ScaledStdConv2dSame}[typ]
+    c_in = kw.pop("in_channels", shape[0])
+    return cls(c_in, kw.pop("out_channels"), kw.pop("kernel_size"), **kw)
+
+
+def ref_module(d: dict, shape):
+    """timm's module for the layer types built here (None for the others)."""
+    if d["type"] in ("Conv2dSame", "StdConv2dSame", "ScaledStdConv2dSame", "MaxPool2dSame", "AvgPool2dSame"):
+        return same_module(d, shape)
+    if d["type"] in ("SplitAttn", "SelectiveKernel"):
+        return attn_module(d, shape)
+    if d["type"] == "MixedConv2d":
+        timm()
+        from timm.layers.mixed_conv2d import MixedConv2d
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        c_in = kw.pop("in_channels", shape[0])
+        return MixedConv2d(c_in, kw.pop("out_channels"), **kw)
+    return None
+
+
+def attn_module(d: dict, shape):
+    """timm's ``SplitAttn`` / ``SelectiveKernel`` for layer dict ``d`` on input ``shape``."""
+    timm()
+    from timm.layers import SelectiveKernel, SplitAttn
+
+    kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+    c_in = kw.pop("in_channels", shape[0])
+    if d["type"] == "SplitAttn":
+        if kw.get("norm_layer"):
+            kw["norm_layer"] = torch.nn.BatchNorm2d
+        kw["act_layer"] = getattr(torch.nn, kw.get("act_layer", "ReLU"))
+        return SplitAttn(c_in, **kw)
+    return SelectiveKernel(c_in, **kw)

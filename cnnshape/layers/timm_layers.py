@@ -101,6 +101,13 @@ class LayerScale2d(_ChannelParam):
     rank = 2
     dim = Arg("int", None, "Channels C; inferred from the input when omitted.", ge=1, nullable=True)
     init_values = Arg("float", 1e-5, "Initial value of every gamma.")
+    flat = Arg("bool", True, "gamma stored as [dim] (timm.layers.LayerScale2d); false: as [dim, 1, 1] "
+               "(FastViT's own LayerScale2d).")
+
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        gamma = getattr(module, "gamma", None)
+        return {"flat": gamma.dim() == 1} if gamma is not None else {}
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         self.expect_rank(shape, (3,), INPUT_LAYOUT[2])
@@ -156,6 +163,23 @@ class StarReLU(_ScalarAffine):
         """relu's output (for the input's gradient) and its square (for scale's)."""
         n = _n(batch, shape)
         return (Saved("new", n, when="input"), Saved("new", n, when="params"))
+
+
+@register
+class SquaredReLU(_Timm):
+    """timm MetaFormer's ``SquaredReLU`` (CAFormer / ConvFormer heads): ``relu(x) ** 2`` (child
+    ``relu`` has no parameters). Shape unchanged; no parameters."""
+
+    torch_module = "SquaredReLU"
+    pointwise = True
+    inplace = Arg("bool", False, "Let the relu overwrite its input.")
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        return Inference(shape)
+
+    def saved(self, shape, out, batch):
+        """relu's output (relu's and the square's backward both read it)."""
+        return (Saved("new", _n(batch, shape)),)
 
 
 @register
@@ -290,11 +314,24 @@ class ScaledStdConv2d(_StdConv):
 
     @classmethod
     def values_from_torch(cls, module) -> dict:
-        """timm keeps ``scale = gamma / sqrt(fan_in)``, not gamma."""
-        scale, weight = getattr(module, "scale", None), getattr(module, "weight", None)
-        if not isinstance(scale, float) or weight is None or weight.dim() < 2:
+        """timm keeps ``gamma`` only inside ``scale = gamma / sqrt(fan_in)``: the shortest
+        gamma whose scale is that float exactly."""
+        scale = getattr(module, "scale", None)
+        weight = getattr(module, "weight", None)
+        if not isinstance(scale, float) or weight is None:
             return {}
-        return {"gamma": float(f"{scale * weight[0].numel() ** 0.5:.12g}")}
+        import math
+
+        fan_in = weight[0].numel()
+        g = scale * fan_in ** 0.5
+        lo = hi = g
+        near = [g]
+        for _ in range(4):  # a few floats either side: gamma * fan_in**-0.5 rounds
+            lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+            near += [lo, hi]
+        candidates = [float(f"{g:.{digits}g}") for digits in range(6, 18)] + near
+        exact = [c for c in candidates if c * fan_in ** -0.5 == scale]
+        return {"gamma": exact[0] if exact else g}
 
     def infer(self, shape: Shape, batch: int) -> Inference:
         inf = super().infer(shape, batch)

@@ -89,11 +89,55 @@ def _block_sources(needs: set) -> list[str]:
         needs = needs | {"Inline"}
         out += [inspect.getsource(modules.Inline), "", "",
                 inspect.getsource(modules._adopt), "", "", inspect.getsource(modules._run), "", ""]
-    for name in sorted(needs - {"OrderedDict", "Inline"}):
+    classes = [n for n in sorted(needs - {"OrderedDict", "Inline"})
+               if getattr(modules, n, None) is not None or getattr(layer_modules, n, None) is not None]
+    helpers = _layer_module_helpers(layer_modules, [n for n in classes if getattr(modules, n, None) is None])
+    for text in helpers:
+        out += text.splitlines() + ["", ""]
+    for name in classes:
         cls = getattr(modules, name, None) or getattr(layer_modules, name, None)
-        if cls is not None:
-            out += inspect.getsource(cls).splitlines() + ["", ""]
+        out += inspect.getsource(cls).splitlines() + ["", ""]
     return out
+
+
+def _layer_module_helpers(layer_modules, names: list[str]) -> list[str]:
+    """Source of the module-level helpers (functions, constants, other classes) of
+    layer_modules.py that the classes ``names`` use, directly or through each other, in file
+    order: an exported file copies a class's source, so it needs those too (StdConv2d's
+    ``_get_padding``, GammaAct's ``_GAMMA_ACTS``, MixedConv2d's ``Conv2dSame``)."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(layer_modules)
+    tree = ast.parse(source)
+    defs: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    defs[t.id] = node
+    wanted: set[str] = set()
+    todo = [defs[n] for n in names if n in defs]
+    while todo:
+        for sub in ast.walk(todo.pop()):
+            ref = sub.id if isinstance(sub, ast.Name) else None
+            if ref in defs and ref not in wanted and ref not in names:
+                wanted.add(ref)
+                todo.append(defs[ref])
+    return [ast.get_source_segment(source, node) for node in tree.body
+            if any(n in wanted for n in _names_of(node))]
+
+
+def _names_of(node) -> list[str]:
+    import ast
+
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return []
 
 
 def _target(sub: str, attr: str) -> str:

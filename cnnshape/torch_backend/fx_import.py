@@ -594,7 +594,7 @@ class Importer:
         self._check_uncalled(nodes)
         src = [n for n in self.g.nodes if n.op == "placeholder"][0]
         items = self.scope((), nodes, src, res)
-        if len(items) == 1 and items[0].get("type") == "Graph":
+        if len(items) == 1 and items[0].pop("_whole_scope", False):
             items[0]["inline"] = True  # the model's own children: keys without a prefix
         return items
 
@@ -725,8 +725,8 @@ class Importer:
 
     def scope_item(self, u: _Unit, items: list) -> dict:
         prefix = u.prefix
-        if len(items) == 1 and items[0].get("type") == "Graph":
-            return {**items[0], "name": prefix[-1]}
+        if len(items) == 1 and items[0].get("_whole_scope"):  # the scope itself became a Graph
+            return {**{k: v for k, v in items[0].items() if k != "_whole_scope"}, "name": prefix[-1]}
         name = prefix[-1]
         site = self._scope_site(prefix)
         merges = [x for x in items if x.get("type") in MERGE_BLOCKS and x.get("inline")]
@@ -1445,7 +1445,7 @@ class GraphScope:
                 self._op_node(n)
         out = self.name_of(self.res)
         site = self.imp._scope_site(self.prefix) or site_of_node(self.res)
-        d = {"type": "Graph", "nodes": self.out, "_site": site}
+        d = {"type": "Graph", "nodes": self.out, "_site": site, "_whole_scope": True}
         if not self.out:
             raise self.why
         if out != self.out[-1]["name"]:
@@ -1459,11 +1459,9 @@ class GraphScope:
             for it in items:
                 name = self.emit(it, [name], self.rel(path) if it.get("_mod") == ".".join(path) else None)
         else:
-            item = items[0] if len(items) == 1 and not items[0].get("inline") else \
-                {"type": "Sequential", "body": items, "_site": self.g.site_of_module(".".join(path))}
-            if item.get("type") == "Graph":
-                item.pop("inline", None)
-            name = self.emit(item, [name], self.rel(path))
+            u = _Unit(path[-1], ns, res, scope=True)
+            u.prefix = path
+            name = self.emit(self.imp.scope_item(u, items), [name], self.rel(path))
         self.tensor_name[res] = name
 
     def _module_node(self, n) -> None:
@@ -1569,10 +1567,10 @@ def finish(items: list, table: dict, path: tuple) -> list:
     resolve leftovers (identities, getitems, unused scale markers)."""
     out = []
     for i, it in enumerate([x for x in items if x.get("type") != "_identity"]):
-        it = dict(it)
-        site = it.pop("_site", None)
+        site = it.get("_site")
         if it.get("type", "").startswith("_"):
             raise ImportRefused(f"an operation ({it['type'][1:]}) where cnnshape cannot place it", "", site)
+        it = {k: v for k, v in it.items() if not k.startswith("_")}
         p = path + (i,)
         if site is not None:
             table[p] = (site.line, site.column)

@@ -223,12 +223,18 @@ def _mean(call: Call):
     dims = [dims] if isinstance(dims, int) else list(dims)
     n = len(shape)
     dims = sorted(d % n for d in dims)
-    if n < 3 or dims != list(range(2, n)):
+    if n < 3 or n > 5:
         return None
-    items = [{"type": f"AdaptiveAvgPool{n - 2}d", "output_size": 1}]
-    if not call.arg("keepdim", False):
-        items.append({"type": "Flatten"})
-    return items
+    pool = {"type": f"AdaptiveAvgPool{n - 2}d", "output_size": 1}
+    keep = call.arg("keepdim", False)
+    if dims == list(range(2, n)):  # channels first
+        return [pool] if keep else [pool, {"type": "Flatten"}]
+    if dims == list(range(1, n - 1)):  # channels last ([N, H, W, C], timm's NHWC heads)
+        first = [0, n - 1, *range(1, n - 1)]
+        back = [0, *range(2, n), 1]
+        return [{"type": "Permute", "dims": first}, pool] + \
+            ([{"type": "Permute", "dims": back}] if keep else [{"type": "Flatten"}])
+    return None
 
 
 function_rule((torch.mean,), ("input", "dim", "keepdim"))(_mean)
@@ -377,6 +383,14 @@ def _scalar(call: Call, divide: bool = False):
     return [{"type": "Multiply", "value": float(c)}]
 
 
+def _plus_zero(call: Call):
+    """0 + x, x + 0 (a sum started at 0, as timm's MobileOne block does): nothing."""
+    a, b = call.arg("input"), call.arg("other")
+    return [] if (_number(a) and a == 0) or (_number(b) and b == 0) else None
+
+
+function_rule((operator.add, operator.iadd, torch.add), ("input", "other"))(_plus_zero)
+method_rule(("add", "add_"), ("input", "other"))(_plus_zero)
 function_rule((operator.mul, operator.imul, torch.mul), ("input", "other"))(_scalar)
 method_rule(("mul", "mul_"), ("input", "other"))(_scalar)
 function_rule((operator.truediv, operator.itruediv, torch.div), ("input", "other"))(

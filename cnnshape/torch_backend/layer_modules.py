@@ -127,10 +127,10 @@ class LayerScale(nn.Module):
 class LayerScale2d(nn.Module):
     """``x * gamma`` per channel of ``(N, C, H, W)`` (``gamma``: ``[dim]``), as ``timm.layers.LayerScale2d``."""
 
-    def __init__(self, dim, init_values=1e-5, inplace=False):
+    def __init__(self, dim, init_values=1e-5, inplace=False, flat=True):
         super().__init__()
         self.inplace = inplace
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+        self.gamma = nn.Parameter(torch.full((dim,) if flat else (dim, 1, 1), float(init_values)))
 
     def forward(self, x):
         gamma = self.gamma.view(1, -1, 1, 1)
@@ -148,6 +148,17 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return x * self.scale.view(self.shape)
+
+
+class SquaredReLU(nn.Module):
+    """``relu(x) ** 2``, as timm's MetaFormer ``SquaredReLU``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        return torch.square(self.relu(x))
 
 
 class StarReLU(nn.Module):
@@ -386,3 +397,261 @@ class RmsNorm2d(nn.Module):
         if self.weight is not None:
             x = x * self.weight.reshape(1, -1, 1, 1)
         return x
+
+
+# ------------------------------------------------------------------ TF "SAME" padding (timm's *Same)
+# Each pads its input as timm's ``pad_same`` does (the total ``max((ceil(n/s)-1)*s + d*(k-1) + 1 - n, 0)``
+# per axis, the odd pixel after), inline so that an exported file needs no helper.
+
+class Conv2dSame(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding computed from each input's size, as
+    ``timm.layers.Conv2dSame`` (F.pad, then a convolution without padding)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups, bias)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads)
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+
+
+class StdConv2dSame(nn.Conv2d):
+    """``StdConv2d`` with TensorFlow "SAME" padding, as ``timm.layers.StdConv2dSame``: static
+    (the convolution's own symmetric padding) when the stride is 1 and ``dilation*(k-1)`` even,
+    else F.pad per input size."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=False,
+                 eps=1e-6):
+        k, s, d = (tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in (kernel_size, stride, dilation))
+        static = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d))
+        padding = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if static else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, bias=bias)
+        self.same_pad = not static
+        self.eps = eps
+
+    def forward(self, x):
+        if self.same_pad:
+            pads = []
+            for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+                total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          training=True, momentum=0., eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ScaledStdConv2dSame(nn.Conv2d):
+    """``ScaledStdConv2d`` with TensorFlow "SAME" padding, as ``timm.layers.ScaledStdConv2dSame``
+    (NFNet ``dm_nfnet_*``): static when the stride is 1 and ``dilation*(k-1)`` even, else F.pad."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=True,
+                 gamma=1.0, eps=1e-6, gain_init=1.0):
+        k, s, d = (tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in (kernel_size, stride, dilation))
+        static = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d))
+        padding = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if static else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, bias=bias)
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.same_pad = not static
+        self.eps = eps
+        self.gain = nn.Parameter(torch.full((self.out_channels, 1, 1, 1), float(gain_init)))
+
+    def forward(self, x):
+        if self.same_pad:
+            pads = []
+            for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+                total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                                          weight=(self.gain * self.scale).view(-1), training=True, momentum=0.,
+                                          eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """MaxPool2d with TensorFlow "SAME" padding (``-inf``), as ``timm.layers.MaxPool2dSame``."""
+
+    def __init__(self, kernel_size, stride=None, dilation=1, ceil_mode=False):
+        kernel_size = tuple(kernel_size) if isinstance(kernel_size, (list, tuple)) else (kernel_size, kernel_size)
+        stride = kernel_size if stride is None else stride
+        stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
+        dilation = tuple(dilation) if isinstance(dilation, (list, tuple)) else (dilation, dilation)
+        super().__init__(kernel_size, stride, (0, 0), dilation, ceil_mode)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads, value=-float("inf"))
+        return nn.functional.max_pool2d(x, self.kernel_size, self.stride, (0, 0), self.dilation, self.ceil_mode)
+
+
+class AvgPool2dSame(nn.AvgPool2d):
+    """AvgPool2d with TensorFlow "SAME" padding (zeros, always counted), as
+    ``timm.layers.AvgPool2dSame``."""
+
+    def __init__(self, kernel_size, stride=None, ceil_mode=False, count_include_pad=True):
+        kernel_size = tuple(kernel_size) if isinstance(kernel_size, (list, tuple)) else (kernel_size, kernel_size)
+        stride = kernel_size if stride is None else stride
+        stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
+        super().__init__(kernel_size, stride, (0, 0), ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        pads = []
+        for n, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        x = nn.functional.pad(x, pads)
+        return nn.functional.avg_pool2d(x, self.kernel_size, self.stride, (0, 0), self.ceil_mode,
+                                        self.count_include_pad)
+
+
+# ------------------------------------------------------------------ split attention (ResNeSt), selective kernel (SKNet)
+class SplitAttn(nn.Module):
+    """timm's ``SplitAttn`` (ResNeSt's split attention), same children and arithmetic: ``conv``
+    (``radix`` splits of ``out_channels``, grouped ``groups * radix``), ``bn0``, ``act0``, a
+    global average of the splits' sum, ``fc1``, ``bn1``, ``act1``, ``fc2``, a softmax across the
+    splits (sigmoid for radix 1), the splits summed with those weights. ``norm_layer``:
+    ``"BatchNorm2d"`` or None (Identity); ``act_layer``: a torch.nn activation's name."""
+
+    def __init__(self, in_channels, out_channels=None, kernel_size=3, stride=1, padding=None, dilation=1, groups=1,
+                 bias=False, radix=2, rd_ratio=0.25, rd_channels=None, rd_divisor=8, act_layer="ReLU",
+                 norm_layer=None):
+        super().__init__()
+        out_channels = out_channels or in_channels
+        self.radix = radix
+        self.cardinality = groups
+        mid_chs = out_channels * radix
+        if rd_channels is None:  # timm's make_divisible(in_channels * radix * rd_ratio, min_value=32)
+            v = in_channels * radix * rd_ratio
+            attn_chs = max(32, int(v + rd_divisor / 2) // rd_divisor * rd_divisor)
+            attn_chs += rd_divisor if attn_chs < 0.9 * v else 0
+        else:
+            attn_chs = rd_channels * radix
+        padding = kernel_size // 2 if padding is None else padding
+        act = getattr(nn, act_layer)
+        self.conv = nn.Conv2d(in_channels, mid_chs, kernel_size, stride, padding, dilation, groups=groups * radix,
+                              bias=bias)
+        self.bn0 = nn.BatchNorm2d(mid_chs) if norm_layer else nn.Identity()
+        self.act0 = act(inplace=True)
+        self.fc1 = nn.Conv2d(out_channels, attn_chs, 1, groups=groups)
+        self.bn1 = nn.BatchNorm2d(attn_chs) if norm_layer else nn.Identity()
+        self.act1 = act(inplace=True)
+        self.fc2 = nn.Conv2d(attn_chs, mid_chs, 1, groups=groups)
+
+    def forward(self, x):
+        x = self.act0(self.bn0(self.conv(x)))
+        B, RC, H, W = x.shape
+        if self.radix > 1:
+            x = x.reshape((B, self.radix, RC // self.radix, H, W))
+            x_gap = x.sum(dim=1)
+        else:
+            x_gap = x
+        x_gap = self.act1(self.bn1(self.fc1(x_gap.mean((2, 3), keepdim=True))))
+        x_attn = self.fc2(x_gap)
+        if self.radix > 1:  # timm's RadixSoftmax
+            x_attn = x_attn.view(B, self.cardinality, self.radix, -1).transpose(1, 2)
+            x_attn = nn.functional.softmax(x_attn, dim=1).reshape(B, -1)
+        else:
+            x_attn = torch.sigmoid(x_attn)
+        x_attn = x_attn.view(B, -1, 1, 1)
+        if self.radix > 1:
+            out = (x * x_attn.reshape((B, self.radix, RC // self.radix, 1, 1))).sum(dim=1)
+        else:
+            out = x * x_attn
+        return out.contiguous()
+
+
+class SelectiveKernel(nn.Module):
+    """timm's ``SelectiveKernel`` (SKNet), same children and arithmetic: ``paths.i`` (``conv``
+    with timm's padding ``((stride-1) + dilation*(k-1)) // 2``, ``bn`` then ReLU), each on its
+    share of the input channels (``split_input``) or on all of them; ``attn`` (``fc_reduce``,
+    ``bn``, ``act``, ``fc_select``) on the global average of the paths' sum; a softmax across
+    the paths weighs them. ``keep_3x3``: every kernel 3x3, a larger one as dilation."""
+
+    def __init__(self, in_channels, out_channels=None, kernel_size=None, stride=1, dilation=1, groups=1,
+                 rd_ratio=1. / 16, rd_channels=None, rd_divisor=8, keep_3x3=True, split_input=True):
+        from collections import OrderedDict
+
+        super().__init__()
+        out_channels = out_channels or in_channels
+        kernel_size = kernel_size or [3, 5]
+        if not isinstance(kernel_size, list):
+            kernel_size = [kernel_size] * 2
+        if keep_3x3:
+            dilation = [dilation * (k - 1) // 2 for k in kernel_size]
+            kernel_size = [3] * len(kernel_size)
+        else:
+            dilation = [dilation] * len(kernel_size)
+        self.num_paths = len(kernel_size)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.split_input = split_input
+        path_in = in_channels // self.num_paths if split_input else in_channels
+        groups = min(out_channels, groups)
+        self.paths = nn.ModuleList([nn.Sequential(OrderedDict([
+            ("conv", nn.Conv2d(path_in, out_channels, k, stride, ((stride - 1) + d * (k - 1)) // 2, d, groups,
+                               bias=False)),
+            ("bn", nn.BatchNorm2d(out_channels)), ("act", nn.ReLU(inplace=True))]))
+            for k, d in zip(kernel_size, dilation)])
+        if not rd_channels:  # timm's make_divisible(out_channels * rd_ratio, divisor=rd_divisor)
+            v = out_channels * rd_ratio
+            rd_channels = max(rd_divisor, int(v + rd_divisor / 2) // rd_divisor * rd_divisor)
+            rd_channels += rd_divisor if rd_channels < 0.9 * v else 0
+        self.attn = nn.Sequential(OrderedDict([
+            ("fc_reduce", nn.Conv2d(out_channels, rd_channels, 1, bias=False)), ("bn", nn.BatchNorm2d(rd_channels)),
+            ("act", nn.ReLU(inplace=True)),
+            ("fc_select", nn.Conv2d(rd_channels, out_channels * self.num_paths, 1, bias=False))]))
+
+    def forward(self, x):
+        if self.split_input:
+            x_split = torch.split(x, self.in_channels // self.num_paths, 1)
+            x_paths = [op(x_split[i]) for i, op in enumerate(self.paths)]
+        else:
+            x_paths = [op(x) for op in self.paths]
+        x = torch.stack(x_paths, dim=1)
+        a = self.attn(x.sum(1).mean((2, 3), keepdim=True))
+        B, C, H, W = a.shape
+        a = torch.softmax(a.view(B, self.num_paths, C // self.num_paths, H, W), dim=1)
+        return torch.sum(x * a, dim=1)
+
+
+# ------------------------------------------------------------------ mixed depthwise convolution (MixNet)
+class MixedConv2d(nn.ModuleDict):
+    """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel (the first
+    group takes the remainder), each convolved with its own kernel (children ``0``, ``1``, ...),
+    the results concatenated. ``padding``: ``""`` timm's ``((stride-1) + dilation*(k-1)) // 2``,
+    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="", dilation=1, depthwise=False,
+                 bias=False):
+        super().__init__()
+        kernel_size = kernel_size if isinstance(kernel_size, list) else [kernel_size]
+        n = len(kernel_size)
+        in_splits = [in_channels // n] * n
+        in_splits[0] += in_channels - sum(in_splits)
+        out_splits = [out_channels // n] * n
+        out_splits[0] += out_channels - sum(out_splits)
+        self.in_channels = sum(in_splits)
+        self.out_channels = sum(out_splits)
+        for idx, (k, in_ch, out_ch) in enumerate(zip(kernel_size, in_splits, out_splits)):
+            groups = in_ch if depthwise else 1
+            if padding == "same" and not (stride == 1 and (dilation * (k - 1)) % 2 == 0):
+                conv = Conv2dSame(in_ch, out_ch, k, stride, dilation, groups, bias)
+            else:
+                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2
+                conv = nn.Conv2d(in_ch, out_ch, k, stride, pad, dilation, groups, bias)
+            self.add_module(str(idx), conv)
+        self.splits = in_splits
+
+    def forward(self, x):
+        x_split = torch.split(x, self.splits, 1)
+        return torch.cat([c(x_split[i]) for i, c in enumerate(self.values())], 1)

@@ -1,0 +1,149 @@
+"""How much of timm the importer covers: every CNN model name of timm, imported with
+``cnnshape import timm:NAME`` (the package's model on the meta device), compiled, loaded with
+timm's own ``state_dict`` (every weight and statistic randomised) strictly, and run
+against timm's model on the same input. Models above --max-params are imported and
+checked only. Results appended as JSON lines (resumable), then a Markdown table family by
+family.
+
+    PYTHONPATH=. python tools/timm_coverage.py run --out /tmp/timm.jsonl [--families resnet dla] [--size 64]
+    PYTHONPATH=. python tools/timm_coverage.py table /tmp/timm.jsonl > docs/timm-coverage.md
+
+timm (test-only) must be installed; nothing here is collected by pytest.
+"""
+
+import argparse
+import json
+import os
+import time
+
+#: timm's CNN families (model modules); the transformers and hybrids are out of scope
+CNN_FAMILIES = (
+    "byobnet", "convmixer", "convnext", "cspnet", "cspnext", "densenet", "dla", "dpn", "efficientnet", "fasternet",
+    "fastvit", "ghostnet", "hardcorenas", "hgnet", "hrnet", "inception_next", "inception_resnet_v2",
+    "inception_v3", "inception_v4", "lcnetv2", "mambaout", "metaformer", "mobilenetv3", "nasnet", "nfnet",
+    "pnasnet", "rdnet", "regnet", "repghost", "repvit", "res2net", "resnest", "resnet", "resnetv2", "rexnet",
+    "selecsls", "senet", "sknet", "starnet", "tresnet", "vgg", "vovnet", "xception", "xception_aligned",
+)
+
+def one(timm, name: str, size: int, max_params: float) -> dict:
+    """Import ``timm:NAME``, check it; when the model has at most ``max_params`` parameters,
+    also compile it, load timm's state_dict strictly and compare outputs."""
+    import torch
+
+    from cnnshape import build
+    from cnnshape.analysis import check
+    from cnnshape.torch_backend.pyload import load_python
+    from tests.timm_ref import randomise
+
+    t0 = time.time()
+
+    def out(status, detail=""):
+        return {"name": name, "status": status, "detail": detail[:400], "size": size,
+                "seconds": round(time.time() - t0, 1)}
+    try:
+        spec = load_python("timm:" + name, (3, size, size))
+    except Exception as e:  # noqa: BLE001 - recorded per model
+        return out("import", f"{type(e).__name__}: {e}".replace("\n", " / "))
+    report = check(spec)
+    if not report.ok:
+        return out("check", f"{report.errors[0].name}: {report.errors[0].message}")
+    if report.totals.params > max_params:
+        return out("imported", f"{report.totals.params} params (not run: above --max-params)")
+    torch.manual_seed(0)
+    ref = randomise(timm.create_model(name)).eval()  # every weight random: a layer scale of 1e-6 hides nothing
+    net = build(report.spec).eval()
+    try:
+        net.load_state_dict(ref.state_dict(), strict=True)
+    except RuntimeError as e:
+        return out("load", str(e).replace("\n", " / "))
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        a, b = net(x), ref(x)
+    if a.shape != b.shape or not torch.allclose(a, b, atol=1e-4, rtol=1e-4):
+        return out("differ", f"max abs diff {(a - b).abs().max().item() if a.shape == b.shape else 'shape'}")
+    return out("ok", f"{report.totals.params} params")
+
+
+def names(timm, families):
+    from timm.models import _registry as r
+
+    return [(r._model_to_module[n], n) for n in timm.list_models() if r._model_to_module[n] in families]
+
+
+def run(args) -> int:
+    import signal
+
+    from tests.timm_ref import timm
+
+    t = timm()
+    done = set()
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            done = {json.loads(line)["name"] for line in f if line.strip()}
+
+    def alarm(signum, frame):
+        raise TimeoutError(f"over {args.timeout} s")
+    signal.signal(signal.SIGALRM, alarm)
+    for family, name in names(t, set(args.families or CNN_FAMILIES)):
+        if name in done or (args.only and name not in args.only):
+            continue
+        for size in (args.size, 128, 224):
+            signal.alarm(args.timeout)
+            try:
+                line = one(t, name, size, args.max_params)
+            except Exception as e:  # noqa: BLE001 - recorded per model
+                line = {"name": name, "status": "crash", "detail": f"{type(e).__name__}: {e}"[:400], "size": size}
+            finally:
+                signal.alarm(0)
+            if not any(w in line["detail"] for w in ("too small", "smaller than", "at least")):
+                break
+        line["family"] = family
+        with open(args.out, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        print(line["status"], name, line["detail"][:150], flush=True)
+    return 0
+
+
+def table(args) -> int:
+    rows: dict = {}
+    with open(args.results) as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                rows.setdefault(d["family"], []).append(d)
+    total = sum(len(v) for v in rows.values())
+    ok = sum(1 for v in rows.values() for d in v if d["status"] == "ok")
+    print("| family | names | weight-exact | not yet: name (what stops it) |")
+    print("|---|---|---|---|")
+    for fam in sorted(rows):
+        v = rows[fam]
+        good = [d for d in v if d["status"] == "ok"]
+        bad = [f"`{d['name']}` ({d['status']}: {short(d['detail'])})" for d in v if d["status"] != "ok"]
+        print(f"| {fam} | {len(v)} | {len(good)} | {'; '.join(bad)} |")
+    print(f"| **all** | **{total}** | **{ok} ({100 * ok / max(total, 1):.1f} %)** | |")
+    return 0
+
+
+def short(text: str) -> str:
+    text = text.replace("|", "/").replace("/work/main/.venv/lib/python3.11/site-packages/", "")
+    return text[:160]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--out", required=True)
+    r.add_argument("--families", nargs="*")
+    r.add_argument("--size", type=int, default=64)
+    r.add_argument("--timeout", type=int, default=300)
+    r.add_argument("--max-params", type=float, default=40e6)
+    r.add_argument("--only", nargs="*")
+    t = sub.add_parser("table")
+    t.add_argument("results")
+    args = ap.parse_args(argv)
+    return run(args) if args.cmd == "run" else table(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
