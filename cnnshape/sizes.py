@@ -70,8 +70,7 @@ class Sizer:
         if layer is None:  # a nested nn.Sequential (branch, multi-layer Repeat copy)
             out = self.rows(row.children, state)
         elif layer.is_block:
-            flow = getattr(layer, "size_flow", None)
-            out = flow(row, state, self) if flow is not None else None
+            out = layer.size_flow(row, state, self)
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")
         else:

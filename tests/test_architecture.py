@@ -167,3 +167,53 @@ def test_the_graph_sees_every_kind_of_import(tmp_path, text, expected):
 def test_the_cycle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _walk():
+    from cnnshape.analysis import Walk
+    from cnnshape.spec import load
+
+    return Walk(load("input: [3]\nlayers: [ReLU]\n"))
+
+
+def _sizer():
+    from cnnshape.sizes import Sizer
+
+    return Sizer(8)
+
+
+def _tracer():
+    from cnnshape.memory import Tracer
+
+    return Tracer(1, "float32", True)
+
+
+def _compiler():
+    from cnnshape.torch_backend.build import Compiler
+
+    return Compiler()
+
+
+def _emitter():
+    from cnnshape.torch_backend.export import Emitter
+
+    return Emitter()
+
+
+@pytest.mark.parametrize("proto, make", [("WalkContext", _walk), ("SizerContext", _sizer),
+                                         ("TracerContext", _tracer), ("ChildCompiler", _compiler),
+                                         ("EmitterContext", _emitter)])
+def test_the_hook_contexts_implement_their_protocols(proto, make):
+    """Each walker hands a block's hooks an object with every member of the protocol that
+    ``cnnshape.layers.hooks`` declares for it (methods callable, attributes present)."""
+    from cnnshape.layers import hooks
+
+    declared = getattr(hooks, proto)
+    methods = {k for k, v in vars(declared).items() if callable(v) and (not k.startswith("_") or k == "__call__")}
+    attrs = set(getattr(declared, "__annotations__", {}))
+    assert methods, proto
+    obj = make()
+    for m in sorted(methods):
+        assert callable(getattr(obj, m, None)), f"{type(obj).__name__} lacks {m}() that {proto} declares"
+    for a in sorted(attrs):
+        assert hasattr(obj, a), f"{type(obj).__name__} has no attribute {a} that {proto} declares"

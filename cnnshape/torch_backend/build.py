@@ -130,7 +130,7 @@ def leaf_class(layer):
     names one (a module torch.nn lacks), else ``torch.nn.<type>``."""
     from torch import nn
 
-    name = getattr(layer, "torch_module", None)
+    name = layer.torch_module
     if name:
         from . import layer_modules
 
@@ -139,7 +139,7 @@ def leaf_class(layer):
 
 
 def is_inline(row) -> bool:
-    return row.layer is not None and getattr(row.layer, "inline", False)
+    return row.layer is not None and row.layer.inline
 
 
 def sequence(rows, child):

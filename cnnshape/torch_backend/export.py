@@ -45,7 +45,7 @@ class Emitter:
                 return f"Inline({layer.export_expr(row, self, depth)})"
             return layer.export_expr(row, self, depth)
         kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
-        name = getattr(layer, "torch_module", None)
+        name = layer.torch_module
         if name:
             self.needs.add(name)
             return f"{name}({kwargs})"

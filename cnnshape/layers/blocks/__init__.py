@@ -19,7 +19,7 @@ from .squeeze import SqueezeExcitation
 from .dense import DenseBlock
 from .graph import Graph
 
-BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if getattr(v, "is_block", False)}
+BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if v.is_block}
 
 __all__ = ["BLOCK_TYPES", "Block", "Concat", "DenseBlock", "Graph", "SqueezeExcitation", "Repeat", "Residual", "Sequential", "apply_overrides",
            "child_names", "union_rf"]
