@@ -21,7 +21,7 @@ from .formulas import RFAxis, prod
 from .layers import Inference, Layer, LayerError
 from .layers.base import KEEP, MIX, Shape, shape_str
 from .limits import MAX_INT
-from .layers.blocks import child_names
+from .layers.blocks import NESTED, child_names
 from .layers.blocks._base import MAX_EXPANDED_ROWS, expanded_rows
 from .spec import Spec
 
@@ -314,7 +314,7 @@ class Walk:
         index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
         row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
-                          sum(r.macs for r in rows), out_rf, None, _sub(dotted, name), tuple(rows))
+                          sum(r.macs for r in rows), out_rf, NESTED, _sub(dotted, name), tuple(rows))
         return out, out_rf, [row]
 
 
@@ -348,7 +348,7 @@ def _check_registered(rows) -> None:
 
 def _registered(rows):
     for r in rows:
-        if r.layer is not None and r.layer.inline:
+        if r.layer.inline:
             yield from _registered(r.children)
         else:
             yield r

@@ -30,7 +30,7 @@ _SEQ_KINDS = ("layers", "branches", "overrides")
 
 def _args(row: LayerReport | None) -> dict[str, Any]:
     """The arguments of a row as written (children excluded: they are rows of their own)."""
-    if row is None or row.layer is None:
+    if row is None:
         return {}
     layer = row.layer
     out = {}

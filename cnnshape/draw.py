@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from .analysis import LayerReport, Report
+from .layers.blocks import NESTED
 from .limits import printable
 
 FONT = 11
@@ -156,8 +157,6 @@ def _arg_text(v) -> str:
 def transition_label(row: LayerReport) -> str:
     """``Conv2d 3x3 /2`` for the layer that makes a map (kernel and stride when it has them)."""
     layer = row.layer
-    if layer is None:
-        return row.type
     parts = [row.type]
     k = getattr(layer, "kernel_size", None)
     if k is not None and not isinstance(k, str):
@@ -175,7 +174,7 @@ def transition_label(row: LayerReport) -> str:
 def _keeps_shape(row: LayerReport) -> bool:
     """Pointwise layers that keep the shape and do no multiply-accumulates (activations,
     normalisation, dropout): they fold into the label of the arrow before them."""
-    return not row.children and row.layer is not None and not row.macs and tuple(row.input) == tuple(row.output)
+    return not row.children and row.layer is not NESTED and not row.macs and tuple(row.input) == tuple(row.output)
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -218,7 +217,7 @@ def _tint(color: str, amount: float) -> str:
 
 
 def _color(row: LayerReport) -> str:
-    fam = row.layer.family if row.layer is not None else "block"
+    fam = row.layer.family
     return COLORS.get(fam, DEFAULT_COLOR)
 
 
@@ -324,7 +323,7 @@ def _lanes(row: LayerReport):
 def _block_title(row: LayerReport) -> str:
     layer = row.layer
     n = getattr(layer, "n", None)
-    kind = row.type if layer is not None else "Sequential"
+    kind = row.type
     title = f"{row.name}: {kind}" + (f" x{n}" if isinstance(n, int) else "")
     inner = {c.type for c in row.children}
     if n and len(inner) == 1:

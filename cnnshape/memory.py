@@ -153,10 +153,7 @@ class Tracer:
     def run(self, row, v: _Value) -> _Value:
         """Run one analysed row (a leaf layer, a block or a nested sequence)."""
         if row.children:
-            layer = row.layer
-            if layer is None or not hasattr(layer, "memory"):
-                return self.seq(row.children, v)
-            return layer.memory(row, self, v)
+            return row.layer.memory(row, self, v)  # a block or a nested sequence (NESTED)
         return self.leaf(row, v)
 
     def hold(self, row, on: bool, shape=None) -> None:

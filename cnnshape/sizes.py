@@ -65,11 +65,9 @@ class Sizer:
 
     def row(self, row, state: State) -> State:
         layer = row.layer
-        if layer is not None and layer.pointwise and type(layer).size_rule is _BASE_RULE:
+        if layer.pointwise and type(layer).size_rule is _BASE_RULE:
             return state if state.shape == row.output else State(state.pieces, state.dim, row.output, state.merged)
-        if layer is None:  # a nested nn.Sequential (branch, multi-layer Repeat copy)
-            out = self.rows(row.children, state)
-        elif layer.is_block:
+        if layer.is_block:  # a nested sequence's row too (layers.blocks.NESTED)
             out = layer.size_flow(row, state, self)
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")

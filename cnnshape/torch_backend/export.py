@@ -37,9 +37,7 @@ class Emitter:
 
     def expr(self, row, depth: int) -> str:
         layer = row.layer
-        if layer is None:
-            return self.sequential(row.children, depth)
-        if layer.is_block:
+        if layer.is_block:  # a nested sequence's row too (layers.blocks.NESTED)
             if layer.inline:
                 self.needs.add("Inline")
                 return f"Inline({layer.export_expr(row, self, depth)})"
@@ -55,7 +53,7 @@ class Emitter:
         self.needs.add("OrderedDict")
         pad = self.pad(depth + 1)
         items = "".join(f"{pad}({r.name!r}, {self.expr(r, depth + 1)}),  # -> {list(r.output)}\n" for r in rows)
-        inline = any(r.layer is not None and r.layer.is_block and r.layer.inline for r in rows)
+        inline = any(r.layer.inline for r in rows)
         if inline:
             self.needs.add("Sequence")
         return f"{'Sequence' if inline else 'nn.Sequential'}(OrderedDict([\n{items}{self.pad(depth)}]))"
@@ -149,8 +147,6 @@ def _frozen_lines(row, sub: str, attr: str) -> list[str]:
     parameters none of which train, a block whose own parameters (e.g. layer_scale) are
     frozen while its children's train as declared."""
     layer = row.layer
-    if layer is None:
-        return []
     if not layer.is_block:
         if row.params and not row.trainable_params:
             return [f"        {_target(sub, attr)}.requires_grad_(False)  # trainable: false"]
@@ -172,7 +168,7 @@ class _Body:
         self.mapping: list[tuple[str, str]] = []
         self.fixed: list[tuple[str, object]] = []
         # a top-level inline block registers its layers on the Net itself: one step list
-        self.top_inline = any(lr.layer is not None and lr.layer.is_block and lr.layer.inline for lr in report.layers)
+        self.top_inline = any(lr.layer.inline for lr in report.layers)
         if self.top_inline:
             em.needs.update({"Inline", "OrderedDict"})
             self.init.append("        self._steps = _adopt(self, OrderedDict([")
@@ -191,7 +187,7 @@ class _Body:
             self.init.append(f"        self.{attr} = {em.expr(lr, 2)}")
         for row in lr.walk():
             sub = row.path if self.top_inline else attr + row.path[len(lr.path):]
-            if row.layer is not None and not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
+            if not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
                 self.fixed.append((sub, row.layer.weight))
             self.init += _frozen_lines(row, sub, attr)
         if not self.top_inline:

@@ -156,8 +156,7 @@ def check_fit(spec: Spec, num_classes: int, warnings: list[str] | None = None):
                          "  fix: add Flatten (and a Linear with out_features: "
                          f"{num_classes}) at the end")
     if out[0] != num_classes:
-        last = next((lr for lr in reversed(report.layers) if lr.layer is not None
-                     and lr.layer.ARGS.get("out_features")), None)
+        last = next((lr for lr in reversed(report.layers) if lr.layer.ARGS.get("out_features")), None)
         where = ""
         if last is not None:
             where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")

@@ -40,7 +40,7 @@ class Verification:
         t = self.report.totals
         info_ok = self.torchinfo_params is None or (
             self.torchinfo_params == t.params and self.torchinfo_trainable == t.trainable_params)
-        expected = sum(1 for lr in self.report.layers for r in lr.walk() if not (r.layer is not None and r.layer.inline))
+        expected = sum(1 for lr in self.report.layers for r in lr.walk() if not r.layer.inline)
         return all(r.ok for r in self.rows) and len(self.rows) == expected and info_ok
 
 
@@ -62,7 +62,7 @@ def _check_room(report, spec, n: int, dtype) -> None:
 def _checked_rows(report) -> list:
     """Every row, nested ones included, but inline blocks: an inline block has no module of
     its own (its path is the enclosing module's), its layers are checked."""
-    return [row for lr in report.layers for row in lr.walk() if not (row.layer is not None and row.layer.inline)]
+    return [row for lr in report.layers for row in lr.walk() if not row.layer.inline]
 
 
 def _torch_shapes(model, modules, report, x) -> dict[str, tuple]:
@@ -91,7 +91,7 @@ def _rows(report, modules, seen) -> list[Row]:
     rows = []
     for lr in report.layers:
         for row in lr.walk():
-            if row.layer is not None and row.layer.inline:
+            if row.layer.inline:
                 continue
             module = modules[row.path]
             params = sum(p.numel() for p in module.parameters())

@@ -180,7 +180,7 @@ def _figure_lines(node: "Node", lr) -> list[str]:
     """An analysed row's parameters, MACs, receptive field, output-size formulas."""
     frozen = "" if lr.trainable_params or not lr.params else " (frozen)"
     lines = ["", f"params {lr.params:,}{frozen} · MACs {lr.macs:,}", _rf_line(lr.receptive_field)]
-    formulas = lr.layer.explain(lr.input) if lr.layer is not None and not lr.layer.is_block else []
+    formulas = lr.layer.explain(lr.input) if not lr.layer.is_block else []
     if formulas:
         lines += ["", "[b]output size[/b] (floor((in + 2*pad - dil*(k-1) - 1)/stride + 1)):"]
         lines += [f"  {escape(f)}" for f in formulas]

@@ -11,7 +11,7 @@ plus its container torch module in :mod:`cnnshape.torch_backend.modules`.
 
 from ..base import LAYER_TYPES
 from ..discover import import_modules
-from ._base import Block, child_names, union_rf
+from ._base import NESTED, Block, NestedSequence, child_names, union_rf
 
 #: the palette order of the block modules; every module here is imported (one not named
 #: here after these, by name), so a new block type is one module: no line to add
@@ -29,5 +29,5 @@ from .squeeze import SqueezeExcitation  # noqa: E402
 
 BLOCK_TYPES = {k: v for k, v in LAYER_TYPES.items() if v.is_block}
 
-__all__ = ["BLOCK_TYPES", "Block", "Concat", "DenseBlock", "Graph", "SqueezeExcitation", "Repeat", "Residual", "Sequential", "apply_overrides",
-           "child_names", "union_rf"]
+__all__ = ["BLOCK_TYPES", "NESTED", "Block", "NestedSequence", "Concat", "DenseBlock", "Graph", "SqueezeExcitation",
+           "Repeat", "Residual", "Sequential", "apply_overrides", "child_names", "union_rf"]

@@ -168,6 +168,23 @@ class Block(Layer):
         return ""
 
 
+class NestedSequence(Block):
+    """The layer of a nested sequence's row (a Concat branch, a Residual's shortcut, a
+    multi-layer Repeat copy): an ``nn.Sequential`` of the row's children, without arguments
+    of its own. A null object in place of ``layer=None``: the walkers run such a row through
+    the block hooks like any block, and these treat it as the plain sequence of its rows.
+    Not a type of the spec format (not registered)."""
+
+    type = "Sequential"
+
+    def size_flow(self, row, state, sizer: SizerContext):
+        return sizer.rows(row.children, state)
+
+
+#: the layer of every nested sequence's row (``LayerReport.layer``)
+NESTED = NestedSequence()
+
+
 #: most rows (layers, counting every Repeat copy and nested row) one report may hold;
 #: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
 MAX_EXPANDED_ROWS = MAX_LAYERS  # one limit for the loader and the analysis (README: Limits)
