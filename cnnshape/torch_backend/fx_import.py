@@ -206,7 +206,7 @@ def trace(model) -> fx.Graph:
     was = model.training
     model.eval()
     try:
-        return _Tracer().trace(model)
+        return _in_place_results(_Tracer().trace(model))
     except fx.proxy.TraceError as exc:
         site = site_of_exception(exc)
         text = str(exc)
@@ -223,6 +223,22 @@ def trace(model) -> fx.Graph:
                             "forward may not look at tensor values)", site) from None
     finally:
         model.train(was)
+
+
+def _in_place_results(graph: fx.Graph) -> fx.Graph:
+    """``out.mul_(g)`` with its result dropped (timm's NFNet skipinit): fx keeps later uses of
+    ``out`` on the node before the op, but at run time they read the mutated tensor; point them
+    at the in-place op's node."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for n in list(graph.nodes):
+        if n.op != "call_method" or not n.target.endswith("_") or n.target.startswith("__") \
+                or not n.args or not isinstance(n.args[0], fx.Node):
+            continue
+        x = n.args[0]
+        for user in list(x.users):
+            if user is not n and order[user] > order[n]:
+                user.replace_input_with(x, n)
+    return graph
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -1215,8 +1231,9 @@ def _residual(p: _Parser, u, branches, d) -> dict:
         owner, _, pname = qual.rpartition(".")
         tail = body[i + 1:]
         t = _fetch(p.imp.model, qual)
-        if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) or t.dim() < 1 \
-                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath") for x in tail):
+        if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) \
+                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath", "Multiply")
+                       for x in tail):  # constants commute with the scale
             p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
         scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
         body = body[:i] + tail
@@ -1238,6 +1255,8 @@ def _residual(p: _Parser, u, branches, d) -> dict:
             d_item["layer_scale_name"] = pname
         if t.dim() == 1:
             d_item["layer_scale_flat"] = True
+        elif t.dim() == 0:
+            d_item["layer_scale_scalar"] = True
     if not body:
         p._refuse_op(u, "adds its input to itself")
     return d_item
