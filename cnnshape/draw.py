@@ -316,8 +316,7 @@ def _frame(inner: _Placed, title: str, merge: str | None = None) -> _Placed:
 def _lanes(row: LayerReport):
     """(lanes, merge symbol, rows after the merge) from the block's own ``draw_lanes``;
     None when the block has no lanes (its children are a plain sequence)."""
-    fn = getattr(row.layer, "draw_lanes", None)
-    return fn(row) if fn is not None else None
+    return row.layer.draw_lanes(row)  # a row with children is a block's (or NESTED's)
 
 
 def _block_title(row: LayerReport) -> str:
@@ -407,7 +406,7 @@ def _lanes_node(placed_lanes, sym: str) -> "_Placed":
 
 def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> _Placed:
     lanes = _lanes(row)
-    if top and getattr(row.layer, "draw_transparent", False):
+    if top and row.layer.draw_transparent:
         level -= 1  # a top-level plain grouping (VGG's features) opens without using up a level
     if level + 1 >= depth:  # collapsed: one map in a frame, a skip arc for residual blocks
         return _frame(_one_map(row), _block_title(row), _merge_symbol(row, lanes))
