@@ -240,7 +240,8 @@ def test_export_to_python_and_import_back():
         {"type": "SplitAttn", "norm_layer": "BatchNorm2d", "act_layer": "SiLU"},
         {"type": "SelectiveKernel", "out_channels": 16, "kernel_size": [3, 5, 7], "split_input": False},
         {"type": "MixedConv2d", "out_channels": 16, "kernel_size": [3, 5], "stride": 2, "padding": "same",
-         "depthwise": True}, {"type": "BlurPool2d", "filt_size": 5, "pad_mode": "constant"}]})
+         "depthwise": True}, {"type": "BlurPool2d", "filt_size": 5, "pad_mode": "constant"},
+        {"type": "GlobalContext", "fuse_add": True, "act_layer": "SiLU"}]})
     ns: dict = {"__name__": "exported"}
     exec(compile(export_python(spec), "exported.py", "exec"), ns)  # noqa: S102 - our own generated code
     again = analyze(from_module(ns["Net"](), input=spec.input, batch=spec.batch))

@@ -80,6 +80,13 @@ def ref_module(d: dict, shape):
         return same_module(d, shape)
     if d["type"] in ("SplitAttn", "SelectiveKernel"):
         return attn_module(d, shape)
+    if d["type"] == "GlobalContext":
+        timm()
+        from timm.layers.global_context import GlobalContext
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        kw["act_layer"] = getattr(torch.nn, kw.get("act_layer", "ReLU"))
+        return GlobalContext(**{"channels": shape[0], **kw})
     if d["type"] == "BlurPool2d":
         timm()
         from timm.layers import BlurPool2d

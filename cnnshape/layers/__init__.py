@@ -11,7 +11,8 @@ from .discover import import_modules
 
 #: the palette order of the family modules (LAYER_TYPES follows the import order)
 PALETTE = ("conv", "pool", "norm", "resample", "padding", "dropout", "activation", "reshape", "linear", "timm_layers",
-           "same_padding", "split_attention", "mixed_conv", "blur_pool", "merge")
+           "same_padding", "split_attention", "mixed_conv", "blur_pool", "global_context",
+           "merge")
 import_modules(__name__, __path__, first=PALETTE, last=("blocks",))
 
 __all__ = ["LAYER_TYPES", "Arg", "ArgErrors", "Inference", "Layer", "LayerError", "Note"]

@@ -689,3 +689,40 @@ class BlurPool2d(nn.Module):
             channels = self.channels
             weight = self.filt
         return nn.functional.conv2d(x, weight, stride=self.stride, groups=channels)
+
+
+# ------------------------------------------------------------------ global context attention (GCNet)
+class GlobalContext(nn.Module):
+    """timm's ``GlobalContext`` (GCNet; gcresnet*, gc_efficientnetv2_rw_t), same children: the
+    context is the input averaged with softmax weights from ``conv_attn`` (``use_attn``) or plainly;
+    ``mlp_scale`` (fc1, LayerNorm2d ``norm``, ``act``, fc2) then a sigmoid gates the input
+    (``fuse_scale``); ``mlp_add``'s output is added (``fuse_add``)."""
+
+    def __init__(self, channels, use_attn=True, fuse_add=False, fuse_scale=True, rd_ratio=1. / 8, rd_channels=None,
+                 rd_divisor=1, act_layer="ReLU"):
+        from collections import OrderedDict
+
+        super().__init__()
+        self.conv_attn = nn.Conv2d(channels, 1, kernel_size=1, bias=True) if use_attn else None
+        if rd_channels is None:  # timm's make_divisible(channels * rd_ratio, rd_divisor, round_limit=0.)
+            rd_channels = max(rd_divisor, int(channels * rd_ratio + rd_divisor / 2) // rd_divisor * rd_divisor)
+
+        def mlp():
+            return nn.Sequential(OrderedDict([
+                ("fc1", nn.Conv2d(channels, rd_channels, 1)), ("norm", LayerNorm2d(rd_channels, eps=1e-6)),
+                ("act", getattr(nn, act_layer)()), ("fc2", nn.Conv2d(rd_channels, channels, 1))]))
+        self.mlp_add = mlp() if fuse_add else None
+        self.mlp_scale = mlp() if fuse_scale else None
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        if self.conv_attn is not None:
+            attn = nn.functional.softmax(self.conv_attn(x).reshape(B, 1, H * W), dim=-1).unsqueeze(3)
+            context = (x.reshape(B, C, H * W).unsqueeze(1) @ attn).view(B, C, 1, 1)
+        else:
+            context = x.mean(dim=(2, 3), keepdim=True)
+        if self.mlp_scale is not None:
+            x = x * torch.sigmoid(self.mlp_scale(context))
+        if self.mlp_add is not None:
+            x = x + self.mlp_add(context)
+        return x
