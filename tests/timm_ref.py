@@ -87,6 +87,11 @@ def ref_module(d: dict, shape):
         kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
         c_in = kw.pop("in_channels", shape[0])
         return MixedConv2d(c_in, kw.pop("out_channels"), **kw)
+    if d["type"] == "BlurPool2d":
+        timm()
+        from timm.layers.blur_pool import BlurPool2d
+
+        return BlurPool2d(**{k: v for k, v in d.items() if k not in ("type", "name", "trainable")})
     return None
 
 

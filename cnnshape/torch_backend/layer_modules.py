@@ -655,3 +655,37 @@ class MixedConv2d(nn.ModuleDict):
     def forward(self, x):
         x_split = torch.split(x, self.splits, 1)
         return torch.cat([c(x_split[i]) for i, c in enumerate(self.values())], 1)
+
+
+# ------------------------------------------------------------------ anti-aliased downsampling
+class BlurPool2d(nn.Module):
+    """timm's ``BlurPool2d`` (resnetblur, densenetblur): F.pad by ``((stride-1) + (filt_size-1)) // 2``
+    on every side (``pad_mode``), then a per-channel convolution at ``stride`` with a fixed
+    binomial filter, the non-persistent buffer ``filt`` (``[channels, 1, filt_size, filt_size]``;
+    no state_dict key, as timm's)."""
+
+    def __init__(self, channels=None, filt_size=3, stride=2, pad_mode="reflect"):
+        from math import comb
+
+        super().__init__()
+        self.channels = channels
+        self.filt_size = filt_size
+        self.stride = stride
+        self.pad_mode = pad_mode
+        self.padding = [((stride - 1) + (filt_size - 1)) // 2] * 4
+        coeffs = torch.tensor([comb(filt_size - 1, k) for k in range(filt_size)], dtype=torch.float32)
+        coeffs = coeffs / (2 ** (filt_size - 1))
+        filt = (coeffs[:, None] * coeffs[None, :])[None, None, :, :]
+        if channels is not None:
+            filt = filt.repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+
+    def forward(self, x):
+        x = nn.functional.pad(x, self.padding, mode=self.pad_mode)
+        if self.channels is None:
+            channels = x.shape[1]
+            weight = self.filt.expand(channels, 1, self.filt_size, self.filt_size)
+        else:
+            channels = self.channels
+            weight = self.filt
+        return nn.functional.conv2d(x, weight, stride=self.stride, groups=channels)
