@@ -39,7 +39,8 @@ def test_layer_reference_is_current():
 #: sample arguments for checking a docstring's per-axis ``out = ...`` formula against the
 #: analysis (itself proven against torch in tests/test_oracle.py)
 _SAMPLE = {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "output_padding": 1,
-           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5, "groups": 1}
+           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5, "groups": 1,
+           "filt_size": 3}
 _NAMES = {"floor": math.floor, "ceil": math.ceil}
 
 

@@ -41,8 +41,9 @@ class BlurPool2d(Layer):
     """timm's ``BlurPool2d`` (anti-aliased downsampling: resnetblur*, densenetblur121d): pad by
     ``p = ((stride-1) + (filt_size-1)) // 2`` with ``pad_mode``, then a fixed binomial blur per
     channel at ``stride`` (a depthwise convolution with the non-persistent buffer ``filt``).
-    ``[C, H, W]`` -> ``[C, H_out, W_out]``, per axis ``out = floor((in + 2p - filt_size) / stride) + 1``;
-    0 params; MACs ``C * H_out * W_out * filt_size^2``; reflect padding needs ``in > p``."""
+    ``[C, H, W]`` -> ``[C, H_out, W_out]``, per axis
+    ``out = floor((in + 2*((stride + filt_size - 2) // 2) - filt_size) / stride) + 1`` (``in + 2p``:
+    the padded size); 0 params; MACs ``C * H_out * W_out * filt_size^2``; reflect padding needs ``in > p``."""
 
     family = "timm"
     rank = 2
