@@ -116,10 +116,11 @@ def test_reflect_error_is_clear():
 def memory_case(draw):
     c, d = draw(blur_pool())
     d.pop("channels", None)
+    d["pad_mode"] = draw(st.sampled_from(["reflect", "constant", "replicate", "circular"]))  # what is kept
     layers = []
-    if draw(st.booleans()):  # a layer before it: its input is not the batch (it needs a gradient)
+    if draw(st.integers(0, 3)):  # a layer before it: its input is not the batch (it needs a gradient)
         layers.append({"type": "Conv2d", "out_channels": c, "kernel_size": 1,
-                       **({"trainable": False} if draw(st.booleans()) else {})})
+                       **({"trainable": False} if draw(st.integers(0, 3)) == 0 else {})})
     layers.append(d)
     if draw(st.booleans()):
         layers.append({"type": "Conv2d", "out_channels": 2, "kernel_size": 1})
