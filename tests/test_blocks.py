@@ -618,16 +618,26 @@ def test_import_refuses_partly_frozen_layers_and_keeps_fully_frozen_ones():
     assert spec.layers[0].trainable is False and analyze(spec).totals.trainable_params == 0
 
 
-def test_import_refuses_sequential_subclass_with_its_own_forward():
+def test_import_traces_a_sequential_subclass_with_its_own_forward():
+    """A Sequential subclass with its own forward is traced through, not read as its
+    children: ``* 2`` is a Multiply; an op with no spec layer is refused at its line."""
     from cnnshape.errors import CnnshapeError
 
     class Twice(torch.nn.Sequential):
         def forward(self, x):
             return super().forward(x) * 2
 
-    # traced through: its forward multiplies by a constant, which no spec layer does (named at its line)
-    with pytest.raises(CnnshapeError, match=r"test_blocks.py:\d+:\d+: '\*' \(_operator.mul\) in '1'.forward has no "):
-        from_module(torch.nn.Sequential(torch.nn.ReLU(), Twice(torch.nn.ReLU())), [4])
+    class Sums(torch.nn.Sequential):
+        def forward(self, x):
+            return torch.cumsum(super().forward(x), 1)
+
+    model = torch.nn.Sequential(torch.nn.ReLU(), Twice(torch.nn.ReLU()))
+    spec = from_module(model, [4])
+    assert [(x.type, getattr(x, "value", None)) for x in spec.layers[1].body][-1] == ("Multiply", 2.0)
+    x = torch.randn(3, 4)
+    assert torch.equal(build(spec)(x), model(x))
+    with pytest.raises(CnnshapeError, match=r"test_blocks.py:\d+:\d+: torch.cumsum in '1'.forward has no "):
+        from_module(torch.nn.Sequential(torch.nn.ReLU(), Sums(torch.nn.ReLU())), [4])
 
 
 def test_import_an_exported_file_round_trips(tmp_path):

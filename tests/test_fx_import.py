@@ -614,6 +614,54 @@ def test_dataflow_that_is_not_nested_imports_as_a_graph_block(cls):
     assert analyze(again).totals == analyze(spec).totals
 
 
+SKIPINIT = '''
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):  # timm's NormFreeBlock: act * beta feeds both paths; out.mul_(gain) in place
+    def __init__(self, down):
+        super().__init__()
+        self.act1 = nn.GELU()
+        self.downsample = nn.Conv2d(4, 4, 1) if down else None
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.skipinit_gain = nn.Parameter(torch.tensor(0.))
+
+    def forward(self, x):
+        out = self.act1(x) * 0.9
+        shortcut = self.downsample(out) if self.downsample is not None else x
+        out = self.conv(out)
+        out.mul_(self.skipinit_gain)
+        return out * 0.2 + shortcut
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b0 = Block(True)
+        self.b1 = Block(False)
+
+    def forward(self, x):
+        return self.b1(self.b0(x))
+'''
+
+
+def test_in_place_scale_on_a_scalar_parameter_imports_weight_exactly():
+    """``out.mul_(gain)`` with its result dropped reads as the mutated tensor (fx keeps later
+    uses on the node before it); a scalar parameter becomes the Residual's scalar layer scale,
+    also when the Residual is inline (its parameter registered on the owner: in state_dict
+    and parameters(), as the analysis counts it)."""
+    torch.manual_seed(0)
+    model = _namespace(SKIPINIT)["Net"]()
+    with torch.no_grad():
+        for blk in (model.b0, model.b1):
+            blk.skipinit_gain.fill_(0.7)
+    spec = _same(model, (4, 5, 5))
+    net = build(spec)
+    assert sum(p.numel() for p in net.parameters()) == analyze(spec).totals.params
+    assert {"b0.skipinit_gain", "b1.skipinit_gain"} <= set(net.state_dict())
+
+
 @pytest.mark.parametrize("body, fragment", [
     ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
     ("import sys\nsys.exit(3)\n", "called sys.exit(3)"),
@@ -767,3 +815,52 @@ def test_unknown_package_model_is_a_clear_error():
 
     with pytest.raises(UserCodeError, match="resnet18"):
         load_python("torchvision:resnet17", (3, 32, 32))
+
+
+def test_import_writes_the_weights_as_a_checkpoint(tmp_path, monkeypatch):
+    """--checkpoint: the model's weights, loaded strictly into the compiled spec, saved with
+    it; --pretrained: the weights the package's own loader gives (here torchvision's, from its
+    cache, as after a download; no network in the tests), and a clear error when they cannot
+    be had."""
+    from cnnshape.torch_backend.checkpoint import load_checkpoint
+    from cnnshape.torch_backend.pyload import _import_package
+
+    tv = _import_package("torchvision")
+    weights = tv.models.ResNet18_Weights.DEFAULT
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.manual_seed(1)
+    ref = tv.models.resnet18().eval()
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+    torch.save(ref.state_dict(), cache / os.path.basename(weights.url))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    ckpt = tmp_path / "r18.ckpt"
+    r = _cli("import", "torchvision:resnet18", "--input", "3,64,64", "-o", tmp_path / "r18.yaml",
+             "--checkpoint", ckpt, "--pretrained")
+    assert r.returncode == 0, r.stderr
+    got = load_checkpoint(str(ckpt)).model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(got(x), ref(x), rtol=1e-5, atol=1e-5)
+
+    _module_file(tmp_path, "mine", "import torch\nimport torch.nn as nn\ntorch.manual_seed(3)\n"
+                 "net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))\n")
+    r = _cli("import", "mine.py:net", "--input", "3,8,8", "--checkpoint", tmp_path / "mine.ckpt", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    torch.manual_seed(3)
+    want = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).state_dict()
+    state = load_checkpoint(str(tmp_path / "mine.ckpt")).model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in want.items()) and set(state) == set(want)
+
+    r = _cli("import", "mine.py:net", "--input", "3,8,8", "--checkpoint", tmp_path / "x.ckpt", "--pretrained",
+             cwd=tmp_path)
+    assert r.returncode == 2 and "--pretrained takes the published weights" in r.stderr, r.stderr
+    r = _cli("import", "mine.py:net", "--input", "3,8,8", "--pretrained", cwd=tmp_path)
+    assert r.returncode != 0 and "--pretrained needs --checkpoint" in r.stderr, r.stderr
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = _cli("import", "timm:resnet18", "--input", "3,64,64", "--checkpoint", tmp_path / "t.ckpt", "--pretrained")
+    assert r.returncode == 2 and "timm could not fetch its pretrained weights" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

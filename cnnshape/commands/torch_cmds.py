@@ -126,15 +126,24 @@ def export_cmd(spec, target, output, class_name, input_shape):
 @click.argument("target", metavar="FILE.py:ATTR")
 @click.option("--input", "input_shape", required=True, help="One sample's shape, e.g. 1,28,28.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here (default: stdout).")
-def import_cmd(target, input_shape, output):
+@click.option("--checkpoint", type=click.Path(dir_okay=False),
+              help="Also write the model's weights with the spec as a cnnshape checkpoint (loaded strictly first).")
+@click.option("--pretrained", is_flag=True,
+              help="torchvision:NAME / timm:NAME: the weights the package's own loader fetches (needs --checkpoint).")
+def import_cmd(target, input_shape, output, checkpoint, pretrained):
     """Turn a PyTorch model into a spec: ATTR in FILE.py is an nn.Module, a class with a
     no-argument constructor or a function returning a model. It is traced with torch.fx
     (README: import); state_dict keys are kept, so the compiled spec loads the model's
     weights with strict=True.
 
     This RUNS FILE.py (its top level and the model's constructor, as importing it would).
+    With --checkpoint, the model's weights (a file's: as its constructor makes them on the
+    CPU; a package's: random, or --pretrained) are loaded into the compiled spec with
+    strict=True and saved with it (cnnshape.torch_backend.checkpoint).
+
     Exit status: 0 imported, 1 the model cannot be written as a spec or does not fit
-    --input (located errors), 2 the file cannot be read or its code fails.
+    --input (located errors), 2 the file cannot be read or its code fails (or the weights
+    cannot be had).
     """
     from ..cli import _parse_shape, consoles, exit_on_load_error, is_python_target, load_arg, print_diagnostics
     from ..errors import SpecError
@@ -145,6 +154,10 @@ def import_cmd(target, input_shape, output):
         _fail(f"expected FILE.py:ATTR (a Python file and a name in it, e.g. model.py:net) or torchvision:NAME / "
               f"timm:NAME; received {target!r}")
     _check_output(output)
+    if pretrained and not checkpoint:
+        _fail("--pretrained needs --checkpoint PATH (the spec itself holds no weights)")
+    if checkpoint:
+        _check_output(checkpoint)
     shape = _parse_shape(None, None, input_shape)
     with exit_on_load_error(target):  # what a spec cannot say is reported at the user's line
         spec = load_arg(target, shape)
@@ -156,8 +169,29 @@ def import_cmd(target, input_shape, output):
                    "shape the model was made for, or fix the layers named above", err=True)
         sys.exit(EXIT_INVALID)
     text = f"# imported by cnnshape from {target}\n" + dump_spec(spec)
+    if checkpoint:
+        _write_weights(target, spec, checkpoint, pretrained)
     if output:
         _write(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _write_weights(target, spec, path, pretrained: bool) -> None:
+    """The model's weights, loaded strictly into the compiled spec, saved with it."""
+    from ..cli import exit_on_load_error
+    from ..torch_backend.build import build
+    from ..torch_backend.checkpoint import save_checkpoint
+    from ..torch_backend.pyload import weighted_model
+
+    with exit_on_load_error(target):
+        model = weighted_model(target, pretrained)
+    net = build(spec)
+    try:
+        net.load_state_dict(model.state_dict(), strict=True)
+    except RuntimeError as exc:  # the CPU-built model differs from the traced one (random construction?)
+        _fail(f"{target}: its weights do not fit the imported spec: {str(exc).splitlines()[0]}", EXIT_INVALID)
+    save_checkpoint(path, net, spec, data=target)
+    whose = "the package's pretrained" if pretrained else "the model's own"
+    click.echo(f"wrote {path} ({whose} weights)", err=True)

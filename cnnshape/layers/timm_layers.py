@@ -203,6 +203,12 @@ class GammaAct(_Timm):
     act_type = Arg("choice", "relu", "The activation.", choices=("relu", "silu", "swish", "gelu", "sigmoid", "tanh"))
     gamma = Arg("float", 1.0, "Constant factor of the activation's output.")
 
+    @classmethod
+    def values_from_torch(cls, module) -> dict:
+        """timm keeps the activation as a function (``act_fn``), not its name."""
+        name = getattr(getattr(module, "act_fn", None), "__name__", None)
+        return {"act_type": name} if name in cls.ARGS["act_type"].choices else {}
+
     def infer(self, shape: Shape, batch: int) -> Inference:
         return Inference(shape)
 

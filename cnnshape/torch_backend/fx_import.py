@@ -206,7 +206,7 @@ def trace(model) -> fx.Graph:
     was = model.training
     model.eval()
     try:
-        return _Tracer().trace(model)
+        return _in_place_results(_Tracer().trace(model))
     except fx.proxy.TraceError as exc:
         site = site_of_exception(exc)
         text = str(exc)
@@ -223,6 +223,22 @@ def trace(model) -> fx.Graph:
                             "forward may not look at tensor values)", site) from None
     finally:
         model.train(was)
+
+
+def _in_place_results(graph: fx.Graph) -> fx.Graph:
+    """``out.mul_(g)`` with its result dropped (timm's NFNet skipinit): fx keeps later uses of
+    ``out`` on the node before the op, but at run time they read the mutated tensor; point them
+    at the in-place op's node."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for n in list(graph.nodes):
+        if n.op != "call_method" or not n.target.endswith("_") or n.target.startswith("__") \
+                or not n.args or not isinstance(n.args[0], fx.Node):
+            continue
+        x = n.args[0]
+        for user in list(x.users):
+            if user is not n and order[user] > order[n]:
+                user.replace_input_with(x, n)
+    return graph
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -1183,64 +1199,78 @@ def _has_state(m) -> bool:
     return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
 
 
+def _one_seq(br) -> bool:
+    """A branch that is one child module traced as an nn.Sequential (a shortcut by its name)."""
+    return len(br) == 1 and br[0].get("type") == "Sequential" and not br[0].get("inline")
+
+
+def _bare(br) -> bool:
+    """A branch that is one module with state called as it is (timm's res_scale, a bare conv)."""
+    return len(br) == 1 and "_mod" in br[0] and _stateful_item(br[0])
+
+
+def _body_and_shortcut(p: _Parser, u, a: list, b: list) -> tuple[list, list]:
+    """Which added branch is the body (its layers named on the block) and which the shortcut."""
+    body, short = (b, a) if not a and b else (a, b)
+    if short and _one_seq(body) and not _one_seq(short):
+        body, short = short, body
+    if short and _bare(body) and not _bare(short) and not _one_seq(short):
+        body, short = short, body
+    if short and not _one_seq(short) and not _bare(short) and any(_stateful_item(x) for x in short):
+        p._refuse_op(u, "adds two branches that both hold layers named on the module itself; a Residual's "
+                     "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))", nested=True)
+    return body, short
+
+
+def _layer_scale(p: _Parser, u, body: list) -> tuple[list, dict]:
+    """The body without its scaling by a parameter of the block, and the Residual's
+    layer-scale arguments for it ({} when the body is not scaled)."""
+    scales = [i for i, x in enumerate(body) if x.get("type") == "_scale"]
+    if not scales:
+        return body, {}
+    i = scales[-1]
+    qual = p.g.param_root[body[i]["param"]].target
+    owner, _, pname = qual.rpartition(".")
+    tail = body[i + 1:]
+    t = _fetch(p.imp.model, qual)
+    if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) \
+            or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath", "Multiply")
+                   for x in tail):  # constants commute with the scale
+        p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
+    args: dict = {"layer_scale": 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel()
+                  else 1.0}
+    if pname != "layer_scale":
+        args["layer_scale_name"] = pname
+    if t.dim() <= 1:
+        args["layer_scale_flat" if t.dim() == 1 else "layer_scale_scalar"] = True
+    return body[:i] + tail, args
+
+
+def _shortcut_args(short: list) -> dict:
+    """The Residual's shortcut arguments for the shortcut branch ``short``."""
+    if not short:
+        return {}
+    if _bare(short) and not _one_seq(short):
+        item = {k: v for k, v in short[0].items() if k not in ("_mod", "_base", "name")}
+        return {"shortcut": [item], "shortcut_name": short[0]["_base"], "bare_shortcut": True}
+    if _one_seq(short):
+        return {"shortcut": short[0]["body"], **({"shortcut_name": short[0]["name"]}
+                                                  if short[0]["name"] != "shortcut" else {})}
+    return {"_own_shortcut": True, "shortcut": short}
+
+
 def _residual(p: _Parser, u, branches, d) -> dict:
     """add(a, b): a Residual. The body is the branch whose layers are named on the block;
     a branch that is one child module (nn.Sequential) becomes the shortcut under its name."""
     if len(branches) != 2:
         p._refuse_op(u, "adds more than two branches", nested=True)
     a, b = ([x for x in br if x.get("type") != "Identity"] for br in branches)  # no-ops (timm's res_scale)
-    site = site_of_node(u.out)
-    scale = None
-    body, short = (a, b)
-    if not a and b:
-        body, short = b, a
-
-    def one_seq(br):
-        return len(br) == 1 and br[0].get("type") == "Sequential" and not br[0].get("inline")
-    def bare(br):  # one module called as it is (timm's res_scale, a bare downsample conv)
-        return len(br) == 1 and "_mod" in br[0] and _stateful_item(br[0])
-    if short and one_seq(body) and not one_seq(short):
-        body, short = short, body
-    if short and bare(body) and not bare(short) and not one_seq(short):
-        body, short = short, body
-    bare_short = bool(short) and bare(short) and not one_seq(short)
-    if short and not one_seq(short) and not bare_short:
-        if any(_stateful_item(x) for x in short):
-            p._refuse_op(u, "adds two branches that both hold layers named on the module itself; a Residual's "
-                         "shortcut is one nn.Sequential child (e.g. self.shortcut = nn.Sequential(...))", nested=True)
-    scales = [i for i, x in enumerate(body) if x.get("type") == "_scale"]
-    if scales:
-        i = scales[-1]
-        qual = p.g.param_root[body[i]["param"]].target
-        owner, _, pname = qual.rpartition(".")
-        tail = body[i + 1:]
-        t = _fetch(p.imp.model, qual)
-        if len(scales) > 1 or owner != ".".join(p.prefix) or not isinstance(t, nn.Parameter) or t.dim() < 1 \
-                or any(x.get("type") not in ("StochasticDepth", "Identity", "Dropout", "DropPath") for x in tail):
-            p._refuse_op(u, "scales its body by a parameter that a Residual's layer_scale cannot hold")
-        scale = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0]) if t.numel() else 1.0
-        body = body[:i] + tail
-    d_item: dict = {"type": "Residual", "inline": True, "body": body, "_site": site}
-    if bare_short:
-        item = {k: v for k, v in short[0].items() if k not in ("_mod", "_base", "name")}
-        d_item.update(shortcut=[item], shortcut_name=short[0]["_base"], bare_shortcut=True)
-    elif short:
-        if one_seq(short):
-            if short[0]["name"] != "shortcut":
-                d_item["shortcut_name"] = short[0]["name"]
-            d_item["shortcut"] = short[0]["body"]
-        else:
-            d_item["_own_shortcut"] = True
-            d_item["shortcut"] = short
-    if scale is not None:
-        d_item["layer_scale"] = scale
-        if pname != "layer_scale":
-            d_item["layer_scale_name"] = pname
-        if t.dim() == 1:
-            d_item["layer_scale_flat"] = True
+    body, short = _body_and_shortcut(p, u, a, b)
+    body, scale = _layer_scale(p, u, body)
     if not body:
         p._refuse_op(u, "adds its input to itself")
-    return d_item
+    return {"type": "Residual", "inline": True, "body": body, "_site": site_of_node(u.out),
+            **_shortcut_args(short), **scale}
 
 
 def _stateful_item(x) -> bool:

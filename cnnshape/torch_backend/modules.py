@@ -27,6 +27,8 @@ def _adopt(owner, items):
         if isinstance(module, Inline):
             for n, m in module.module.named_children():
                 owner.add_module(n, m)
+            for n, p in module.module.named_parameters(recurse=False):  # its own (a Residual's layer scale):
+                owner.register_parameter(n, p)  # the same tensor, in the owner's parameters and state_dict
             steps.append(module.module)
         else:
             owner.add_module(name, module)
@@ -64,13 +66,15 @@ class Residual(nn.Module):
     def __init__(self, body, shortcut=None, shortcut_name="shortcut", after=None, layer_scale=None):
         super().__init__()
         self._scale = None
-        if layer_scale is not None:  # (value, channels, rank[, parameter name[, flat]])
+        if layer_scale is not None:  # (value, channels, rank[, parameter name[, flat[, scalar]]])
             value, channels, rank, *rest = layer_scale
             name = rest[0] if rest else "layer_scale"
             flat = len(rest) > 1 and rest[1]
-            shape = (channels,) if flat else (channels,) + (1,) * rank
+            scalar = len(rest) > 2 and rest[2]
+            shape = () if scalar else (channels,) if flat else (channels,) + (1,) * rank
             self.register_parameter(name, nn.Parameter(torch.full(shape, float(value))))
-            self._scale = (name, (1, channels) + (1,) * rank)  # viewed against the batched body output
+            # viewed against the batched body output
+            self._scale = (name, () if scalar else (1, channels) + (1,) * rank)
         self._body = _adopt(self, body)
         self._shortcut = shortcut_name if shortcut is not None else None
         if shortcut is not None:

@@ -125,7 +125,7 @@ def _read_source(path: str) -> str:
         raise SpecFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def load_model(target: str, sites: dict):
+def load_model(target: str, sites: dict, devices=("meta", "cpu")):
     """(model, path, source text) of ``FILE.py:ATTR``; UserCodeError when the file cannot
     give one."""
     import torch
@@ -141,7 +141,7 @@ def load_model(target: str, sites: dict):
     except ValueError as exc:  # NUL bytes
         raise UserCodeError(f"{path}: invalid Python: {exc}") from None
     errors = []
-    for device in ("meta", "cpu"):  # meta first: a large model costs nothing
+    for device in devices:  # meta first: a large model costs nothing
         namespace = {"__name__": "__cnnshape_import__", "__file__": os.path.abspath(path)}
         try:
             cheap = _cheap_meta_init() if device == "meta" else _nothing()
@@ -226,6 +226,30 @@ def package_model(package: str, name: str):
         near = ", ".join(difflib.get_close_matches(name, known, n=6, cutoff=0.6))
         raise UserCodeError(f"{package}:{name}: {package} cannot build it ({type(exc).__name__}: {exc})"
                             + (f"; names it knows include {near}" if near else "")) from None
+
+
+def weighted_model(target: str, pretrained: bool = False):
+    """The model ``target`` names with real weights, on the CPU: the user's file built there,
+    or the package's model (``pretrained``: with the weights the package's own loader fetches,
+    torchvision's ``weights="DEFAULT"``, timm's ``pretrained=True``). UserCodeError (exit 2)
+    when it cannot be had."""
+    package, _, name = target.rpartition(":")
+    if package not in PACKAGES:
+        if pretrained:
+            raise UserCodeError(f"{target}: --pretrained takes the published weights of torchvision:NAME or "
+                                "timm:NAME; a file's model has the weights its constructor gives it")
+        return load_model(target, {}, devices=("cpu",))[0]
+    try:
+        lib = _import_package(package)
+        if package == "torchvision":
+            return lib.models.get_model(name, weights="DEFAULT" if pretrained else None)
+        return lib.create_model(name, pretrained=pretrained)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the package's loader failed (offline, no such weights): say so
+        what = "fetch its pretrained weights" if pretrained else "build it"
+        raise UserCodeError(f"{target}: {package} could not {what} ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
 def load_python(target: str, input, batch: int | None = None):

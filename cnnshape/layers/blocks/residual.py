@@ -28,6 +28,8 @@ class Residual(Block):
                            "(timm's ConvNeXt: gamma).")
     layer_scale_flat = Arg("bool", False, "Store layer_scale as [C] (timm) instead of [C, 1, ...] (torchvision); "
                            "either way it scales the channels.")
+    layer_scale_scalar = Arg("bool", False, "One scalar layer_scale parameter (shape []) instead of one per "
+                             "channel (timm NFNet's skipinit_gain).")
     bare_shortcut = Arg("bool", False, "The shortcut's one layer is the child shortcut_name itself (keys "
                         "'downsample.weight'), not an nn.Sequential holding it ('downsample.0.weight').")
 
@@ -65,7 +67,7 @@ class Residual(Block):
             if self.layer_scale is not None else ()
 
     def own_params(self, out):
-        return out[0] if self.layer_scale is not None else 0
+        return 0 if self.layer_scale is None else 1 if self.layer_scale_scalar else out[0]
 
     def analyze(self, shape, rf, walk):
         out, body_rf, reports = walk.seq(self.body, shape, rf, "body")
@@ -145,7 +147,8 @@ class Residual(Block):
         Residual = child.modules.Residual
         body, short, after = self.split_rows(row.children)
         scale = None if self.layer_scale is None else (self.layer_scale, body[-1].output[0], len(body[-1].output) - 1,
-                                                       self.layer_scale_name, self.layer_scale_flat)
+                                                       self.layer_scale_name, self.layer_scale_flat,
+                                                       self.layer_scale_scalar)
         module = Residual(OrderedDict((c.name, child(c)) for c in body),
                           None if short is None else child(short), self.shortcut_name,
                           OrderedDict((c.name, child(c)) for c in after), scale)
@@ -164,7 +167,7 @@ class Residual(Block):
                                     "after=" + em.odict(after, depth + 1)]
                         + ([] if self.layer_scale is None else
                            [f"layer_scale=({self.layer_scale!r}, {body[-1].output[0]}, {len(body[-1].output) - 1}, "
-                            f"{self.layer_scale_name!r}, {self.layer_scale_flat!r})"]),
+                            f"{self.layer_scale_name!r}, {self.layer_scale_flat!r}, {self.layer_scale_scalar!r})"]),
                         depth)
 
     @classmethod
@@ -192,6 +195,8 @@ class Residual(Block):
                 d["layer_scale_name"] = name
             if scale.dim() == 1 and scale.numel() > 1:
                 d["layer_scale_flat"] = True
+            elif scale.dim() == 0:
+                d["layer_scale_scalar"] = True
         return d
 
     # ------------------------------------------------------------------ studio
