@@ -21,7 +21,7 @@ from .formulas import RFAxis, prod
 from .layers import Inference, Layer, LayerError
 from .layers.base import KEEP, MIX, Shape, shape_str
 from .limits import MAX_INT
-from .layers.blocks import child_names
+from .layers.blocks import NESTED, child_names
 from .layers.blocks._base import MAX_EXPANDED_ROWS, expanded_rows
 from .spec import Spec
 
@@ -270,7 +270,7 @@ class Walk:
         names = names or child_names(layers, offset)
         rows = []
         for j, (layer, name) in enumerate(zip(layers, names)):
-            here = dotted if getattr(layer, "inline", False) else _sub(dotted, name)
+            here = dotted if layer.inline else _sub(dotted, name)
             row = self.item(layer, shape, rf, ypath + ykey + (j,), here, name, j + offset, False)
             rows.append(row)
             shape, rf = row.output, row.receptive_field
@@ -314,7 +314,7 @@ class Walk:
         index = index if index is not None else int(name) if name.isdecimal() and name.isascii() else 0
         row = LayerReport(index, name, "Sequential", shape, out,
                           sum(r.params for r in rows), sum(r.trainable_params for r in rows),
-                          sum(r.macs for r in rows), out_rf, None, _sub(dotted, name), tuple(rows))
+                          sum(r.macs for r in rows), out_rf, NESTED, _sub(dotted, name), tuple(rows))
         return out, out_rf, [row]
 
 
@@ -348,7 +348,7 @@ def _check_registered(rows) -> None:
 
 def _registered(rows):
     for r in rows:
-        if r.layer is not None and getattr(r.layer, "inline", False):
+        if r.layer.inline:
             yield from _registered(r.children)
         else:
             yield r
@@ -400,7 +400,7 @@ def analyze(spec: "Spec | str | os.PathLike[str] | dict[str, Any]",
                 ("layers", i), names[i], "error"))
             break
         try:
-            row = walk.item(layer, shape, rf, ("layers", i), "" if getattr(layer, "inline", False) else names[i],
+            row = walk.item(layer, shape, rf, ("layers", i), "" if layer.inline else names[i],
                             names[i], i, i == last)
         except _Stop:
             break

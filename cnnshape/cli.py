@@ -111,41 +111,56 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
     Exit status: 0 all valid, 1 a spec has errors, 2 a file could not be read.
     Never imports torch.
     """
+    budgets = _budgets(optimizer, cpu_isa, expect_output, max_params, max_trainable_params, max_macs, max_memory,
+                       min_rf, max_rf)
+    results, status = [], EXIT_OK
+    for path in specs:
+        report, exc, code = _check_one(path, input_shape, batch, budgets)
+        results.append((path, report, exc))
+        status = EXIT_FAILED if code == EXIT_FAILED else max(status, code)
+    mem = {"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa}
+    _print_results(results, fmt, mem, show_warnings=not no_warnings, depth=depth, multi=len(specs) > 1)
+    sys.exit(status)
+
+
+def _budgets(optimizer, cpu_isa, expect_output, *limits):
+    """The check's Budgets, None when none is asked for (cnnshape.gates only then: start-up time)."""
+    if not expect_output and all(v is None for v in limits):
+        return None
+    from .gates import Budgets
+
+    return Budgets(*limits, tuple(expect_output) if expect_output else None, optimizer, cpu_isa)
+
+
+def _check_one(path, input_shape, batch, budgets):
+    """(report, None, exit status) of one spec, or (None, the error, exit status)."""
     from .analysis import check as analysis_check
     from .errors import SpecError, SpecFileError
 
-    budgets = None  # cnnshape.gates only when a budget is asked for (start-up time)
-    if expect_output or any(v is not None for v in (max_params, max_trainable_params, max_macs, max_memory,
-                                                    min_rf, max_rf)):
-        from .gates import Budgets, check_budgets
+    try:
+        src = None if is_python_target(path) else _spec_arg(path)  # read once (stdin cannot be read twice)
+        report = check_arg(path, input_shape, batch) if src is None else analysis_check(src, input=input_shape, batch=batch)
+        if input_shape and not report.ok and src is not None:  # which sizes would work (only on failure)
+            from .sizes import with_nearby_sizes
+            report = with_nearby_sizes(report, src, input_shape)
+        if budgets is not None:
+            from .gates import check_budgets
 
-        budgets = Budgets(max_params, max_trainable_params, max_macs, max_memory, min_rf, max_rf,
-                          tuple(expect_output) if expect_output else None, optimizer, cpu_isa)
-    results, status = [], EXIT_OK
-    for path in specs:
-        try:
-            src = None if is_python_target(path) else _spec_arg(path)  # read once (stdin cannot be read twice)
-            report = check_arg(path, input_shape, batch) if src is None else analysis_check(src, input=input_shape, batch=batch)
-            if input_shape and not report.ok and src is not None:  # which sizes would work (only on failure)
-                from .sizes import with_nearby_sizes
-                report = with_nearby_sizes(report, src, input_shape)
-            over = check_budgets(report, budgets) if budgets is not None else []
+            over = check_budgets(report, budgets)
             if over:
                 from dataclasses import replace
 
                 report = replace(report, errors=report.errors + tuple(over))
-            results.append((path, report, None))
-            if not report.ok:
-                status = max(status, EXIT_INVALID)
-        except SpecError as exc:
-            results.append((path, None, exc))
-            status = max(status, EXIT_INVALID)
-        except SpecFileError as exc:
-            results.append((path, None, exc))
-            status = EXIT_FAILED
+        return report, None, EXIT_OK if report.ok else EXIT_INVALID
+    except SpecError as exc:
+        return None, exc, EXIT_INVALID
+    except SpecFileError as exc:
+        return None, exc, EXIT_FAILED
+
+
+def _print_results(results, fmt: str, mem: dict, show_warnings: bool, depth: int, multi: bool) -> None:
     if fmt == "json":
-        mem = {"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa}
-        docs = [_json_doc(path, report, exc, multi=len(specs) > 1, mem=mem) for path, report, exc in results]
+        docs = [_json_doc(path, report, exc, multi=multi, mem=mem) for path, report, exc in results]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
     elif fmt in ("github", "markdown"):
         from . import ci_formats
@@ -153,9 +168,7 @@ def check(specs, fmt, input_shape, batch, no_warnings, depth, optimizer, memory_
         rows = [(path, report, exc, ()) for path, report, exc in results]
         click.echo("\n".join(ci_formats.github(rows)) if fmt == "github" else ci_formats.markdown(rows))
     else:
-        _print_tables(results, show_warnings=not no_warnings, depth=depth,
-                      mem={"optimizer": optimizer, "memory_limit": memory_limit, "cpu_isa": cpu_isa})
-    sys.exit(status)
+        _print_tables(results, show_warnings=show_warnings, depth=depth, mem=mem)
 
 
 def is_python_target(arg) -> bool:

@@ -519,6 +519,43 @@ def _describe(changes: dict) -> str:
     return ", ".join(f"{k}: {'(default)' if v is UNSET else v}" for k, v in changes.items())
 
 
+def _own_fix(d: Design, own, path, depth: int, path_of) -> Fix | None:
+    """The fix of the row's own first fixable problem."""
+    for dg in own:
+        where = path if depth else path_of(dg) or path
+        ch = fix_of(d, dg, where)
+        if ch:
+            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
+    return None
+
+
+def _repair_around(d: Design, ev: Evaluation, around, path, label: str | None) -> Fix | None:
+    """A change of this layer that repairs the failing block around it (a size-keeping
+    padding/stride), checked by analysing the trial."""
+    broken = [dg for dg in around if dg.severity == "error"]
+    if not broken or path is None:
+        return None
+    for ch in keep_size_changes(get_data(d, path)):
+        try:
+            trial = evaluate(set_args(d, path, ch))
+        except EditError:
+            continue
+        if len(trial.errors) < len(ev.errors) and not any(
+                e.name == dg.name and e.message == dg.message for dg in broken for e in trial.errors):
+            return Fix(f"fix {label} for {broken[0].name}: {_describe(ch)}", tuple(path), ch)
+    return None
+
+
+def _any_fix(d: Design, diags, path_of) -> Fix | None:
+    """The first diagnostic of ``diags`` with a fix, at the layer it names."""
+    for dg in diags:
+        where = path_of(dg)
+        ch = fix_of(d, dg, where)
+        if ch and where is not None:
+            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
+    return None
+
+
 def choose_fix(d: Design, ev: Evaluation, path, label: str | None, depth: int, path_of) -> Fix | None:
     """The fix ``f`` applies with the row at ``path`` selected (None: the input row).
 
@@ -528,27 +565,8 @@ def choose_fix(d: Design, ev: Evaluation, path, label: str | None, depth: int, p
     data path of the layer a diagnostic names."""
     top = None if path is None else path[0]
     own, around = diagnostics_of(ev, top, label, depth) if path is not None else ([], [])
-    for dg in own:
-        where = path if depth else path_of(dg) or path
-        ch = fix_of(d, dg, where)
-        if ch:
-            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
-    broken = [dg for dg in around if dg.severity == "error"]
-    if broken and path is not None:
-        for ch in keep_size_changes(get_data(d, path)):
-            try:
-                trial = evaluate(set_args(d, path, ch))
-            except EditError:
-                continue
-            if len(trial.errors) < len(ev.errors) and not any(
-                    e.name == dg.name and e.message == dg.message for dg in broken for e in trial.errors):
-                return Fix(f"fix {label} for {broken[0].name}: {_describe(ch)}", tuple(path), ch)
-    for dg in [*around, *ev.errors]:
-        where = path_of(dg)
-        ch = fix_of(d, dg, where)
-        if ch and where is not None:
-            return Fix(f"fix {dg.name}: {_describe(ch)}", tuple(where), ch)
-    return None
+    return (_own_fix(d, own, path, depth, path_of) or _repair_around(d, ev, around, path, label)
+            or _any_fix(d, [*around, *ev.errors], path_of))
 
 
 def first_copy_override(repeat_data, rel: str) -> dict:

@@ -13,7 +13,7 @@ would. Formatting, comments and key order never count: only what the analysis se
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .analysis import LayerReport, Report, check
 from .ci_formats import md_code, md_text
@@ -30,7 +30,7 @@ _SEQ_KINDS = ("layers", "branches", "overrides")
 
 def _args(row: LayerReport | None) -> dict[str, Any]:
     """The arguments of a row as written (children excluded: they are rows of their own)."""
-    if row is None or row.layer is None:
+    if row is None:
         return {}
     layer = row.layer
     out = {}
@@ -279,72 +279,121 @@ def _memory(report: Report, cpu_isa: str | None = None) -> tuple[dict[str, int] 
     return per_path, totals
 
 
-def diff(a, b, *, names: tuple[str, str] | None = None, cpu_isa: str | None = None) -> Diff:
-    """Compare two specs (anything :func:`cnnshape.check` accepts, or Reports); memory peaks
-    for the CPU kind ``cpu_isa`` (:mod:`cnnshape.cpu_isa`; None: this machine's)."""
-    ra = a if isinstance(a, Report) else check(a)
-    rb = b if isinstance(b, Report) else check(b)
-    if names is None:
-        names = (ra.spec.source.path if ra.spec.source and ra.spec.source.path else "A",
-                 rb.spec.source.path if rb.spec.source and rb.spec.source.path else "B")
-    pa, pb = _rows_by_path(ra), _rows_by_path(rb)
-    na, nb = _not_reached(ra), _not_reached(rb)
-    fa, fb = first_error(ra), first_error(rb)
-    order_a = list(pa) + [p for p in na if p not in pa]
-    order_b = list(pb) + [p for p in nb if p not in pb]
-    (sa, ma), (sb, mb) = _memory(ra, cpu_isa), _memory(rb, cpu_isa)
-    rows = []
-    for path in _merged_order(order_a, order_b):
-        x, dx = pa.get(path, (None, None))
-        y, dy = pb.get(path, (None, None))
-        depth = dx if dx is not None else dy if dy is not None else 0
-        block = bool((x is not None and x.children) or (y is not None and y.children))
-        args: dict[str, tuple[Any, Any]] = {}
-        if x is not None and y is not None:
-            ax, ay = _args(x), _args(y)
-            for k in list(ax) + [k for k in ay if k not in ax]:
-                if ax.get(k) != ay.get(k):
-                    args[k] = (ax.get(k), ay.get(k))
-        # a side the analysis did not reach: its type from the spec, no figures
-        ta = x.type if x else na[path][1] if path in na else None
-        tb = y.type if y else nb[path][1] if path in nb else None
-        row = RowDiff(
-            path=path, status=SAME, type=(ta, tb), depth=depth,
-            args=args,
-            output=(list(x.output) if x else None, list(y.output) if y else None),
-            params=(x.params if x else None, y.params if y else None),
-            macs=(x.macs if x else None, y.macs if y else None),
-            receptive_field=(_rf(x), _rf(y)),
-            saved_bytes=((sa.get(path, 0) if x else None, sb.get(path, 0) if y else None)
-                         if sa is not None and sb is not None else (None, None)),
-            is_block=block)
-        if path in na and path in nb and ra.spec.layers[na[path][0]] == rb.spec.layers[nb[path][0]]:
-            status = SAME  # written alike on both sides (neither analysed): not a change
-        elif (path in na and na[path][0] == fa) or (path in nb and nb[path][0] == fb):
-            status = ERROR
-        elif path in na or path in nb:
-            status = UNANALYSED
-        elif x is None:
-            status = ADDED
-        elif y is None:
-            status = REMOVED
-        elif x.type != y.type or row.changed_fields:
-            status = CHANGED
-        else:
-            status = SAME
-        note = _note(status, path, (ra, na, fa), (rb, nb, fb)) if status in (ERROR, UNANALYSED) else ""
-        rows.append(RowDiff(**{**row.__dict__, "status": status, "note": note}))
+class _Side(NamedTuple):
+    """One spec of a diff: its report, analysed rows by path, top-level rows not reached
+    (path -> (index, type)), first error, saved bytes per path and memory totals."""
+
+    report: Report
+    rows: dict[str, tuple[LayerReport, int]]
+    unreached: dict[str, tuple[int, str]]
+    first: int | None
+    saved: dict[str, int] | None
+    memory: dict[str, int]
+
+    @classmethod
+    def of(cls, report: Report, cpu_isa: str | None) -> "_Side":
+        rows, unreached = _rows_by_path(report), _not_reached(report)
+        return cls(report, rows, unreached, first_error(report), *_memory(report, cpu_isa))
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.rows) + [p for p in self.unreached if p not in self.rows]
+
+    def name(self, default: str) -> str:
+        source = self.report.spec.source
+        return source.path if source and source.path else default
+
+    def spec_type(self, path: str, row: LayerReport | None) -> str | None:
+        """A row's type; for a side the analysis did not reach, the type from the spec."""
+        if row is not None:
+            return row.type
+        return self.unreached[path][1] if path in self.unreached else None
+
+    def at_error(self, path: str) -> bool:
+        return path in self.unreached and self.unreached[path][0] == self.first
+
+
+def _changed_args(x: LayerReport | None, y: LayerReport | None) -> dict[str, tuple[Any, Any]]:
+    """{argument: (A's value, B's value)} of the arguments written differently."""
+    if x is None or y is None:
+        return {}
+    ax, ay = _args(x), _args(y)
+    return {k: (ax.get(k), ay.get(k)) for k in list(ax) + [k for k in ay if k not in ax] if ax.get(k) != ay.get(k)}
+
+
+def _figures(path: str, A: _Side, B: _Side) -> RowDiff:
+    """The row of ``path`` with both sides' figures (status not yet decided)."""
+    x, dx = A.rows.get(path, (None, None))
+    y, dy = B.rows.get(path, (None, None))
+    depth = dx if dx is not None else dy if dy is not None else 0
+    saved = ((A.saved.get(path, 0) if x else None, B.saved.get(path, 0) if y else None)
+             if A.saved is not None and B.saved is not None else (None, None))
+    return RowDiff(
+        path=path, status=SAME, type=(A.spec_type(path, x), B.spec_type(path, y)), depth=depth,
+        args=_changed_args(x, y),
+        output=(list(x.output) if x else None, list(y.output) if y else None),
+        params=(x.params if x else None, y.params if y else None),
+        macs=(x.macs if x else None, y.macs if y else None),
+        receptive_field=(_rf(x), _rf(y)),
+        saved_bytes=saved,
+        is_block=bool((x is not None and x.children) or (y is not None and y.children)))
+
+
+def _status(row: RowDiff, A: _Side, B: _Side) -> str:
+    path, na, nb = row.path, A.unreached, B.unreached
+    if path in na and path in nb and A.report.spec.layers[na[path][0]] == B.report.spec.layers[nb[path][0]]:
+        return SAME  # written alike on both sides (neither analysed): not a change
+    if A.at_error(path) or B.at_error(path):
+        return ERROR
+    if path in na or path in nb:
+        return UNANALYSED
+    if path not in A.rows:
+        return ADDED
+    if path not in B.rows:
+        return REMOVED
+    if row.type[0] != row.type[1] or row.changed_fields:
+        return CHANGED
+    return SAME
+
+
+def _row(path: str, A: _Side, B: _Side) -> RowDiff:
+    row = _figures(path, A, B)
+    status = _status(row, A, B)
+    note = _note(status, path, (A.report, A.unreached, A.first), (B.report, B.unreached, B.first)) \
+        if status in (ERROR, UNANALYSED) else ""
+    return RowDiff(**{**row.__dict__, "status": status, "note": note})
+
+
+def _top_changes(ra: Report, rb: Report) -> dict[str, tuple[Any, Any]]:
+    """The spec-level settings (input, batch, dtype) that differ."""
     top = {}
     for key in ("input", "batch", "dtype"):
         va, vb = getattr(ra.spec, key), getattr(rb.spec, key)
         if va != vb:
             top[key] = (list(va) if isinstance(va, tuple) else va, list(vb) if isinstance(vb, tuple) else vb)
+    return top
+
+
+def _totals(A: _Side, B: _Side) -> dict[str, dict[str, Any]]:
+    ra, rb = A.report, B.report
     ta, tb = _partial_totals(ra), _partial_totals(rb)
     totals = {key: _total(ta[key], tb[key], both=ra.ok and rb.ok) for key in ("params", "trainable_params", "macs")}
     for key in ("saved_bytes", "training_peak_bytes", "inference_peak_bytes"):
-        if key in ma or key in mb:
-            totals[key] = _total(ma.get(key), mb.get(key))
-    return Diff(ra, rb, names, tuple(rows), top, totals)
+        if key in A.memory or key in B.memory:
+            totals[key] = _total(A.memory.get(key), B.memory.get(key))
+    return totals
+
+
+def diff(a, b, *, names: tuple[str, str] | None = None, cpu_isa: str | None = None) -> Diff:
+    """Compare two specs (anything :func:`cnnshape.check` accepts, or Reports); memory peaks
+    for the CPU kind ``cpu_isa`` (:mod:`cnnshape.cpu_isa`; None: this machine's)."""
+    ra = a if isinstance(a, Report) else check(a)
+    rb = b if isinstance(b, Report) else check(b)
+    A, B = _Side.of(ra, cpu_isa), _Side.of(rb, cpu_isa)
+    if names is None:
+        names = (A.name("A"), B.name("B"))
+    rows = tuple(_row(path, A, B) for path in _merged_order(A.order, B.order))
+    return Diff(ra, rb, names, rows, _top_changes(ra, rb), _totals(A, B))
 
 
 # ----------------------------------------------------------------------------- text forms

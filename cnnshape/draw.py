@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from .analysis import LayerReport, Report
+from .layers.blocks import NESTED
 from .limits import printable
 
 FONT = 11
@@ -156,8 +157,6 @@ def _arg_text(v) -> str:
 def transition_label(row: LayerReport) -> str:
     """``Conv2d 3x3 /2`` for the layer that makes a map (kernel and stride when it has them)."""
     layer = row.layer
-    if layer is None:
-        return row.type
     parts = [row.type]
     k = getattr(layer, "kernel_size", None)
     if k is not None and not isinstance(k, str):
@@ -175,7 +174,7 @@ def transition_label(row: LayerReport) -> str:
 def _keeps_shape(row: LayerReport) -> bool:
     """Pointwise layers that keep the shape and do no multiply-accumulates (activations,
     normalisation, dropout): they fold into the label of the arrow before them."""
-    return not row.children and row.layer is not None and not row.macs and tuple(row.input) == tuple(row.output)
+    return not row.children and row.layer is not NESTED and not row.macs and tuple(row.input) == tuple(row.output)
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -218,7 +217,7 @@ def _tint(color: str, amount: float) -> str:
 
 
 def _color(row: LayerReport) -> str:
-    fam = row.layer.family if row.layer is not None else "block"
+    fam = row.layer.family
     return COLORS.get(fam, DEFAULT_COLOR)
 
 
@@ -317,14 +316,13 @@ def _frame(inner: _Placed, title: str, merge: str | None = None) -> _Placed:
 def _lanes(row: LayerReport):
     """(lanes, merge symbol, rows after the merge) from the block's own ``draw_lanes``;
     None when the block has no lanes (its children are a plain sequence)."""
-    fn = getattr(row.layer, "draw_lanes", None)
-    return fn(row) if fn is not None else None
+    return row.layer.draw_lanes(row)  # a row with children is a block's (or NESTED's)
 
 
 def _block_title(row: LayerReport) -> str:
     layer = row.layer
     n = getattr(layer, "n", None)
-    kind = row.type if layer is not None else "Sequential"
+    kind = row.type
     title = f"{row.name}: {kind}" + (f" x{n}" if isinstance(n, int) else "")
     inner = {c.type for c in row.children}
     if n and len(inner) == 1:
@@ -332,35 +330,42 @@ def _block_title(row: LayerReport) -> str:
     return title
 
 
-def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> _Placed:
-    lanes = _lanes(row)
-    merge_sym = lanes[1] if lanes else None
-    if merge_sym is None and row.children and row.children[0].children:
-        inner = _lanes(row.children[0])  # a Repeat of Residual blocks shows their skip
-        merge_sym = inner[1] if inner else None
-    if top and getattr(row.layer, "draw_transparent", False):
-        level -= 1  # a top-level plain grouping (VGG's features) opens without using up a level
-    if level + 1 >= depth:  # collapsed: one map in a frame, a skip arc for residual blocks
-        m = _map(row.output, COLORS["block"], "", _short(row.output))
-        inner = _Placed(m, m.mid)  # type: ignore[attr-defined]
-        return _frame(inner, _block_title(row), merge_sym)
-    if not lanes:
-        parts, tail = _sequence(row.children, depth, level + 1)
-        if not parts:
-            m = _map(row.output, COLORS["block"], "", _short(row.output))
-            parts = [(_Placed(m, m.mid), tail)]  # type: ignore[attr-defined]
-        return _frame(_hstack(parts, tail.replace(", ", "\n")), _block_title(row))
-    lane_rows, sym, after = lanes
-    placed_lanes = []
+def _merge_symbol(row: LayerReport, lanes) -> str | None:
+    """The symbol of the block's merge; a Repeat of Residual blocks shows their skip."""
+    sym = lanes[1] if lanes else None
+    if sym is None and row.children and row.children[0].children:
+        inner = _lanes(row.children[0])
+        sym = inner[1] if inner else None
+    return sym
+
+
+def _one_map(row: LayerReport) -> "_Placed":
+    m = _map(row.output, COLORS["block"], "", _short(row.output))
+    return _Placed(m, m.mid)  # type: ignore[attr-defined]
+
+
+def _sequence_block(row: LayerReport, depth: int, level: int) -> "_Placed":
+    """A block without lanes, open: its children in a row, in a frame."""
+    parts, tail = _sequence(row.children, depth, level + 1)
+    if not parts:
+        parts = [(_one_map(row), tail)]
+    return _frame(_hstack(parts, tail.replace(", ", "\n")), _block_title(row))
+
+
+def _placed_lanes(lane_rows, depth: int, level: int) -> list:
+    """(placed lane or None for an identity lane, its tail text, its first arrow's label) per lane."""
+    placed = []
     for lane in lane_rows:
         parts, tail = _sequence(lane, depth, level + 1)
         if not parts:  # an identity lane (skip connection)
-            placed_lanes.append((None, tail or "identity", ""))
+            placed.append((None, tail or "identity", ""))
         else:
-            placed_lanes.append((_hstack([(parts[0][0], "")] + parts[1:], tail.replace(", ", "\n")), tail,
-                                 parts[0][1]))
-    width = max([p.scene.width + _lead(f) for p, _, f in placed_lanes if p is not None] + [60])
-    s = Scene()
+            placed.append((_hstack([(parts[0][0], "")] + parts[1:], tail.replace(", ", "\n")), tail, parts[0][1]))
+    return placed
+
+
+def _stack_lanes(placed_lanes, s: Scene) -> tuple[list, float]:
+    """Lanes drawn one under the other into ``s``: the (kind, y, extra) of each, and the height."""
     y = 0.0
     entries = []
     for p, tail, first in placed_lanes:
@@ -374,7 +379,14 @@ def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> 
             _arrow(20, 24 + lead, y + p.mid, first, s.items)
         entries.append(("lane", y + p.mid, p.scene.width + 24 + lead))
         y += p.scene.height + 10
-    height = y
+    return entries, y
+
+
+def _lanes_node(placed_lanes, sym: str) -> "_Placed":
+    """Parallel lanes from one input to the merge circle ``sym``."""
+    width = max([p.scene.width + _lead(f) for p, _, f in placed_lanes if p is not None] + [60])
+    s = Scene()
+    entries, height = _stack_lanes(placed_lanes, s)
     mid = entries[0][1]
     xin, xm = 0.0, width + 24 + 30
     for kind, ly, extra in entries:
@@ -389,7 +401,19 @@ def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> 
                 s.items.append(Poly(((extra, ly), (xm, ly), (xm, mid + 9)), closed=False))
     s.items.append(Circle(xm, mid, 9, sym))
     s.width, s.height = xm + 10, height
-    node = _Placed(s, mid)
+    return _Placed(s, mid)
+
+
+def _block_node(row: LayerReport, depth: int, level: int, top: bool = False) -> _Placed:
+    lanes = _lanes(row)
+    if top and row.layer.draw_transparent:
+        level -= 1  # a top-level plain grouping (VGG's features) opens without using up a level
+    if level + 1 >= depth:  # collapsed: one map in a frame, a skip arc for residual blocks
+        return _frame(_one_map(row), _block_title(row), _merge_symbol(row, lanes))
+    if not lanes:
+        return _sequence_block(row, depth, level)
+    lane_rows, sym, after = lanes
+    node = _lanes_node(_placed_lanes(lane_rows, depth, level), sym)
     if after:
         parts, tail = _sequence(after, depth, level + 1)
         node = _hstack([(node, "")] + parts, tail.replace(", ", "\n"))

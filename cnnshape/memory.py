@@ -114,27 +114,11 @@ class Tracer:
         contig = layer.contiguous_output(v.contig)
         out = _Value(v.sid, grad, contig) if alias else self.new(row.output, grad)
         out.contig = contig
-        kept = []
-        needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
-        saved = [s for s in layer.saved(row.input, row.output, self.batch) if needed[s.when]] \
-            if self.training and grad else []
+        saved = self._saved_of(row, v, grad)
         ws_f, ws_b = layer.workspace(row.input, row.output, self.batch, self.item, bool(saved), v.grad,
                                      isa=self.isa)
         self.peak = max(self.peak, self.live + ws_f)
-        if saved:
-            for s in saved:
-                if s.what == "input" and (v.contig or not layer.needs_contiguous):
-                    sid = v.sid
-                elif s.what == "output":
-                    sid = out.sid
-                else:  # a storage of its own (or a contiguous copy of a strided input)
-                    numel = s.numel if s.what == "new" else self.batch * prod(row.input)
-                    sid = self.alloc(numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
-                    self._count(row.path, sid)  # alloc's reference is autograd's
-                    kept.append(sid)
-                    continue
-                self.keep(row.path, sid)
-                kept.append(sid)
+        kept = [self._keep_saved(row, v, out, s) for s in saved]
         if not alias:
             self.release(v)
         if self.training and grad:  # a backward runs through this layer
@@ -144,13 +128,32 @@ class Tracer:
                              self.held))
         return out
 
+    def _saved_of(self, row, v: _Value, grad: bool) -> list:
+        """What the layer of ``row`` saves for the backward in this run (nothing when no
+        backward runs through it)."""
+        if not (self.training and grad):
+            return []
+        needed = {"any": grad, "input": v.grad, "params": row.trainable_params > 0}
+        return [s for s in row.layer.saved(row.input, row.output, self.batch) if needed[s.when]]
+
+    def _keep_saved(self, row, v: _Value, out: _Value, s) -> int:
+        """Keep the saved tensor ``s`` of ``row`` (input ``v``, output ``out``): its storage id."""
+        if s.what == "input" and (v.contig or not row.layer.needs_contiguous):
+            sid = v.sid
+        elif s.what == "output":
+            sid = out.sid
+        else:  # a storage of its own (or a contiguous copy of a strided input)
+            numel = s.numel if s.what == "new" else self.batch * prod(row.input)
+            sid = self.alloc(numel * (DTYPE_BYTES[s.dtype] if s.dtype else self.item))
+            self._count(row.path, sid)  # alloc's reference is autograd's
+            return sid
+        self.keep(row.path, sid)
+        return sid
+
     def run(self, row, v: _Value) -> _Value:
         """Run one analysed row (a leaf layer, a block or a nested sequence)."""
         if row.children:
-            layer = row.layer
-            if layer is None or not hasattr(layer, "memory"):
-                return self.seq(row.children, v)
-            return layer.memory(row, self, v)
+            return row.layer.memory(row, self, v)  # a block or a nested sequence (NESTED)
         return self.leaf(row, v)
 
     def hold(self, row, on: bool, shape=None) -> None:

@@ -65,13 +65,10 @@ class Sizer:
 
     def row(self, row, state: State) -> State:
         layer = row.layer
-        if layer is not None and layer.pointwise and type(layer).size_rule is _BASE_RULE:
+        if layer.pointwise and type(layer).size_rule is _BASE_RULE:
             return state if state.shape == row.output else State(state.pieces, state.dim, row.output, state.merged)
-        if layer is None:  # a nested nn.Sequential (branch, multi-layer Repeat copy)
-            out = self.rows(row.children, state)
-        elif layer.is_block:
-            flow = getattr(layer, "size_flow", None)
-            out = flow(row, state, self) if flow is not None else None
+        if layer.is_block:  # a nested sequence's row too (layers.blocks.NESTED)
+            out = layer.size_flow(row, state, self)
             if out is None:
                 raise SizeUnknown(f"the {layer.type} block '{row.path or row.name}' has no size rule")
         else:
@@ -222,37 +219,58 @@ def sizes(obj, *, input=None, reinfer: bool = False) -> SizesReport:
     return SizesReport(True, tuple(spec.input), tuple(axes), (), note, square)
 
 
+def _declared_report(source, input_shape):
+    """The report of ``source`` at its own declared input, when that analyses and
+    ``input_shape`` differs from it only in sizes (same rank and channels); else None."""
+    from .errors import CnnshapeError
+
+    try:
+        base = check(source)
+    except CnnshapeError:
+        return None
+    declared = tuple(base.spec.input)
+    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
+        return None
+    return base
+
+
+def _square_nearby(res, input_shape) -> list[str]:
+    """Coupled axes changed together: the nearest square sizes, when ``input_shape`` is
+    square and outside them."""
+    if res.square is None or len(set(input_shape[1:])) != 1:
+        return []
+    n = input_shape[1]
+    if any(n in g for g in res.square):
+        return []
+    near = nearest(res.square, n)
+    names = " = ".join(a.axis for a in res.axes)
+    return [f"{names}: {', '.join(map(str, near))}" if near else "no square size works"]
+
+
+def _axes_nearby(changed, input_shape) -> list[str]:
+    """The nearest working sizes of each changed axis whose size is outside its set."""
+    parts = []
+    for ax in changed:
+        n = input_shape[ax.dim]
+        if ax.valid is not None and n not in ax:
+            near = ax.nearest(n)
+            parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
+    return parts
+
+
 def with_nearby_sizes(report, source, input_shape):
     """``report`` (a failed ``check --input``) with "sizes that work nearby: ..." added to
     its first error's hint, when the spec analyses at its own declared input and a size
     of ``input_shape`` is outside the working set of its axis. Only run on failure."""
-    from .errors import CnnshapeError
-
     if report.ok or not report.errors or input_shape is None:
         return report
-    try:
-        base = check(source)
-    except CnnshapeError:
-        return report
-    declared = tuple(base.spec.input)
-    if not base.ok or len(input_shape) != len(declared) or input_shape[0] != declared[0]:
+    base = _declared_report(source, input_shape)
+    if base is None:
         return report
     res = sizes(base, reinfer=True)
-    parts = []
     changed = [ax for ax in res.axes if input_shape[ax.dim] != ax.declared]
     square = res.coupled and len(changed) > 1
-    if square and res.square is not None and len(set(input_shape[1:])) == 1:
-        n = input_shape[1]
-        if not any(n in g for g in res.square):
-            near = nearest(res.square, n)
-            names = " = ".join(a.axis for a in res.axes)
-            parts.append(f"{names}: {', '.join(map(str, near))}" if near else "no square size works")
-    elif not square:
-        for ax in changed:
-            n = input_shape[ax.dim]
-            if ax.valid is not None and n not in ax:
-                near = ax.nearest(n)
-                parts.append(f"{ax.axis}: {', '.join(map(str, near))}" if near else f"no {ax.axis} works")
+    parts = _square_nearby(res, input_shape) if square else _axes_nearby(changed, input_shape)
     if not parts:
         return report
     first = report.errors[0]

@@ -155,7 +155,7 @@ def expanded_count(layers) -> int:
     above MAX_LAYERS, so the count itself stays cheap)."""
     total = 0
     for layer in layers:
-        if getattr(layer, "is_block", False):
+        if layer.is_block:
             inner = sum(expanded_count(seq) for _, _, seq in layer.sequences())
             total += 1 + inner * layer.copy_count()
         else:

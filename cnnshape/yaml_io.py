@@ -300,37 +300,42 @@ class _Converter:
                         "specs use plain YAML: numbers, strings, true/false, null, lists and mappings")
 
 
-def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
-    """Parse YAML text to plain Python values and their positions; SpecError if invalid."""
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of the character offset ``pos``."""
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _marked_diagnostic(exc) -> Diagnostic:
+    """A located ruamel error as a diagnostic; an unclosed bracket is shown where it was opened."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    if exc.context and exc.problem:
+        problem = f"{problem} ({exc.context})"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    opened = exc.context_mark
+    if opened is not None and mark is not None and opened.line != mark.line and exc.context \
+            and "flow" in exc.context:
+        # an unclosed bracket: the parser notices lines later; point at where it was opened
+        what = exc.context.strip().replace("while parsing a ", "")
+        found = exc.problem.strip() if exc.problem else "unexpected end"
+        problem = f"the {what} opened here is never closed ({found} at line {line}, column {col})"
+        line, col = opened.line + 1, opened.column + 1
+    return Diagnostic(f"invalid YAML: {problem}", _yaml_hint(problem), line=line, column=col)
+
+
+def _compose(text: str, source: str | None):
+    """ruamel's node tree of ``text``; SpecError, located, if the YAML is invalid."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    _prescan(text, source)
     yaml = YAML(typ="rt", pure=True)
     try:
-        node = yaml.compose(text)
+        return yaml.compose(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if exc.context and exc.problem:
-            problem = f"{problem} ({exc.context})"
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        opened = exc.context_mark
-        if opened is not None and mark is not None and opened.line != mark.line and exc.context \
-                and "flow" in exc.context:
-            # an unclosed bracket: the parser notices lines later; point at where it was opened
-            what = exc.context.strip().replace("while parsing a ", "")
-            found = exc.problem.strip() if exc.problem else "unexpected end"
-            problem = f"the {what} opened here is never closed ({found} at line {line}, column {col})"
-            line, col = opened.line + 1, opened.column + 1
-        raise SpecError([Diagnostic(f"invalid YAML: {problem}", _yaml_hint(problem), line=line, column=col)],
-                        source) from None
+        raise SpecError([_marked_diagnostic(exc)], source) from None
     except YAMLError as exc:
-        line = col = None
         pos = getattr(exc, "position", None)
-        if pos is not None:
-            line = text.count("\n", 0, pos) + 1
-            col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        line, col = _line_col(text, pos) if pos is not None else (None, None)
         raise SpecError([Diagnostic(f"invalid YAML: {str(exc).splitlines()[0]}", "", line=line, column=col)],
                         source) from None
     except RecursionError:
@@ -338,11 +343,15 @@ def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
                                     line=1, column=1)], source) from None
     except (ValueError, OverflowError) as exc:  # e.g. "\U0011FFFF": no such character
         m = re.search(r"\\U[0-9a-fA-F]{8}", text)
-        pos = m.start() if m else 0
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        line, col = _line_col(text, m.start() if m else 0)
         raise SpecError([Diagnostic(f"invalid YAML: {exc}", "an escape names a character that does not exist",
                                     line=line, column=col)], source) from None
+
+
+def parse(text: str, source: str | None = None) -> tuple[Any, Positions]:
+    """Parse YAML text to plain Python values and their positions; SpecError if invalid."""
+    _prescan(text, source)
+    node = _compose(text, source)
     if node is None:
         raise SpecError([Diagnostic("the spec is empty", "start from: input: [1, 28, 28] and a layers: list",
                                     line=1, column=1)], source)

@@ -221,59 +221,79 @@ def _se_gate(d: dict, x):
             d.get("scale_activation", "Sigmoid")]
 
 
-def _build(d: dict, x):
-    """(step, output at the declared input) for one item."""
-    t = d["type"]
-    if t not in BLOCKS:
-        return _leaf(d, x)
-    if t == "Sequential":
-        steps, y = _build_seq(d["body"], x)
-        return ("seq", steps), y
-    if t == "Repeat":
-        copies = []
-        for i in range(d["n"]):
-            steps, x = _build_seq(_first_copy(d["body"], d.get("first")) if i == 0 else d["body"], x)
-            copies.append(steps)
-        return ("seq", [("seq", c) for c in copies]), x
-    if t == "Residual":
-        body, h = _build_seq(d["body"], x)
-        scale = None
-        if d.get("layer_scale") is not None:  # a [C, 1, ...] parameter times the body's output
-            scale = torch.full((h.shape[1],) + (1,) * (h.dim() - 2), float(d["layer_scale"]))
-            h = _merge("scale", h, scale)
-        short, s = _build_seq(d["shortcut"], x) if d.get("shortcut") else ([], x)
-        after, y = _build_seq(d.get("after") or [], _merge("add", h, s))
-        return ("residual", body, scale, short, after), y
-    if t == "Concat":
-        k = len(d["branches"])
-        parts = x.chunk(k, dim=1) if d.get("split") else [x] * k
-        if len(parts) != k:
-            raise _Stop("failed", f"chunk gave {len(parts)} parts for {k} branches")
-        built = [_build_seq(b, p) for b, p in zip(d["branches"], parts)]
-        after, y = _build_seq(d.get("after") or [], _cat([o for _, o in built]))
-        return ("concat", [s for s, _ in built], bool(d.get("split")), after), y
-    if t == "SqueezeExcitation":
-        gate, g = _build_seq(_se_gate(d, x), x)
-        return ("se", gate), _merge("gate", x, g)
-    if t == "Graph":
-        plan = _graph_plan(d)
-        steps, env = [], {"x": x}
-        for name, node, srcs in plan:
-            if node["type"] in MERGES:
-                steps.append((name, ("merge", node), srcs))
-                env[name] = _graph_merge(node, [env[s] for s in srcs])
-            else:
-                step, env[name] = _build(node, env[srcs[0]])
-                steps.append((name, step, srcs))
-        out = d.get("output") or plan[-1][0]
-        return ("graph", steps, out), env[out]
-    # DenseBlock: copy i gets the concatenation of the input and every earlier output
+def _build_sequential(d: dict, x):
+    steps, y = _build_seq(d["body"], x)
+    return ("seq", steps), y
+
+
+def _build_repeat(d: dict, x):
+    copies = []
+    for i in range(d["n"]):
+        steps, x = _build_seq(_first_copy(d["body"], d.get("first")) if i == 0 else d["body"], x)
+        copies.append(steps)
+    return ("seq", [("seq", c) for c in copies]), x
+
+
+def _build_residual(d: dict, x):
+    body, h = _build_seq(d["body"], x)
+    scale = None
+    if d.get("layer_scale") is not None:  # a [C, 1, ...] parameter times the body's output
+        scale = torch.full((h.shape[1],) + (1,) * (h.dim() - 2), float(d["layer_scale"]))
+        h = _merge("scale", h, scale)
+    short, s = _build_seq(d["shortcut"], x) if d.get("shortcut") else ([], x)
+    after, y = _build_seq(d.get("after") or [], _merge("add", h, s))
+    return ("residual", body, scale, short, after), y
+
+
+def _build_concat(d: dict, x):
+    k = len(d["branches"])
+    parts = x.chunk(k, dim=1) if d.get("split") else [x] * k
+    if len(parts) != k:
+        raise _Stop("failed", f"chunk gave {len(parts)} parts for {k} branches")
+    built = [_build_seq(b, p) for b, p in zip(d["branches"], parts)]
+    after, y = _build_seq(d.get("after") or [], _cat([o for _, o in built]))
+    return ("concat", [s for s, _ in built], bool(d.get("split")), after), y
+
+
+def _build_se(d: dict, x):
+    gate, g = _build_seq(_se_gate(d, x), x)
+    return ("se", gate), _merge("gate", x, g)
+
+
+def _build_graph(d: dict, x):
+    plan = _graph_plan(d)
+    steps, env = [], {"x": x}
+    for name, node, srcs in plan:
+        if node["type"] in MERGES:
+            steps.append((name, ("merge", node), srcs))
+            env[name] = _graph_merge(node, [env[s] for s in srcs])
+        else:
+            step, env[name] = _build(node, env[srcs[0]])
+            steps.append((name, step, srcs))
+    out = d.get("output") or plan[-1][0]
+    return ("graph", steps, out), env[out]
+
+
+def _build_dense(d: dict, x):
+    """DenseBlock: copy i gets the concatenation of the input and every earlier output."""
     features, copies = [x], []
     for _ in range(d["n"]):
         steps, y = _build_seq(d["body"], _cat(features))
         copies.append(steps)
         features.append(y)
     return ("dense", copies), _cat(features)
+
+
+_BUILDERS = {"Sequential": _build_sequential, "Repeat": _build_repeat, "Residual": _build_residual,
+             "Concat": _build_concat, "SqueezeExcitation": _build_se, "Graph": _build_graph}
+
+
+def _build(d: dict, x):
+    """(step, output at the declared input) for one item."""
+    t = d["type"]
+    if t not in BLOCKS:
+        return _leaf(d, x)
+    return _BUILDERS.get(t, _build_dense)(d, x)
 
 
 def _graph_plan(d: dict) -> list:

@@ -11,14 +11,18 @@ import pytest
 import cnnshape
 from cnnshape.errors import SpecError
 
+from .conftest import cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENET = os.path.join(ROOT, "specs", "lenet5.yaml")
 
 
 def run_cli(*args, block_torch=False):
-    code = "import sys, runpy; "
-    if block_torch:
-        code += "sys.modules['torch'] = None; "
+    """``cnnshape ARGS`` on an 80-column pipe: in this process, or in a fresh interpreter where
+    torch cannot be imported (``block_torch``: the point is what the command imports)."""
+    if not block_torch:
+        return cli(*args, env={"COLUMNS": "80"}, prog_name="cnnshape")
+    code = "import sys, runpy; sys.modules['torch'] = None; "
     code += f"sys.argv = ['cnnshape'] + {list(args)!r}; runpy.run_module('cnnshape', run_name='__main__')"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": ROOT, "COLUMNS": "80"})

@@ -167,3 +167,94 @@ def test_the_graph_sees_every_kind_of_import(tmp_path, text, expected):
 def test_the_cycle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _walk():
+    from cnnshape.analysis import Walk
+    from cnnshape.spec import load
+
+    return Walk(load("input: [3]\nlayers: [ReLU]\n"))
+
+
+def _sizer():
+    from cnnshape.sizes import Sizer
+
+    return Sizer(8)
+
+
+def _tracer():
+    from cnnshape.memory import Tracer
+
+    return Tracer(1, "float32", True)
+
+
+def _compiler():
+    from cnnshape.torch_backend.build import Compiler
+
+    return Compiler()
+
+
+def _emitter():
+    from cnnshape.torch_backend.export import Emitter
+
+    return Emitter()
+
+
+@pytest.mark.parametrize("proto, make", [("WalkContext", _walk), ("SizerContext", _sizer),
+                                         ("TracerContext", _tracer), ("ChildCompiler", _compiler),
+                                         ("EmitterContext", _emitter)])
+def test_the_hook_contexts_implement_their_protocols(proto, make):
+    """Each walker hands a block's hooks an object with every member of the protocol that
+    ``cnnshape.layers.hooks`` declares for it (methods callable, attributes present)."""
+    from cnnshape.layers import hooks
+
+    declared = getattr(hooks, proto)
+    methods = {k for k, v in vars(declared).items() if callable(v) and (not k.startswith("_") or k == "__call__")}
+    attrs = set(getattr(declared, "__annotations__", {}))
+    assert methods, proto
+    obj = make()
+    for m in sorted(methods):
+        assert callable(getattr(obj, m, None)), f"{type(obj).__name__} lacks {m}() that {proto} declares"
+    for a in sorted(attrs):
+        assert hasattr(obj, a), f"{type(obj).__name__} has no attribute {a} that {proto} declares"
+
+
+def test_every_layer_module_is_found_without_a_registration_line():
+    """``import cnnshape.layers`` imports every module of cnnshape/layers and layers/blocks
+    (a new layer or block type is one file); the palette lists only modules that exist."""
+    import sys
+
+    import cnnshape.layers
+    from cnnshape.layers import blocks
+
+    for package, folder in ((cnnshape.layers, ROOT / "layers"), (blocks, ROOT / "layers" / "blocks")):
+        names = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+        names |= {p.parent.name for p in folder.glob("*/__init__.py")}
+        assert names, folder
+        missing = sorted(n for n in names if f"{package.__name__}.{n}" not in sys.modules)
+        assert not missing, f"not imported by {package.__name__}: {missing}"
+        stale = [n for n in package.PALETTE if n not in names]
+        assert not stale, f"{package.__name__}.PALETTE names no module: {stale}"
+
+
+def test_discovery_order_is_palette_then_by_name(tmp_path, monkeypatch):
+    """The palette's modules in its order, then the others by name, then ``last``;
+    modules whose names start with ``_`` are helpers, not imported."""
+    import sys
+
+    from cnnshape.layers.discover import import_modules
+
+    pkg = tmp_path / "fakelayers"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("ORDER = []\n")
+    for name in ("zeta", "alpha", "mid", "blocks", "_helper"):
+        (pkg / f"{name}.py").write_text(f"import fakelayers\nfakelayers.ORDER.append({name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fakelayers
+
+    try:
+        order = import_modules("fakelayers", fakelayers.__path__, first=("zeta", "gone"), last=("blocks",))
+        assert order == ["zeta", "alpha", "mid", "blocks"] == fakelayers.ORDER
+    finally:
+        for m in [m for m in sys.modules if m == "fakelayers" or m.startswith("fakelayers.")]:
+            del sys.modules[m]

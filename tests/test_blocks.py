@@ -18,21 +18,18 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from .conftest import ROOT, SPECS, examples
+from .conftest import SPECS, cli, examples
 from .oracle import Fail, TorchRun, _leaf
 
 
 def test_resnet50_check_prints_torchvision_count_and_stage_table():
-    out = subprocess.run([sys.executable, "-m", "cnnshape", "check", os.path.join(SPECS, "resnet50.yaml")],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "120"})
+    out = cli("check", os.path.join(SPECS, "resnet50.yaml"), env={"COLUMNS": "120"})
     assert out.returncode == 0, out.stderr
     assert "25,557,032" in out.stdout
     for stage in ("layer1", "layer2", "layer3", "layer4"):
         assert stage in out.stdout
     assert "layer2.0.conv1" not in out.stdout  # one row per stage by default
-    deep = subprocess.run([sys.executable, "-m", "cnnshape", "check", os.path.join(SPECS, "resnet50.yaml"),
-                           "--depth", "3"], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "160"})
+    deep = cli("check", os.path.join(SPECS, "resnet50.yaml"), "--depth", "3", env={"COLUMNS": "160"})
     assert "downsample" in deep.stdout and "conv3" in deep.stdout
 
 
@@ -214,58 +211,71 @@ def _ref_cat(outs):
         raise Fail(f"cat: {exc}") from None
 
 
+def _ref_repeat(d, x):
+    params = macs = 0
+    for i in range(d["n"]):
+        x, p, m = _ref_seq(_ref_first(d["body"], d.get("first")) if i == 0 else d["body"], x)
+        params, macs = params + p, macs + m
+    return x, params, macs
+
+
+def _ref_residual(d, x):
+    h, p, m = _ref_seq(d["body"], x)
+    if d.get("layer_scale") is not None:  # a [C, 1, ...] parameter times the body's output
+        scale = torch.full((h.shape[1],) + (1,) * (h.dim() - 2), float(d["layer_scale"]))
+        h, p = scale * h, p + scale.numel()
+    s, ps, ms = _ref_seq(d["shortcut"], x) if d.get("shortcut") else (x, 0, 0)
+    if h.shape != s.shape:
+        raise Fail(f"residual shapes {tuple(h.shape)} vs {tuple(s.shape)}")
+    y, pa, ma = _ref_seq(d["after"], h + s) if d.get("after") else (h + s, 0, 0)
+    return y, p + ps + pa, m + ms + ma
+
+
+def _ref_concat(d, x):
+    k = len(d["branches"])
+    if d.get("split") and x.shape[1] % k:
+        raise Fail("channels not divisible by the branch count")
+    parts = x.chunk(k, dim=1) if d.get("split") else [x] * k
+    outs = [_ref_seq(b, h) for b, h in zip(d["branches"], parts)]
+    y = _ref_cat([o[0] for o in outs])
+    y, pa, ma = _ref_seq(d["after"], y) if d.get("after") else (y, 0, 0)
+    return y, sum(o[1] for o in outs) + pa, sum(o[2] for o in outs) + ma
+
+
+def _ref_squeeze(d, x):
+    r = x.dim() - 2
+    gate = d.get("gate") or [{"type": f"AdaptiveAvgPool{r}d", "output_size": 1},
+                             {"type": f"Conv{r}d", "out_channels": d["squeeze_channels"], "kernel_size": 1},
+                             d.get("activation", "ReLU"),
+                             {"type": f"Conv{r}d", "out_channels": x.shape[1], "kernel_size": 1},
+                             d.get("scale_activation", "Sigmoid")]
+    g, p, m = _ref_seq(gate, x)
+    if g.shape != x.shape and tuple(g.shape) != (x.shape[0], x.shape[1]) + (1,) * r:
+        raise Fail(f"gate {tuple(g.shape)} cannot scale {tuple(x.shape)}")
+    return x * g, p, m
+
+
+def _ref_dense(d, x):
+    features, params, macs = [x], 0, 0
+    for _ in range(d["n"]):
+        y, p, m = _ref_seq(d["body"], _ref_cat(features))
+        if y.shape[2:] != x.shape[2:]:
+            raise Fail("dense block body changed the spatial size")
+        features.append(y)
+        params, macs = params + p, macs + m
+    return _ref_cat(features), params, macs
+
+
+#: the reference of each block type, written from torch ops (not cnnshape's modules)
+_REF_BLOCKS = {"Sequential": lambda d, x: _ref_seq(d["body"], x), "Repeat": _ref_repeat, "Residual": _ref_residual,
+               "Concat": _ref_concat, "SqueezeExcitation": _ref_squeeze, "DenseBlock": _ref_dense}
+
+
 def _ref(d, x):
     """Run one item -> (y, params, macs)."""
     d = {"type": d} if isinstance(d, str) else d
-    t = d["type"]
-    if t == "Sequential":
-        return _ref_seq(d["body"], x)
-    if t == "Repeat":
-        params = macs = 0
-        for i in range(d["n"]):
-            x, p, m = _ref_seq(_ref_first(d["body"], d.get("first")) if i == 0 else d["body"], x)
-            params, macs = params + p, macs + m
-        return x, params, macs
-    if t == "Residual":
-        h, p, m = _ref_seq(d["body"], x)
-        if d.get("layer_scale") is not None:  # a [C, 1, ...] parameter times the body's output
-            scale = torch.full((h.shape[1],) + (1,) * (h.dim() - 2), float(d["layer_scale"]))
-            h, p = scale * h, p + scale.numel()
-        s, ps, ms = _ref_seq(d["shortcut"], x) if d.get("shortcut") else (x, 0, 0)
-        if h.shape != s.shape:
-            raise Fail(f"residual shapes {tuple(h.shape)} vs {tuple(s.shape)}")
-        y, pa, ma = _ref_seq(d["after"], h + s) if d.get("after") else (h + s, 0, 0)
-        return y, p + ps + pa, m + ms + ma
-    if t == "Concat":
-        k = len(d["branches"])
-        if d.get("split") and x.shape[1] % k:
-            raise Fail("channels not divisible by the branch count")
-        parts = x.chunk(k, dim=1) if d.get("split") else [x] * k
-        outs = [_ref_seq(b, h) for b, h in zip(d["branches"], parts)]
-        y = _ref_cat([o[0] for o in outs])
-        y, pa, ma = _ref_seq(d["after"], y) if d.get("after") else (y, 0, 0)
-        return y, sum(o[1] for o in outs) + pa, sum(o[2] for o in outs) + ma
-    if t == "SqueezeExcitation":
-        r = x.dim() - 2
-        gate = d.get("gate") or [{"type": f"AdaptiveAvgPool{r}d", "output_size": 1},
-                                 {"type": f"Conv{r}d", "out_channels": d["squeeze_channels"], "kernel_size": 1},
-                                 d.get("activation", "ReLU"),
-                                 {"type": f"Conv{r}d", "out_channels": x.shape[1], "kernel_size": 1},
-                                 d.get("scale_activation", "Sigmoid")]
-        g, p, m = _ref_seq(gate, x)
-        if g.shape != x.shape and tuple(g.shape) != (x.shape[0], x.shape[1]) + (1,) * r:
-            raise Fail(f"gate {tuple(g.shape)} cannot scale {tuple(x.shape)}")
-        return x * g, p, m
-    if t == "DenseBlock":
-        features, params, macs = [x], 0, 0
-        for _ in range(d["n"]):
-            y, p, m = _ref_seq(d["body"], _ref_cat(features))
-            if y.shape[2:] != x.shape[2:]:
-                raise Fail("dense block body changed the spatial size")
-            features.append(y)
-            params, macs = params + p, macs + m
-        return _ref_cat(features), params, macs
-    return _leaf(d, x)
+    block = _REF_BLOCKS.get(d["type"])
+    return block(d, x) if block is not None else _leaf(d, x)
 
 
 def _compare_nested(spec_dict):

@@ -9,15 +9,14 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, cli
 
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 SPEC_FILES = sorted(glob.glob(os.path.join(SPECS, "*.yaml")))
 
 
 def cnnshape(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True,
-                          cwd=ROOT, input=stdin, env={**os.environ, "COLUMNS": "200"})
+    return cli(*args, input=stdin, env={"COLUMNS": "200"})
 
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=os.path.basename)

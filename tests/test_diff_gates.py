@@ -3,8 +3,6 @@
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -16,15 +14,11 @@ from cnnshape.diff import ADDED, CHANGED, REMOVED, diff, to_markdown, to_text
 from cnnshape.gates import Budgets, check_budgets, parse_quantity
 from cnnshape.strategies import nested_spec_dicts, spec_dicts, to_yaml
 
-from .conftest import ROOT, SPECS
+from .conftest import SPECS, cli, examples
 
 RESNET18 = os.path.join(SPECS, "resnet18.yaml")
 #: examples per property: a few dozen in the README's test run, thousands when thorough
-EXAMPLES = 60 if os.environ.get("CNNSHAPE_HYPOTHESIS", "fast") == "fast" else 2000
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=ROOT, **kw)
+EXAMPLES = examples(60, 2000)
 
 
 def _resnet34_text():
@@ -50,53 +44,70 @@ def test_a_spec_equals_itself_however_it_is_written(d):
     assert all(row.status == "same" for row in r.rows)
 
 
-@settings(max_examples=EXAMPLES)
-@given(spec_dicts(), st.data())
-def test_totals_and_changed_rows_follow_the_analysis(d, data):
-    """Changing one argument of one layer: the totals' deltas are the two analyses'
-    differences, and that layer is reported changed with exactly that argument."""
+def _one_more(d, data):
+    """(analysis of ``d``, of ``d`` with one integer argument of one layer raised by one, that
+    spec, the layer's index, the argument); None when either does not load or nothing can change."""
     try:
         a = check(to_yaml(d))
     except SpecError:
-        return
+        return None
     candidates = [(i, k) for i, x in enumerate(d["layers"]) if isinstance(x, dict)
                   for k, v in x.items() if isinstance(v, int) and not isinstance(v, bool) and k != "type"]
     if not candidates:
-        return
+        return None
     i, k = data.draw(st.sampled_from(candidates))
     e = copy.deepcopy(d)
     e["layers"][i][k] += 1
     try:
         b = check(to_yaml(e))
     except SpecError:
+        return None
+    return a, b, e, i, k
+
+
+def _total(rep, key):
+    """A total of ``rep``; for a spec with errors, over the layers before its first error only."""
+    if rep.ok:
+        return getattr(rep.totals, key)
+    first = min((x.index for x in rep.errors if x.index is not None), default=0)
+    return sum(getattr(row, key) for row in rep.layers[:first])
+
+
+def _errors_reported(r, rep, side: int) -> None:
+    """The erroneous layer of ``rep`` is reported as the error, later ones not analysed."""
+    first = min((x.index for x in rep.errors if x.index is not None), default=None)
+    if first is None or first >= len(rep.spec.names):  # (a layer that failed to load has no name)
         return
+    status = {x.path: x.status for x in r.rows}
+    assert status[rep.spec.names[first]] in ("error", "same")
+    assert all(status[n] in ("not analysed", "error", "same") for n in rep.spec.names[first + 1:])
+    assert all(x.output[side] is None for x in r.rows if x.path in rep.spec.names[first:])
+
+
+def _analysed(rep, i: int) -> bool:
+    """Layer ``i`` was reached before any error (later rows are on assumed shapes: not compared)."""
+    return len(rep.layers) > i and not any(x.index is not None and x.index <= i for x in rep.errors)
+
+
+@settings(max_examples=EXAMPLES)
+@given(spec_dicts(), st.data())
+def test_totals_and_changed_rows_follow_the_analysis(d, data):
+    """Changing one argument of one layer: the totals' deltas are the two analyses'
+    differences, and that layer is reported changed with exactly that argument."""
+    pair = _one_more(d, data)
+    if pair is None:
+        return
+    a, b, e, i, k = pair
     r = diff(a, b)
-
-    def total(rep, key):  # a spec with errors: the layers before its first error only
-        if rep.ok:
-            return getattr(rep.totals, key)
-        first = min((x.index for x in rep.errors if x.index is not None), default=0)
-        return sum(getattr(row, key) for row in rep.layers[:first])
-
     for key in ("params", "trainable_params", "macs"):
-        ta, tb = total(a, key), total(b, key)
+        ta, tb = _total(a, key), _total(b, key)
         assert r.totals[key]["a"] == ta and r.totals[key]["b"] == tb
         assert r.totals[key].get("delta") == (tb - ta if a.ok and b.ok else None)
     paths = {x.path for x in r.rows}  # nothing dropped: every top-level layer of both specs has a row
     assert set(a.spec.names) <= paths and set(b.spec.names) <= paths
     for rep, side in ((a, 0), (b, 1)):
-        first = min((x.index for x in rep.errors if x.index is not None), default=None)
-        if first is not None and first < len(rep.spec.names):  # (a layer that failed to load has no name)
-            # the erroneous layer is reported as the error, later ones not analysed
-            status = {x.path: x.status for x in r.rows}
-            assert status[rep.spec.names[first]] in ("error", "same")
-            assert all(status[n] in ("not analysed", "error", "same") for n in rep.spec.names[first + 1:])
-            assert all(x.output[side] is None for x in r.rows if x.path in rep.spec.names[first:])
-
-    def analysed(rep):  # reached before any error (later rows are on assumed shapes: not compared)
-        return len(rep.layers) > i and not any(x.index is not None and x.index <= i for x in rep.errors)
-
-    if analysed(a) and analysed(b):
+        _errors_reported(r, rep, side)
+    if _analysed(a, i) and _analysed(b, i):
         row = next(x for x in r.rows if x.path == a.layers[i].path)
         assert row.status == CHANGED and row.args[k] == (d["layers"][i][k], e["layers"][i][k])
     assert not r.same

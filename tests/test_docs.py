@@ -6,13 +6,13 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from cnnshape.analysis import check
 from cnnshape.layers import LAYER_TYPES
+
+from .conftest import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,8 +39,7 @@ def test_layer_reference_is_current():
 #: sample arguments for checking a docstring's per-axis ``out = ...`` formula against the
 #: analysis (itself proven against torch in tests/test_oracle.py)
 _SAMPLE = {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "output_padding": 1,
-           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5, "groups": 1,
-           "filt_size": 3}
+           "output_size": 3, "norm_type": 2, "scale_factor": 2, "value": 0.5, "groups": 1}
 _NAMES = {"floor": math.floor, "ceil": math.ceil}
 
 
@@ -50,61 +49,80 @@ def _out_formula(doc: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _stated_rule(name: str, cls):
+    """(``out = ...`` formula, "unchanged" rule, ``Shape ... as ``X`` `` match) of a layer's
+    docstring; fails the test when it states no shape rule at all."""
+    doc = " ".join((cls.__doc__ or "").split())
+    assert "module docstring" not in doc, name
+    formula = _out_formula(doc)
+    arrow = re.search(r"``\[[^`]*\]`` -> ``\[[^`]*\]``", doc)
+    unchanged = "unchanged" in doc or (cls.family == "activation" and re.search(r"``[^`]*\bx\b[^`]*``", doc))
+    block = "Shape:" in doc or (cls.family == "block" and re.search(r"\bShape\b", doc))
+    same_as = re.search(r"Shape[^.;]* as ``(\w+)``", doc)  # "Shape ... as ``Conv2d``"
+    assert formula or arrow or unchanged or block or same_as, f"{name}: no shape rule in its docstring: {doc!r}"
+    return formula, unchanged, same_as
+
+
+def _same_shape_as(name: str, other: str, rank: int, args: dict) -> None:
+    """The referenced layer's rule, at the same arguments."""
+    spec = {"input": [32] + [11] * rank, "layers": [{"type": name, **args}]}
+    ref = {**spec, "layers": [{"type": other, **{k: v for k, v in args.items() if k in LAYER_TYPES[other].ARGS}}]}
+    assert check(spec).output == check(ref).output, f"{name}: shape differs from {other}'s"
+
+
+def _sample_report(name: str, cls, rank: int, args: dict):
+    """(spec, report, size) at the first sample size the layer accepts (block sizes, divisibility)."""
+    if "padding" in args and cls.ARGS["padding"].doc.startswith("An int (every side)"):  # pad layers
+        args["padding"] = 2
+    if "output_padding" in args:
+        args["output_padding"] = 1  # < stride
+    for size in (11, 12, 16):
+        spec = {"input": [32] + [size] * rank, "layers": [{"type": name, **args}]}
+        report = check(spec)
+        if report.ok:
+            break
+    assert report.ok, (name, report.errors)
+    return spec, report, size
+
+
+def _formula_holds(name: str, formula: str, args: dict, size: int, rank: int, out) -> None:
+    expr = formula.split(" or ")[0] if " or " in formula else formula
+    env = {**_NAMES, "in": size, "pad_before": args.get("padding", 0), "pad_after": args.get("padding", 0),
+           **{k: v for k, v in args.items() if isinstance(v, int)}}
+    want = eval(re.sub(r"\bin\b", "in_", expr), {"__builtins__": {}}, {**env, "in_": size, "L": size})  # noqa: S307
+    assert out[1:] == (int(want),) * rank, f"{name}: ``out = {formula}`` gives {want}, the analysis {out}"
+
+
+def _layer_rule_checked(name: str, cls) -> bool:
+    """Check one layer's stated shape rule; True when it was evaluated (not only stated)."""
+    formula, unchanged, same_as = _stated_rule(name, cls)
+    rank = getattr(cls, "rank", None)
+    if rank is None or not isinstance(rank, int):
+        return False
+    args = {k: v for k, v in _SAMPLE.items() if k in cls.ARGS}
+    if same_as and not formula:
+        _same_shape_as(name, same_as.group(1), rank, args)
+        return True
+    spec, report, size = _sample_report(name, cls, rank, args)
+    if unchanged and not formula:
+        assert report.output == tuple(spec["input"]), name
+        return True
+    if formula is None:
+        return False
+    _formula_holds(name, formula, args, size, rank, report.output)
+    return True
+
+
 def test_every_layer_docstring_states_its_shape():
     """Each layer's docstring states its shape rule, and the rule is true: ``[in] -> [out]``
     with a per-axis ``out = ...`` formula (evaluated here at sample arguments and compared
     with the analysis), "shape unchanged" or an element-wise formula in ``x`` (checked to
     keep the shape), or a block's "Shape: ..." sentence."""
-    checked = 0
-    for name, cls in LAYER_TYPES.items():
-        doc = " ".join((cls.__doc__ or "").split())
-        assert "module docstring" not in doc, name
-        formula = _out_formula(doc)
-        arrow = re.search(r"``\[[^`]*\]`` -> ``\[[^`]*\]``", doc)
-        unchanged = "unchanged" in doc or (cls.family == "activation" and re.search(r"``[^`]*\bx\b[^`]*``", doc))
-        block = "Shape:" in doc or (cls.family == "block" and re.search(r"\bShape\b", doc))
-        same_as = re.search(r"Shape[^.;]* as ``(\w+)``", doc)  # "Shape ... as ``Conv2d``"
-        assert formula or arrow or unchanged or block or same_as, f"{name}: no shape rule in its docstring: {doc!r}"
-        rank = getattr(cls, "rank", None)
-        if rank is None or not isinstance(rank, int):
-            continue
-        args = {k: v for k, v in _SAMPLE.items() if k in cls.ARGS and cls.ARGS[k].kind != "choice"}  # ints only
-        if same_as and not formula:  # the referenced layer's rule, at the same arguments
-            other = same_as.group(1)
-            spec = {"input": [32] + [11] * rank, "layers": [{"type": name, **args}]}
-            ref = {**spec, "layers": [{"type": other, **{k: v for k, v in args.items() if k in LAYER_TYPES[other].ARGS}}]}
-            assert check(spec).output == check(ref).output, f"{name}: shape differs from {other}'s"
-            checked += 1
-            continue
-        if "padding" in args and cls.ARGS["padding"].doc.startswith("An int (every side)"):  # pad layers
-            args["padding"] = 2
-        if "output_padding" in args:
-            args["output_padding"] = 1  # < stride
-        for size in (11, 12, 16):  # the first that the layer accepts (block sizes, divisibility)
-            spec = {"input": [32] + [size] * rank, "layers": [{"type": name, **args}]}
-            report = check(spec)
-            if report.ok:
-                break
-        assert report.ok, (name, report.errors)
-        out = report.output
-        if unchanged and not formula:
-            assert out == tuple(spec["input"]), name
-            checked += 1
-            continue
-        if formula is None:
-            continue
-        expr = formula.split(" or ")[0] if " or " in formula else formula
-        env = {**_NAMES, "in": size, "pad_before": args.get("padding", 0), "pad_after": args.get("padding", 0),
-               **{k: v for k, v in args.items() if isinstance(v, int)}}
-        want = eval(re.sub(r"\bin\b", "in_", expr), {"__builtins__": {}}, {**env, "in_": size, "L": size})  # noqa: S307
-        assert out[1:] == (int(want),) * rank, f"{name}: ``out = {formula}`` gives {want}, the analysis {out}"
-        checked += 1
+    checked = sum(_layer_rule_checked(name, cls) for name, cls in LAYER_TYPES.items())
     assert checked >= 40
 
 def test_everything_points_at_docs_spec_md():
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "cnnshape", *a], capture_output=True, text=True,  # noqa: E731
-                                    cwd=ROOT, env=env).stdout
+    run = lambda *a: cli(*a).stdout  # noqa: E731
     assert "docs/spec.md" in run("--help")
     assert "docs/spec.md" in json.loads(run("schema"))["description"]
     for path in ("README.md", "docs/spec-extensions.md"):

@@ -4,8 +4,6 @@ import glob
 import io
 import json
 import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -17,7 +15,7 @@ from cnnshape.draw import figure, to_png, to_svg
 from cnnshape.errors import SpecError
 from cnnshape.strategies import nested_spec_dicts, spec_dicts
 
-from .conftest import ROOT, SPECS, examples
+from .conftest import SPECS, cli, examples
 
 EXAMPLES = examples(40, 1000)
 ALL = sorted(glob.glob(os.path.join(SPECS, "*.yaml")))
@@ -71,18 +69,14 @@ def test_draw_cli(tmp_path):
     spec = os.path.join(SPECS, "lenet5.yaml")
     for ext in ("svg", "png"):
         out = tmp_path / f"net.{ext}"
-        r = subprocess.run([sys.executable, "-m", "cnnshape", "draw", spec, "-o", str(out)], capture_output=True,
-                           text=True, cwd=ROOT)
+        r = cli("draw", spec, "-o", str(out))
         assert r.returncode == 0, r.stderr
         first = out.read_bytes()
-        subprocess.run([sys.executable, "-m", "cnnshape", "draw", spec, "-o", str(out)], cwd=ROOT, check=True,
-                       capture_output=True)
+        cli("draw", spec, "-o", str(out)).check_returncode()
         assert out.read_bytes() == first
-    bad = subprocess.run([sys.executable, "-m", "cnnshape", "draw", spec, "-o", str(tmp_path / "x.gif")],
-                         capture_output=True, text=True, cwd=ROOT)
+    bad = cli("draw", spec, "-o", str(tmp_path / "x.gif"))
     assert bad.returncode == 2 and "svg or .png" in bad.stderr
-    broken = subprocess.run([sys.executable, "-m", "cnnshape", "draw", os.path.join(SPECS, "broken_fashion_mnist.yaml"),
-                             "-o", str(tmp_path / "b.svg")], capture_output=True, text=True, cwd=ROOT)
+    broken = cli("draw", os.path.join(SPECS, "broken_fashion_mnist.yaml"), "-o", str(tmp_path / "b.svg"))
     assert broken.returncode == 1 and (tmp_path / "b.svg").exists() and "Traceback" not in broken.stderr
 
 

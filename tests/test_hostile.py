@@ -1034,13 +1034,12 @@ def test_stdin_has_a_timeout_and_the_size_cap_on_every_command(monkeypatch):
         with watchdog(5):
             with pytest.raises(SpecFileError, match="limit"):
                 cli._spec_arg("-")
-    import subprocess
+    from .conftest import cli as cnnshape
 
     for args in (["check", "-"], ["sizes", "-"], ["diff", "-", os.path.join(SPECS, "lenet5.yaml")],
                  ["draw", "-", "-o", os.devnull + ".svg"]):
-        with open("/dev/zero", "rb") as zero:
-            p = subprocess.run([sys.executable, "-m", "cnnshape", *args], stdin=zero, capture_output=True,
-                               text=True, timeout=60, cwd=ROOT)
+        with open("/dev/zero", "rb") as zero, watchdog(60):
+            p = cnnshape(*args, input=zero)
         assert p.returncode == 2 and "1,048,576-byte limit" in p.stderr, (args, p.stderr[-300:])
 
 

@@ -18,7 +18,7 @@ from cnnshape.layers import LAYER_TYPES
 from cnnshape.memory import estimate, max_batch, parse_bytes
 from cnnshape.torch_backend.build import build
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, cli
 from .memory_oracle import saved_bytes, saved_storages
 
 torch.set_num_threads(1)
@@ -259,8 +259,7 @@ def test_parse_bytes():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], check=False, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"})
+    return cli(*args, env={"COLUMNS": "200"})
 
 
 def test_check_answers_the_largest_batch_without_torch():

@@ -5,9 +5,6 @@ the rows after a recovered error are torch's shapes for the corrected spec."""
 
 import copy
 import json
-import os
-import subprocess
-import sys
 
 from hypothesis import given, note
 
@@ -16,10 +13,8 @@ from cnnshape.analysis import check
 from cnnshape.layers import LAYER_TYPES
 from cnnshape.errors import SpecError
 
+from .conftest import cli
 from .oracle import run
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def inferred(d) -> dict:
     """{argument: what it restates} of the layer dict ``d``'s arguments that are inferred when
@@ -54,12 +49,10 @@ def test_cifar_net_needs_one_run():
 def test_table_marks_later_errors(tmp_path):
     path = tmp_path / "cifar.yaml"
     path.write_text(CIFAR)
-    r = subprocess.run([sys.executable, "-m", "cnnshape", "check", str(path)], capture_output=True,
-                       text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    r = cli("check", str(path))
     assert r.returncode == 1
     assert r.stderr.count("(found after an earlier error)") == 2 and "3 errors" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "cnnshape", "check", str(path), "--format", "json"],
-                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    r = cli("check", str(path), "--format", "json")
     assert [e.get("after_error", False) for e in json.loads(r.stdout)["errors"]] == [False, True, True]
 
 

@@ -17,7 +17,7 @@ from cnnshape import strategies as cs
 from cnnshape.analysis import check
 from cnnshape.sizes import Progression, members, sizes
 
-from .conftest import ROOT, examples
+from .conftest import ROOT, cli, examples
 
 GOLDEN = os.path.join(ROOT, "tests", "golden", "sizes.json")
 SHIPPED = ["alexnet", "broken_fashion_mnist", "convnet_notebook", "edge_filters", "fashion_mnist", "lenet5",
@@ -25,8 +25,7 @@ SHIPPED = ["alexnet", "broken_fashion_mnist", "convnet_notebook", "edge_filters"
 
 
 def cnnshape(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True,
-                          cwd=ROOT, input=stdin, env={**os.environ, "COLUMNS": "200"})
+    return cli(*args, input=stdin, env={"COLUMNS": "200"})
 
 
 def test_library_api_is_frozen_and_json_serialisable():

@@ -80,6 +80,56 @@ def _window(draw, rank: int):
     return {"type": f"AdaptiveAvgPool{rank}d", "output_size": draw(st.integers(1, 4))}
 
 
+def _residual(draw, rank, a, b) -> dict:
+    for x in a + b:  # a residual adds: equal channels
+        if "out_channels" in x:
+            x["out_channels"] = 2
+    block = {"type": "Residual", "body": a}
+    if b:
+        block["shortcut"] = b
+    return block
+
+
+def _concat(draw, rank, a, b) -> dict:
+    block = {"type": "Concat", "branches": [a, b or [{"type": f"MaxPool{rank}d", "kernel_size": 1}]]}
+    if draw(st.booleans()):  # flat / split (an empty branch passes its chunk) / after
+        block["flat"] = True
+        for j, x in enumerate(a + b):
+            x["name"] = f"l{j}"
+    elif draw(st.booleans()):
+        block = {"type": "Concat", "split": True, "branches": [[], a]}
+    if draw(st.booleans()):
+        block["after"] = [{"type": "ChannelShuffle", "groups": 1}, draw(_window(rank))]
+    return block
+
+
+def _squeeze(draw, rank, a, b) -> dict:
+    gate = [x for x in a if x["type"].startswith(("Conv", "Max", "Avg", "Adaptive"))]
+    for x in gate:
+        if "out_channels" in x:
+            x["out_channels"] = 2
+    block = {"type": "SqueezeExcitation", "gate": gate + [{"type": "Sigmoid"}]}
+    if draw(st.booleans()):
+        block = {"type": "SqueezeExcitation", "squeeze_channels": 1}
+    return block
+
+
+def _dense(draw, rank, a, b) -> dict:
+    body = [x for x in a if not x["type"].startswith(("Adaptive", "ConvTranspose"))] or [
+        {"type": f"Conv{rank}d", "out_channels": 1, "kernel_size": 3, "padding": 1}]
+    return {"type": "DenseBlock", "n": draw(st.integers(1, 3)), "body": body}
+
+
+def _merge_block(draw, rank) -> dict:
+    """One Residual, Concat, SqueezeExcitation or DenseBlock over windowed layers (a, b)."""
+    a = [draw(_window(rank)) for _ in range(draw(st.integers(1, 2)))]
+    b = [draw(_window(rank)) for _ in range(draw(st.integers(0, 2)))]
+    for kind in (_residual, _concat, _squeeze):  # each drawn with a coin flip, in this order
+        if draw(st.booleans()):
+            return kind(draw, rank, a, b)
+    return _dense(draw, rank, a, b)
+
+
 @st.composite
 def merge_specs(draw):
     """Residual / Concat blocks whose branches resize differently (stride-2 body vs pooled
@@ -88,37 +138,7 @@ def merge_specs(draw):
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     items = []
     for _ in range(draw(st.integers(1, 2))):
-        a = [draw(_window(rank)) for _ in range(draw(st.integers(1, 2)))]
-        b = [draw(_window(rank)) for _ in range(draw(st.integers(0, 2)))]
-        if draw(st.booleans()):
-            for x in a + b:  # a residual adds: equal channels
-                if "out_channels" in x:
-                    x["out_channels"] = 2
-            block = {"type": "Residual", "body": a}
-            if b:
-                block["shortcut"] = b
-        elif draw(st.booleans()):
-            block = {"type": "Concat", "branches": [a, b or [{"type": f"MaxPool{rank}d", "kernel_size": 1}]]}
-            if draw(st.booleans()):  # flat / split (an empty branch passes its chunk) / after
-                block["flat"] = True
-                for j, x in enumerate(a + b):
-                    x["name"] = f"l{j}"
-            elif draw(st.booleans()):
-                block = {"type": "Concat", "split": True, "branches": [[], a]}
-            if draw(st.booleans()):
-                block["after"] = [{"type": "ChannelShuffle", "groups": 1}, draw(_window(rank))]
-        elif draw(st.booleans()):
-            gate = [x for x in a if x["type"].startswith(("Conv", "Max", "Avg", "Adaptive"))]
-            for x in gate:
-                if "out_channels" in x:
-                    x["out_channels"] = 2
-            block = {"type": "SqueezeExcitation", "gate": gate + [{"type": "Sigmoid"}]}
-            if draw(st.booleans()):
-                block = {"type": "SqueezeExcitation", "squeeze_channels": 1}
-        else:
-            body = [x for x in a if not x["type"].startswith(("Adaptive", "ConvTranspose"))] or [
-                {"type": f"Conv{rank}d", "out_channels": 1, "kernel_size": 3, "padding": 1}]
-            block = {"type": "DenseBlock", "n": draw(st.integers(1, 3)), "body": body}
+        block = _merge_block(draw, rank)
         items.append({"type": "Sequential", "body": [block]} if draw(st.booleans()) else block)
     if draw(st.booleans()):
         items += ["Flatten", {"type": "Linear", "out_features": 3}]

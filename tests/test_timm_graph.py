@@ -71,6 +71,43 @@ class Refused(Exception):
     pass
 
 
+def _merged(t: str, ins):
+    """Add / Mul / Cat of ``ins`` with torch's own ops (Add and Mul: equal shapes; Mul also
+    [C, 1, ...] gates)."""
+    if t == "Cat":
+        try:
+            return torch.cat(ins, dim=1)
+        except RuntimeError as exc:
+            raise Refused(str(exc)) from None
+    full = ins[0].shape if t == "Add" else torch.Size(max(s) for s in zip(*[i.shape for i in ins]))
+    if any(i.shape != full and (t == "Add" or i.shape[1] != full[1] or
+                                any(a not in (1, b) for a, b in zip(i.shape[2:], full[2:]))) for i in ins):
+        raise Refused(f"{t} of {[tuple(i.shape) for i in ins]}")
+    y = ins[0]
+    for i in ins[1:]:
+        y = y + i if t == "Add" else y * i
+    return y
+
+
+def _module_output(node: dict, t: str, inp):
+    """(module built from the node's dict by torch.nn, its output on ``inp``)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = {k: v for k, v in node.items() if k != "from"}
+            m = module_class(t)(**torch_kwargs(d, inp)).eval()
+            with torch.no_grad():
+                if t.startswith("BatchNorm"):
+                    m.running_mean.uniform_(-1, 1)
+                    m.running_var.uniform_(0.5, 2)
+                y = m(inp)
+    except (RuntimeError, ValueError) as exc:
+        raise Refused(str(exc)) from None
+    if y.numel() == 0:
+        raise Refused("empty")
+    return m, y
+
+
 def evaluate(spec, x):
     """Run the graph by hand: torch.nn modules built from each node's dict (never cnnshape's),
     merges with torch's own ops (Add and Mul with cnnshape's documented rule: equal shapes;
@@ -81,42 +118,14 @@ def evaluate(spec, x):
         src = node.get("from", prev)
         t = node["type"]
         if t in ("Add", "Mul", "Cat"):
-            ins = [env[s] for s in src]
-            if t == "Cat":
-                try:
-                    y = torch.cat(ins, dim=1)
-                except RuntimeError as exc:
-                    raise Refused(str(exc)) from None
-            else:
-                full = ins[0].shape if t == "Add" else torch.Size(max(s) for s in zip(*[i.shape for i in ins]))
-                if any(i.shape != full and (t == "Add" or i.shape[1] != full[1] or
-                                            any(a not in (1, b) for a, b in zip(i.shape[2:], full[2:]))) for i in ins):
-                    raise Refused(f"{t} of {[tuple(i.shape) for i in ins]}")
-                y = ins[0]
-                for i in ins[1:]:
-                    y = y + i if t == "Add" else y * i
-        else:
+            y = _merged(t, [env[s] for s in src])
+        elif t == "Slice":
             inp = env[src]
-            if t == "Slice":
-                if node["start"] + node["length"] > inp.shape[1]:
-                    raise Refused("slice")
-                y = inp.narrow(1, node["start"], node["length"])
-            else:
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        d = {k: v for k, v in node.items() if k != "from"}
-                        m = module_class(t)(**torch_kwargs(d, inp)).eval()
-                        with torch.no_grad():
-                            if t.startswith("BatchNorm"):
-                                m.running_mean.uniform_(-1, 1)
-                                m.running_var.uniform_(0.5, 2)
-                            y = m(inp)
-                except (RuntimeError, ValueError) as exc:
-                    raise Refused(str(exc)) from None
-                if y.numel() == 0:
-                    raise Refused("empty")
-                mods[node["name"]] = m
+            if node["start"] + node["length"] > inp.shape[1]:
+                raise Refused("slice")
+            y = inp.narrow(1, node["start"], node["length"])
+        else:
+            mods[node["name"]], y = _module_output(node, t, env[src])
         env[node["name"]] = y
         prev = node["name"]
     return env[g.get("output", prev)], mods
@@ -374,16 +383,12 @@ def test_graph_studio_tree_lists_the_nodes():
 
 def test_graph_json_schema_accepts_from_and_refuses_bad_from():
     import json
-    import subprocess
-    import sys
-
     import jsonschema
     import yaml
 
-    from .conftest import ROOT
+    from .conftest import cli
 
-    schema = json.loads(subprocess.run([sys.executable, "-m", "cnnshape", "schema"], capture_output=True, text=True,
-                                       cwd=ROOT).stdout)
+    schema = json.loads(cli("schema").stdout)
     doc = yaml.safe_load(GRAPH_YAML)
     jsonschema.validate(doc, schema)
     doc["layers"][0]["nodes"][1]["from"] = 3

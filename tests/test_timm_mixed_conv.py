@@ -38,10 +38,10 @@ def mixed_conv(draw, odd: bool = False):
         draw(st.integers(1, 9))
     if depthwise:
         d["depthwise"] = True
-    for key, values in (("stride", [1, 2]), ("padding", ["same", "valid"]), ("dilation", [1, 2]), ("bias", [True])):
+    for key, values in (("stride", [1, 2]), ("padding", ["same", "valid", 1, [0, 2]]), ("dilation", [1, 2]), ("bias", [True])):
         if draw(st.booleans()):
             d[key] = draw(st.sampled_from(values))
-    if odd and d.get("padding") == "valid":
+    if odd and d.get("padding") not in (None, "same"):
         del d["padding"]
     if draw(st.integers(0, 6)) == 0:
         d["in_channels"] = draw(st.integers(1, 9))
@@ -149,11 +149,12 @@ def test_timm_mixed_conv_imports_weight_exactly():
 
     ref = torch.nn.Sequential(MixedConv2d(12, 12, [3, 5, 7], stride=2, padding="same", depthwise=True),
                               MixedConv2d(12, 10, [1, 1], bias=True), MixedConv2d(10, 10, [3, 5], dilation=2),
-                              MixedConv2d(10, 6, 3, padding="valid"))
+                              MixedConv2d(10, 6, 3, padding="valid"), MixedConv2d(6, 6, [3, 3], padding=2))
     randomise(ref).eval()
     for size in (19, 24):
         spec = from_module(ref, input=(12, size, size))
         report = check(spec)
         assert report.ok, report.errors
-        assert [r.type for r in report.layers] == ["MixedConv2d"] * 4
+        assert [r.type for r in report.layers] == ["MixedConv2d"] * 5
         assert_same(build(report.spec), ref, torch.randn(2, 12, size, size))
+        assert report.spec.layers[-1].padding == 2

@@ -240,7 +240,8 @@ def test_export_to_python_and_import_back():
         {"type": "SplitAttn", "norm_layer": "BatchNorm2d", "act_layer": "SiLU"},
         {"type": "SelectiveKernel", "out_channels": 16, "kernel_size": [3, 5, 7], "split_input": False},
         {"type": "MixedConv2d", "out_channels": 16, "kernel_size": [3, 5], "stride": 2, "padding": "same",
-         "depthwise": True}]})
+         "depthwise": True}, {"type": "BlurPool2d", "filt_size": 5, "pad_mode": "constant"},
+        {"type": "GlobalContext", "fuse_add": True, "act_layer": "SiLU"}]})
     ns: dict = {"__name__": "exported"}
     exec(compile(export_python(spec), "exported.py", "exec"), ns)  # noqa: S102 - our own generated code
     again = analyze(from_module(ns["Net"](), input=spec.input, batch=spec.batch))
@@ -249,3 +250,31 @@ def test_export_to_python_and_import_back():
         return [(x.path, x.type, tuple(x.input), tuple(x.output), x.params, x.macs)
                 for top in r.layers for x in top.walk()]
     assert rows(again) == rows(analyze(spec))
+
+
+@pytest.mark.parametrize("layers", [
+    [{"type": "Conv2dSame", "out_channels": 32, "kernel_size": 3, "stride": 2}, "BatchNorm2d", "ReLU",
+     {"type": "Conv2dSame", "out_channels": 32, "kernel_size": 3, "groups": 32, "stride": 2}, "BatchNorm2d",
+     {"type": "MaxPool2dSame", "kernel_size": 3, "stride": 2},
+     {"type": "ScaledStdConv2dSame", "out_channels": 64, "kernel_size": 3, "stride": 2}, "ReLU"],
+    [{"type": "Conv2d", "out_channels": 16, "kernel_size": 1},
+     {"type": "SplitAttn", "out_channels": 32, "norm_layer": "BatchNorm2d"},
+     {"type": "SelectiveKernel", "out_channels": 32},
+     {"type": "MixedConv2d", "out_channels": 32, "kernel_size": [3, 5, 7], "padding": "same", "stride": 2,
+      "depthwise": True}],
+], ids=["same", "attention"])
+def test_peaks_against_the_cpu_allocator(layers):
+    """Training-step (adam) and no_grad inference peaks within 10% of the CPU allocator's
+    measured peaks (as tests/test_memory.py checks its specs)."""
+    from .memory_oracle import measured_peaks
+
+    head = [{"type": "AdaptiveAvgPool2d", "output_size": 1}, "Flatten", {"type": "Linear", "out_features": 10}]
+    report = check({"input": [3, 63, 63] if layers[0]["type"] == "Conv2dSame" else [16, 32, 32], "batch": 8,
+                    "layers": layers + head})
+    assert report.ok
+    x = torch.randn(8, *report.spec.input)
+    train, infer = measured_peaks(build(report.spec, report=report), x, "adam")
+    est = estimate(report, optimizer="adam")
+    said = f"{est.cpu_isa}: training {est.training_peak_bytes} / {train}, inference {est.inference_peak_bytes} / {infer}"
+    assert abs(est.training_peak_bytes / train - 1) < 0.10, said
+    assert abs(est.inference_peak_bytes / infer - 1) < 0.10, said

@@ -17,7 +17,7 @@ from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 from cnnshape.torch_backend.verify import verify
 
-from .conftest import ROOT, SPECS
+from .conftest import SPECS, cli
 
 
 def test_state_dict_keys_equal_hand_written_sequential():
@@ -81,11 +81,9 @@ def test_verify_every_shipped_spec(name):
 
 
 def test_verify_cli():
-    r = subprocess.run([sys.executable, "-m", "cnnshape", "verify", "specs/lenet5.yaml"], capture_output=True,
-                       text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    r = cli("verify", "specs/lenet5.yaml", env={"COLUMNS": "200"})
     assert r.returncode == 0 and "torch agrees" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "cnnshape", "verify", "specs/lenet5.yaml", "--device", "cuda:7"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = cli("verify", "specs/lenet5.yaml", "--device", "cuda:7")
     if not torch.cuda.is_available():
         assert r.returncode == 2 and "CUDA is not available" in r.stderr and "Traceback" not in r.stderr
 
@@ -127,12 +125,10 @@ def test_import_cli(tmp_path):
     src = tmp_path / "model.py"
     src.write_text("from torch import nn\nnet = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),\n"
                    "    nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))\n")
-    r = subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{src}:net", "--input", "1,28,28"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = cli("import", f"{src}:net", "--input", "1,28,28")
     assert r.returncode == 0, r.stderr
     assert check(r.stdout).output == (10,)
-    bad = subprocess.run([sys.executable, "-m", "cnnshape", "import", f"{src}:nope", "--input", "1,28,28"],
-                         capture_output=True, text=True, cwd=ROOT)
+    bad = cli("import", f"{src}:nope", "--input", "1,28,28")
     assert bad.returncode == 2 and "no attribute" in bad.stderr
 
 

@@ -17,7 +17,7 @@ from cnnshape.torch_backend.checkpoint import CheckpointError, load_checkpoint, 
 from cnnshape.torch_backend.data import DataError, load_data, read_idx
 from cnnshape.torch_backend.train import TrainError, train
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, cli
 
 FM = os.path.join(SPECS, "fashion_mnist.yaml")
 SMALL_CNN = """
@@ -303,24 +303,19 @@ def test_data_errors():
 
 # ------------------------------------------------------------------------- CLI
 def test_cli_train_json_and_viz(tmp_path):
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-m", "cnnshape", "train", FM, "--steps", "30", "--format", "json",
-                          "--device", "cpu", "--out", str(tmp_path / "run")], capture_output=True, text=True,
-                         cwd=ROOT, env=env)
+    out = cli("train", FM, "--steps", "30", "--format", "json", "--device", "cpu", "--out", str(tmp_path / "run"))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["steps"] == 30 and data["device"] == "cpu" and data["final"]["val_accuracy"] > 0.2
     assert os.path.exists(data["checkpoint"])
     png = tmp_path / "maps.png"
-    out = subprocess.run([sys.executable, "-m", "cnnshape", "viz", FM, "--checkpoint", data["checkpoint"],
-                          "--out", str(png)], capture_output=True, text=True, cwd=ROOT, env=env)
+    out = cli("viz", FM, "--checkpoint", data["checkpoint"], "--out", str(png))
     assert out.returncode == 0, out.stderr
     from PIL import Image
 
     with Image.open(png) as im:
         assert im.width > 50 and im.height > 100
-    bad = subprocess.run([sys.executable, "-m", "cnnshape", "train", FM, "--device", "cuda"], capture_output=True,
-                         text=True, cwd=ROOT, env=env)
+    bad = cli("train", FM, "--device", "cuda")
     if not torch.cuda.is_available():
         assert bad.returncode == 2 and "CUDA is not available" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -21,7 +21,7 @@ from cnnshape import zoo
 from cnnshape.analysis import analyze
 from cnnshape.torch_backend.build import build
 
-from .conftest import PROFILE, ROOT
+from .conftest import PROFILE, ROOT, cli
 
 FULL = os.environ.get("CNNSHAPE_ZOO") == "full" or PROFILE == "thorough"
 
@@ -214,8 +214,7 @@ def test_library_accessors():
 
 
 def cnnshape(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "cnnshape", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", "PYTHONPATH": ROOT})
+    return cli(*args, cwd=cwd, env={"COLUMNS": "200"})
 
 
 def test_zoo_command_lists_every_entry_without_torch():

@@ -83,6 +83,19 @@ def ref_module(d: dict, shape):
         return same_module(d, shape)
     if d["type"] in ("SplitAttn", "SelectiveKernel"):
         return attn_module(d, shape)
+    if d["type"] == "GlobalContext":
+        timm()
+        from timm.layers.global_context import GlobalContext
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        kw["act_layer"] = getattr(torch.nn, kw.get("act_layer", "ReLU"))
+        return GlobalContext(**{"channels": shape[0], **kw})
+    if d["type"] == "BlurPool2d":
+        timm()
+        from timm.layers import BlurPool2d
+
+        kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+        return BlurPool2d(**{"channels": shape[0], **kw})
     if d["type"] == "MixedConv2d":
         timm()
         from timm.layers.mixed_conv2d import MixedConv2d
@@ -90,11 +103,6 @@ def ref_module(d: dict, shape):
         kw = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
         c_in = kw.pop("in_channels", shape[0])
         return MixedConv2d(c_in, kw.pop("out_channels"), **kw)
-    if d["type"] == "BlurPool2d":
-        timm()
-        from timm.layers.blur_pool import BlurPool2d
-
-        return BlurPool2d(**{k: v for k, v in d.items() if k not in ("type", "name", "trainable")})
     return None
 
 

@@ -119,70 +119,118 @@ def _pair(v):
     return v
 
 
+def _g6(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def _conv(m, d: dict) -> None:
+    d["out_channels"] = m.out_channels
+    d["kernel_size"] = _pair(m.kernel_size)
+    for k, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        v = _pair(getattr(m, k))
+        if v != default:
+            d[k] = v
+    if m.groups != 1:
+        d["groups"] = m.groups
+    if m.bias is None:
+        d["bias"] = False
+    if m.padding_mode != "zeros":
+        d["padding_mode"] = m.padding_mode
+
+
+def _batchnorm(m, d: dict) -> None:
+    if m.eps != 1e-5:
+        d["eps"] = _g6(m.eps)
+    if m.momentum != 0.1:
+        d["momentum"] = _g6(m.momentum)
+
+
+def _pool(m, d: dict) -> None:
+    d["kernel_size"] = _pair(m.kernel_size)
+    if _pair(m.stride) != d["kernel_size"]:
+        d["stride"] = _pair(m.stride)
+    if _pair(m.padding) != 0:
+        d["padding"] = _pair(m.padding)
+    if getattr(m, "dilation", 1) != 1:
+        d["dilation"] = _pair(m.dilation)
+    if m.ceil_mode:
+        d["ceil_mode"] = True
+    if isinstance(m, nn.AvgPool2d) and not m.count_include_pad:
+        d["count_include_pad"] = False
+
+
+def _adaptive(m, d: dict) -> None:
+    d["output_size"] = _pair(m.output_size)
+
+
+def _dropout(m, d: dict) -> None:
+    d["p"] = m.p
+
+
+def _linear(m, d: dict) -> None:
+    d["out_features"] = m.out_features
+    if m.bias is None:
+        d["bias"] = False
+
+
+def _flatten(m, d: dict) -> None:
+    if m.start_dim != 1:
+        d["start_dim"] = m.start_dim
+    if m.end_dim != -1:
+        d["end_dim"] = m.end_dim
+
+
+def _eps(m, d: dict) -> None:
+    if m.eps != 1e-5:
+        d["eps"] = _g6(m.eps)
+
+
+def _layernorm(m, d: dict) -> None:
+    d["normalized_shape"] = _pair(list(m.normalized_shape))
+    _eps(m, d)
+
+
+def _permute(m, d: dict) -> None:
+    d["dims"] = list(m.dims)
+
+
+def _stochastic_depth(m, d: dict) -> None:
+    d["p"] = m.p
+    d["mode"] = m.mode
+
+
+def _activation(m, d: dict) -> None:
+    if isinstance(m, nn.GELU) and m.approximate != "none":
+        d["approximate"] = m.approximate
+
+
+def _named(type_name: str):
+    return lambda m: type(m).__name__ == type_name
+
+
+def _is(*classes):
+    return lambda m: isinstance(m, classes)
+
+
+#: (which modules, what they write), tried in order (torchvision's LayerNorm2d before LayerNorm)
+LEAF_READERS = [
+    (_is(nn.Conv2d), _conv), (_is(nn.BatchNorm2d), _batchnorm), (_is(nn.MaxPool2d, nn.AvgPool2d), _pool),
+    (_is(nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), _adaptive), (_is(nn.Dropout), _dropout),
+    (_is(nn.Linear), _linear), (_is(nn.Flatten), _flatten),
+    (_named("LayerNorm2d"), _eps),  # torchvision.models.convnext.LayerNorm2d
+    (_is(nn.LayerNorm), _layernorm), (_named("Permute"), _permute), (_named("StochasticDepth"), _stochastic_depth),
+    (_is(nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.Identity, nn.GELU), _activation),
+]
+
+
 def leaf(m: nn.Module) -> dict:
     t = type(m).__name__
     d: dict = {"type": t}
-    if isinstance(m, nn.Conv2d):
-        d["out_channels"] = m.out_channels
-        d["kernel_size"] = _pair(m.kernel_size)
-        for k, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
-            v = _pair(getattr(m, k))
-            if v != default:
-                d[k] = v
-        if m.groups != 1:
-            d["groups"] = m.groups
-        if m.bias is None:
-            d["bias"] = False
-        if m.padding_mode != "zeros":
-            d["padding_mode"] = m.padding_mode
-    elif isinstance(m, nn.BatchNorm2d):
-        if m.eps != 1e-5:
-            d["eps"] = float(f"{m.eps:.6g}")
-        if m.momentum != 0.1:
-            d["momentum"] = float(f"{m.momentum:.6g}")
-    elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-        d["kernel_size"] = _pair(m.kernel_size)
-        if _pair(m.stride) != d["kernel_size"]:
-            d["stride"] = _pair(m.stride)
-        if _pair(m.padding) != 0:
-            d["padding"] = _pair(m.padding)
-        if getattr(m, "dilation", 1) != 1:
-            d["dilation"] = _pair(m.dilation)
-        if m.ceil_mode:
-            d["ceil_mode"] = True
-        if isinstance(m, nn.AvgPool2d) and not m.count_include_pad:
-            d["count_include_pad"] = False
-    elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        d["output_size"] = _pair(m.output_size)
-    elif isinstance(m, nn.Dropout):
-        d["p"] = m.p
-    elif isinstance(m, nn.Linear):
-        d["out_features"] = m.out_features
-        if m.bias is None:
-            d["bias"] = False
-    elif isinstance(m, nn.Flatten):
-        if m.start_dim != 1:
-            d["start_dim"] = m.start_dim
-        if m.end_dim != -1:
-            d["end_dim"] = m.end_dim
-    elif t == "LayerNorm2d":  # torchvision.models.convnext.LayerNorm2d
-        if m.eps != 1e-5:
-            d["eps"] = float(f"{m.eps:.6g}")
-    elif isinstance(m, nn.LayerNorm):
-        d["normalized_shape"] = _pair(list(m.normalized_shape))
-        if m.eps != 1e-5:
-            d["eps"] = float(f"{m.eps:.6g}")
-    elif t == "Permute":
-        d["dims"] = list(m.dims)
-    elif t == "StochasticDepth":
-        d["p"] = m.p
-        d["mode"] = m.mode
-    elif isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.Identity, nn.GELU)):
-        if isinstance(m, nn.GELU) and m.approximate != "none":
-            d["approximate"] = m.approximate
-    else:
-        raise TypeError(f"no converter for {t}")
-    return d
+    for applies, read in LEAF_READERS:
+        if applies(m):
+            read(m, d)
+            return d
+    raise TypeError(f"no converter for {t}")
 
 
 def named(item, name: str, position: int):
@@ -226,6 +274,33 @@ def _args(d):
 LIST_KEYS = ("body", "shortcut", "after", "gate")
 
 
+def _leaf_changes(a: dict, b: dict, prefix: str, out: dict) -> bool:
+    """Record the argument values of leaf ``a`` that differ from leaf ``b``; False when ``a``
+    uses a default the other overrides (not expressible simply)."""
+    ch = {}
+    for k in list(a) + [k for k in b if k not in a]:  # deterministic order
+        if k in ("type", "name"):
+            continue
+        if k not in a:
+            return False
+        if a.get(k) != b.get(k):
+            ch[k] = a[k]
+    if ch:
+        out[prefix] = ch
+    return True
+
+
+def _list_changes(a: dict, k: str, va: list, vb: list, prefix: str, out: dict) -> bool:
+    """The changes inside the child list ``k`` of block ``a`` (children named by their path)."""
+    group = a.get("shortcut_name", "shortcut") if k == "shortcut" else None
+    for i, (x, y) in enumerate(zip(va, vb)):
+        nm = (x.get("name") if isinstance(x, dict) else None) or str(i + (len(a.get("body") or a.get("branches") or ()) if k == "after" else 0))
+        path = ".".join(p for p in (prefix, group, nm) if p)
+        if not _diff(x, y, path, out):
+            return False
+    return True
+
+
 def _diff(a, b, prefix: str, out: dict) -> bool:
     """Record in ``out`` the changes that turn item ``b`` into item ``a`` ({path: {arg: value}}
     or, at the top, {block argument: value}); False when they differ in structure."""
@@ -233,30 +308,21 @@ def _diff(a, b, prefix: str, out: dict) -> bool:
         return a == b
     if a.get("type") != b.get("type") or a.get("name") != b.get("name"):
         return False
-    is_block = any(k in a or k in b for k in LIST_KEYS + ("branches",))
-    if not is_block:
-        ch = {}
-        for k in list(a) + [k for k in b if k not in a]:  # deterministic order
-            if k in ("type", "name"):
-                continue
-            if k not in a:
-                return False  # the first copy uses a default the others override: not expressible simply
-            if a.get(k) != b.get(k):
-                ch[k] = a[k]
-        if ch:
-            out[prefix] = ch
-        return True
+    if not any(k in a or k in b for k in LIST_KEYS + ("branches",)):
+        return _leaf_changes(a, b, prefix, out)
+    return _block_changes(a, b, prefix, out)
+
+
+def _block_changes(a: dict, b: dict, prefix: str, out: dict) -> bool:
+    """Record the changes inside block ``a`` against block ``b`` (child lists of equal
+    length, a shortcut the first block alone has); False when they differ in structure."""
     for k in list(a) + [k for k in b if k not in a]:  # deterministic order
         if k in ("type", "name"):
             continue
         va, vb = a.get(k), b.get(k)
         if k in LIST_KEYS and isinstance(va, list) and isinstance(vb, list) and len(va) == len(vb):
-            group = a.get("shortcut_name", "shortcut") if k == "shortcut" else None
-            for i, (x, y) in enumerate(zip(va, vb)):
-                nm = (x.get("name") if isinstance(x, dict) else None) or str(i + (len(a.get("body") or a.get("branches") or ()) if k == "after" else 0))
-                path = ".".join(p for p in (prefix, group, nm) if p)
-                if not _diff(x, y, path, out):
-                    return False
+            if not _list_changes(a, k, va, vb, prefix, out):
+                return False
         elif va != vb:
             if prefix == "" and k == "shortcut" and vb is None:
                 out["shortcut"] = va
@@ -265,44 +331,56 @@ def _diff(a, b, prefix: str, out: dict) -> bool:
     return True
 
 
-def stage(items: list, name: str | None = None, comment: str | None = None):
-    """Items of one torch Sequential of blocks -> a Repeat when blocks 2..n are identical and
-    the first differs only in argument values (and maybe a shortcut); else a Sequential."""
+def _child_names(items: list) -> str | None:
+    """The ``child_names`` pattern the items' names follow ({index}: 0-based, {number}: 1-based)."""
     names = [x.get("name") if isinstance(x, dict) else None for x in items]
-    fmt = None
     if all(n is None for n in names):
-        pass
-    else:
-        m = re.fullmatch(r"(.*?)(\d+)", names[0] or "")
-        if m and all(n == f"{m.group(1)}{i}" for i, n in enumerate(names)):
-            fmt = m.group(1) + "{index}"
-        elif m and all(n == f"{m.group(1)}{i + 1}" for i, n in enumerate(names)):
-            fmt = m.group(1) + "{number}"
-    strip = [({k: v for k, v in x.items() if k != "name"} if isinstance(x, dict) else x) for x in items]
-    rest = strip[1:]
-    ok = len(items) >= 2 and (fmt is None or supports("Repeat", "child_names")) and all(r == rest[0] for r in rest)
-    first: dict = {}
-    if ok and not _diff(strip[0], rest[0], "", first):
-        ok = False
-    if not ok:
-        out = {"type": "Sequential"}
-        if name:
-            out["name"] = name
-        if comment:
-            out["#"] = comment
-        out["body"] = items
-        return out
-    out = {"type": "Repeat"}
+        return None
+    m = re.fullmatch(r"(.*?)(\d+)", names[0] or "")
+    if m and all(n == f"{m.group(1)}{i}" for i, n in enumerate(names)):
+        return m.group(1) + "{index}"
+    if m and all(n == f"{m.group(1)}{i + 1}" for i, n in enumerate(names)):
+        return m.group(1) + "{number}"
+    return None
+
+
+def _headed(kind: str, name: str | None, comment: str | None) -> dict:
+    out = {"type": kind}
     if name:
         out["name"] = name
     if comment:
         out["#"] = comment
+    return out
+
+
+def _repeat_first(items: list, fmt: str | None) -> dict | None:
+    """The ``first:`` changes when blocks 2..n are identical and the first differs only in
+    argument values (and maybe a shortcut); None when the stage is no Repeat."""
+    strip = [({k: v for k, v in x.items() if k != "name"} if isinstance(x, dict) else x) for x in items]
+    rest = strip[1:]
+    if not (len(items) >= 2 and (fmt is None or supports("Repeat", "child_names")) and all(r == rest[0] for r in rest)):
+        return None
+    first: dict = {}
+    return first if _diff(strip[0], rest[0], "", first) else None
+
+
+def stage(items: list, name: str | None = None, comment: str | None = None):
+    """Items of one torch Sequential of blocks -> a Repeat when blocks 2..n are identical and
+    the first differs only in argument values (and maybe a shortcut); else a Sequential."""
+    fmt = _child_names(items)
+    first = _repeat_first(items, fmt)
+    if first is None:
+        out = _headed("Sequential", name, comment)
+        out["body"] = items
+        return out
+    out = _headed("Repeat", name, comment)
     out["n"] = len(items)
     if fmt:
         out["child_names"] = fmt
     if first:
         out["first"] = first
-    out["body"] = [rest[0]]
+    body = items[1]
+    out["body"] = [{k: v for k, v in body.items() if k != "name"} if isinstance(body, dict) else body]
     return out
 
 
@@ -631,47 +709,66 @@ def is_leafy(items) -> bool:
                                              for k, v in x.items()) for x in items)
 
 
+def _is_flat(it) -> bool:
+    """An item written on one line (no child lists, no first:)."""
+    return isinstance(it, str) or all(not (isinstance(v, (list, dict)) and k in LIST_KEYS + ("branches", "first"))
+                                      for k, v in it.items())
+
+
+def _emit_flat(it, pad: str, lines: list) -> None:
+    d = it if isinstance(it, str) else {k: v for k, v in it.items() if k != "#"}
+    txt = d if isinstance(d, str) else d["type"] if list(d) == ["type"] else flow(d)
+    c = it.get("#") if isinstance(it, dict) else None
+    lines.append(f"{pad}- {txt}" + (f"  # {c}" if c else ""))
+
+
+def _emit_branches(v, pad: str, indent: int, lines: list) -> None:
+    for b in v:
+        if not b:
+            lines.append(f"{pad}    - []  # passes its part through unchanged")
+            continue
+        lines.append(f"{pad}    -")
+        emit_items(b, indent + 6, lines)
+
+
+def _emit_first(v: dict, pad: str, indent: int, lines: list) -> None:
+    for path, ch in v.items():
+        if isinstance(ch, list):
+            lines.append(f"{pad}    {path}:")
+            emit_items(ch, indent + 6, lines)
+        else:
+            lines.append(f"{pad}    {path}: {flow(ch)}")
+
+
+def _emit_key(k: str, v, lead: str, comment: str, pad: str, indent: int, lines: list) -> None:
+    """One key of a block item, its child lists below it."""
+    if k in LIST_KEYS and isinstance(v, list):
+        if len(v) <= 1 and is_leafy(v) and k != "body":
+            lines.append(f"{lead}{k}: {flow(v)}{comment}")
+        else:
+            lines.append(f"{lead}{k}:{comment}")
+            emit_items(v, indent + 4, lines)
+    elif k == "branches":
+        lines.append(f"{lead}{k}:{comment}")
+        _emit_branches(v, pad, indent, lines)
+    elif k == "first":
+        lines.append(f"{lead}first:{comment}")
+        _emit_first(v, pad, indent, lines)
+    else:
+        lines.append(f"{lead}{k}: {flow(v)}{comment}")
+
+
 def emit_items(items: list, indent: int, lines: list):
     pad = " " * indent
     for it in items:
-        if isinstance(it, str) or all(not (isinstance(v, (list, dict)) and k in LIST_KEYS + ("branches", "first"))
-                                      for k, v in it.items()):
-            d = it if isinstance(it, str) else {k: v for k, v in it.items() if k != "#"}
-            txt = d if isinstance(d, str) else d["type"] if list(d) == ["type"] else flow(d)
-            c = it.get("#") if isinstance(it, dict) else None
-            lines.append(f"{pad}- {txt}" + (f"  # {c}" if c else ""))
+        if _is_flat(it):
+            _emit_flat(it, pad, lines)
             continue
-        first = True
-        for k, v in it.items():
-            if k == "#":
-                continue
-            lead = f"{pad}- " if first else f"{pad}  "
-            comment = f"  # {it['#']}" if first and "#" in it else ""
-            first = False
-            if k in LIST_KEYS and isinstance(v, list):
-                if len(v) <= 1 and is_leafy(v) and k != "body":
-                    lines.append(f"{lead}{k}: {flow(v)}{comment}")
-                else:
-                    lines.append(f"{lead}{k}:{comment}")
-                    emit_items(v, indent + 4, lines)
-            elif k == "branches":
-                lines.append(f"{lead}{k}:{comment}")
-                for b in v:
-                    if not b:
-                        lines.append(f"{pad}    - []  # passes its part through unchanged")
-                        continue
-                    lines.append(f"{pad}    -")
-                    emit_items(b, indent + 6, lines)
-            elif k == "first":
-                lines.append(f"{lead}first:{comment}")
-                for path, ch in v.items():
-                    if isinstance(ch, list):
-                        lines.append(f"{pad}    {path}:")
-                        emit_items(ch, indent + 6, lines)
-                    else:
-                        lines.append(f"{pad}    {path}: {flow(ch)}")
-            else:
-                lines.append(f"{lead}{k}: {flow(v)}{comment}")
+        keys = [k for k in it if k != "#"]
+        for j, k in enumerate(keys):
+            lead = f"{pad}- " if j == 0 else f"{pad}  "
+            comment = f"  # {it['#']}" if j == 0 and "#" in it else ""
+            _emit_key(k, it[k], lead, comment, pad, indent, lines)
 
 
 def spec_text(name: str, size: int, layers: list, header: list[str], description: str) -> str:

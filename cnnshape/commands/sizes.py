@@ -64,55 +64,79 @@ def sizes_cmd(specs, fmt, near, input_shape):
     sys.exit(status)
 
 
-def _print(results, near):
-    from rich.console import Console
-    from rich.table import Table
-
+def _shown(text: str) -> str:
+    """A file name or message as literal text (no markup, no controls)."""
     from rich.markup import escape
 
     from ..limits import no_commands, printable
+
+    return escape(no_commands(printable(str(text), "\n")))
+
+
+def _print_failure(err, path, res, report, exc) -> None:
+    """A file that could not be read, or a spec that does not analyse at its declared input."""
+    from rich.markup import escape
+
+    from ..limits import printable
     from ..render import diagnostic_text
     from ..term import Console as TermConsole
 
-    def shown(text: str) -> str:  # a file name or message as literal text (no markup, no controls)
-        return escape(no_commands(printable(str(text), "\n")))
+    if res is None:
+        err.print(f"[bold]{_shown(path)}[/]: [bold red]error:[/] {escape(printable(str(exc), chr(10)))}")
+        return
+    src = report.spec.source.line if report is not None and report.spec.source else None
+    plain_err = TermConsole(stderr=True)  # escapes what the spec brings, no '::' line starts
+    for d in res.errors:
+        plain_err.print(diagnostic_text(d, path, src), end="")
+    err.print(f"[bold red]✗ {_shown(path)}: does not analyse at its declared input; fix it first[/]")
+
+
+def _axes_table(res, title: str, near):
+    """The table of an input's axes: declared size, sizes that work, no pixel dropped,
+    output size (and the sizes nearest ``near``)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("axis", "declared", "sizes that work", "no pixel dropped", "output size"):
+        t.add_column(col)
+    if near is not None:
+        t.add_column(f"near {near}")
+    for ax in res.axes:
+        nd = "-" if not ax.no_drop else " or ".join(g.text(ax.axis) for g in ax.no_drop[:3]) + (
+            " or ..." if len(ax.no_drop) > 3 else "")
+        row = [ax.axis, str(ax.declared), ax.summary if ax.valid is not None else f"unknown: {ax.unknown}",
+               nd if ax.valid is not None else "",
+               ax.output or (f"last map {ax.feature_map}" if ax.feature_map else "fixed / flattened")]
+        if near is not None:
+            row.append(", ".join(map(str, ax.nearest(near))) or "-")
+        t.add_row(*row)
+    return t
+
+
+def _print_sizes(out, path, res, near) -> None:
+    from rich.markup import escape
+
+    title = f"{_shown(path)} — input {list(res.input)}"
+    if not res.axes:
+        out.print(f"{title}: a feature-vector input has no spatial axis")
+        return
+    out.print(_axes_table(res, title, near))
+    if res.coupled:
+        sq = "" if res.square is None else (
+            "; square inputs that work: " + (" or ".join(g.text("n") for g in res.square) or "none"))
+        out.print(f"[yellow]note:[/] {escape(res.coupled + sq)}", soft_wrap=True)
+    out.print(f"[bold green]✓ {_shown(path)}[/]: " + escape(res.summary), soft_wrap=True)
+
+
+def _print(results, near):
+    from rich.console import Console
 
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for k, (path, res, report, exc) in enumerate(results):
         if k:
             out.print()
-        if res is None:
-            err.print(f"[bold]{shown(path)}[/]: [bold red]error:[/] {escape(printable(str(exc), chr(10)))}")
-            continue
-        if not res.ok:
-            src = report.spec.source.line if report is not None and report.spec.source else None
-            plain_err = TermConsole(stderr=True)  # escapes what the spec brings, no '::' line starts
-            for d in res.errors:
-                plain_err.print(diagnostic_text(d, path, src), end="")
-            err.print(f"[bold red]✗ {shown(path)}: does not analyse at its declared input; fix it first[/]")
-            continue
-        title = f"{shown(path)} — input {list(res.input)}"
-        if not res.axes:
-            out.print(f"{title}: a feature-vector input has no spatial axis")
-            continue
-        t = Table(title=title, title_justify="left")
-        for col in ("axis", "declared", "sizes that work", "no pixel dropped", "output size"):
-            t.add_column(col)
-        if near is not None:
-            t.add_column(f"near {near}")
-        for ax in res.axes:
-            nd = "-" if not ax.no_drop else " or ".join(g.text(ax.axis) for g in ax.no_drop[:3]) + (
-                " or ..." if len(ax.no_drop) > 3 else "")
-            row = [ax.axis, str(ax.declared), ax.summary if ax.valid is not None else f"unknown: {ax.unknown}",
-                   nd if ax.valid is not None else "",
-                   ax.output or (f"last map {ax.feature_map}" if ax.feature_map else "fixed / flattened")]
-            if near is not None:
-                row.append(", ".join(map(str, ax.nearest(near))) or "-")
-            t.add_row(*row)
-        out.print(t)
-        if res.coupled:
-            sq = "" if res.square is None else (
-                "; square inputs that work: " + (" or ".join(g.text("n") for g in res.square) or "none"))
-            out.print(f"[yellow]note:[/] {escape(res.coupled + sq)}", soft_wrap=True)
-        out.print(f"[bold green]✓ {shown(path)}[/]: " + escape(res.summary), soft_wrap=True)
+        if res is None or not res.ok:
+            _print_failure(err, path, res, report, exc)
+        else:
+            _print_sizes(out, path, res, near)

@@ -155,9 +155,7 @@ def _prepare_out(out_dir: str) -> None:
 def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, batch_size, lr, optimizer, seed,
               val_fraction, limit, samples, out_dir, fmt):
     """Train SPEC briefly on real or generated data and report loss and accuracy."""
-    from ..torch_backend.build import BuildError
-    from ..torch_backend.checkpoint import save_checkpoint
-    from ..torch_backend.train import TrainConfig, TrainError, train
+    from ..torch_backend.train import TrainConfig, TrainError
 
     s = _load(spec)
     if out_dir:
@@ -180,6 +178,28 @@ def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, b
                   f" · {optimizer} lr {lr} · batch {batch_size}")
         for n in ds.notices:
             err.print(f"[cyan]note:[/] {n}")
+    result = _run_training(s, ds, config, dev, err, quiet)
+    payload = {"spec": spec, "data": ds.name, "samples": len(ds), "classes": list(ds.classes),
+               "notices": list(ds.notices), "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+               "seed": seed, **result.to_dict()}
+    out_dir, write_error = _write_results(out_dir, result, s, ds, payload)
+    if fmt == "json":
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        _print_summary(result, ds, err, out_dir, payload)
+    if write_error:
+        _fail(write_error)
+    if result.stopped == "nan":
+        sys.exit(EXIT_INVALID)
+    if result.stopped == "interrupted":
+        sys.exit(130)
+
+
+def _run_training(s, ds, config, dev, err, quiet: bool):
+    """train() with a progress bar (or epoch lines) on ``err`` unless ``quiet``; exits on a TrainError/BuildError."""
+    from ..torch_backend.build import BuildError
+    from ..torch_backend.train import TrainError, train
+
     bar = None
     if quiet:
         progress_cb = None
@@ -188,7 +208,7 @@ def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, b
     try:
         if bar is not None:
             bar.start()
-        result = train(s, ds, config, device=dev, on_progress=progress_cb)
+        return train(s, ds, config, device=dev, on_progress=progress_cb)
     except TrainError as exc:
         _fail(str(exc), EXIT_INVALID)
     except BuildError as exc:
@@ -196,42 +216,41 @@ def train_cmd(spec, data, data_dir, no_download, quiet, device, epochs, steps, b
     finally:
         if bar is not None:
             bar.stop()
-    payload = {"spec": spec, "data": ds.name, "samples": len(ds), "classes": list(ds.classes),
-               "notices": list(ds.notices), "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
-               "seed": seed, **result.to_dict()}
-    write_error = None
-    if out_dir:  # the result stays in memory until written; a failed write is reported, not lost
-        try:
-            os.makedirs(out_dir, exist_ok=True)
-            ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s,
-                                 metrics=result.to_dict(), classes=ds.classes, data=ds.name)
-            from ..atomic import write_atomic
 
-            write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
-            payload["checkpoint"] = ck
-        except OSError as exc:
-            write_error = f"could not write the results to {out_dir}: {getattr(exc, 'strerror', None) or exc}"
-            out_dir = None
-    if fmt == "json":
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        for w in result.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
-        style = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
-        f = result.final
-        chance = 1 / ds.num_classes
-        summary = result.message
-        if f is not None and f.val_accuracy is not None and result.stopped != "nan":
-            summary += f" (chance: {chance:.0%})"
-        click.echo(click.style(summary, fg=style))
-        if out_dir:
-            click.echo(f"checkpoint: {payload['checkpoint']} · metrics: {os.path.join(out_dir, 'metrics.json')}")
-    if write_error:
-        _fail(write_error)
-    if result.stopped == "nan":
-        sys.exit(EXIT_INVALID)
-    if result.stopped == "interrupted":
-        sys.exit(130)
+
+def _write_results(out_dir, result, s, ds, payload: dict):
+    """Write checkpoint.pt and metrics.json into ``out_dir`` (when given) and add the
+    checkpoint's path to ``payload``: (out_dir, None), or (None, the error) when the write
+    failed (the result stays in memory until written; a failed write is reported, not lost)."""
+    if not out_dir:
+        return out_dir, None
+    from ..torch_backend.checkpoint import save_checkpoint
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        ck = save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), result.model, s,
+                             metrics=result.to_dict(), classes=ds.classes, data=ds.name)
+        from ..atomic import write_atomic
+
+        write_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(payload, indent=2))
+        payload["checkpoint"] = ck
+    except OSError as exc:
+        return None, f"could not write the results to {out_dir}: {getattr(exc, 'strerror', None) or exc}"
+    return out_dir, None
+
+
+def _print_summary(result, ds, err, out_dir, payload: dict) -> None:
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    style = "green" if result.stopped is None else "yellow" if result.stopped != "nan" else "red"
+    f = result.final
+    chance = 1 / ds.num_classes
+    summary = result.message
+    if f is not None and f.val_accuracy is not None and result.stopped != "nan":
+        summary += f" (chance: {chance:.0%})"
+    click.echo(click.style(summary, fg=style))
+    if out_dir:
+        click.echo(f"checkpoint: {payload['checkpoint']} · metrics: {os.path.join(out_dir, 'metrics.json')}")
 
 
 def _train_progress(err):

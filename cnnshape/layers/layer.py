@@ -40,6 +40,11 @@ class Layer:
     flattens: ClassVar[bool] = False
     #: the layer contains layers (see cnnshape.layers.blocks)
     is_block: ClassVar[bool] = False
+    #: registered without a module of its own (a block argument, see ``Block.inline``;
+    #: never a leaf layer)
+    inline: ClassVar[bool] = False
+    #: a merge node of a Graph block (Add, Mul, Cat: several inputs)
+    is_merge: ClassVar[bool] = False
     #: every output dim has the size of the same input dim, at any size (activations,
     #: dropout): the default :meth:`size_rule` passes sizes through
     pointwise: ClassVar[bool] = False

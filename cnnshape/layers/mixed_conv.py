@@ -12,7 +12,7 @@ from typing import Any
 from .. import formulas as F
 from ..rules import Rule, fixed
 from .base import AXIS_NAMES, INPUT_LAYOUT, Arg, Inference, Layer, LayerError, Saved, Shape, register, shape_str
-from .conv import check_channels
+from .conv import Conv2d, check_channels
 from .same_padding import same_rule
 
 
@@ -32,9 +32,10 @@ class MixedConv2d(Layer):
     """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel of
     ``kernel_size`` (the first group takes the remainder), each convolved with its kernel
     (``depthwise``: one group per input channel), concatenated. ``[C_in, H, W]`` ->
-    ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*((stride-1)//2) - 1)/stride) + 1``
-    (padding ``""``, odd effective kernels) or ``ceil(in / stride)`` (``"same"``). Params and MACs:
-    the sum of the groups' convolutions."""
+    ``[C_out, H_out, W_out]``, per axis ``out = floor((in + 2*padding - dilation*(kernel_size-1) - 1)/stride + 1)``
+    (an int padding), ``floor((in + 2*((stride-1)//2) - 1)/stride) + 1`` (timm's default ``""``, odd
+    effective kernels) or ``ceil(in / stride)`` (``"same"``). Params and MACs: the sum of the
+    groups' convolutions."""
 
     family = "timm"
     rank = 2
@@ -44,8 +45,9 @@ class MixedConv2d(Layer):
     out_channels = Arg("int", doc="Output channels (split like the input).", ge=1)
     kernel_size = Arg("ints", 3, "One kernel per channel group (an int: one group).", ge=1)
     stride = Arg("int", 1, "Stride of every group.", ge=1)
-    padding = Arg("choice", "", "'' timm's ((stride-1) + dilation*(k-1)) // 2; 'same' TensorFlow's "
-                  "(computed per input size where it cannot be static); 'valid' none.", choices=("", "same", "valid"))
+    padding = Arg("axes", "", "'' timm's ((stride-1) + dilation*(k-1)) // 2; 'same' TensorFlow's (computed per "
+                  "input size where it cannot be static); 'valid' none; an int (or one per axis): that padding on "
+                  "every group.", ge=0, words=("", "same", "valid"))
     dilation = Arg("int", 1, "Dilation of every group.", ge=1)
     depthwise = Arg("bool", False, "Each group's convolution depthwise (groups = its input channels).")
     bias = Arg("bool", False, "A bias per convolution (timm's create_conv2d_pad default: false).")
@@ -57,11 +59,19 @@ class MixedConv2d(Layer):
         convs = list(module.values())
         ks = [c.kernel_size[0] for c in convs]
         first = convs[0]
-        dynamic = any(type(c).__name__ == "Conv2dSame" for c in convs)
-        valid = not dynamic and all(c.padding == (0, 0) for c in convs) and any(k > 1 for k in ks)
-        return {"kernel_size": ks if len(ks) > 1 else ks[0], "stride": first.stride[0],
-                "dilation": first.dilation[0], "depthwise": first.groups > 1, "bias": first.bias is not None,
-                "padding": "same" if dynamic else "valid" if valid else ""}
+        s, d = first.stride[0], first.dilation[0]
+        pads = {tuple(c.padding) for c in convs}
+        if any(type(c).__name__ == "Conv2dSame" for c in convs):
+            padding: Any = "same"
+        elif all(tuple(c.padding) == (((s - 1) + d * (k - 1)) // 2,) * 2 for c, k in zip(convs, ks)):
+            padding = ""
+        elif pads == {(0, 0)}:
+            padding = "valid"
+        else:  # one explicit padding for every group (several cannot be written)
+            (pad,) = pads if len(pads) == 1 else (first.padding,)
+            padding = pad[0] if pad[0] == pad[1] else list(pad)
+        return {"kernel_size": ks if len(ks) > 1 else ks[0], "stride": s, "dilation": d,
+                "depthwise": first.groups > 1, "bias": first.bias is not None, "padding": padding}
 
     def kernels(self) -> list[int]:
         return list(self.kernel_size) if isinstance(self.kernel_size, list) else [self.kernel_size]
@@ -75,6 +85,8 @@ class MixedConv2d(Layer):
         k_eff = F.effective_kernel(k, self.dilation)
         if self.dynamic(k):
             return [F.tf_same_padding(n, k_eff, self.stride) for n in spatial]
+        if not isinstance(self.padding, str):
+            return [(p, p) for p in (self.padding if isinstance(self.padding, list) else [self.padding] * 2)]
         p = 0 if self.padding == "valid" else ((self.stride - 1) + self.dilation * (k - 1)) // 2
         return [(p, p)] * len(spatial)
 
@@ -132,6 +144,25 @@ class MixedConv2d(Layer):
             elif not any(x.what == "input" for x in s):
                 s.append(Saved("input"))
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the groups' outputs before
+        their concatenation (the output's size), a group's padded copy when not kept; in
+        training the kept copies are allocated here too; plus the largest group convolution's
+        own temporaries (Conv2d's model: oneDNN's blocked copies). Estimates, not to the byte."""
+        saved = self.saved(shape, out, batch)
+        copies = [s.numel for s in saved if s.what == "new"]
+        n_out = batch * F.prod(out)
+        conv_f = conv_b = 0
+        for k, i, o, g in self.groups_of(shape[0]):  # each group's convolution (oneDNN's copies)
+            conv = Conv2d(out_channels=o, kernel_size=k, stride=self.stride, dilation=self.dilation, groups=g)
+            padded = (i, *(m + lo + hi for m, (lo, hi) in zip(shape[1:], self.pads(k, shape[1:]))))
+            f, b = conv.workspace(padded, (o, *out[1:]), batch, itemsize, kept, input_grad, isa)
+            conv_f, conv_b = max(conv_f, f), max(conv_b, b)
+        del conv_f  # the forward's blocked copies overlap the groups' outputs counted here
+        if kept:
+            return (sum(copies) + n_out) * itemsize, conv_b
+        return (n_out + max(copies, default=0)) * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; spatial: ``ceil(in / stride)`` with ``same``, else the groups' window

@@ -35,19 +35,22 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, rou
     return new_v + divisor if new_v < round_limit * v else new_v
 
 
-def _conv_check(layer: Layer, what: str, n: int, k_eff: int, pad: int, ax: str, key: str) -> int:
-    """The output length of a window (stride applied by the caller's Window), or a located error."""
+def _check_fits(layer: Layer, what: str, n: int, k_eff: int, pad: int, ax: str, key: str) -> None:
+    """A located error when a window of ``k_eff`` is larger than the padded axis ``n``."""
     if k_eff > n + 2 * pad:
         raise LayerError(f"{layer.type}: the {what} kernel (effective {k_eff}) is larger than the padded input "
                          f"along {ax} ({n} + 2*{pad} = {n + 2 * pad})",
                          f"use a smaller kernel_size or a larger input along {ax}", key)
-    return n
 
 
 def _divides(layer: Layer, what: str, n: int, by: int, by_what: str, key: str) -> None:
     if n % by:
         raise LayerError(f"{layer.type}: {what} = {n} must be divisible by {by_what} = {by} ({n} % {by} = {n % by})",
                          f"choose {what} as a multiple of {by}", key)
+
+
+def _new_numel(saved) -> int:
+    return sum(s.numel for s in saved if s.what == "new")
 
 
 def _bn_note(layer: Layer, batch: int) -> tuple[Note, ...]:
@@ -129,7 +132,7 @@ class SplitAttn(Layer):
         w = self.window()
         spatial = []
         for ax, n in zip(AXIS_NAMES[2], shape[1:]):
-            _conv_check(self, "split convolution's", n, w.k_eff, w.pad_lo, ax, "kernel_size")
+            _check_fits(self, "split convolution's", n, w.k_eff, w.pad_lo, ax, "kernel_size")
             spatial.append(w.out(n))
         k2 = self.kernel_size ** 2
         norm = 2 if self.norm_layer else 0
@@ -158,6 +161,17 @@ class SplitAttn(Layer):
         if self.act_layer in _CLONING:  # autograd keeps a copy of the in-place activation's input
             s += [Saved("new", n_mid), Saved("new", batch * attn)]
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the weighted splits (before
+        their sum) beside the activated splits, or the split map and its normalised copy;
+        in training the kept tensors are allocated here too; the backward holds two split-sized
+        gradients. Estimates, checked against the CPU allocator's peaks within 10%
+        (tests/test_timm_split_attention.py), not to the byte."""
+        n_mid = batch * self.widths(shape[0])[1] * F.prod(out[1:])
+        if kept:  # backward: the splits' gradient
+            return (_new_numel(self.saved(shape, out, batch)) + n_mid) * itemsize, 2 * n_mid * itemsize
+        return 2 * n_mid * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; a spatial size slides the split convolution's window."""
@@ -266,7 +280,7 @@ class SelectiveKernel(Layer):
         for w, (k, _) in zip(self.windows(), paths):
             o = []
             for ax, size in zip(AXIS_NAMES[2], shape[1:]):
-                _conv_check(self, f"{k}x{k} path's", size, w.k_eff, w.pad_lo, ax, "kernel_size")
+                _check_fits(self, f"{k}x{k} path's", size, w.k_eff, w.pad_lo, ax, "kernel_size")
                 o.append(w.out(size))
             outs.append(tuple(o))
         if len(set(outs)) > 1:
@@ -295,6 +309,16 @@ class SelectiveKernel(Layer):
         s += [Saved("new", batch * c_out), Saved("new", batch * attn), Saved("new", attn), Saved("new", attn),
               Saved("new", batch * attn), Saved("new", batch * n * c_out), Saved("new", n * m)]
         return tuple(s)
+
+    def workspace(self, shape, out, batch, itemsize, kept, input_grad, isa="avx2"):
+        """Forward temporaries besides the input and the output: the paths' outputs, their
+        stack and the weighted stack (each paths x the output), in eval a path's conv output
+        beside its normalised copy; in training the kept tensors are allocated here too; the
+        backward holds two stack-sized gradients (estimates, checked within 10%, not to the byte)."""
+        n, m = len(self.paths()), batch * F.prod(out)
+        if kept:  # backward: the stacked paths' gradient
+            return (_new_numel(self.saved(shape, out, batch)) + n * m) * itemsize, 2 * n * m * itemsize
+        return 3 * n * m * itemsize, 0
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         """Channels fixed; a spatial size slides the paths' window (odd effective kernels all

@@ -130,7 +130,7 @@ def leaf_class(layer):
     names one (a module torch.nn lacks), else ``torch.nn.<type>``."""
     from torch import nn
 
-    name = getattr(layer, "torch_module", None)
+    name = layer.torch_module
     if name:
         from . import layer_modules
 
@@ -139,7 +139,7 @@ def leaf_class(layer):
 
 
 def is_inline(row) -> bool:
-    return row.layer is not None and getattr(row.layer, "inline", False)
+    return row.layer.inline
 
 
 def sequence(rows, child):
@@ -158,9 +158,7 @@ def module_for(lr, dev=None):
     import torch
 
     layer = lr.layer
-    if layer is None:  # a nested sequence (a Repeat's copy, a Concat branch, a shortcut)
-        return sequence(lr.children, Compiler(dev))
-    if layer.is_block:
+    if layer.is_block:  # a nested sequence's row too (layers.blocks.NESTED: an nn.Sequential)
         from .modules import Inline
 
         module = layer.compile(lr, Compiler(dev))

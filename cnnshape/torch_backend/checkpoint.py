@@ -74,15 +74,10 @@ def _first_difference(a, b, where="spec") -> str | None:
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
 
-def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
-    """Restore a model from a checkpoint; with ``spec`` (Spec/path/text/dict) refuse a
-    checkpoint trained for a different architecture."""
+def _read_payload(path: str) -> dict:
+    """The checkpoint file's contents, checked to be a cnnshape checkpoint with a spec and weights."""
     import torch
 
-    from ..errors import SpecError
-    from .build import BuildError, build
-
-    path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -99,6 +94,48 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
         raise CheckpointError(f"{path}: the stored spec is not a mapping; train again")
     if not isinstance(payload["state_dict"], dict):
         raise CheckpointError(f"{path}: the stored weights are not a state_dict; train again")
+    return payload
+
+
+def _same_architecture(path: str, spec, saved: Spec) -> None:
+    """CheckpointError when ``spec`` (Spec/path/text/dict) is not the architecture the
+    checkpoint was trained for (name, description and batch do not count)."""
+    if not isinstance(spec, Spec):
+        spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
+    a, b = spec.to_dict(), saved.to_dict()
+    for k in ("name", "description", "batch"):  # not part of the architecture
+        a.pop(k, None)
+        b.pop(k, None)
+    diff = _first_difference(b, a)
+    if diff:
+        raise CheckpointError(f"{path} was trained for a different spec: {diff.replace('spec', 'checkpoint', 1)} "
+                              "(checkpoint vs given spec)\n  fix: use the spec it was trained with "
+                              "(it is stored in the checkpoint), or train again")
+
+
+def _model_of(path: str, saved: Spec, state_dict, device):
+    """The stored spec built and loaded with the stored weights, in eval mode."""
+    from .build import BuildError, build
+
+    try:
+        model = build(saved, device=device, dtype="float32")
+    except BuildError as exc:
+        raise CheckpointError(f"{path}: the stored spec cannot be built ({exc})") from None
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored spec ({exc})") from None
+    model.eval()
+    return model
+
+
+def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
+    """Restore a model from a checkpoint; with ``spec`` (Spec/path/text/dict) refuse a
+    checkpoint trained for a different architecture."""
+    from ..errors import SpecError
+
+    path = os.fspath(path)
+    payload = _read_payload(path)
     classes, metrics = payload.get("classes", ()), payload.get("metrics", {})
     if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
         raise CheckpointError(f"{path}: 'classes' must be a list of names; train again")
@@ -109,25 +146,7 @@ def load_checkpoint(path, spec=None, *, device="cpu") -> Checkpoint:
     except SpecError as exc:
         raise CheckpointError(f"{path}: the stored spec is invalid ({exc}); train again") from None
     if spec is not None:
-        if not isinstance(spec, Spec):
-            spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
-        a, b = spec.to_dict(), saved.to_dict()
-        for k in ("name", "description", "batch"):  # not part of the architecture
-            a.pop(k, None)
-            b.pop(k, None)
-        diff = _first_difference(b, a)
-        if diff:
-            raise CheckpointError(f"{path} was trained for a different spec: {diff.replace('spec', 'checkpoint', 1)} "
-                                  "(checkpoint vs given spec)\n  fix: use the spec it was trained with "
-                                  "(it is stored in the checkpoint), or train again")
-    try:
-        model = build(saved, device=device, dtype="float32")
-    except BuildError as exc:
-        raise CheckpointError(f"{path}: the stored spec cannot be built ({exc})") from None
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: weights do not fit the stored spec ({exc})") from None
-    model.eval()
+        _same_architecture(path, spec, saved)
+    model = _model_of(path, saved, payload["state_dict"], device)
     data = payload.get("data")
     return Checkpoint(model, saved, metrics, tuple(classes), data if isinstance(data, str) else None, path)

@@ -295,11 +295,9 @@ def _cifar(name, shape, notices, data_dir, limit, download=False, on_event=None)
     return _fit_images(x, shape, f"{name} (3x32x32)", notices), labels[:keep], classes
 
 
-def _folder(path, shape, notices, limit):
-    try:
-        from PIL import Image
-    except ImportError:
-        raise DataError("--data folder:PATH needs Pillow: pip install pillow") from None
+def _class_folders(path, shape) -> tuple[Path, list[str]]:
+    """The folder of ``folder:PATH`` and its class sub-folders; DataError when it cannot
+    hold a classification data set for ``shape``."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"folder:{path}: {root} is not a folder; give a folder with one sub-folder per class")
@@ -309,23 +307,43 @@ def _folder(path, shape, notices, limit):
                         "(e.g. cats/ and dogs/, each holding image files)")
     if len(shape) != 3:
         raise DataError(f"folder:{path} holds images; the spec's input {list(shape)} is not [C, H, W]")
-    C, H, W = shape
-    mode = "L" if C == 1 else "RGB"
+    return root, classes
+
+
+def _read_image(Image, f, mode: str, H: int, W: int, sizes: set):
+    """The image file ``f`` as a float array in [0, 1], resized to H x W (its size added to ``sizes``)."""
+    with Image.open(f) as im:
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS or 0 in im.size:
+            raise ValueError(f"{im.size[0]}x{im.size[1]} pixels: not read (limit "
+                             f"{MAX_IMAGE_PIXELS:,} pixels)")
+        sizes.add(im.size)
+        im = im.convert(mode).resize((W, H), Image.BILINEAR)
+        return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def _read_images(Image, root: Path, classes: list[str], mode: str, H: int, W: int):
+    """(images, labels, sizes seen, unreadable files) of every class folder."""
     xs, ys, sizes, bad = [], [], set(), []
     for k, cls in enumerate(classes):
         files = sorted(p for p in (root / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         for f in files:
             try:
-                with Image.open(f) as im:
-                    if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS or 0 in im.size:
-                        raise ValueError(f"{im.size[0]}x{im.size[1]} pixels: not read (limit "
-                                         f"{MAX_IMAGE_PIXELS:,} pixels)")
-                    sizes.add(im.size)
-                    im = im.convert(mode).resize((W, H), Image.BILINEAR)
-                    xs.append(np.asarray(im, dtype=np.float32) / 255.0)
-                    ys.append(k)
+                xs.append(_read_image(Image, f, mode, H, W, sizes))
+                ys.append(k)
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 bad.append(f"{f.name} ({exc})")
+    return xs, ys, sizes, bad
+
+
+def _folder(path, shape, notices, limit):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("--data folder:PATH needs Pillow: pip install pillow") from None
+    root, classes = _class_folders(path, shape)
+    C, H, W = shape
+    mode = "L" if C == 1 else "RGB"
+    xs, ys, sizes, bad = _read_images(Image, root, classes, mode, H, W)
     if not xs:
         raise DataError(f"folder:{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders")
     if bad:

@@ -167,18 +167,18 @@ class _Failed(Exception):
     """One URL failed (the message says how); the next mirror is tried."""
 
 
-def _get(url: str, part: Path, timeout: float, on_event: OnEvent, name: str) -> None:
-    """Download ``url`` into ``part``, resuming what ``part`` already holds; _Failed on any error."""
-    have = part.stat().st_size if part.exists() else 0
+def _open(url: str, part: Path, have: int, timeout: float):
+    """The response to a GET of ``url`` asking for the bytes from ``have`` on; None when the
+    server refuses the range (``part`` is then removed: start again); _Failed on any error."""
     headers = {"User-Agent": "cnnshape (python urllib)"}
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the part is as long as the file or longer: start again
             part.unlink()
-            return _get(url, part, timeout, on_event, name)
+            return None
         raise _Failed(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
@@ -189,42 +189,61 @@ def _get(url: str, part: Path, timeout: float, on_event: OnEvent, name: str) -> 
         raise _Failed(f"no answer within {timeout:g} s") from None
     except (OSError, ValueError) as exc:
         raise _Failed(f"cannot connect ({exc})") from None
+
+
+def _resume_from(resp, have: int) -> int:
+    """How many bytes of the part the response continues (0: it sends the whole file)."""
+    status = getattr(resp, "status", None) or 200
+    if have and status == 206:
+        start = resp.headers.get("Content-Range", "").replace("bytes", "").strip().split("-")[0]
+        if start.strip() == str(have):
+            return have
+    return 0
+
+
+def _receive(resp, part: Path, have: int, total: int | None, timeout: float, on_event: OnEvent, name: str,
+             url: str) -> int:
+    """Write the response's body into ``part`` (appended after ``have`` bytes, or anew):
+    the bytes the part then holds."""
+    done = have
+    read = getattr(resp, "read1", resp.read)  # what has arrived, so a stall loses no received byte
+    try:
+        with open(part, "ab" if have else "wb") as f:
+            while True:
+                block = read(CHUNK)
+                if not block:
+                    break
+                done += len(block)
+                if done > MAX_DOWNLOAD_BYTES:
+                    raise _Failed(f"more than {MAX_DOWNLOAD_BYTES:,} bytes: not the expected file")
+                f.write(block)
+                if on_event:
+                    on_event(Event("bytes", name, url, done, total))
+            f.flush()
+            os.fsync(f.fileno())
+    except (TimeoutError, socket.timeout):
+        raise _Failed(f"the transfer stalled (no data for {timeout:g} s) after {done:,} bytes; "
+                      "run again to resume") from None
+    except OSError as exc:
+        raise _Failed(f"the transfer failed after {done:,} bytes ({exc}); run again to resume") from None
+    return done
+
+
+def _get(url: str, part: Path, timeout: float, on_event: OnEvent, name: str) -> None:
+    """Download ``url`` into ``part``, resuming what ``part`` already holds; _Failed on any error."""
+    have = part.stat().st_size if part.exists() else 0
+    resp = _open(url, part, have, timeout)
+    if resp is None:
+        return _get(url, part, timeout, on_event, name)
     with resp:
-        status = getattr(resp, "status", None) or 200
-        mode = "wb"
-        if have and status == 206:
-            start = resp.headers.get("Content-Range", "").replace("bytes", "").strip().split("-")[0]
-            if start.strip() == str(have):
-                mode = "ab"
-        if mode == "wb":
-            have = 0
+        have = _resume_from(resp, have)
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
         if total is not None and total > MAX_DOWNLOAD_BYTES:
             raise _Failed(f"the server announces {total:,} bytes, more than the {MAX_DOWNLOAD_BYTES:,}-byte limit")
         if on_event:
             on_event(Event("start", name, url, have, total))
-        done = have
-        read = getattr(resp, "read1", resp.read)  # what has arrived, so a stall loses no received byte
-        try:
-            with open(part, mode) as f:
-                while True:
-                    block = read(CHUNK)
-                    if not block:
-                        break
-                    done += len(block)
-                    if done > MAX_DOWNLOAD_BYTES:
-                        raise _Failed(f"more than {MAX_DOWNLOAD_BYTES:,} bytes: not the expected file")
-                    f.write(block)
-                    if on_event:
-                        on_event(Event("bytes", name, url, done, total))
-                f.flush()
-                os.fsync(f.fileno())
-        except (TimeoutError, socket.timeout):
-            raise _Failed(f"the transfer stalled (no data for {timeout:g} s) after {done:,} bytes; "
-                          "run again to resume") from None
-        except OSError as exc:
-            raise _Failed(f"the transfer failed after {done:,} bytes ({exc}); run again to resume") from None
+        done = _receive(resp, part, have, total, timeout, on_event, name, url)
         if total is not None and done < total:
             raise _Failed(f"the connection closed after {done:,} of {total:,} bytes; run again to resume")
 

@@ -37,15 +37,13 @@ class Emitter:
 
     def expr(self, row, depth: int) -> str:
         layer = row.layer
-        if layer is None:
-            return self.sequential(row.children, depth)
-        if layer.is_block:
+        if layer.is_block:  # a nested sequence's row too (layers.blocks.NESTED)
             if layer.inline:
                 self.needs.add("Inline")
                 return f"Inline({layer.export_expr(row, self, depth)})"
             return layer.export_expr(row, self, depth)
         kwargs = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.torch_kwargs(row.input).items())
-        name = getattr(layer, "torch_module", None)
+        name = layer.torch_module
         if name:
             self.needs.add(name)
             return f"{name}({kwargs})"
@@ -55,7 +53,7 @@ class Emitter:
         self.needs.add("OrderedDict")
         pad = self.pad(depth + 1)
         items = "".join(f"{pad}({r.name!r}, {self.expr(r, depth + 1)}),  # -> {list(r.output)}\n" for r in rows)
-        inline = any(r.layer is not None and r.layer.is_block and r.layer.inline for r in rows)
+        inline = any(r.layer.inline for r in rows)
         if inline:
             self.needs.add("Sequence")
         return f"{'Sequence' if inline else 'nn.Sequential'}(OrderedDict([\n{items}{self.pad(depth)}]))"
@@ -140,49 +138,75 @@ def _names_of(node) -> list[str]:
     return []
 
 
-def export_python(spec, class_name: str = "Net") -> str:
-    """Python source of ``class Net(nn.Module)`` with ``__init__``/``forward`` and a shape
-    comment per line. State-dict keys use the layers' attribute names; ``load_sequential_state``
-    in the file maps the keys of the compiled ``nn.Sequential``."""
-    if not isinstance(spec, Spec):
-        spec = load(spec)
-    report = analyze(spec)
-    if not report.ok:
-        raise BuildError(list(report.errors))
-    used: set = set()
-    init, forward, mapping, fixed = [], [], [], []
-    em = Emitter()
-    needs = em.needs
-    top_inline = any(lr.layer is not None and lr.layer.is_block and lr.layer.inline for lr in report.layers)
-    if top_inline:  # a top-level inline block registers its layers on the Net itself: one step list
-        needs.update({"Inline", "OrderedDict"})
-        init.append("        self._steps = _adopt(self, OrderedDict([")
-    for lr in report.layers:
-        attr = lr.name if top_inline else _attr(lr.name, lr.index, lr.type, used)
-        if top_inline:
-            init.append(f"            ({attr!r}, {em.expr(lr, 3)}),  # {list(lr.input)} -> {list(lr.output)}")
+def _target(sub: str, attr: str) -> str:
+    return f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
+
+
+def _frozen_lines(row, sub: str, attr: str) -> list[str]:
+    """``requires_grad_(False)`` lines of a row written ``trainable: false``: a layer with
+    parameters none of which train, a block whose own parameters (e.g. layer_scale) are
+    frozen while its children's train as declared."""
+    layer = row.layer
+    if not layer.is_block:
+        if row.params and not row.trainable_params:
+            return [f"        {_target(sub, attr)}.requires_grad_(False)  # trainable: false"]
+        return []
+    own = row.params - sum(c.params for c in row.children)
+    if not own or row.trainable_params != sum(c.trainable_params for c in row.children):
+        return []
+    return [f"        {_target(sub, attr)}.{name}.requires_grad_(False)  # trainable: false"
+            for name, _ in layer.own_parameters()]
+
+
+class _Body:
+    """``__init__`` and ``forward`` lines of the exported class, the map from the compiled
+    Sequential's child names to its attributes, and the fixed kernels to copy in."""
+
+    def __init__(self, report, em: "Emitter"):
+        self.init: list[str] = []
+        self.forward: list[str] = []
+        self.mapping: list[tuple[str, str]] = []
+        self.fixed: list[tuple[str, object]] = []
+        # a top-level inline block registers its layers on the Net itself: one step list
+        self.top_inline = any(lr.layer.inline for lr in report.layers)
+        if self.top_inline:
+            em.needs.update({"Inline", "OrderedDict"})
+            self.init.append("        self._steps = _adopt(self, OrderedDict([")
+        used: set = set()
+        for lr in report.layers:
+            self._top_row(lr, em, used)
+        if self.top_inline:
+            self.init.append("        ]))")
+            self.forward.append("        x = _run(self, self._steps, x)")
+
+    def _top_row(self, lr, em: "Emitter", used: set) -> None:
+        attr = lr.name if self.top_inline else _attr(lr.name, lr.index, lr.type, used)
+        if self.top_inline:
+            self.init.append(f"            ({attr!r}, {em.expr(lr, 3)}),  # {list(lr.input)} -> {list(lr.output)}")
         else:
-            init.append(f"        self.{attr} = {em.expr(lr, 2)}")
+            self.init.append(f"        self.{attr} = {em.expr(lr, 2)}")
         for row in lr.walk():
-            sub = row.path if top_inline else attr + row.path[len(lr.path):]
-            if row.layer is not None and not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
-                fixed.append((sub, row.layer.weight))
-            if row.layer is not None and not row.layer.is_block and row.params and not row.trainable_params:
-                target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
-                init.append(f"        {target}.requires_grad_(False)  # trainable: false")
-            elif row.layer is not None and row.layer.is_block:
-                own = row.params - sum(c.params for c in row.children)
-                if own and row.trainable_params == sum(c.trainable_params for c in row.children):
-                    target = f"self.{sub}" if sub == attr else f"self.get_submodule({sub!r})"
-                    for name, _ in row.layer.own_parameters():
-                        init.append(f"        {target}.{name}.requires_grad_(False)  # trainable: false")
-        if not top_inline:
-            forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
-        mapping.append((lr.name, attr))
-    if top_inline:
-        init.append("        ]))")
-        forward.append("        x = _run(self, self._steps, x)")
-    src = [
+            sub = row.path if self.top_inline else attr + row.path[len(lr.path):]
+            if not row.layer.is_block and getattr(row.layer, "weight", None) is not None:
+                self.fixed.append((sub, row.layer.weight))
+            self.init += _frozen_lines(row, sub, attr)
+        if not self.top_inline:
+            self.forward.append(f"        x = self.{attr}(x)  # {list(lr.input)} -> {list(lr.output)}")
+        self.mapping.append((lr.name, attr))
+
+
+def _fixed_lines(fixed) -> list[str]:
+    out = []
+    for sub, weight in fixed:
+        target = f"self.{sub}" if "." not in sub else f"self.get_submodule({sub!r})"
+        out.append("        with torch.no_grad():  # fixed kernel values from the spec")
+        out.append(f"            w = torch.tensor({weight!r}, dtype=torch.float32)")
+        out.append(f"            {target}.weight.copy_(w.reshape({target}.weight.shape))")
+    return out
+
+
+def _header(spec, report, needs: set) -> list[str]:
+    return [
         f'"""{spec.name or "Network"}: exported by cnnshape from a spec; plain PyTorch, no cnnshape needed.',
         "",
         f"Input: (N, {', '.join(map(str, spec.input))})  Output: (N, {', '.join(map(str, report.output))})",
@@ -195,23 +219,11 @@ def export_python(spec, class_name: str = "Net") -> str:
         "",
         "",
         *_block_sources(needs),
-        f"class {class_name}(nn.Module):",
-        "    def __init__(self):",
-        "        super().__init__()",
-        *init,
     ]
-    for sub, weight in fixed:
-        target = f"self.{sub}" if "." not in sub else f"self.get_submodule({sub!r})"
-        src.append("        with torch.no_grad():  # fixed kernel values from the spec")
-        src.append(f"            w = torch.tensor({weight!r}, dtype=torch.float32)")
-        src.append(f"            {target}.weight.copy_(w.reshape({target}.weight.shape))")
-    src += [
-        "",
-        "    def forward(self, x):",
-        *forward,
-        "        return x",
-        "",
-        "",
+
+
+def _footer(spec, class_name: str, mapping) -> list[str]:
+    return [
         f"SEQUENTIAL_NAMES = {dict(mapping)!r}",
         "",
         "",
@@ -229,5 +241,33 @@ def export_python(spec, class_name: str = "Net") -> str:
         f"    x = torch.zeros({max(spec.batch, 1)}, {', '.join(map(str, spec.input))})",
         "    print(model(x).shape)",
         "",
+    ]
+
+
+def export_python(spec, class_name: str = "Net") -> str:
+    """Python source of ``class Net(nn.Module)`` with ``__init__``/``forward`` and a shape
+    comment per line. State-dict keys use the layers' attribute names; ``load_sequential_state``
+    in the file maps the keys of the compiled ``nn.Sequential``."""
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    report = analyze(spec)
+    if not report.ok:
+        raise BuildError(list(report.errors))
+    em = Emitter()
+    body = _Body(report, em)
+    src = [
+        *_header(spec, report, em.needs),
+        f"class {class_name}(nn.Module):",
+        "    def __init__(self):",
+        "        super().__init__()",
+        *body.init,
+        *_fixed_lines(body.fixed),
+        "",
+        "    def forward(self, x):",
+        *body.forward,
+        "        return x",
+        "",
+        "",
+        *_footer(spec, class_name, body.mapping),
     ]
     return "\n".join(src)

@@ -374,39 +374,35 @@ class _Graph:
         None when unknown."""
         ins = [self.shape(a) for a in _tensor_nodes(n) if a in self.tensor or a in self.params]
         x = ins[0] if ins else None
-        target = n.target if n.op == "call_function" else n.target
+        target = n.target
         if n.op == "call_function" and target is operator.getitem and not isinstance(args[0][0], torch.Tensor):
             seq, i = args[0]
             return tuple(seq[i].shape) if isinstance(seq, (list, tuple)) and isinstance(seq[i], torch.Tensor) else None
-        kind = R.MERGES.get(target) if n.op == "call_function" else \
-            {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "sub": "sub", "sub_": "sub",
-             "div": "mul", "div_": "mul"}.get(target)
-        if kind in ("add", "mul", "sub") or target in (operator.truediv, operator.neg):
-            return _broadcast([s for s in ins if s is not None]) if None not in ins else None
-        if kind == "cat":
-            dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
-            if not ins or None in ins:
-                return None
-            dim %= len(ins[0])
-            return (*ins[0][:dim], sum(s[dim] for s in ins), *ins[0][dim + 1:])
+        merged = _merged_shape(n, ins)
+        if merged is not _NOT_A_MERGE:
+            return merged
         name = target if isinstance(target, str) else getattr(target, "__name__", "")
-        if name in ("chunk", "split", "tensor_split") and x is not None:
-            return _chunks(name, x, list(args[0][1:]) if n.op == "call_method" else list(args[0][1:]), args[1])
-        if name in R.RESHAPES and x is not None:
+        if x is not None and name in ("chunk", "split", "tensor_split"):
+            return _chunks(name, x, list(args[0][1:]), args[1])
+        if x is not None and name in R.RESHAPES:
             return R.reshaped(name, x, args[0][1:], args[1])
         if name in ("expand_as", "type_as") and len(ins) > 1:
             return ins[1] if name == "expand_as" else x
-        rule = R.FUNCTIONS.get(target) if n.op == "call_function" else R.METHODS.get(target)
-        if rule is None and x is not None:
-            item = self.own_op_item(n)
-            out = _item_output(item, x[1:]) if item is not None else None
-            return (x[0], *out) if out is not None else None
-        if rule is None or x is None:
+        return self._shape_by_rule(n, x)
+
+    def _shape_by_rule(self, n, x):
+        """The output shape of ``n`` through the spec items its rule maps it to (a torch layer
+        subclass's own op: that layer)."""
+        if x is None:
             return None
-        call = _Parser.bind(self, n, rule[0])
-        call.out = None
-        items = rule[1](call)
-        if items is None:
+        rule = R.FUNCTIONS.get(n.target) if n.op == "call_function" else R.METHODS.get(n.target)
+        if rule is None:
+            items = [self.own_op_item(n)]
+        else:
+            call = _Parser.bind(self, n, rule[0])
+            call.out = None
+            items = rule[1](call)
+        if items is None or None in items:
             return None
         shape = x[1:]
         for item in items:
@@ -450,6 +446,25 @@ class _Graph:
     def site_of_module(self, qualname: str) -> Site | None:
         m = self.modules.get(qualname)
         return self.sites.get(id(m)) if m is not None else None
+
+
+_NOT_A_MERGE = object()
+_METHOD_MERGES = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "sub": "sub", "sub_": "sub",
+                  "div": "mul", "div_": "mul"}
+
+
+def _merged_shape(n, ins):
+    """The shape of an elementwise op (broadcast) or a cat, else _NOT_A_MERGE."""
+    kind = R.MERGES.get(n.target) if n.op == "call_function" else _METHOD_MERGES.get(n.target)
+    if kind in ("add", "mul", "sub") or n.target in (operator.truediv, operator.neg):
+        return _broadcast([s for s in ins if s is not None]) if None not in ins else None
+    if kind != "cat":
+        return _NOT_A_MERGE
+    if not ins or None in ins:
+        return None
+    dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+    dim %= len(ins[0])
+    return (*ins[0][:dim], sum(s[dim] for s in ins), *ins[0][dim + 1:])
 
 
 def _broadcast(shapes):
@@ -638,27 +653,8 @@ class Importer:
             return [GraphScope(self, prefix, nodes, src, res, exc).item()]
 
     def nested_scope(self, prefix: tuple, nodes: list, src, res) -> list:
-        units: list[_Unit] = []
-        owner: dict = {}
-        for n in nodes:
-            if n not in self.g.tensor and n.op != "call_module":
-                continue  # shape-only (size, getattr, floordiv, _assert): folded away
-            path = self._path(n)
-            key = path[len(prefix)] if len(path) > len(prefix) else None
-            if n.op == "call_module" and len(path) == len(prefix) + 1:
-                units.append(_Unit(key, [n], n))
-            elif key is None:
-                units.append(_Unit(None, [n], n))
-            elif units and units[-1].key == key and units[-1].scope is not None:
-                units[-1].nodes.append(n)
-            else:
-                if any(u.key == key and u.scope is not None for u in units):
-                    self._refuse_split(prefix, key, n)
-                units.append(_Unit(key, [n], scope=True))
-                units[-1].prefix = prefix + (key,)
-        for u in units:
-            for n in u.nodes:
-                owner[n] = u
+        units = self._units(prefix, nodes)
+        owner = {n: u for u in units for n in u.nodes}
         for rule in SCOPE_RULES:  # a whole module recognised as one block (DenseNet's dense block)
             item = rule(self, prefix, units, src, res)
             if item is not None:
@@ -668,14 +664,7 @@ class Importer:
             if u.scope is not None:
                 self._close_scope(u, owner, src, res)
         for u in units:
-            ins = [u.src] if u.scope is not None else \
-                [a for a in _tensor_nodes(u.out) if a in self.g.tensor or a is src]
-            if u.scope is None and u.out.op == "call_method" and u.out.target in R.SHAPE_REFERENCE:
-                ins = ins[:1]  # x.expand_as(y): y only lends its shape
-            u.preds = tuple(owner.get(a, SOURCE if a is src else a) for a in ins)
-            if any(isinstance(p, fx.Node) for p in u.preds):
-                raise NotNested(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
-                                    "input (not nested blocks)", "", self._scope_site(prefix))
+            self._link(prefix, u, owner, src)
         end = owner.get(res, SOURCE if res is src else None)
         if end is None:
             raise ImportRefused("the output does not come from the input", "", self._scope_site(prefix))
@@ -687,6 +676,36 @@ class Importer:
             return _flattened(prefix, items)
         parser.assign_names(items)
         return items
+
+    def _units(self, prefix: tuple, nodes: list) -> list:
+        """The scope's steps: its own ops and leaf modules, and each child module traced
+        through as one unit (a child that runs at two places between other ops: NotNested)."""
+        units: list[_Unit] = []
+        for n in nodes:
+            if n not in self.g.tensor and n.op != "call_module":
+                continue  # shape-only (size, getattr, floordiv, _assert): folded away
+            path = self._path(n)
+            key = path[len(prefix)] if len(path) > len(prefix) else None
+            if key is None or (n.op == "call_module" and len(path) == len(prefix) + 1):
+                units.append(_Unit(key, [n], n))
+            elif units and units[-1].key == key and units[-1].scope is not None:
+                units[-1].nodes.append(n)
+            else:
+                if any(u.key == key and u.scope is not None for u in units):
+                    self._refuse_split(prefix, key, n)
+                units.append(_Unit(key, [n], scope=True))
+                units[-1].prefix = prefix + (key,)
+        return units
+
+    def _link(self, prefix: tuple, u: _Unit, owner: dict, src) -> None:
+        """``u.preds``: the units (or SOURCE) whose outputs ``u`` reads, in argument order."""
+        ins = [u.src] if u.scope is not None else [a for a in _tensor_nodes(u.out) if a in self.g.tensor or a is src]
+        if u.scope is None and u.out.op == "call_method" and u.out.target in R.SHAPE_REFERENCE:
+            ins = ins[:1]  # x.expand_as(y): y only lends its shape
+        u.preds = tuple(owner.get(a, SOURCE if a is src else a) for a in ins)
+        if any(isinstance(p, fx.Node) for p in u.preds):
+            raise NotNested(f"{self._path_label(prefix)} reads a tensor computed outside it other than its "
+                            "input (not nested blocks)", "", self._scope_site(prefix))
 
     def _mark_own_op(self, prefix: tuple, units: list) -> bool:
         """A subclass of a torch layer traced through (timm's BatchNormAct2d: F.batch_norm on its
@@ -792,26 +811,13 @@ class Importer:
 
     def _check_uncalled(self, nodes) -> None:
         """Modules with parameters or buffers that forward never calls (auxiliary heads)."""
-        used: set = set()
-        leaves: set = set()
-        for n in nodes:
-            if n.op == "call_module":
-                leaves.add(n.target)
-            for p in (self._path(n),):
-                for i in range(1, len(p) + 1):
-                    used.add(".".join(p[:i]))
-        for n in self.g.nodes:
-            if n.op == "get_attr":
-                used.add(n.target.rpartition(".")[0])
-        unused = []
+        used, leaves = self._reached(nodes)
+        unused: list = []
         for name, m in self.model.named_modules():
             if not name or name in used or any(u.startswith(name + ".") for u in used) \
-                    or any(name.startswith(u + ".") for u in leaves):
+                    or any(name.startswith(u + ".") for u in leaves) or any(name.startswith(x + ".") for x in unused):
                 continue
-            if any(name.startswith(x + ".") for x in unused):
-                continue
-            if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)) \
-                    or any(True for _ in m.parameters()):
+            if any(True for _ in m.buffers(recurse=False)) or any(True for _ in m.parameters()):
                 unused.append(name)
         if unused:
             shown = ", ".join(f"'{u}' ({type(self.g.modules[u]).__name__})" for u in unused[:5])
@@ -821,6 +827,18 @@ class Importer:
                                 "have no place in a spec",
                                 "build the model without it (e.g. torchvision's aux_logits=False), or delete the "
                                 "attribute before importing", self.g.site_of_module(unused[0]))
+
+    def _reached(self, nodes) -> tuple[set, set]:
+        """(module paths forward runs in or reads parameters of, leaf modules it calls)."""
+        used: set = set()
+        leaves: set = set()
+        for n in nodes:
+            if n.op == "call_module":
+                leaves.add(n.target)
+            p = self._path(n)
+            used.update(".".join(p[:i]) for i in range(1, len(p) + 1))
+        used.update(n.target.rpartition(".")[0] for n in self.g.nodes if n.op == "get_attr")
+        return used, leaves
 
 
 MERGE_BLOCKS = ("Residual", "Concat", "SqueezeExcitation", "DenseBlock")
@@ -1131,36 +1149,30 @@ class _Parser:
         n_dims = len(out) if out is not None else None
         if dim != 1 and not (n_dims and dim == 1 - n_dims):
             self._refuse_op(u, f"concatenates along dim {dim}; a Concat joins channels (dim 1)", nested=True)
-        # chunk / split into equal parts, each part a branch: Concat split
-        getitems = [p for p in preds if p is not SOURCE and p.scope is None and p.out.target is operator.getitem]
         d = self.join(preds)
-        split = False
-        if d is not SOURCE and d.scope is None and d.out.op in ("call_method", "call_function") \
-                and _name_of(d.out) == "chunk" and getitems:
-            split = True
         if d is not SOURCE:
             d._join = True
-        branches = []
-        for i, p in enumerate(preds):
-            if split:
-                b = self._split_branch(p, d, i)
-            else:
-                b = self._branch(p, d)
-            branches.append(b)
-        if not split:
-            branches, d = self._parts_as_slices(branches, d)
-        if split:
-            chunk = d
-            nxt = chunk.preds[0]
-            nxt_join = nxt
-            if nxt is not SOURCE:
-                nxt_join._join = True
-            self.used.add(id(chunk))
-            return ({"type": "Concat", "inline": True, "flat": True, "split": True, "branches": branches,
-                     "_site": site_of_node(u.out)}, nxt)
+        if self._is_chunk_split(preds, d):  # chunk into equal parts, each part a branch: Concat split
+            return self._concat_split(u, preds, d)
+        branches, d = self._parts_as_slices([self._branch(p, d) for p in preds], d)
         if len(branches) < 2:
             return {"type": "_identity"}, preds[0] if preds else d
         return {"type": "Concat", "inline": True, "flat": True, "branches": branches, "_site": site_of_node(u.out)}, d
+
+    @staticmethod
+    def _is_chunk_split(preds, d) -> bool:
+        getitems = [p for p in preds if p is not SOURCE and p.scope is None and p.out.target is operator.getitem]
+        return bool(getitems) and d is not SOURCE and d.scope is None \
+            and d.out.op in ("call_method", "call_function") and _name_of(d.out) == "chunk"
+
+    def _concat_split(self, u, preds, chunk):
+        branches = [self._split_branch(p, chunk, i) for i, p in enumerate(preds)]
+        nxt = chunk.preds[0]
+        if nxt is not SOURCE:
+            nxt._join = True
+        self.used.add(id(chunk))
+        return ({"type": "Concat", "inline": True, "flat": True, "split": True, "branches": branches,
+                 "_site": site_of_node(u.out)}, nxt)
 
     def _split_branch(self, p, chunk, i) -> list:
         items = self.parse(p, chunk)
@@ -1306,8 +1318,6 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     """DenseNet's dense block: the scope's output is cat([x, y_1, .., y_n]) where copy i (a
     child module) starts with cat([x, y_1, .., y_{i-1}]) and gives y_i; the copies' layers
     must be the same (their channel counts are inferred)."""
-    from ..layers.blocks._copies import copy_name
-
     if not (res.op == "call_function" and res.target in (torch.cat, torch.concat) and len(units) >= 2):
         return None
     parts = res.args[0] if res.args else None
@@ -1315,30 +1325,14 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     if not isinstance(parts, (list, tuple)) or len(parts) != len(copies) + 1 or parts[0] is not src \
             or units[-1].out is not res and units[-1].nodes[-1] is not res:
         return None
-    bodies, names = [], []
-    for i, u in enumerate(copies):
-        tensors = [n for n in u.nodes if n in imp.g.tensor]
-        first = tensors[0] if tensors else None
-        if first is None or first.op != "call_function" or first.target not in (torch.cat, torch.concat):
-            return None
-        want = list(parts[:i + 1])
-        got = first.args[0]
-        if not isinstance(got, (list, tuple)) or list(got) != want or parts[i + 1] not in u.nodes:
-            return None
-        body = imp.scope(u.prefix, [n for n in u.nodes if n is not first], first, parts[i + 1])
-        bodies.append(body)
-        names.append(u.prefix[-1])
+    bodies = [_dense_copy(imp, u, parts, i) for i, u in enumerate(copies)]
+    if any(b is None for b in bodies):
+        return None
 
     def plain(items):
         return strip_inputs(_without_private(items))
-    if any(plain(b) != plain(bodies[0]) for b in bodies[1:]):
-        return None
-    fmt = None
-    for cand in ("{index}", "{number}"):
-        for stem in {n.rstrip("0123456789") for n in names}:
-            if [copy_name(stem + cand, i) for i in range(len(names))] == names:
-                fmt = stem + cand
-    if fmt is None:
+    fmt = _copy_names_format([u.prefix[-1] for u in copies])
+    if fmt is None or any(plain(b) != plain(bodies[0]) for b in bodies[1:]):
         return None
     body = strip_inputs(bodies[0])
     if len(body) == 1:
@@ -1347,6 +1341,31 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
+
+
+def _dense_copy(imp: Importer, u, parts, i: int) -> list | None:
+    """The items of dense copy ``i`` (after its leading cat of the parts before it), or None
+    when the unit is not that copy."""
+    tensors = [n for n in u.nodes if n in imp.g.tensor]
+    first = tensors[0] if tensors else None
+    if first is None or first.op != "call_function" or first.target not in (torch.cat, torch.concat):
+        return None
+    got = first.args[0]
+    if not isinstance(got, (list, tuple)) or list(got) != list(parts[:i + 1]) or parts[i + 1] not in u.nodes:
+        return None
+    return imp.scope(u.prefix, [n for n in u.nodes if n is not first], first, parts[i + 1])
+
+
+def _copy_names_format(names: list) -> str | None:
+    """The DenseBlock child-name format (``denselayer{number}``) giving ``names``, or None."""
+    from ..layers.blocks._copies import copy_name
+
+    fmt = None
+    for cand in ("{index}", "{number}"):
+        for stem in {n.rstrip("0123456789") for n in names}:
+            if [copy_name(stem + cand, i) for i in range(len(names))] == names:
+                fmt = stem + cand
+    return fmt
 
 
 #: rules that recognise a whole scope (a module's forward) as one block before the
@@ -1445,17 +1464,23 @@ class GraphScope:
                 paths.setdefault(p[:k], []).append(n)
         whole = {}
         for path, ns in paths.items():
-            pos = [self.index[n] for n in ns]
-            if pos != list(range(pos[0], pos[0] + len(pos))):
-                continue  # called between other operations: opened
-            inside = set(ns)
-            ins = {a for n in ns for a in _tensor_nodes(n)
-                   if a not in inside and (a in self.g.tensor or a is self.src) and a not in self.g.params}
-            outs = {n for n in ns if n is self.res or any(u not in inside and (u in self.g.tensor or u.op == "call_module")
-                                                           for u in n.users)}
-            if len(ins) == 1 and len(outs) == 1 and ".".join(path) in self.g.modules:
-                whole[path] = (ns, next(iter(ins)), next(iter(outs)))
+            ends = self._ends(ns)
+            if ends is not None and ".".join(path) in self.g.modules:
+                whole[path] = (ns, *ends)
         return whole
+
+    def _ends(self, ns: list):
+        """(input, output) of a stretch of nodes that runs in one piece and maps one tensor to
+        one tensor; None otherwise."""
+        pos = [self.index[n] for n in ns]
+        if pos != list(range(pos[0], pos[0] + len(pos))):
+            return None  # called between other operations: opened
+        inside = set(ns)
+        ins = {a for n in ns for a in _tensor_nodes(n)
+               if a not in inside and (a in self.g.tensor or a is self.src) and a not in self.g.params}
+        outs = {n for n in ns if n is self.res or any(u not in inside and (u in self.g.tensor or u.op == "call_module")
+                                                       for u in n.users)}
+        return (next(iter(ins)), next(iter(outs))) if len(ins) == 1 and len(outs) == 1 else None
 
     # -- building
     def item(self) -> dict:

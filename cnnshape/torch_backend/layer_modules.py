@@ -629,7 +629,8 @@ class MixedConv2d(nn.ModuleDict):
     """timm's ``MixedConv2d`` (MixNet): the channels split into one group per kernel (the first
     group takes the remainder), each convolved with its own kernel (children ``0``, ``1``, ...),
     the results concatenated. ``padding``: ``""`` timm's ``((stride-1) + dilation*(k-1)) // 2``,
-    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none."""
+    ``"same"`` TensorFlow's (a ``Conv2dSame`` where it cannot be static), ``"valid"`` none, an int
+    (or one per axis) that padding on every group."""
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="", dilation=1, depthwise=False,
                  bias=False):
@@ -647,7 +648,8 @@ class MixedConv2d(nn.ModuleDict):
             if padding == "same" and not (stride == 1 and (dilation * (k - 1)) % 2 == 0):
                 conv = Conv2dSame(in_ch, out_ch, k, stride, dilation, groups, bias)
             else:
-                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2
+                pad = 0 if padding == "valid" else ((stride - 1) + dilation * (k - 1)) // 2 \
+                    if isinstance(padding, str) else tuple(padding) if isinstance(padding, list) else padding
                 conv = nn.Conv2d(in_ch, out_ch, k, stride, pad, dilation, groups, bias)
             self.add_module(str(idx), conv)
         self.splits = in_splits
@@ -659,26 +661,24 @@ class MixedConv2d(nn.ModuleDict):
 
 # ------------------------------------------------------------------ anti-aliased downsampling
 class BlurPool2d(nn.Module):
-    """timm's ``BlurPool2d`` (resnetblur, densenetblur): F.pad by ``((stride-1) + (filt_size-1)) // 2``
-    on every side (``pad_mode``), then a per-channel convolution at ``stride`` with a fixed
-    binomial filter, the non-persistent buffer ``filt`` (``[channels, 1, filt_size, filt_size]``;
-    no state_dict key, as timm's)."""
+    """timm's ``BlurPool2d``: pad every side by ``((stride-1) + (filt_size-1)) // 2`` (``pad_mode``),
+    then a depthwise convolution with the fixed binomial filter (outer product of the
+    coefficients ``C(filt_size-1, k) / 2^(filt_size-1)``, a non-persistent buffer ``filt``)."""
 
     def __init__(self, channels=None, filt_size=3, stride=2, pad_mode="reflect"):
-        from math import comb
-
         super().__init__()
         self.channels = channels
         self.filt_size = filt_size
         self.stride = stride
         self.pad_mode = pad_mode
         self.padding = [((stride - 1) + (filt_size - 1)) // 2] * 4
-        coeffs = torch.tensor([comb(filt_size - 1, k) for k in range(filt_size)], dtype=torch.float32)
-        coeffs = coeffs / (2 ** (filt_size - 1))
-        filt = (coeffs[:, None] * coeffs[None, :])[None, None, :, :]
-        if channels is not None:
-            filt = filt.repeat(channels, 1, 1, 1)
-        self.register_buffer("filt", filt, persistent=False)
+        coeffs = [1.0]
+        for _ in range(filt_size - 1):  # a row of Pascal's triangle
+            coeffs = [a + b for a, b in zip([0.0] + coeffs, coeffs + [0.0])]
+        c = torch.tensor(coeffs, dtype=torch.float32) / (2 ** (filt_size - 1))
+        filt = (c[:, None] * c[None, :])[None, None, :, :]
+        self.register_buffer("filt", filt.repeat(channels, 1, 1, 1) if channels is not None else filt,
+                             persistent=False)
 
     def forward(self, x):
         x = nn.functional.pad(x, self.padding, mode=self.pad_mode)
@@ -689,3 +689,40 @@ class BlurPool2d(nn.Module):
             channels = self.channels
             weight = self.filt
         return nn.functional.conv2d(x, weight, stride=self.stride, groups=channels)
+
+
+# ------------------------------------------------------------------ global context attention (GCNet)
+class GlobalContext(nn.Module):
+    """timm's ``GlobalContext`` (GCNet; gcresnet*, gc_efficientnetv2_rw_t), same children: the
+    context is the input averaged with softmax weights from ``conv_attn`` (``use_attn``) or plainly;
+    ``mlp_scale`` (fc1, LayerNorm2d ``norm``, ``act``, fc2) then a sigmoid gates the input
+    (``fuse_scale``); ``mlp_add``'s output is added (``fuse_add``)."""
+
+    def __init__(self, channels, use_attn=True, fuse_add=False, fuse_scale=True, rd_ratio=1. / 8, rd_channels=None,
+                 rd_divisor=1, act_layer="ReLU"):
+        from collections import OrderedDict
+
+        super().__init__()
+        self.conv_attn = nn.Conv2d(channels, 1, kernel_size=1, bias=True) if use_attn else None
+        if rd_channels is None:  # timm's make_divisible(channels * rd_ratio, rd_divisor, round_limit=0.)
+            rd_channels = max(rd_divisor, int(channels * rd_ratio + rd_divisor / 2) // rd_divisor * rd_divisor)
+
+        def mlp():
+            return nn.Sequential(OrderedDict([
+                ("fc1", nn.Conv2d(channels, rd_channels, 1)), ("norm", LayerNorm2d(rd_channels, eps=1e-6)),
+                ("act", getattr(nn, act_layer)()), ("fc2", nn.Conv2d(rd_channels, channels, 1))]))
+        self.mlp_add = mlp() if fuse_add else None
+        self.mlp_scale = mlp() if fuse_scale else None
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        if self.conv_attn is not None:
+            attn = nn.functional.softmax(self.conv_attn(x).reshape(B, 1, H * W), dim=-1).unsqueeze(3)
+            context = (x.reshape(B, C, H * W).unsqueeze(1) @ attn).view(B, C, 1, 1)
+        else:
+            context = x.mean(dim=(2, 3), keepdim=True)
+        if self.mlp_scale is not None:
+            x = x * torch.sigmoid(self.mlp_scale(context))
+        if self.mlp_add is not None:
+            x = x + self.mlp_add(context)
+        return x

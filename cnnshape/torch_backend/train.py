@@ -11,7 +11,7 @@ naming that step.
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ..analysis import analyze
 from ..errors import CnnshapeError
@@ -156,8 +156,7 @@ def check_fit(spec: Spec, num_classes: int, warnings: list[str] | None = None):
                          "  fix: add Flatten (and a Linear with out_features: "
                          f"{num_classes}) at the end")
     if out[0] != num_classes:
-        last = next((lr for lr in reversed(report.layers) if lr.layer is not None
-                     and lr.layer.ARGS.get("out_features")), None)
+        last = next((lr for lr in reversed(report.layers) if lr.layer.ARGS.get("out_features")), None)
         where = ""
         if last is not None:
             where = f" on layer {last.index}" + (f" ({last.name})" if last.name != str(last.index) else "")
@@ -169,6 +168,192 @@ def check_fit(spec: Spec, num_classes: int, warnings: list[str] | None = None):
                             f"classes: outputs {num_classes}..{out[0] - 1} are never the target "
                             f"(set out_features: {num_classes}{where} to match)")
     return report
+
+
+def _as_spec(spec) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    return load(spec) if not isinstance(spec, dict) else from_data(spec)
+
+
+class _Split(NamedTuple):
+    """The training and validation tensors, on the device."""
+
+    x_tr: object
+    y_tr: object
+    x_val: object
+    y_val: object
+    n_val: int
+
+
+def _split(dataset, val_fraction: float, generator, dev) -> _Split:
+    """A random ``val_fraction`` of ``dataset`` held out for validation (order from ``generator``)."""
+    import torch
+
+    n = len(dataset)
+    order = torch.randperm(n, generator=generator)
+    n_val = int(round(n * val_fraction))
+    if n - n_val < 1:
+        raise TrainError(f"only {n} samples: nothing left to train on with val_fraction {val_fraction}")
+    val_idx, tr_idx = order[:n_val], order[n_val:]
+    return _Split(dataset.x.index_select(0, tr_idx).to(dev), dataset.y.index_select(0, tr_idx).to(dev),
+                  dataset.x.index_select(0, val_idx).to(dev), dataset.y.index_select(0, val_idx).to(dev), n_val)
+
+
+def _schedule(n_tr: int, batch_size: int, epochs: int | None, steps: int | None) -> tuple[int, int, int, int]:
+    """(batch size, batches per epoch, epochs, total steps)."""
+    bs = min(batch_size, n_tr)
+    batches = n_tr // bs + (1 if n_tr % bs > 1 else 0)  # a last batch of 1 is dropped (BatchNorm)
+    if steps is None:
+        epochs = epochs or 3
+        return bs, batches, epochs, epochs * batches
+    return bs, batches, math.ceil(steps / batches), steps
+
+
+def _loss_fn(loss_kind: str):
+    """The loss of ``loss_kind`` (:func:`loss_for`): on logits, log-probabilities or probabilities."""
+    import torch
+
+    nll = torch.nn.NLLLoss()
+    ce = torch.nn.CrossEntropyLoss()
+
+    def loss_fn(out, y):
+        if loss_kind == "cross_entropy":
+            return ce(out, y)
+        if loss_kind == "nll":
+            return nll(out, y)
+        return nll(torch.log(out.clamp_min(1e-12)), y)
+    return loss_fn
+
+
+@dataclass
+class _Sums:
+    """Loss, correct predictions, samples and steps summed over an epoch or a progress window."""
+
+    loss: float = 0.0
+    correct: float = 0.0
+    seen: float = 0.0
+    steps: int = 0
+
+    def add(self, loss_v: float, correct: int, k: int) -> None:
+        self.loss += loss_v * k
+        self.correct += correct
+        self.seen += k
+        self.steps += 1
+
+
+class _Loop:
+    """The optimizer steps of one run: the step counter, why it stopped, the history."""
+
+    def __init__(self, model, opt, loss_fn, data: _Split, plan: tuple[int, int, int, int], lr,
+                 on_progress, should_stop, progress_every: int):
+        self.model, self.opt, self.loss_fn, self.data, self.lr = model, opt, loss_fn, data, lr
+        self.bs, self.batches, self.epochs, self.total = plan
+        self.on_progress, self.should_stop, self.progress_every = on_progress, should_stop, progress_every
+        self.step, self.stopped, self.message = 0, None, ""
+        self.history: list[EpochMetrics] = []
+        self.losses: list[float] = []
+        self.t_win = 0.0
+
+    def run(self, generator, dev) -> None:
+        import torch
+
+        n_tr = self.data.x_tr.shape[0]
+        for epoch in range(1, self.epochs + 1):
+            self.model.train()
+            perm = torch.randperm(n_tr, generator=generator).to(dev)
+            sums, t_epoch = self._epoch(epoch, perm)
+            if sums.seen:
+                self._end_epoch(epoch, sums, t_epoch)
+            if self.stopped or self.step >= self.total:
+                break
+
+    def _epoch(self, epoch: int, perm) -> tuple[_Sums, float]:
+        sums, window = _Sums(), _Sums()
+        t_epoch = self.t_win = time.perf_counter()
+        for b in range(self.batches):
+            if self.step >= self.total:
+                break
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = "cancelled"
+                self.message = f"stopped at step {self.step} of {self.total} (weights of step {self.step} kept)"
+                break
+            if not self._batch(epoch, perm[b * self.bs:(b + 1) * self.bs], sums, window):
+                break
+        return sums, t_epoch
+
+    def _batch(self, epoch: int, idx, sums: _Sums, window: _Sums) -> bool:
+        """One optimizer step on the samples ``idx``; False when the loss is not finite."""
+        xb = self.data.x_tr.index_select(0, idx)
+        yb = self.data.y_tr.index_select(0, idx)
+        out = self.model(xb)
+        loss = self.loss_fn(out, yb)
+        loss_v = loss.item()
+        if not math.isfinite(loss_v):
+            self.stopped = "nan"
+            self.message = (f"the loss became {loss_v} at step {self.step + 1} (epoch {epoch}); training stopped "
+                            f"before that step's update, keeping the weights of step {self.step}. "
+                            f"Try a smaller learning rate (now {self.lr})")
+            return False
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer_step(self.opt)
+        self.step += 1
+        k = yb.shape[0]
+        correct = (out.argmax(1) == yb).sum().item()
+        sums.add(loss_v, correct, k)
+        window.add(loss_v, correct, k)
+        if self.on_progress is not None and (self.step % self.progress_every == 0 or self.step == self.total):
+            self._report_window(epoch, window)
+        return True
+
+    def _report_window(self, epoch: int, window: _Sums) -> None:
+        now = time.perf_counter()
+        dt = max(now - self.t_win, 1e-9)
+        self.losses.append(window.loss / window.seen)
+        self.on_progress(Progress(self.step, self.total, epoch, self.epochs, window.loss / window.seen,
+                                  window.correct / window.seen, window.seen / dt, dt / window.steps * 1e3))
+        window.loss = window.correct = window.seen = 0.0
+        window.steps = 0
+        self.t_win = now
+
+    def _end_epoch(self, epoch: int, sums: _Sums, t_epoch: float) -> None:
+        secs = time.perf_counter() - t_epoch
+        d = self.data
+        vl, va = _evaluate(self.model, d.x_val, d.y_val, self.loss_fn) if d.n_val else (None, None)
+        m = EpochMetrics(epoch, self.step, sums.loss / sums.seen, sums.correct / sums.seen, vl, va, secs,
+                         sums.seen / secs)
+        self.history.append(m)
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.step, self.total, epoch, self.epochs, m.train_loss, m.train_accuracy,
+                                      m.images_per_s, secs / max(1, sums.seen / self.bs) * 1e3, vl, va))
+
+
+def _trainable(model, bs: int, n_tr: int, batch_size: int) -> list:
+    """The parameters to optimize; TrainError when there are none or BatchNorm gets batches of 1."""
+    import torch
+
+    if bs < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise TrainError(f"BatchNorm needs at least 2 samples per batch in training; this run has {n_tr} training "
+                         f"sample(s) and batch size {batch_size}: use more data or a larger --batch-size")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TrainError("the spec has no trainable parameters (all layers trainable: false or parameter-free)")
+    return params
+
+
+def _prepared(spec, dataset) -> tuple[Spec, str, list[str], object]:
+    """(spec, loss kind, warnings, report) for training ``spec`` on ``dataset``; TrainError
+    when they do not fit."""
+    spec = _as_spec(spec)
+    if tuple(dataset.x.shape[1:]) != tuple(spec.input):
+        raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
+                         f"{list(spec.input)}")
+    loss_kind, warnings = loss_for(spec)
+    report = check_fit(spec, len(dataset.classes), warnings)
+    if spec.dtype != "float32":
+        warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
+    return spec, loss_kind, warnings, report
 
 
 def train(spec, dataset, config: TrainConfig | None = None, *, device="cpu", model=None,
@@ -189,140 +374,40 @@ def train(spec, dataset, config: TrainConfig | None = None, *, device="cpu", mod
 
     from .build import build, resolve_device
 
-    epochs, steps, batch_size, lr = config.epochs, config.steps, config.batch_size, config.learning_rate
-    seed, val_fraction = config.seed, config.val_fraction
-    if not isinstance(spec, Spec):
-        spec = load(spec) if not isinstance(spec, dict) else from_data(spec)
-    if tuple(dataset.x.shape[1:]) != tuple(spec.input):
-        raise TrainError(f"the data's samples are {list(dataset.x.shape[1:])} but the spec's input is "
-                         f"{list(spec.input)}")
-    loss_kind, warnings = loss_for(spec)
-    report = check_fit(spec, len(dataset.classes), warnings)
-    if spec.dtype != "float32":
-        warnings.append(f"the spec's dtype is {spec.dtype}; training runs in float32")
+    spec, loss_kind, warnings, report = _prepared(spec, dataset)
     dev = resolve_device(device)
 
-    torch.manual_seed(seed)
+    torch.manual_seed(config.seed)
     if model is None:
         model = build(spec, device=dev, dtype="float32", report=report)
     model = model.to(dev)
-    g = torch.Generator().manual_seed(seed)
-    n = len(dataset)
-    order = torch.randperm(n, generator=g)
-    n_val = int(round(n * val_fraction))
-    if n - n_val < 1:
-        raise TrainError(f"only {n} samples: nothing left to train on with val_fraction {val_fraction}")
-    val_idx, tr_idx = order[:n_val], order[n_val:]
-    x_tr = dataset.x.index_select(0, tr_idx).to(dev)
-    y_tr = dataset.y.index_select(0, tr_idx).to(dev)
-    x_val = dataset.x.index_select(0, val_idx).to(dev)
-    y_val = dataset.y.index_select(0, val_idx).to(dev)
-    n_tr = x_tr.shape[0]
-    bs = min(batch_size, n_tr)
-    batches = n_tr // bs + (1 if n_tr % bs > 1 else 0)  # a last batch of 1 is dropped (BatchNorm)
-    if steps is None:
-        epochs = epochs or 3
-        total = epochs * batches
-    else:
-        total = steps
-        epochs = math.ceil(steps / batches)
-
-    if bs < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        raise TrainError(f"BatchNorm needs at least 2 samples per batch in training; this run has {n_tr} training "
-                         f"sample(s) and batch size {batch_size}: use more data or a larger --batch-size")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise TrainError("the spec has no trainable parameters (all layers trainable: false or parameter-free)")
-    opt = make_optimizer(params, config)
-    threads = _threads_for(report, bs, dev)
+    g = torch.Generator().manual_seed(config.seed)
+    data = _split(dataset, config.val_fraction, g, dev)
+    n_tr = data.x_tr.shape[0]
+    plan = _schedule(n_tr, config.batch_size, config.epochs, config.steps)
+    opt = make_optimizer(_trainable(model, plan[0], n_tr, config.batch_size), config)
+    loop = _Loop(model, opt, _loss_fn(loss_kind), data, plan, config.learning_rate, on_progress, should_stop,
+                 progress_every)
+    threads = _threads_for(report, plan[0], dev)
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    nll = torch.nn.NLLLoss()
-    ce = torch.nn.CrossEntropyLoss()
-
-    def loss_fn(out, y):
-        if loss_kind == "cross_entropy":
-            return ce(out, y)
-        if loss_kind == "nll":
-            return nll(out, y)
-        return nll(torch.log(out.clamp_min(1e-12)), y)
-
-    history: list[EpochMetrics] = []
-    losses: list[float] = []
-    step = 0
-    stopped, message = None, ""
     t_start = time.perf_counter()
     try:
-        for epoch in range(1, epochs + 1):
-            model.train()
-            perm = torch.randperm(n_tr, generator=g).to(dev)
-            ep_loss = ep_correct = ep_seen = 0.0
-            win_loss = win_correct = win_seen = 0.0
-            t_epoch = t_win = time.perf_counter()
-            win_steps = 0
-            for b in range(batches):
-                if step >= total:
-                    break
-                if should_stop is not None and should_stop():
-                    stopped, message = "cancelled", f"stopped at step {step} of {total} (weights of step {step} kept)"
-                    break
-                idx = perm[b * bs:(b + 1) * bs]
-                xb = x_tr.index_select(0, idx)
-                yb = y_tr.index_select(0, idx)
-                out = model(xb)
-                loss = loss_fn(out, yb)
-                loss_v = loss.item()
-                if not math.isfinite(loss_v):
-                    stopped = "nan"
-                    message = (f"the loss became {loss_v} at step {step + 1} (epoch {epoch}); training stopped "
-                               f"before that step's update, keeping the weights of step {step}. "
-                               f"Try a smaller learning rate (now {lr})")
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer_step(opt)
-                step += 1
-                k = yb.shape[0]
-                correct = (out.argmax(1) == yb).sum().item()
-                ep_loss += loss_v * k
-                ep_correct += correct
-                ep_seen += k
-                win_loss += loss_v * k
-                win_correct += correct
-                win_seen += k
-                win_steps += 1
-                if on_progress is not None and (step % progress_every == 0 or step == total):
-                    now = time.perf_counter()
-                    dt = max(now - t_win, 1e-9)
-                    losses.append(win_loss / win_seen)
-                    on_progress(Progress(step, total, epoch, epochs, win_loss / win_seen, win_correct / win_seen,
-                                         win_seen / dt, dt / win_steps * 1e3))
-                    win_loss = win_correct = win_seen = 0.0
-                    win_steps = 0
-                    t_win = now
-            if ep_seen:
-                secs = time.perf_counter() - t_epoch
-                vl, va = _evaluate(model, x_val, y_val, loss_fn) if n_val else (None, None)
-                m = EpochMetrics(epoch, step, ep_loss / ep_seen, ep_correct / ep_seen, vl, va, secs, ep_seen / secs)
-                history.append(m)
-                if on_progress is not None:
-                    on_progress(Progress(step, total, epoch, epochs, m.train_loss, m.train_accuracy,
-                                         m.images_per_s, secs / max(1, ep_seen / bs) * 1e3, vl, va))
-            if stopped or step >= total:
-                break
+        loop.run(g, dev)
     except KeyboardInterrupt:
-        stopped, message = "interrupted", f"interrupted at step {step} of {total} (weights of step {step} kept)"
+        loop.stopped = "interrupted"
+        loop.message = f"interrupted at step {loop.step} of {loop.total} (weights of step {loop.step} kept)"
     finally:
         if threads:
             torch.set_num_threads(old_threads)
     model.eval()
-    if not message:
-        f = history[-1] if history else None
+    if not loop.message:
+        f = loop.history[-1] if loop.history else None
         acc = f" · val accuracy {f.val_accuracy:.1%}" if f and f.val_accuracy is not None else ""
-        message = f"trained {step} steps in {time.perf_counter() - t_start:.1f} s on {dev}{acc}"
-    return TrainResult(model, str(dev), tuple(history), step, time.perf_counter() - t_start, stopped, message,
-                       tuple(warnings), tuple(losses))
+        loop.message = f"trained {loop.step} steps in {time.perf_counter() - t_start:.1f} s on {dev}{acc}"
+    return TrainResult(model, str(dev), tuple(loop.history), loop.step, time.perf_counter() - t_start,
+                       loop.stopped, loop.message, tuple(warnings), tuple(loop.losses))
 
 
 #: below this many multiply-accumulates per training step (forward, whole batch), one CPU

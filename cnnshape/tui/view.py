@@ -141,68 +141,89 @@ def fix_line(fix) -> list[str]:
     return [f"[b]press f[/b]: {escape(fix.label)}"] if fix is not None else []
 
 
+def _input_details(design: Design, ev: Evaluation, sizes: str | None, fix) -> str:
+    """The details of the input row."""
+    lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)"]
+    errs = [d for d in ev.errors if d.index is None]
+    lines += _diag_lines(errs)
+    if fix is not None:
+        lines += [""] + fix_line(fix)
+    lines.append("")
+    for k, v in design.top:
+        lines.append(f"  [b]{k}[/b]: {escape(format_value(v))}")
+    if sizes:
+        lines += ["", f"[b]valid input sizes[/b]: {escape(sizes)}"]
+    lines += ["", ("[dim]Shapes are per sample, channels first, batch excluded: "
+                   "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]")]
+    return "\n".join(lines)
+
+
+def _around_lines(around) -> list[str]:
+    """The block around fails (its add): this layer is not analysed on its own."""
+    out = []
+    for d in around:
+        color = "red" if d.severity == "error" else "yellow"
+        out += ["", f"[b {color}]{d.severity} in {escape(d.name)}[/] (around this layer): {escape(d.message)}"]
+        if d.hint:
+            out.append(f"  [cyan]fix:[/] {escape(d.hint)}")
+    return out
+
+
+def _rf_line(rf) -> str:
+    if rf is None:
+        return "[dim]receptive field: undefined here (positions were mixed)[/]"
+    return ("receptive field " + " x ".join(str(a.size) for a in rf) + " px, jump "
+            + " x ".join(str(a.jump) for a in rf) + ", first centre " + ", ".join(f"{a.start:g}" for a in rf))
+
+
+def _figure_lines(node: "Node", lr) -> list[str]:
+    """An analysed row's parameters, MACs, receptive field, output-size formulas."""
+    frozen = "" if lr.trainable_params or not lr.params else " (frozen)"
+    lines = ["", f"params {lr.params:,}{frozen} · MACs {lr.macs:,}", _rf_line(lr.receptive_field)]
+    formulas = lr.layer.explain(lr.input) if not lr.layer.is_block else []
+    if formulas:
+        lines += ["", "[b]output size[/b] (floor((in + 2*pad - dil*(k-1) - 1)/stride + 1)):"]
+        lines += [f"  {escape(f)}" for f in formulas]
+    if node.is_block:
+        lines.append(f"[dim]{node.inside} rows when open ({'→' if not node.expanded else '←'}: "
+                     f"{'open' if not node.expanded else 'close'})[/]")
+    return lines
+
+
+def _title_lines(node: "Node") -> list[str]:
+    title = f"[b]{escape(node.label)} · {escape(node.type)}[/b]"
+    if node.depth:
+        title += f"  [dim](inside item {node.path[0]})[/]"
+    lines = [title]
+    if node.copy:
+        lines.append(f"[cyan]copy {node.copy + 1} of the Repeat: the same layers as its first copy "
+                     f"(without the first: changes). Edit them in the first copy (.0): every copy follows.[/]")
+    if node.report is not None:
+        lines.append(f"{shape_text(node.report.input)} → [b]{shape_text(node.report.output)}[/b]")
+    return lines
+
+
 def details_markup(design: Design, ev: Evaluation, node: "Node | None", sizes: str | None = None,
                    fix=None) -> str:
     """Markup for the details pane; ``node`` None means the input row (``sizes``: the valid
     input sizes, when known; ``fix``: what ``f`` would do here, see design.choose_fix).
     The problems of the row and their hints come first, where a small pane shows them."""
     if node is None:
-        lines = ["[b]Input[/b]  (e: edit input shape, batch, dtype, name)"]
-        errs = [d for d in ev.errors if d.index is None]
-        lines += _diag_lines(errs)
-        if fix is not None:
-            lines += [""] + fix_line(fix)
-        lines.append("")
-        for k, v in design.top:
-            lines.append(f"  [b]{k}[/b]: {escape(format_value(v))}")
-        if sizes:
-            lines += ["", f"[b]valid input sizes[/b]: {escape(sizes)}"]
-        lines += ["", ("[dim]Shapes are per sample, channels first, batch excluded: "
-                       "[C, H, W] for images, [C, L] for sequences, [C, D, H, W] for volumes.[/]")]
-        return "\n".join(lines)
+        return _input_details(design, ev, sizes, fix)
     from ..design import diagnostics_of, first_copy_override, get_data
 
     data = get_data(design, node.path)
     lr = node.report
-    title = f"[b]{escape(node.label)} · {escape(node.type)}[/b]"
-    if node.depth:
-        title += f"  [dim](inside item {node.path[0]})[/]"
-    lines = [title]
+    lines = _title_lines(node)
     override = first_copy_override(get_data(design, node.first[0]), node.first[1]) if node.first else {}
-    if node.copy:
-        lines.append(f"[cyan]copy {node.copy + 1} of the Repeat: the same layers as its first copy "
-                     f"(without the first: changes). Edit them in the first copy (.0): every copy follows.[/]")
-    if lr is not None:
-        lines.append(f"{shape_text(lr.input)} → [b]{shape_text(lr.output)}[/b]")
     own, around = diagnostics_of(ev, node.path[0], node.label, node.depth)
     if lr is None and node.status != "error" and not own and not around:
         lines.append("[dim]not analysed: an earlier layer has an error[/]")
-    lines += _diag_lines(own)
-    for d in around:  # the block around fails (its add): this layer is not analysed on its own
-        color = "red" if d.severity == "error" else "yellow"
-        lines += ["", f"[b {color}]{d.severity} in {escape(d.name)}[/] (around this layer): {escape(d.message)}"]
-        if d.hint:
-            lines.append(f"  [cyan]fix:[/] {escape(d.hint)}")
+    lines += _diag_lines(own) + _around_lines(around)
     if fix is not None:
         lines += [""] + fix_line(fix)
     if lr is not None:
-        lines.append("")
-        frozen = "" if lr.trainable_params or not lr.params else " (frozen)"
-        lines.append(f"params {lr.params:,}{frozen} · MACs {lr.macs:,}")
-        rf = lr.receptive_field
-        if rf is not None:
-            lines.append("receptive field " + " x ".join(str(a.size) for a in rf) + " px, jump "
-                         + " x ".join(str(a.jump) for a in rf) + ", first centre "
-                         + ", ".join(f"{a.start:g}" for a in rf))
-        else:
-            lines.append("[dim]receptive field: undefined here (positions were mixed)[/]")
-        formulas = lr.layer.explain(lr.input) if lr.layer is not None and not lr.layer.is_block else []
-        if formulas:
-            lines += ["", "[b]output size[/b] (floor((in + 2*pad - dil*(k-1) - 1)/stride + 1)):"]
-            lines += [f"  {escape(f)}" for f in formulas]
-        if node.is_block:
-            lines.append(f"[dim]{node.inside} rows when open ({'→' if not node.expanded else '←'}: "
-                         f"{'open' if not node.expanded else 'close'})[/]")
+        lines += _figure_lines(node, lr)
     lines += ["", "[b]arguments[/b] (e: edit)"] + _arg_lines(data, override)
     cls = LAYER_TYPES.get(node.type)
     if cls is not None and cls.__doc__:

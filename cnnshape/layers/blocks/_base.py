@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from ... import formulas as F
 from ...limits import MAX_LAYERS
 from ..base import Arg, Layer, LayerError, Note
+from ..hooks import ChildCompiler, EmitterContext, SizerContext, TracerContext, WalkContext
 
 
 class Block(Layer):
@@ -79,11 +80,11 @@ class Block(Layer):
             + sum(1 for _, b, _ in self.sequences() if b is not None)
 
     # ------------------------------------------------------------------ analysis
-    def analyze(self, shape, rf, walk) -> tuple:  # pragma: no cover - abstract
+    def analyze(self, shape, rf, walk: WalkContext) -> tuple:  # pragma: no cover - abstract
         """(output shape, receptive field, child LayerReports) via ``walk``; raise LayerError."""
         raise NotImplementedError
 
-    def size_flow(self, row, state, sizer):
+    def size_flow(self, row, state, sizer: SizerContext):
         """The input sizes still possible after this block (a
         :class:`cnnshape.size_algebra.State`; ``state._replace(shape=...)`` gives it another
         declared shape), given ``state`` before it; ``row`` is the block's analysed row (children with their
@@ -92,9 +93,9 @@ class Block(Layer):
         reports the axis as unknown, never a guess)."""
         return None
 
-    def memory(self, row, mem, value):
+    def memory(self, row, mem: TracerContext, value):
         """Replay this block's analysed ``row`` on the memory tracer ``mem``
-        (:class:`cnnshape.memory.Tracer`) and return the output's handle: the children in
+        (:class:`cnnshape.memory.Tracer`, see :class:`~cnnshape.layers.hooks.TracerContext`) and return the output's handle: the children in
         order by default. Merges (add, cat, multiply) go through ``mem.merge``."""
         return mem.seq(row.children, value)
 
@@ -116,7 +117,7 @@ class Block(Layer):
     #: rows' modules as one OrderedDict (None: an ``nn.Sequential`` of them)
     container: ClassVar[str | None] = None
 
-    def compile(self, row, child):
+    def compile(self, row, child: ChildCompiler):
         """The torch module of the analysed ``row`` of this block. ``child`` comes from the
         backend (:class:`cnnshape.torch_backend.build.Compiler`): ``child(r)`` builds the
         module of a child row, ``child.sequence(rows)`` an ``nn.Sequential`` of rows,
@@ -128,7 +129,7 @@ class Block(Layer):
 
         return getattr(child.modules, self.container)(OrderedDict((c.name, child(c)) for c in row.children))
 
-    def export_expr(self, row, em, depth: int) -> str:
+    def export_expr(self, row, em: EmitterContext, depth: int) -> str:
         """Python constructor expression of ``row`` (``em``: the exporter's Emitter)."""
         if self.container is None:
             return em.sequential(row.children, depth)
@@ -167,6 +168,23 @@ class Block(Layer):
         return ""
 
 
+class NestedSequence(Block):
+    """The layer of a nested sequence's row (a Concat branch, a Residual's shortcut, a
+    multi-layer Repeat copy): an ``nn.Sequential`` of the row's children, without arguments
+    of its own. A null object in place of ``layer=None``: the walkers run such a row through
+    the block hooks like any block, and these treat it as the plain sequence of its rows.
+    Not a type of the spec format (not registered)."""
+
+    type = "Sequential"
+
+    def size_flow(self, row, state, sizer: SizerContext):
+        return sizer.rows(row.children, state)
+
+
+#: the layer of every nested sequence's row (``LayerReport.layer``)
+NESTED = NestedSequence()
+
+
 #: most rows (layers, counting every Repeat copy and nested row) one report may hold;
 #: beyond it analysis is refused with a located error (see docs/spec-extensions.md)
 MAX_EXPANDED_ROWS = MAX_LAYERS  # one limit for the loader and the analysis (README: Limits)
@@ -174,7 +192,7 @@ MAX_EXPANDED_ROWS = MAX_LAYERS  # one limit for the loader and the analysis (REA
 
 def expanded_rows(layer) -> int:
     """Rows ``layer`` expands to in a report (1 for a leaf)."""
-    return layer.expanded_rows() if getattr(layer, "is_block", False) else 1
+    return layer.expanded_rows() if layer.is_block else 1
 
 
 def item_name(x, j: int) -> str:

@@ -167,7 +167,7 @@ class Graph(Block):
             raise LayerError(f"Graph has {len(nodes)} nodes but {len(srcs)} inputs entries",
                              "write from: on the nodes themselves", "inputs")
         names = [x.name if x.name is not None else str(j) for j, x in enumerate(nodes)]
-        inline = [n for n, x in zip(names, nodes) if getattr(x, "inline", False)]
+        inline = [n for n, x in zip(names, nodes) if x.inline]
         if inline:
             raise LayerError(f"Graph node '{inline[0]}' is inline: a Graph's nodes are its own children",
                              "remove inline: true from the node (dotted node names nest children instead)", "nodes")
@@ -202,7 +202,7 @@ class Graph(Block):
             where = ypath + ("nodes", j)
             if problem is not None:
                 walk.item(_refused(node, problem), shape, rf, where, f"{dotted}.{name}", name, j, False)
-            if getattr(node, "is_merge", False):
+            if node.is_merge:
                 shapes = [env[s][0] for s in srcs]
                 walk.ctx.append((where, f"{dotted}.{name}", True))
                 try:
@@ -219,7 +219,7 @@ class Graph(Block):
         return out, out_rf, rows
 
     def _source_problem(self, node, name, srcs, env, names):
-        merge = getattr(node, "is_merge", False)
+        merge = node.is_merge
         for s in srcs:
             if s not in env:
                 later = s in names
@@ -245,24 +245,10 @@ class Graph(Block):
         env = {INPUT: state}
         for r, node, srcs in zip(row.children, self.nodes, self.sources()):
             ins = [env[s] for s in srcs]
-            if not getattr(node, "is_merge", False):
+            if not node.is_merge:
                 env[r.name] = sizer.row(r, ins[0])
                 continue
-            if any(len(i.shape) != len(ins[0].shape) for i in ins):
-                raise SizeUnknown(f"{node.type} '{r.path}' merges tensors of different ranks")
-            if node.type == "Cat":
-                a = node.axis(ins[0].shape)
-                if any(i.dim == a for i in ins):
-                    raise SizeUnknown(f"Cat '{r.path}' concatenates along the axis that depends on the input size")
-                merged = sizer.equal(ins, dims=[d for d in range(len(ins[0].shape)) if d != a])
-            elif node.type == "Mul" and len({i.shape for i in ins}) != 1:
-                full = [i for i in ins if tuple(i.shape) == tuple(r.output)]
-                if not full or any(i.dim != full[0].dim or i.pieces != full[0].pieces for i in ins
-                                   if tuple(i.shape) != tuple(r.output)):
-                    raise SizeUnknown(f"Mul '{r.path}' broadcasts a gate whose size depends on the input size")
-                merged = full[0]
-            else:
-                merged = sizer.equal(ins)
+            merged = _merged_sizes(r, node, ins, sizer)
             env[r.name] = State(merged.pieces, merged.dim, tuple(r.output), merged.merged)
         # nodes the output does not read still run: the sizes where they fail fail the block
         out = env[self.out_name()]
@@ -307,7 +293,7 @@ class Graph(Block):
             shapes[r.name] = tuple(r.output)
             if node.type == "Cat":
                 env[r.name] = mem.merge(r, ins)
-            elif getattr(node, "is_merge", False):  # torch: ((a op b) op c) ..., one new tensor per step
+            elif node.is_merge:  # torch: ((a op b) op c) ..., one new tensor per step
                 acc, acc_shape = ins[0], shapes[s[0]]
                 for v, n in zip(ins[1:], s[1:]):
                     acc_shape = tuple(max(a, b) for a, b in zip(acc_shape, shapes[n]))
@@ -325,14 +311,14 @@ class Graph(Block):
         from collections import OrderedDict
 
         modules = OrderedDict((r.name, child(r)) for r, node in zip(row.children, self.nodes)
-                              if not getattr(node, "is_merge", False))
+                              if not node.is_merge)
         return child.modules.Graph(modules, self.steps(), self.out_name())
 
     def steps(self) -> list:
         """(name, op, input names, argument) of every node: op "module" or the merge's."""
         out = []
         for node, name, srcs in zip(self.nodes, self.node_names(), self.sources()):
-            if getattr(node, "is_merge", False):
+            if node.is_merge:
                 out.append((name, node.type.lower(), list(srcs), getattr(node, "dim", None)))
             else:
                 out.append((name, "module", list(srcs), None))
@@ -340,7 +326,7 @@ class Graph(Block):
 
     def export_expr(self, row, em, depth):
         em.needs.update({"OrderedDict", "Graph"})
-        mods = [r for r, node in zip(row.children, self.nodes) if not getattr(node, "is_merge", False)]
+        mods = [r for r, node in zip(row.children, self.nodes) if not node.is_merge]
         return em.call("Graph", [em.odict(mods, depth + 1), repr(self.steps()), repr(self.out_name())], depth)
 
     @classmethod
@@ -371,3 +357,22 @@ class Graph(Block):
         return [(path + ("nodes", j), x, child_row(row, j), f"{label}.{item_name(x, j)}", None)
                 for j, x in enumerate(nodes)]
 
+
+def _merged_sizes(r, node, ins, sizer):
+    """The sizes at which the merge node ``node`` (row ``r``) can merge the states ``ins``."""
+    from ...rules import SizeUnknown
+
+    if any(len(i.shape) != len(ins[0].shape) for i in ins):
+        raise SizeUnknown(f"{node.type} '{r.path}' merges tensors of different ranks")
+    if node.type == "Cat":
+        a = node.axis(ins[0].shape)
+        if any(i.dim == a for i in ins):
+            raise SizeUnknown(f"Cat '{r.path}' concatenates along the axis that depends on the input size")
+        return sizer.equal(ins, dims=[d for d in range(len(ins[0].shape)) if d != a])
+    if node.type == "Mul" and len({i.shape for i in ins}) != 1:
+        full = [i for i in ins if tuple(i.shape) == tuple(r.output)]
+        if not full or any(i.dim != full[0].dim or i.pieces != full[0].pieces for i in ins
+                           if tuple(i.shape) != tuple(r.output)):
+            raise SizeUnknown(f"Mul '{r.path}' broadcasts a gate whose size depends on the input size")
+        return full[0]
+    return sizer.equal(ins)

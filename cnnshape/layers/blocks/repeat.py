@@ -84,7 +84,7 @@ def apply_overrides(body: tuple[Layer, ...], overrides: dict) -> tuple[Layer, ..
     body = list(body)
     for path, change in overrides.items():
         single = body[0] if len(body) == 1 else None
-        if single is not None and getattr(single, "is_block", False) and path in single.ARGS and path != "name":
+        if single is not None and single.is_block and path in single.ARGS and path != "name":
             try:
                 body[0] = single.replace(**{path: change})
             except ArgErrors as exc:
