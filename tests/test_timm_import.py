@@ -25,7 +25,7 @@ FAMILIES = {
     "lcnetv2": "lcnetv2_small", "mambaout": "test_mambaout", "metaformer": "poolformer_s12",
     "metaformer/v2": "poolformerv2_s12", "mobilenetv3": "mobilenetv3_small_050", "nfnet": "nf_resnet26",
     "regnet": "regnety_002", "regnet/v": "regnetv_040", "repghost": "repghostnet_050", "repvit": "repvit_m1",
-    "res2net": "res2net50_14w_8s", "resnet": "resnet50d", "resnetv2": "resnetv2_50x1_bit",
+    "res2net": "res2net50_14w_8s", "resnet": "resnet50d", "resnet/blur": "resnetblur18", "resnetv2": "resnetv2_50x1_bit",
     "rexnet": "rexnet_100", "selecsls": "selecsls42", "senet": "legacy_seresnet18", "starnet": "starnet_s050",
     "vgg": "vgg11", "vovnet": "ese_vovnet19b_slim_dw", "xception": "legacy_xception",
     "xception_aligned": "xception41p",

@@ -21,11 +21,14 @@ def timm():
 
 def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Every parameter and buffer of ``module`` random (BatchNorm running variances
-    positive), so that equal outputs mean equal weights and equal arithmetic."""
+    positive), so that equal outputs mean equal weights and equal arithmetic. Non-persistent
+    buffers (BlurPool2d's fixed ``filt``) are constants of the module, not in its
+    ``state_dict``: a load cannot carry them, so they stay as built."""
     g = torch.Generator().manual_seed(seed)
+    fixed = {f"{path}.{b}" if path else b for path, m in module.named_modules() for b in m._non_persistent_buffers_set}
     with torch.no_grad():
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if not t.is_floating_point():
+            if not t.is_floating_point() or name in fixed:
                 continue
             if t.dim() > 1 and t.numel() > t.shape[0]:  # kernels: timm's own scale, perturbed
                 r = t * (1 + 0.2 * torch.randn(t.shape, generator=g)) + 0.01 * torch.randn(t.shape, generator=g)
