@@ -58,9 +58,11 @@ def _timm_module(d: dict, shape):
     if typ == "GlobalResponseNorm":
         kw.setdefault("dim", shape[-1] if d.get("channels_last", True) else c)
         return GlobalResponseNorm(**kw)
-    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
+    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
+        from timm.layers import EvoNorm2dS0a
+
         kw.setdefault("num_features", c)
-        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0,
+        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0, "EvoNorm2dS0a": EvoNorm2dS0a,
                 "FilterResponseNormTlu2d": FilterResponseNormTlu2d}[typ](**kw)
     if typ in ("SimpleNorm2d", "RmsNorm2d"):
         from timm.layers import RmsNorm2d
@@ -87,7 +89,7 @@ def _timm_module(d: dict, shape):
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
-         "GammaAct", "RmsNorm2d", "SquaredReLU")
+         "GammaAct", "RmsNorm2d", "SquaredReLU", "EvoNorm2dS0a")
 
 
 @st.composite
@@ -135,10 +137,10 @@ def layer_case(draw, typ: str):
             shape = [h, w, c]
         if draw(st.booleans()):
             d["eps"] = 1e-5
-    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
+    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
         if draw(st.booleans()):
             d["apply_act"] = draw(st.booleans())
-        if typ == "EvoNorm2dS0":
+        if typ in ("EvoNorm2dS0", "EvoNorm2dS0a"):
             if draw(st.booleans()):
                 d["group_size"] = draw(st.sampled_from([1, 2, 4]))
             else:

@@ -483,6 +483,36 @@ class EvoNorm2dS0(_Norm2d):
 
 
 @register
+class EvoNorm2dS0a(EvoNorm2dS0):
+    """timm's ``EvoNorm2dS0a`` (RegNetZ ``*_evos``): the group std of the input, ``x * sigmoid(v * x)``
+    (with ``apply_act``), divided by that std (always), then ``* weight + bias``. Channels
+    divisible by ``groups`` (or by ``group_size``). ``[C, H, W]``, shape unchanged; params ``3*C``
+    (``2*C`` without apply_act)."""
+
+    torch_module = "EvoNorm2dS0a"
+    eps = Arg("float", 1e-3, "Added to the group variance.", ge=0)
+
+    def infer(self, shape: Shape, batch: int) -> Inference:
+        c = self._channels(shape)
+        if not self.group_size and c % self.groups:  # the std is taken with or without apply_act
+            raise LayerError(f"EvoNorm2dS0a: {c} channels are not divisible by groups {self.groups}",
+                             "use groups that divide the channels, or set group_size", "groups")
+        return super().infer(shape, batch)
+
+    def saved(self, shape, out, batch):
+        """The input (var's and the products'), the expanded std (a copy), the gate's sigmoid,
+        the gated input (for the std's gradient), the std per (sample, group), the quotient
+        (for weight's gradient); without apply_act only what the division and weight need."""
+        n = _n(batch, shape)
+        stats = Saved("new", batch * self.n_groups(shape[0]), when="input")
+        if not self.apply_act:
+            return (Saved("input", when="input"), Saved("new", n, when="input"), stats,
+                    Saved("new", n, when="params"))
+        return (Saved("input"), Saved("new", n), Saved("new", n), Saved("new", n, when="input"), stats,
+                Saved("new", n, when="params"))
+
+
+@register
 class FilterResponseNormTlu2d(_Norm2d):
     """timm's ``FilterResponseNormTlu2d`` (FRN + TLU): ``max(x / rms(x) * weight + bias, tau)``,
     rms per sample and channel over H, W (+ eps); without ``apply_act`` no ``tau``.
