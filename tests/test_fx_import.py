@@ -646,6 +646,46 @@ class Net(nn.Module):
 '''
 
 
+SHAPE_BRANCH = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Head(nn.Module):  # timm's VGG ConvMlp: keep the map at least 5x5
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4 * 5 * 5, 3)
+
+    def forward(self, x):
+        if x.shape[-2] < 5 or x.size(-1) < 5:
+            x = F.adaptive_avg_pool2d(x, (max(5, x.shape[-2]), max(5, x.shape[-1])))
+        return self.fc(x.flatten(1))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3)
+        self.head = Head()
+
+    def forward(self, x):
+        return self.head(self.conv(x))
+'''
+
+
+def test_a_branch_on_a_shape_takes_the_branch_of_the_imported_input():
+    """``if x.shape[-2] < 5:`` (timm's VGG head) is a branch on a shape, not on data: the
+    importer traces again with the shapes of --input and imports the branch taken there; a
+    branch on a value is still refused."""
+    torch.manual_seed(0)
+    model = _namespace(SHAPE_BRANCH)["Net"]()
+    spec = _same(model, (2, 6, 6))  # 6x6 -> 4x4 < 5: the adaptive pool is in the spec
+    assert any(x.type == "AdaptiveAvgPool2d" for top in spec.layers for x in getattr(top, "body", [top]))
+    with pytest.raises(Exception, match="does not run there: RuntimeError: mat1 and mat2"):  # 9x9 -> 7x7: no
+        _same(model, (2, 9, 9))  # pool, and fc was built for 5x5
+
+
 def test_in_place_scale_on_a_scalar_parameter_imports_weight_exactly():
     """``out.mul_(gain)`` with its result dropped reads as the mutated tensor (fx keeps later
     uses on the node before it); a scalar parameter becomes the Residual's scalar layer scale,

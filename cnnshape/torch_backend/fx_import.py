@@ -167,11 +167,39 @@ def _plain_container(module) -> bool:
         or type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+class _ShapedProxy(fx.Proxy):
+    """A proxy whose ``shape`` / ``size()`` / ``dim()`` are concrete when the tensor's shape is
+    known (a module's input, recorded by a meta forward pass): ``if x.shape[-2] < 7:`` in a
+    forward (timm's VGG head) then takes the branch the imported input shape takes."""
+
+    def __getattr__(self, k):
+        s = self.node.meta.get("cnnshape_shape")
+        if s is not None:
+            if k == "shape":
+                return torch.Size(s)
+            if k in ("ndim", "dim"):
+                return len(s) if k == "ndim" else (lambda: len(s))
+            if k == "size":
+                return lambda d=None: torch.Size(s) if d is None else s[d]
+        return super().__getattr__(k)
+
+
 class _Tracer(fx.Tracer):
     """Leaves: :func:`is_leaf`. Each node records the innermost frame of the user's (a
-    cheap frame walk; fx's own stack traces cost milliseconds per node)."""
+    cheap frame walk; fx's own stack traces cost milliseconds per node). With ``shapes``
+    (id(module) -> the input shapes of each of its calls, and the model's input shape),
+    module inputs carry their shapes (see _ShapedProxy)."""
 
     top = None
+    shapes: dict | None = None
+    root_shape = None
+
+    def proxy(self, node):
+        if self.shapes is None:
+            return super().proxy(node)
+        if node.op == "placeholder" and self.root_shape is not None:
+            node.meta["cnnshape_shape"], self.root_shape = self.root_shape, None
+        return _ShapedProxy(node, self)
 
     def trace(self, root, concrete_args=None):
         self.top = sys._getframe()
@@ -197,16 +225,62 @@ class _Tracer(fx.Tracer):
             self.path_of_module(m)
         except NameError:  # an inline block (cnnshape's Inline): its layers are the owner's, trace through it
             return forward(*args, **kwargs)
+        calls = self.shapes.get(id(m)) if self.shapes is not None else None
+        if calls:
+            for a, shape in zip(args, calls.pop(0)):
+                if isinstance(a, fx.Proxy) and shape is not None:
+                    a.node.meta["cnnshape_shape"] = shape
         return super().call_module(m, forward, args, kwargs)
 
 
-def trace(model) -> fx.Graph:
+def _shaped_forward(model, input_shape, exc) -> dict:
+    """_input_shapes, or the tracing error when the model does not run on that input."""
+    try:
+        return _input_shapes(model, input_shape)
+    except Exception as run:  # noqa: BLE001 - the user's model does not run on that input: say where
+        where = site_of_exception(run)
+        if where is None or where == site_of_exception(exc):  # it stops at the branch: a branch on a value
+            raise exc from None
+        shape = ",".join(map(str, input_shape))
+        raise ImportRefused(f"forward branches on a shape (or a value); to follow a shape's branch cnnshape runs "
+                            f"the model on --input {shape} on the meta device, and it does not run there: "
+                            f"{type(run).__name__}: {str(run).splitlines()[0] if str(run) else ''}",
+                            "give the input shape the model was made for", where) from None
+
+
+def _input_shapes(model, input_shape) -> dict:
+    """id(module) -> the shapes of its positional tensor inputs at each call, from one forward
+    pass on the meta device (a model built on the CPU runs on a zero tensor there)."""
+    calls: dict = {}
+
+    def pre(m, args):
+        calls.setdefault(id(m), []).append([tuple(a.shape) if isinstance(a, torch.Tensor) else None for a in args])
+    hooks = [m.register_forward_pre_hook(pre) for m in model.modules()]
+    device = next((p.device for p in model.parameters()), torch.device("meta"))
+    try:
+        with torch.no_grad():
+            model(torch.zeros((BATCH, *input_shape), device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
+
+
+def trace(model, input_shape=None) -> fx.Graph:
     """The fx graph of ``model`` in eval mode; ImportRefused at the user's line when the
-    forward cannot be traced (control flow on a tensor's value, an op fx cannot follow)."""
+    forward cannot be traced (control flow on a tensor's value, an op fx cannot follow).
+    A forward that branches on a shape is traced again with the shapes of ``input_shape``."""
     was = model.training
     model.eval()
     try:
-        return _in_place_results(_Tracer().trace(model))
+        try:
+            return _in_place_results(_Tracer().trace(model))
+        except fx.proxy.TraceError as exc:
+            if input_shape is None or "control flow" not in str(exc):
+                raise
+            tracer = _Tracer()
+            tracer.shapes, tracer.root_shape = _shaped_forward(model, input_shape, exc), (BATCH, *input_shape)
+            return _in_place_results(tracer.trace(model))
     except fx.proxy.TraceError as exc:
         site = site_of_exception(exc)
         text = str(exc)
@@ -216,6 +290,8 @@ def trace(model) -> fx.Graph:
                                 site) from None
         raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}.forward: {text}",
                             "cnnshape reads models by tracing them with torch.fx", site) from None
+    except ImportRefused:
+        raise
     except Exception as exc:  # noqa: BLE001 - the user's forward raised while tracing: locate it
         site = site_of_exception(exc)
         raise ImportRefused(f"tracing {type(model).__name__}.forward raised {type(exc).__name__}: {exc}",
@@ -1651,7 +1727,7 @@ def tidy_names(items: list, flat_offset: int | None = 0) -> None:
 
 def import_graph(model, input_shape, sites: dict | None = None) -> tuple[list, dict]:
     """(spec layers, positions table) for ``model`` on ``input_shape`` (one sample)."""
-    graph = trace(model)
+    graph = trace(model, input_shape)
     imp = Importer(model, graph, input_shape, sites)
     items = imp.items()
     names = getattr(type(model).forward, "__globals__", {}).get("SEQUENTIAL_NAMES")
