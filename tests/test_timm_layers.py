@@ -58,6 +58,11 @@ def _timm_module(d: dict, shape):
     if typ == "GlobalResponseNorm":
         kw.setdefault("dim", shape[-1] if d.get("channels_last", True) else c)
         return GlobalResponseNorm(**kw)
+    if typ == "EvoNorm2dS0a":
+        from timm.layers.evo_norm import EvoNorm2dS0a
+
+        kw.setdefault("num_features", c)
+        return EvoNorm2dS0a(**kw)
     if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
         kw.setdefault("num_features", c)
         return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0,
@@ -87,7 +92,7 @@ def _timm_module(d: dict, shape):
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
-         "GammaAct", "RmsNorm2d", "SquaredReLU")
+         "GammaAct", "RmsNorm2d", "SquaredReLU", "EvoNorm2dS0a")
 
 
 @st.composite
@@ -135,10 +140,10 @@ def layer_case(draw, typ: str):
             shape = [h, w, c]
         if draw(st.booleans()):
             d["eps"] = 1e-5
-    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
+    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
         if draw(st.booleans()):
             d["apply_act"] = draw(st.booleans())
-        if typ == "EvoNorm2dS0":
+        if typ in ("EvoNorm2dS0", "EvoNorm2dS0a"):
             if draw(st.booleans()):
                 d["group_size"] = draw(st.sampled_from([1, 2, 4]))
             else:
@@ -399,3 +404,21 @@ def test_exported_file_is_self_contained():
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():
         assert torch.allclose(net(x), ours(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("typ", ["EvoNorm2dS0", "EvoNorm2dS0a"])
+def test_evonorm_s_saved_bytes_every_grouping(typ):
+    """EvoNorm-S0 / S0a keep the std expanded to the input's shape as a copy only with several
+    groups of several channels (one group, or one channel per group: a view of the std per
+    (sample, group)); with or without apply_act, first layer or not, frozen or not: to the byte."""
+    import itertools
+
+    for act, first, groups, frozen, c in itertools.product([True, False], [True, False], [1, 2, 4], [False, True],
+                                                           [4, 8]):
+        d = {"type": typ, "groups": groups, "apply_act": act, **({"trainable": False} if frozen else {})}
+        layers = ([] if first else [{"type": "Conv2d", "out_channels": c, "kernel_size": 1}]) + \
+            [d, {"type": "Conv2d", "out_channels": 2, "kernel_size": 1}]
+        spec = {"input": [c, 3, 5], "batch": 2, "layers": layers}
+        report = check(spec)
+        assert report.ok
+        assert estimate(report).saved_bytes == saved_bytes(build(spec), torch.randn(2, c, 3, 5)), spec
