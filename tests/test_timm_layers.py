@@ -58,14 +58,11 @@ def _timm_module(d: dict, shape):
     if typ == "GlobalResponseNorm":
         kw.setdefault("dim", shape[-1] if d.get("channels_last", True) else c)
         return GlobalResponseNorm(**kw)
-    if typ == "EvoNorm2dS0a":
-        from timm.layers.evo_norm import EvoNorm2dS0a
+    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
+        from timm.layers import EvoNorm2dS0a
 
         kw.setdefault("num_features", c)
-        return EvoNorm2dS0a(**kw)
-    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d"):
-        kw.setdefault("num_features", c)
-        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0,
+        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0, "EvoNorm2dS0a": EvoNorm2dS0a,
                 "FilterResponseNormTlu2d": FilterResponseNormTlu2d}[typ](**kw)
     if typ in ("SimpleNorm2d", "RmsNorm2d"):
         from timm.layers import RmsNorm2d

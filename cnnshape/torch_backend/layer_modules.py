@@ -238,9 +238,9 @@ class EvoNorm2dS0(nn.Module):
 
 
 class EvoNorm2dS0a(EvoNorm2dS0):
-    """EvoNorm-S0a, as ``timm.layers.EvoNorm2dS0a`` (RegNetZ ``*_evos``): the group std of the input,
-    ``x * sigmoid(v * x)`` (with ``apply_act``), divided by that std even without apply_act, then
-    ``* weight + bias``; eps defaults to 1e-3."""
+    """EvoNorm-S0a, as ``timm.layers.EvoNorm2dS0a`` (RegNetZ ``*_evos``): the group std of the
+    input, ``x * sigmoid(v * x)`` (with ``apply_act``), divided by that std (always), then
+    ``* weight + bias``."""
 
     def __init__(self, num_features, groups=32, group_size=None, apply_act=True, eps=1e-3):
         super().__init__(num_features, groups, group_size, apply_act, eps)
@@ -249,7 +249,8 @@ class EvoNorm2dS0a(EvoNorm2dS0):
         v_shape = (1, -1, 1, 1)
         d = _group_std(x, self.groups, self.eps)
         if self.v is not None:
-            x = x * (x * self.v.view(v_shape).to(x.dtype)).sigmoid()
+            v = self.v.view(v_shape).to(x.dtype)
+            x = x * (x * v).sigmoid()
         x = x / d
         return x * self.weight.view(v_shape).to(x.dtype) + self.bias.view(v_shape).to(x.dtype)
 
