@@ -401,3 +401,21 @@ def test_exported_file_is_self_contained():
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():
         assert torch.allclose(net(x), ours(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("typ", ["EvoNorm2dS0", "EvoNorm2dS0a"])
+def test_evonorm_s_saved_bytes_every_grouping(typ):
+    """EvoNorm-S0 / S0a keep the std expanded to the input's shape as a copy only with several
+    groups of several channels (one group, or one channel per group: a view of the std per
+    (sample, group)); with or without apply_act, first layer or not, frozen or not: to the byte."""
+    import itertools
+
+    for act, first, groups, frozen, c in itertools.product([True, False], [True, False], [1, 2, 4], [False, True],
+                                                           [4, 8]):
+        d = {"type": typ, "groups": groups, "apply_act": act, **({"trainable": False} if frozen else {})}
+        layers = ([] if first else [{"type": "Conv2d", "out_channels": c, "kernel_size": 1}]) + \
+            [d, {"type": "Conv2d", "out_channels": 2, "kernel_size": 1}]
+        spec = {"input": [c, 3, 5], "batch": 2, "layers": layers}
+        report = check(spec)
+        assert report.ok
+        assert estimate(report).saved_bytes == saved_bytes(build(spec), torch.randn(2, c, 3, 5)), spec

@@ -468,13 +468,21 @@ class EvoNorm2dS0(_Norm2d):
         return Inference(shape, (3 if self.apply_act else 2) * c)
 
     def saved(self, shape, out, batch):
-        """(float32) input, sigmoid's output, the expanded std (a copy), the quotient (for
-        weight's gradient); for the input's: the numerator and the std per (sample, group)."""
+        """(float32) input, sigmoid's output, the divisor, the quotient (for weight's
+        gradient); for the input's: the numerator and the std per (sample, group)."""
         if not self.apply_act:
             return (Saved("input", when="params"),)
-        n = _n(batch, shape)
-        return (Saved("input"), Saved("new", n), Saved("new", n), Saved("new", n, when="input"),
-                Saved("new", batch * self.n_groups(shape[0]), when="input"), Saved("new", n, when="params"))
+        return (Saved("input"), Saved("new", _n(batch, shape))) + self._divided(shape, batch)
+
+    def _divided(self, shape, batch) -> tuple[Saved, ...]:
+        """What ``numerator / group_std`` keeps: the numerator (for the input's gradient), the
+        quotient (for weight's), and the divisor: the std expanded to the input's shape is a
+        copy when there are several groups of several channels; otherwise the expansion is a
+        view of the std per (sample, group), which is then kept once (measured)."""
+        n, g = _n(batch, shape), self.n_groups(shape[0])
+        std = batch * g
+        divisor = (Saved("new", n), Saved("new", std, when="input")) if 1 < g < shape[0] else (Saved("new", std),)
+        return divisor + (Saved("new", n, when="input"), Saved("new", n, when="params"))
 
     def size_rule(self, shape: Shape, dim: int, batch: int = 1):
         from ..rules import fixed, same
@@ -484,32 +492,29 @@ class EvoNorm2dS0(_Norm2d):
 
 @register
 class EvoNorm2dS0a(EvoNorm2dS0):
-    """timm's ``EvoNorm2dS0a`` (RegNetZ ``*_evos``): the group std of the input, ``x * sigmoid(v * x)``
-    (with ``apply_act``), divided by that std (always), then ``* weight + bias``. Channels
-    divisible by ``groups`` (or by ``group_size``). ``[C, H, W]``, shape unchanged; params ``3*C``
+    """timm's ``EvoNorm2dS0a`` (RegNetZ ``*_evos``): the group std of the input; ``x * sigmoid(v * x)``
+    (with ``apply_act``); divided by that std (also without apply_act, unlike S0); then
+    ``* weight + bias``. ``[C, H, W]``, shape unchanged; C divisible by the groups; params ``3*C``
     (``2*C`` without apply_act)."""
 
     torch_module = "EvoNorm2dS0a"
     eps = Arg("float", 1e-3, "Added to the group variance.", ge=0)
 
     def infer(self, shape: Shape, batch: int) -> Inference:
-        c = self._channels(shape)
-        if not self.group_size and c % self.groups:  # the std is taken with or without apply_act
-            raise LayerError(f"EvoNorm2dS0a: {c} channels are not divisible by groups {self.groups}",
+        inf = super().infer(shape, batch)
+        if not self.apply_act and not self.group_size and shape[0] % self.groups:
+            raise LayerError(f"EvoNorm2dS0a: {shape[0]} channels are not divisible by groups {self.groups} (its "
+                             "group std is taken even without apply_act)",
                              "use groups that divide the channels, or set group_size", "groups")
-        return super().infer(shape, batch)
+        return inf
 
     def saved(self, shape, out, batch):
-        """The input (var's and the products'), the expanded std (a copy), the gate's sigmoid,
-        the gated input (for the std's gradient), the std per (sample, group), the quotient
-        (for weight's gradient); without apply_act only what the division and weight need."""
-        n = _n(batch, shape)
-        stats = Saved("new", batch * self.n_groups(shape[0]), when="input")
-        if not self.apply_act:
-            return (Saved("input", when="input"), Saved("new", n, when="input"), stats,
-                    Saved("new", n, when="params"))
-        return (Saved("input"), Saved("new", n), Saved("new", n), Saved("new", n, when="input"), stats,
-                Saved("new", n, when="params"))
+        """As EvoNorm2dS0 with apply_act (measured); without it the divisor (and the input, for
+        the std's gradient) only for the input's gradient, the quotient for weight's."""
+        if self.apply_act:
+            return super().saved(shape, out, batch)
+        divisor = tuple(Saved(d.what, d.numel, d.dtype, "input") for d in self._divided(shape, batch)[:-2])
+        return (Saved("input", when="input"),) + divisor + (Saved("new", _n(batch, shape), when="params"),)
 
 
 @register
