@@ -1394,13 +1394,10 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     """DenseNet's dense block: the scope's output is cat([x, y_1, .., y_n]) where copy i (a
     child module) starts with cat([x, y_1, .., y_{i-1}]) and gives y_i; the copies' layers
     must be the same (their channel counts are inferred)."""
-    if not (res.op == "call_function" and res.target in (torch.cat, torch.concat) and len(units) >= 2):
+    parts = _dense_parts(units, src, res)
+    if parts is None:
         return None
-    parts = res.args[0] if res.args else None
     copies = [u for u in units if u.scope is not None]
-    if not isinstance(parts, (list, tuple)) or len(parts) != len(copies) + 1 or parts[0] is not src \
-            or units[-1].out is not res and units[-1].nodes[-1] is not res:
-        return None
     bodies = [_dense_copy(imp, u, parts, i) for i, u in enumerate(copies)]
     if any(b is None for b in bodies):
         return None
@@ -1417,6 +1414,19 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     if fmt != "{index}":
         d["child_names"] = fmt
     return d
+
+
+def _dense_parts(units: list, src, res):
+    """The tensors the scope's final cat joins ([x, y_1, .., y_n], one y per child unit), or
+    None when the scope does not end that way."""
+    if not (res.op == "call_function" and res.target in (torch.cat, torch.concat) and len(units) >= 2):
+        return None
+    parts = res.args[0] if res.args else None
+    copies = sum(1 for u in units if u.scope is not None)
+    if not isinstance(parts, (list, tuple)) or len(parts) != copies + 1 or parts[0] is not src \
+            or units[-1].out is not res and units[-1].nodes[-1] is not res:
+        return None
+    return parts
 
 
 def _dense_copy(imp: Importer, u, parts, i: int) -> list | None:

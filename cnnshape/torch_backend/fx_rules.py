@@ -266,41 +266,54 @@ def reshaped(name: str, x, rest, kwargs):
     """The output shape of view / reshape / flatten / squeeze / unsqueeze on shape ``x``
     (``rest``: the arguments after the tensor, values already propagated); None when the
     arguments do not fit ``x`` (the analysis then reports the mistake)."""
-    x = tuple(x)
+    rule = _RESHAPED.get(name)
+    return rule(tuple(x), rest, kwargs) if rule is not None else None
+
+
+def _as(x, rest, kwargs):
+    other = rest[0] if rest else None
+    return tuple(other.shape) if isinstance(other, torch.Tensor) and math.prod(other.shape) == math.prod(x) else None
+
+
+def _view(x, rest, kwargs):
     n = math.prod(x)
-    if name in ("view_as", "reshape_as"):
-        other = rest[0] if rest else None
-        return tuple(other.shape) if isinstance(other, torch.Tensor) and math.prod(other.shape) == n else None
-    if name in ("view", "reshape"):
-        sizes = kwargs.get("shape", kwargs.get("size", rest))
-        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
-            sizes = sizes[0]
-        if not all(isinstance(v, int) for v in sizes) or list(sizes).count(-1) > 1:
+    sizes = kwargs.get("shape", kwargs.get("size", rest))
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
+        sizes = sizes[0]
+    if not all(isinstance(v, int) for v in sizes) or list(sizes).count(-1) > 1:
+        return None
+    known = math.prod(v for v in sizes if v != -1)
+    if -1 in sizes:
+        if known == 0 or n % known:
             return None
-        known = math.prod(v for v in sizes if v != -1)
-        if -1 in sizes:
-            if known == 0 or n % known:
-                return None
-            sizes = [n // known if v == -1 else v for v in sizes]
-        return tuple(sizes) if math.prod(sizes) == n else None
-    if name == "flatten":
-        start = kwargs.get("start_dim", rest[0] if rest else 0)
-        end = kwargs.get("end_dim", rest[1] if len(rest) > 1 else -1)
-        start, end = start % len(x), end % len(x)
-        return (*x[:start], math.prod(x[start:end + 1]), *x[end + 1:]) if start <= end else None
-    if name == "squeeze":
-        dims = kwargs.get("dim", rest[0] if rest else None)
-        if dims is None:
-            return tuple(v for v in x if v != 1)
-        dims = {d % len(x) for d in ([dims] if isinstance(dims, int) else dims)}
-        return tuple(v for i, v in enumerate(x) if not (i in dims and v == 1))
-    if name == "unsqueeze":
-        dim = kwargs.get("dim", rest[0] if rest else None)
-        if not isinstance(dim, int):
-            return None
-        dim %= len(x) + 1
-        return (*x[:dim], 1, *x[dim:])
-    return None
+        sizes = [n // known if v == -1 else v for v in sizes]
+    return tuple(sizes) if math.prod(sizes) == n else None
+
+
+def _flattened(x, rest, kwargs):
+    start = kwargs.get("start_dim", rest[0] if rest else 0) % len(x)
+    end = kwargs.get("end_dim", rest[1] if len(rest) > 1 else -1) % len(x)
+    return (*x[:start], math.prod(x[start:end + 1]), *x[end + 1:]) if start <= end else None
+
+
+def _squeezed(x, rest, kwargs):
+    dims = kwargs.get("dim", rest[0] if rest else None)
+    if dims is None:
+        return tuple(v for v in x if v != 1)
+    dims = {d % len(x) for d in ([dims] if isinstance(dims, int) else dims)}
+    return tuple(v for i, v in enumerate(x) if not (i in dims and v == 1))
+
+
+def _unsqueezed(x, rest, kwargs):
+    dim = kwargs.get("dim", rest[0] if rest else None)
+    if not isinstance(dim, int):
+        return None
+    dim %= len(x) + 1
+    return (*x[:dim], 1, *x[dim:])
+
+
+_RESHAPED = {"view_as": _as, "reshape_as": _as, "view": _view, "reshape": _view, "flatten": _flattened,
+             "squeeze": _squeezed, "unsqueeze": _unsqueezed}
 
 
 def _flatten_by_args(call: Call):

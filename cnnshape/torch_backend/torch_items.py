@@ -102,31 +102,18 @@ def _leaf(where: str, child, keep_inputs: bool = False, cls=None) -> dict:
     """The item of a leaf module (``cls``: read it as that layer type, e.g. its torch base)."""
     from torch import nn
 
-    type_name = type(child).__name__
     cls = cls or _layer_class(child)
     if cls is None:
-        if isinstance(child, nn.Sequential):
-            raise CnnshapeError(f"child '{where}' is a {type_name}, a subclass of nn.Sequential with its own "
-                                "forward: what it computes is not the sequence of its children, so cnnshape "
-                                "cannot describe it; use a plain nn.Sequential, or import its parts")
-        raise CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
-                            f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
+        raise _unsupported(where, child)
     _check_trainable(where, child)
     d = {"type": cls.type}
     collapse = isinstance(child, nn.modules.conv._ConvNd)
     for key, arg in cls.ARGS.items():
         if key in SKIP or (arg.inferred_from and not arg.required and not keep_inputs) or not hasattr(child, key):
             continue
-        value = getattr(child, key)
-        if key == "bias":
-            value = child.bias is not None
-        value = _plain(value, collapse)
-        if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
-                and arg.default is None and _stores_kernel_as_stride(type(child), child.kernel_size):
-            continue  # the module turned stride=None into the kernel size: the spec leaves it out
-        if not arg.required and _default_equal(value, arg.default):
-            continue
-        d[key] = value
+        value = _arg_value(child, key, arg, collapse)
+        if value is not _LEFT_OUT:
+            d[key] = value
     for key, value in cls.values_from_torch(child).items():  # arguments kept under another name
         if key in cls.ARGS and not _default_equal(value, cls.ARGS[key].default):
             d[key] = value
@@ -136,6 +123,33 @@ def _leaf(where: str, child, keep_inputs: bool = False, cls=None) -> dict:
     if params and not any(p.requires_grad for p in params):
         d["trainable"] = False
     return d
+
+
+_LEFT_OUT = object()
+
+
+def _arg_value(child, key: str, arg, collapse: bool):
+    """The spec value of argument ``key`` as ``child`` keeps it, or _LEFT_OUT (its default)."""
+    value = child.bias is not None if key == "bias" else getattr(child, key)
+    value = _plain(value, collapse)
+    if key == "stride" and value == _plain(getattr(child, "kernel_size", None), collapse) \
+            and arg.default is None and _stores_kernel_as_stride(type(child), child.kernel_size):
+        return _LEFT_OUT  # the module turned stride=None into the kernel size: the spec leaves it out
+    if not arg.required and _default_equal(value, arg.default):
+        return _LEFT_OUT
+    return value
+
+
+def _unsupported(where: str, child) -> CnnshapeError:
+    from torch import nn
+
+    type_name = type(child).__name__
+    if isinstance(child, nn.Sequential):
+        return CnnshapeError(f"child '{where}' is a {type_name}, a subclass of nn.Sequential with its own "
+                             "forward: what it computes is not the sequence of its children, so cnnshape "
+                             "cannot describe it; use a plain nn.Sequential, or import its parts")
+    return CnnshapeError(f"child '{where}' is a {type_name}, which cnnshape does not support; "
+                         f"supported: {', '.join(LAYER_TYPES)} (and nn.Sequential)")
 
 
 def _check_trainable(where: str, child) -> None:
