@@ -31,65 +31,149 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 def _timm_module(d: dict, shape):
     """timm's own module for layer dict ``d`` on input ``shape`` (channel arguments as
     inferred by cnnshape when omitted)."""
-    t = timm()
-    from timm.layers import (EvoNorm2dB0, EvoNorm2dS0, FilterResponseNormTlu2d, LayerScale, LayerScale2d,
-                             ScaledStdConv2d, SimpleNorm2d, SpaceToDepth, StdConv2d)
-    from timm.layers.grn import GlobalResponseNorm
-    from timm.models.hgnet import LearnableAffineBlock
-    from timm.models.metaformer import Scale, StarReLU
-
+    timm()
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k not in ("type", "name", "trainable")}
     typ = d["type"]
-    c = shape[0]
     if typ.endswith("2dSame"):
         from .timm_ref import same_module
 
         return same_module(d, shape)
     if typ in ("StdConv2d", "ScaledStdConv2d"):
-        cls = StdConv2d if typ == "StdConv2d" else ScaledStdConv2d
         kw.pop("in_channels", None)
-        return cls(d.get("in_channels", c), kw.pop("out_channels"), kw.pop("kernel_size"), **kw)
-    if typ == "LayerScale":
-        kw.setdefault("dim", shape[-1])
-        return LayerScale(**kw)
-    if typ in ("LayerScale2d", "Scale"):
-        kw.setdefault("dim", c if d.get("use_nchw", True) else shape[-1])
-        return (LayerScale2d if typ == "LayerScale2d" else Scale)(**kw)
-    if typ == "GlobalResponseNorm":
-        kw.setdefault("dim", shape[-1] if d.get("channels_last", True) else c)
-        return GlobalResponseNorm(**kw)
-    if typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
-        from timm.layers import EvoNorm2dS0a
+        return _timm_class(typ)(d.get("in_channels", shape[0]), kw.pop("out_channels"), kw.pop("kernel_size"), **kw)
+    channels = _CHANNEL_ARG.get(typ)
+    if channels is not None:
+        key, where = channels
+        kw.setdefault(key, where(d, shape))
+    return _timm_class(typ)(**kw)
 
-        kw.setdefault("num_features", c)
-        return {"EvoNorm2dB0": EvoNorm2dB0, "EvoNorm2dS0": EvoNorm2dS0, "EvoNorm2dS0a": EvoNorm2dS0a,
-                "FilterResponseNormTlu2d": FilterResponseNormTlu2d}[typ](**kw)
-    if typ in ("SimpleNorm2d", "RmsNorm2d"):
-        from timm.layers import RmsNorm2d
 
-        kw.setdefault("channels", c)
-        return (SimpleNorm2d if typ == "SimpleNorm2d" else RmsNorm2d)(**kw)
-    if typ == "StarReLU":
-        return StarReLU(**kw)
-    if typ == "SquaredReLU":
-        from timm.models.metaformer import SquaredReLU
+def _timm_class(typ: str):
+    import importlib
 
-        return SquaredReLU(**kw)
-    if typ == "LearnableAffineBlock":
-        return LearnableAffineBlock(**kw)
-    if typ == "SpaceToDepth":
-        return SpaceToDepth(**kw)
-    if typ == "GammaAct":
-        from timm.models.nfnet import GammaAct
+    module = {"GlobalResponseNorm": "timm.layers.grn", "LearnableAffineBlock": "timm.models.hgnet",
+              "Scale": "timm.models.metaformer", "StarReLU": "timm.models.metaformer",
+              "SquaredReLU": "timm.models.metaformer", "GammaAct": "timm.models.nfnet"}.get(typ, "timm.layers")
+    return getattr(importlib.import_module(module), typ)
 
-        return GammaAct(**kw)
-    assert t is not None
-    raise AssertionError(typ)
+
+def _first(d, shape):
+    return shape[0]
+
+
+def _last(d, shape):
+    return shape[-1]
+
+
+#: type -> (its channel argument, where the channels are) when cnnshape infers it
+_CHANNEL_ARG = {
+    "LayerScale": ("dim", _last),
+    "LayerScale2d": ("dim", lambda d, shape: shape[0] if d.get("use_nchw", True) else shape[-1]),
+    "Scale": ("dim", lambda d, shape: shape[0] if d.get("use_nchw", True) else shape[-1]),
+    "GlobalResponseNorm": ("dim", lambda d, shape: shape[-1] if d.get("channels_last", True) else shape[0]),
+    **{t: ("num_features", _first) for t in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a",
+                                             "FilterResponseNormTlu2d")},
+    "SimpleNorm2d": ("channels", _first), "RmsNorm2d": ("channels", _first),
+}
 
 
 TYPES = ("StdConv2d", "ScaledStdConv2d", "LayerScale", "LayerScale2d", "Scale", "StarReLU", "LearnableAffineBlock",
          "GlobalResponseNorm", "EvoNorm2dB0", "EvoNorm2dS0", "FilterResponseNormTlu2d", "SimpleNorm2d", "SpaceToDepth",
          "GammaAct", "RmsNorm2d", "SquaredReLU", "EvoNorm2dS0a")
+
+
+def _conv_case(draw, typ, d, c, h, w):
+    g = draw(st.sampled_from([1, 1, 2]))
+    d.update(out_channels=draw(st.integers(1, 4)) * g, kernel_size=draw(st.sampled_from([1, 2, 3, [1, 3]])))
+    if g > 1:
+        d["groups"] = g
+    for key, values in (("stride", [1, 2, [2, 1]]), ("dilation", [1, 2]), ("padding", [0, 1, [0, 2], "valid"])):
+        if draw(st.booleans()):
+            d[key] = draw(st.sampled_from(values))
+    if draw(st.booleans()):
+        d["bias"] = draw(st.booleans())
+    if draw(st.booleans()):
+        d["eps"] = draw(st.sampled_from([1e-5, 1e-4]))
+    if typ == "ScaledStdConv2d" and draw(st.booleans()):
+        d.update(gamma=draw(st.sampled_from([1.0, 1.7])), gain_init=draw(st.sampled_from([0.5, 1.0])))
+    if draw(st.integers(0, 5)) == 0:
+        d["in_channels"] = draw(st.integers(1, 8))
+    return [c, h, w]
+
+
+def _scale_case(draw, typ, d, c, h, w):
+    shape = [c, h, w]
+    d["init_values" if typ != "Scale" else "init_value"] = draw(st.sampled_from([1e-5, 0.5, 2.0]))
+    if typ == "Scale" and draw(st.booleans()):
+        d["use_nchw"] = False
+    if typ == "LayerScale" and draw(st.booleans()):
+        shape = [h, w, c]  # channels last, as after a Permute
+    if draw(st.integers(0, 4)) == 0:
+        d["dim"] = draw(st.integers(2, 8))
+    return shape
+
+
+def _scalar_affine_case(draw, typ, d, c, h, w):
+    d.update(scale_value=draw(st.sampled_from([1.0, 0.8])), bias_value=draw(st.sampled_from([0.0, -0.3])))
+    return draw(st.sampled_from([[c, h, w], [c], [c, h]]))
+
+
+def _grn_case(draw, typ, d, c, h, w):
+    shape = [c, h, w]
+    if draw(st.booleans()):
+        d["channels_last"] = False
+    else:
+        shape = [h, w, c]
+    if draw(st.booleans()):
+        d["eps"] = 1e-5
+    return shape
+
+
+def _evo_case(draw, typ, d, c, h, w):
+    if draw(st.booleans()):
+        d["apply_act"] = draw(st.booleans())
+    if typ in ("EvoNorm2dS0", "EvoNorm2dS0a"):
+        if draw(st.booleans()):
+            d["group_size"] = draw(st.sampled_from([1, 2, 4]))
+        else:
+            d["groups"] = draw(st.sampled_from([1, 2, 3, 4]))
+    if typ == "EvoNorm2dB0" and draw(st.booleans()):
+        d["momentum"] = 0.3
+    if draw(st.integers(0, 5)) == 0:
+        d["num_features"] = draw(st.integers(1, 8))
+    return [c, h, w]
+
+
+def _affine_case(draw, typ, d, c, h, w):
+    if typ == "SimpleNorm2d":
+        c = max(c, 2)  # one channel: nan by construction (a warning)
+    if draw(st.booleans()):
+        d["affine"] = draw(st.booleans())
+    return [c, h, w]
+
+
+def _squared_relu_case(draw, typ, d, c, h, w):
+    return draw(st.sampled_from([[c, h, w], [c], [c, h]]))
+
+
+def _gamma_act_case(draw, typ, d, c, h, w):
+    d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
+             gamma=draw(st.sampled_from([1.0, 1.7139])))
+    return [c, h, w]
+
+
+def _space_to_depth_case(draw, typ, d, c, h, w):
+    d["block_size"] = 4  # timm asserts 4
+    return [c, draw(st.sampled_from([4, 8, 6])), draw(st.sampled_from([4, 8, 5]))]
+
+
+#: type -> draw(draw, type, layer dict to fill, c, h, w) -> input shape
+_CASES = {"StdConv2d": _conv_case, "ScaledStdConv2d": _conv_case, "LayerScale": _scale_case,
+          "LayerScale2d": _scale_case, "Scale": _scale_case, "StarReLU": _scalar_affine_case,
+          "LearnableAffineBlock": _scalar_affine_case, "GlobalResponseNorm": _grn_case, "EvoNorm2dB0": _evo_case,
+          "EvoNorm2dS0": _evo_case, "EvoNorm2dS0a": _evo_case, "FilterResponseNormTlu2d": _evo_case,
+          "RmsNorm2d": _affine_case, "SimpleNorm2d": _affine_case, "SquaredReLU": _squared_relu_case,
+          "GammaAct": _gamma_act_case, "SpaceToDepth": _space_to_depth_case}
 
 
 @st.composite
@@ -98,73 +182,8 @@ def layer_case(draw, typ: str):
     kernels larger than the map, groups that do not divide)."""
     c = draw(st.sampled_from([1, 2, 3, 4, 6, 8]))
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    shape = [c, h, w]
     d: dict = {"type": typ}
-    if typ in ("StdConv2d", "ScaledStdConv2d"):
-        g = draw(st.sampled_from([1, 1, 2]))
-        d.update(out_channels=draw(st.integers(1, 4)) * g, kernel_size=draw(st.sampled_from([1, 2, 3, [1, 3]])))
-        if g > 1:
-            d["groups"] = g
-        if draw(st.booleans()):
-            d["stride"] = draw(st.sampled_from([1, 2, [2, 1]]))
-        if draw(st.booleans()):
-            d["dilation"] = draw(st.sampled_from([1, 2]))
-        if draw(st.booleans()):
-            d["padding"] = draw(st.sampled_from([0, 1, [0, 2], "valid"]))
-        if draw(st.booleans()):
-            d["bias"] = draw(st.booleans())
-        if draw(st.booleans()):
-            d["eps"] = draw(st.sampled_from([1e-5, 1e-4]))
-        if typ == "ScaledStdConv2d" and draw(st.booleans()):
-            d.update(gamma=draw(st.sampled_from([1.0, 1.7])), gain_init=draw(st.sampled_from([0.5, 1.0])))
-        if draw(st.integers(0, 5)) == 0:
-            d["in_channels"] = draw(st.integers(1, 8))
-    elif typ in ("LayerScale", "LayerScale2d", "Scale"):
-        d["init_values" if typ != "Scale" else "init_value"] = draw(st.sampled_from([1e-5, 0.5, 2.0]))
-        if typ == "Scale" and draw(st.booleans()):
-            d["use_nchw"] = False
-        if typ == "LayerScale" and draw(st.booleans()):
-            shape = [h, w, c]  # channels last, as after a Permute
-        if draw(st.integers(0, 4)) == 0:
-            d["dim"] = draw(st.integers(2, 8))
-    elif typ in ("StarReLU", "LearnableAffineBlock"):
-        d.update(scale_value=draw(st.sampled_from([1.0, 0.8])), bias_value=draw(st.sampled_from([0.0, -0.3])))
-        shape = draw(st.sampled_from([[c, h, w], [c], [c, h]]))
-    elif typ == "GlobalResponseNorm":
-        if draw(st.booleans()):
-            d["channels_last"] = False
-        else:
-            shape = [h, w, c]
-        if draw(st.booleans()):
-            d["eps"] = 1e-5
-    elif typ in ("EvoNorm2dB0", "EvoNorm2dS0", "EvoNorm2dS0a", "FilterResponseNormTlu2d"):
-        if draw(st.booleans()):
-            d["apply_act"] = draw(st.booleans())
-        if typ in ("EvoNorm2dS0", "EvoNorm2dS0a"):
-            if draw(st.booleans()):
-                d["group_size"] = draw(st.sampled_from([1, 2, 4]))
-            else:
-                d["groups"] = draw(st.sampled_from([1, 2, 3, 4]))
-        if typ == "EvoNorm2dB0" and draw(st.booleans()):
-            d["momentum"] = 0.3
-        if draw(st.integers(0, 5)) == 0:
-            d["num_features"] = draw(st.integers(1, 8))
-    elif typ == "RmsNorm2d":
-        if draw(st.booleans()):
-            d["affine"] = draw(st.booleans())
-    elif typ == "SimpleNorm2d":
-        c = max(c, 2)  # one channel: nan by construction (a warning)
-        shape = [c, h, w]
-        if draw(st.booleans()):
-            d["affine"] = draw(st.booleans())
-    elif typ == "SquaredReLU":
-        shape = draw(st.sampled_from([[c, h, w], [c], [c, h]]))
-    elif typ == "GammaAct":
-        d.update(act_type=draw(st.sampled_from(["relu", "silu", "gelu", "sigmoid", "tanh"])),
-                 gamma=draw(st.sampled_from([1.0, 1.7139])))
-    elif typ == "SpaceToDepth":
-        d["block_size"] = 4  # timm asserts 4
-        shape = [c, draw(st.sampled_from([4, 8, 6])), draw(st.sampled_from([4, 8, 5]))]
+    shape = _CASES[typ](draw, typ, d, c, h, w) if typ in _CASES else [c, h, w]
     batch = draw(st.integers(2, 3))
     return shape, d, batch
 

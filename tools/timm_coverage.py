@@ -85,8 +85,11 @@ def run(args) -> int:
         raise TimeoutError(f"over {args.timeout} s")
     signal.signal(signal.SIGALRM, alarm)
     todo = names(t, set(args.families or CNN_FAMILIES))
+    if args.only:  # in the order given (e.g. smallest first)
+        family = dict((n, f) for f, n in todo)
+        todo = [(family[n], n) for n in args.only if n in family]
     for family, name in (reversed(todo) if args.reverse else todo):
-        if name in done or (args.only and name not in args.only):
+        if name in done:
             continue
         for size in (args.size, 128, 224):
             signal.alarm(args.timeout)
