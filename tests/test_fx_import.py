@@ -904,3 +904,28 @@ def test_import_writes_the_weights_as_a_checkpoint(tmp_path, monkeypatch):
     r = _cli("import", "timm:resnet18", "--input", "3,64,64", "--checkpoint", tmp_path / "t.ckpt", "--pretrained")
     assert r.returncode == 2 and "timm could not fetch its pretrained weights" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_op_with_no_layer_is_named_even_when_a_later_op_fails_first():
+    """Attention-like code: ``q @ k.transpose(-2, -1)`` has no spec layer, so every shape after
+    it is unknown; the refusal names the matmul at its line, not the reshape that follows."""
+    src = textwrap.dedent('''
+        import torch.nn as nn
+
+
+        class Attn(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.qkv = nn.Conv2d(4, 4, 1)
+
+            def forward(self, x):
+                B, C, H, W = x.shape
+                q = self.qkv(x).flatten(2)
+                a = q @ q.transpose(-2, -1)
+                return (a @ q).reshape(B, C, H, W)
+        ''')
+    from cnnshape.torch_backend.fx_import import ImportRefused
+
+    with pytest.raises(ImportRefused, match=r"'@' \(_operator.matmul\) in Attn.forward has no spec layer") as info:
+        from_module(_namespace(src)["Attn"](), input=(4, 3, 3))
+    assert info.value.site is not None and info.value.site.line == 13

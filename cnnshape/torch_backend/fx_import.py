@@ -509,6 +509,23 @@ class _Graph:
             return item
         return None
 
+    def unknown_root(self, n):
+        """When ``n`` reads a tensor of unknown shape: the first op on the way there whose own
+        inputs are known but whose output is not (an op with no spec layer, e.g. attention's
+        ``q @ k.transpose(-2, -1)``); else None."""
+        best, seen, stack = None, set(), [n]
+        while stack:
+            m = stack.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            unknown = [a for a in _tensor_nodes(m) if a in self.tensor and self.value.get(a) is None]
+            if m is not n and not unknown and m.op in ("call_function", "call_method") \
+                    and (best is None or self.index[m] < self.index[best]):
+                best = m
+            stack.extend(unknown)
+        return best
+
     def shape(self, node):
         v = self.value.get(node)
         return tuple(v.shape) if isinstance(v, torch.Tensor) else None
@@ -1127,15 +1144,16 @@ class _Parser:
 
     def _refuse_op(self, u, why: str, nested: bool = False):
         n = u.out
-        what = n.target if isinstance(n.target, str) else \
-            f"{getattr(n.target, '__module__', '') or ''}.{getattr(n.target, '__name__', n.target)}".lstrip(".")
-        if n.target in _SYMBOLS:
-            what = f"'{_SYMBOLS[n.target]}' ({what})"
-        kind = "method ." if n.op == "call_method" else ""
-        where = "'" + ".".join(self.prefix) + "'" if self.prefix else type(self.imp.model).__name__
+        root = None if nested else self.g.unknown_root(n)
+        if root is not None:  # an op upstream has no layer: every shape after it is unknown; name that op
+            n, why = root, "has no spec layer (the shapes after it are unknown)"
+            path = self.imp._path(root)
+            where = "'" + ".".join(path) + "'" if path else type(self.imp.model).__name__
+        else:
+            where = "'" + ".".join(self.prefix) + "'" if self.prefix else type(self.imp.model).__name__
         raise (NotNested if nested else ImportRefused)(
-            f"{kind}{what} in {where}.forward {why}", "see the README's import section for the "
-                            "operations cnnshape maps", site_of_node(n) or self._site(None))
+            f"{_op_label(n)} in {where}.forward {why}", "see the README's import section for the "
+            "operations cnnshape maps", site_of_node(n) or self._site(None))
 
     # -- merges
     def _merge_kind(self, u) -> str | None:
@@ -1261,6 +1279,15 @@ class _Parser:
 _SYMBOLS = {operator.add: "+", operator.iadd: "+=", operator.sub: "-", operator.isub: "-=", operator.mul: "*",
             operator.imul: "*=", operator.truediv: "/", operator.itruediv: "/=", operator.neg: "unary -",
             operator.pow: "**", operator.matmul: "@", operator.floordiv: "//"}
+
+
+def _op_label(n) -> str:
+    """How a refusal names op ``n``: ``method .mean``, ``'@' (_operator.matmul)``, ``torch.cumsum``."""
+    what = n.target if isinstance(n.target, str) else \
+        f"{getattr(n.target, '__module__', '') or ''}.{getattr(n.target, '__name__', n.target)}".lstrip(".")
+    if n.target in _SYMBOLS:
+        what = f"'{_SYMBOLS[n.target]}' ({what})"
+    return ("method ." if n.op == "call_method" else "") + what
 
 
 def _name_of(n) -> str:
