@@ -578,6 +578,29 @@ class Product(nn.Module):  # two computed tensors multiplied, a difference, a co
         return (self.a(x) * torch.sigmoid(self.b(x)) - x) / 2
 
 
+class DenseScaled(nn.Module):  # RDNet: a block reads every earlier output and scales by its own gamma
+    def __init__(self, c):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(c, 2, 1), nn.ReLU())
+        self.gamma = nn.Parameter(torch.full((2,), 0.5))
+
+    def forward(self, xs):
+        return self.layers(torch.cat(xs, 1)).mul(self.gamma.reshape(1, -1, 1, 1))
+
+
+class Rd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b0 = DenseScaled(4)
+        self.b1 = DenseScaled(6)
+
+    def forward(self, x):
+        feats = [x]
+        for b in (self.b0, self.b1):
+            feats.append(b(feats))
+        return torch.cat(feats, 1)
+
+
 class Tuples(nn.Module):  # DPN: blocks pass (x_a, x_b) pairs
     def __init__(self):
         super().__init__()
@@ -594,7 +617,7 @@ class Tuples(nn.Module):  # DPN: blocks pass (x_a, x_b) pairs
 '''
 
 
-@pytest.mark.parametrize("cls", ["Crossing", "TwoInputs", "Hierarchical", "Product", "Tuples"])
+@pytest.mark.parametrize("cls", ["Crossing", "TwoInputs", "Hierarchical", "Product", "Tuples", "Rd"])
 def test_dataflow_that_is_not_nested_imports_as_a_graph_block(cls):
     """What nested blocks cannot say (issue 25: a skip crossing a merge, a module with two
     inputs, a ModuleList called between other operations, products of computed tensors) is

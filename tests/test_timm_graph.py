@@ -330,7 +330,8 @@ def test_graph_names_and_output_are_checked():
     base = {"input": [2, 4, 4]}
     bad = [({"nodes": [{"type": "ReLU", "name": "x"}]}, "not usable"),
            ({"nodes": [{"type": "ReLU", "name": "a"}, {"type": "ReLU", "name": "a"}]}, "duplicate"),
-           ({"nodes": [{"type": "ReLU", "name": "convs"}, {"type": "ReLU", "name": "convs.0"}]}, "parent"),
+           ({"nodes": [{"type": "Sequential", "name": "convs", "body": ["ReLU"]},
+                       {"type": "ReLU", "name": "convs.0"}]}, "parent"),  # a block's children would mix
            ({"nodes": [{"type": "ReLU", "name": "a._b"}]}, "'_'"),  # refused as a name (torch internals)
            ({"nodes": ["ReLU"], "output": "zz"}, "not a node"),
            ({"nodes": [{"type": "Sequential", "inline": True, "body": ["ReLU"]}]}, "inline")]
@@ -394,3 +395,22 @@ def test_graph_json_schema_accepts_from_and_refuses_bad_from():
     doc["layers"][0]["nodes"][1]["from"] = 3
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def test_a_layer_node_may_hold_deeper_nodes():
+    """RDNet's block keeps its ``gamma`` and its ``layers`` under one path: a Graph layer node
+    named ``blk`` (a LayerScale2d) may be the parent of node ``blk.layers``; the compiled module
+    nests it there, keys as timm's (``blk.gamma``, ``blk.layers.0.weight``)."""
+    from cnnshape import build
+
+    spec = {"input": [2, 4, 4], "layers": [{"type": "Graph", "inline": True, "nodes": [
+        {"type": "Sequential", "name": "blk.layers", "body": [{"type": "Conv2d", "out_channels": 3, "kernel_size": 1}]},
+        {"type": "LayerScale2d", "name": "blk", "init_values": 0.5}]}]}
+    r = check(spec)
+    assert r.ok, r.errors
+    net = build(spec)
+    assert sorted(net.state_dict()) == ["blk.gamma", "blk.layers.0.bias", "blk.layers.0.weight"]
+    assert sum(p.numel() for p in net.parameters()) == r.totals.params
+    x = torch.randn(2, 2, 4, 4)
+    conv = net.blk.layers[0]
+    torch.testing.assert_close(net(x), conv(x) * 0.5)

@@ -66,6 +66,11 @@ class NotNested(ImportRefused):
     merge, a product of two computed tensors): the importer says it with a Graph block."""
 
 
+class OwnParameter(ImportRefused):
+    """A module's forward scales by its own parameter where no block holds it (RDNet's block):
+    a Graph around it opens the module and holds the parameter in a layer named by its path."""
+
+
 def _foreign_dirs() -> tuple[str, ...]:
     import os
     import sysconfig
@@ -764,6 +769,9 @@ class Importer:
         parser = _Parser(self, prefix, units)
         items = parser.parse(end, SOURCE)
         parser.check_all_used(end)
+        if prefix and any(it.get("type") == "_scale" for it in items):  # no Residual holds it
+            raise OwnParameter(f"'{'.'.join(prefix)}' scales by its own parameter outside a residual block", "",
+                               self._scope_site(prefix))
         if flat:
             self.flat.add(prefix)
             return _flattened(prefix, items)
@@ -1425,7 +1433,12 @@ def _dense_block(imp: Importer, prefix: tuple, units: list, src, res) -> dict | 
     if parts is None:
         return None
     copies = [u for u in units if u.scope is not None]
-    bodies = [_dense_copy(imp, u, parts, i) for i, u in enumerate(copies)]
+    called = dict(imp.called)
+    try:
+        bodies = [_dense_copy(imp, u, parts, i) for i, u in enumerate(copies)]
+    except OwnParameter:  # a copy scaled by its own parameter (RDNet): not a DenseBlock, a Graph opens it
+        imp.called = called
+        return None
     if any(b is None for b in bodies):
         return None
 
@@ -1600,17 +1613,7 @@ class GraphScope:
         whole = self._whole()
         done: set = set()
         for n in self.nodes:
-            p = self.imp._path(n)
-            top = next((p[:k] for k in range(len(self.prefix) + 1, len(p) + 1) if p[:k] in whole), None)
-            if top is not None and not (n.op == "call_module" and top == p):
-                if top not in done:
-                    done.add(top)
-                    self._scope_node(top, *whole[top])
-                continue
-            if n.op == "call_module":
-                self._module_node(n)
-            else:
-                self._op_node(n)
+            self._place(n, whole, done)
         out = self.name_of(self.res)
         site = self.imp._scope_site(self.prefix) or site_of_node(self.res)
         d = {"type": "Graph", "nodes": self.out, "_site": site, "_whole_scope": True}
@@ -1619,6 +1622,29 @@ class GraphScope:
         if out != self.out[-1]["name"]:
             d["output"] = out
         return d
+
+    def _place(self, n, whole: dict, done: set) -> None:
+        """Node ``n`` as part of the outermost whole module around it (emitted at its first
+        node), or as a node of its own. A whole module scaled by its own parameter (RDNet's
+        block) is opened instead."""
+        p = self.imp._path(n)
+        top = next((p[:k] for k in range(len(self.prefix) + 1, len(p) + 1) if p[:k] in whole), None)
+        if top is not None and not (n.op == "call_module" and top == p):
+            if top in done:
+                return
+            called = dict(self.imp.called)
+            try:
+                self._scope_node(top, *whole[top])
+                done.add(top)
+                return
+            except OwnParameter:
+                self.imp.called = called
+                del whole[top]
+                return self._place(n, whole, done)
+        if n.op == "call_module":
+            self._module_node(n)
+        else:
+            self._op_node(n)
 
     def _scope_node(self, path, ns, src, res) -> None:
         items = self.imp.scope(path, ns, src, res)
@@ -1661,8 +1687,8 @@ class GraphScope:
             self._merge_node(n, kind, ins, site)
             return
         if any(a in self.g.params for a in _tensor_nodes(n)):
-            raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)} uses a parameter of the module "
-                                "itself inside a graph; cnnshape holds parameters in layers", "", site)
+            self._scale_node(n, ins, site)
+            return
         if len(ins) != 1:
             raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)} takes {len(ins)} tensors and has "
                                 "no merge layer", "", site)
@@ -1676,6 +1702,31 @@ class GraphScope:
         for it in items:
             cur = self.emit(it, [cur], None if "_base" not in it else it["_base"])
         self.tensor_name[n] = cur
+
+    def _scale_node(self, n, ins, site) -> None:
+        """``x * self.gamma`` (viewed [1, C, 1, 1]) of an opened module: a LayerScale2d node named by
+        that module's path, so that its gamma keeps the module's key (RDNet's ``dense_stages.6.2.gamma``);
+        any other use of a parameter here is refused."""
+        params = [a for a in _tensor_nodes(n) if a in self.g.params]
+        root = self.g.param_root[params[0]]
+        owner, _, pname = root.target.rpartition(".")
+        t = _fetch(self.imp.model, root.target)
+        out = self.g.shape(n)
+        x = self.g.shape(ins[0]) if len(ins) == 1 else None
+        path = tuple(owner.split(".")) if owner else ()
+        if path == self.prefix and self.prefix:  # the graph's own module: its parent graph opens it
+            raise OwnParameter(f"'{'.'.join(path)}' scales by its own parameter '{pname}'", "", site)
+        if self._merge_kind(n, ins + params) != "mul" or len(params) != 1 or pname != "gamma" or x is None \
+                or out != x or len(x) != 4 or t.numel() != x[1] or path[:len(self.prefix)] != self.prefix \
+                or len(path) <= len(self.prefix) or not isinstance(t, nn.Parameter):
+            raise ImportRefused(f"'{n.name}' in {self.imp._path_label(self.prefix)} uses a parameter of the module "
+                                "itself inside a graph other than as a per-channel gamma; cnnshape holds "
+                                "parameters in layers", "", site)
+        value = 1e-6 if t.device.type == "meta" else float(t.detach().flatten()[0])
+        item = {"type": "LayerScale2d", "init_values": value, "_site": site}
+        if t.dim() != 1:
+            item["flat"] = False
+        self.tensor_name[n] = self.emit(item, [self.name_of(ins[0])], self.rel(path))
 
     def _merge_kind(self, n, ins) -> str | None:
         target = n.target

@@ -158,6 +158,10 @@ class Graph(nn.Module):
                 if p not in owner._modules:
                     owner.add_module(p, nn.Module())
                 owner = owner._modules[p]
+            made = owner._modules.get(leaf)
+            if made is not None and type(made) is nn.Module:  # made for a deeper node ('2.layers'): the
+                for k, m in made._modules.items():  # layer named '2' holds it (keys '2.gamma', '2.layers...')
+                    module.add_module(k, m)
             owner.add_module(leaf, module)
         self._steps = [tuple(s) for s in steps]
         self._output = output

@@ -15,7 +15,9 @@
 A node is any layer or block plus ``from:`` (a node name or ``x``; a list for the merges
 ``Add`` / ``Mul`` / ``Cat``; default: the node before it, the first node the block's
 input). Names may be dotted (``convs.0``): the compiled module nests them, so keys equal
-timm's ``ModuleList`` keys (``convs.0.weight``). Merges register no module. The analysis
+timm's ``ModuleList`` keys (``convs.0.weight``). A layer node (not a block) may also be the
+parent of deeper nodes (RDNet: ``blk`` a LayerScale2d holding ``gamma``, ``blk.layers`` a
+Sequential): keys ``blk.gamma``, ``blk.layers.0.weight``. Merges register no module. The analysis
 walks the nodes in order: shapes, located errors, receptive field (merges: the union of
 their inputs', "not aligned" warned), params/MACs (sums), sizes (merges intersect the sizes
 at which their inputs agree), memory (tensors freed after their last use) all go through it.
@@ -182,10 +184,12 @@ class Graph(Block):
                 raise LayerError(f"duplicate Graph node name '{name}' (node {j})", "give every node its own name",
                                  "nodes")
             seen.add(name)
-        for name in names:  # a node cannot also be the container of another ('convs' and 'convs.0')
+        # a block node cannot also be the container of another ('convs' and 'convs.0': its own children
+        # would mix with the other node's); a layer node can (RDNet's block: its gamma and its layers)
+        for name, node in zip(names, nodes):
             for other in names:
-                if other.startswith(name + "."):
-                    raise LayerError(f"Graph node '{name}' is also the parent of node '{other}'",
+                if other.startswith(name + ".") and (node.is_block or node.is_merge):
+                    raise LayerError(f"Graph node '{name}' ({node.type}) is also the parent of node '{other}'",
                                      f"rename one of them, e.g. {name}_out", "nodes")
         out = values.get("output")
         if out is not None and out not in seen:
