@@ -82,6 +82,17 @@ def _refused(node, error: LayerError) -> Layer:
 _Refused.type = "node"
 
 
+def _check_parents(names: list, nodes) -> None:
+    """A block node cannot also be the container of another ('convs' and 'convs.0': its own
+    children would mix with the other node's); a layer node can (RDNet's block: its gamma and
+    its layers)."""
+    for name, node in zip(names, nodes):
+        for other in names:
+            if other.startswith(name + ".") and (node.is_block or node.is_merge):
+                raise LayerError(f"Graph node '{name}' ({node.type}) is also the parent of node '{other}'",
+                                 f"rename one of them, e.g. {name}_out", "nodes")
+
+
 @register
 class Graph(Block):
     """Named-tensor graph: each node (a layer or block) reads the tensors its ``from:`` names
@@ -184,13 +195,7 @@ class Graph(Block):
                 raise LayerError(f"duplicate Graph node name '{name}' (node {j})", "give every node its own name",
                                  "nodes")
             seen.add(name)
-        # a block node cannot also be the container of another ('convs' and 'convs.0': its own children
-        # would mix with the other node's); a layer node can (RDNet's block: its gamma and its layers)
-        for name, node in zip(names, nodes):
-            for other in names:
-                if other.startswith(name + ".") and (node.is_block or node.is_merge):
-                    raise LayerError(f"Graph node '{name}' ({node.type}) is also the parent of node '{other}'",
-                                     f"rename one of them, e.g. {name}_out", "nodes")
+        _check_parents(names, nodes)
         out = values.get("output")
         if out is not None and out not in seen:
             raise LayerError(f"Graph output '{out}' is not a node", f"use one of: {', '.join(names)}", "output")
