@@ -27,9 +27,9 @@ from cnnshape.torch_backend.build import build
 from cnnshape.torch_backend.export import export_python
 from cnnshape.torch_backend.importer import from_module
 
-from .conftest import ROOT
+from .conftest import PROFILE, ROOT
 
-FULL = os.environ.get("CNNSHAPE_ZOO") == "full" or os.environ.get("CNNSHAPE_HYPOTHESIS") == "thorough"
+FULL = os.environ.get("CNNSHAPE_ZOO") == "full" or PROFILE == "thorough"
 
 TUTORIALS = '''
 import torch
