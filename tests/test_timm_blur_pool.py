@@ -10,7 +10,6 @@ bytes against torch's autograd hooks, on the compiled copy and on timm's module;
 one-hot probes; import of timm's module as one leaf with its arguments read back.
 """
 
-import warnings
 
 import pytest
 import torch
@@ -24,7 +23,7 @@ from cnnshape.torch_backend.build import build
 
 from .memory_oracle import saved_bytes
 from .sizes_oracle import brute, members
-from .timm_ref import assert_same, ref_module, timm
+from .timm_ref import assert_same, ref_module, timm, timm_verdict
 
 torch.set_num_threads(1)
 EXAMPLES = max(20, settings.default.max_examples // 8)
@@ -46,17 +45,7 @@ def blur_pool(draw):
 
 
 def _timm_run(d, shape, batch):
-    x = torch.randn(batch, *shape)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = ref_module(d, shape).eval()
-            with torch.no_grad():
-                y = m(x)
-    except (RuntimeError, ValueError, NotImplementedError) as exc:
-        note(f"timm refuses: {type(exc).__name__}: {exc}")
-        return None, None, x
-    return m, y, x
+    return timm_verdict(ref_module, d, shape, batch, (RuntimeError, ValueError, NotImplementedError,), random=False)
 
 
 @SETTINGS

@@ -20,7 +20,7 @@ from cnnshape.memory import estimate
 from cnnshape.torch_backend.build import build
 
 from .memory_oracle import saved_bytes
-from .timm_ref import assert_same, randomise, timm
+from .timm_ref import assert_same, randomise, timm, timm_verdict
 
 torch.set_num_threads(1)
 #: a sample in the fast profile, more in the thorough one (profiles: tests/conftest.py)
@@ -190,17 +190,7 @@ def layer_case(draw, typ: str):
 
 def _torch_verdict(d, shape, batch):
     """(timm module or None, output or None): None when torch/timm refuses the layer."""
-    x = torch.randn(batch, *shape)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = randomise(_timm_module(d, shape)).eval()
-            with torch.no_grad():
-                y = m(x)
-    except (RuntimeError, AssertionError, ValueError, TypeError, IndexError) as exc:
-        note(f"timm refuses: {type(exc).__name__}: {exc}")
-        return None, None, x
-    return m, y, x
+    return timm_verdict(_timm_module, d, shape, batch, (RuntimeError, AssertionError, ValueError, TypeError, IndexError,))
 
 
 @pytest.mark.parametrize("typ", TYPES)

@@ -7,7 +7,6 @@ bytes against torch's autograd hooks (compiled copy and timm's module); ``cnnsha
 against forward passes through a fixed-size consumer; import of timm's module.
 """
 
-import warnings
 
 import torch
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -21,7 +20,7 @@ from cnnshape.torch_backend.build import build
 from .memory_oracle import saved_bytes
 from .sizes_oracle import brute, members
 from .test_timm_split_attention import _conv_macs
-from .timm_ref import assert_same, randomise, ref_module, timm
+from .timm_ref import assert_same, randomise, ref_module, timm, timm_verdict
 
 torch.set_num_threads(1)
 EXAMPLES = max(20, settings.default.max_examples // 8)
@@ -49,17 +48,7 @@ def mixed_conv(draw, odd: bool = False):
 
 
 def _timm_run(d, shape, batch):
-    x = torch.randn(batch, *shape)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = randomise(ref_module(d, shape)).eval()
-            with torch.no_grad():
-                y = m(x)
-    except (RuntimeError, AssertionError, ValueError, ZeroDivisionError, IndexError) as exc:
-        note(f"timm refuses: {type(exc).__name__}: {exc}")
-        return None, None, x
-    return m, y, x
+    return timm_verdict(ref_module, d, shape, batch, (RuntimeError, AssertionError, ValueError, ZeroDivisionError, IndexError,))
 
 
 @SETTINGS

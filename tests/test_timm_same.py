@@ -10,7 +10,6 @@ output size matter); the receptive field (whose alignment depends on the input s
 against one-hot probes.
 """
 
-import warnings
 
 import pytest
 import torch
@@ -24,7 +23,7 @@ from cnnshape.torch_backend.build import build
 
 from .memory_oracle import saved_bytes
 from .sizes_oracle import brute, members
-from .timm_ref import assert_same, randomise, same_module, timm
+from .timm_ref import assert_same, randomise, same_module, timm, timm_verdict
 
 torch.set_num_threads(1)
 EXAMPLES = max(12, settings.default.max_examples // 10)
@@ -65,17 +64,7 @@ def layer_case(draw, typ: str):
 
 
 def _timm_run(d, shape, batch):
-    x = torch.randn(batch, *shape)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = randomise(same_module(d, shape)).eval()
-            with torch.no_grad():
-                y = m(x)
-    except (RuntimeError, AssertionError, ValueError) as exc:
-        note(f"timm refuses: {type(exc).__name__}: {exc}")
-        return None, None, x
-    return m, y, x
+    return timm_verdict(same_module, d, shape, batch, (RuntimeError, AssertionError, ValueError,))
 
 
 @pytest.mark.parametrize("typ", TYPES)

@@ -23,7 +23,7 @@ from cnnshape.torch_backend.build import build
 
 from .memory_oracle import saved_bytes
 from .sizes_oracle import brute, members
-from .timm_ref import assert_same, attn_module, randomise, timm
+from .timm_ref import assert_same, attn_module, randomise, timm, timm_verdict
 
 torch.set_num_threads(1)
 EXAMPLES = max(15, settings.default.max_examples // 8)
@@ -73,17 +73,7 @@ def layer_case(typ: str, odd: bool = False):
 
 
 def _timm_run(d, shape, batch):
-    x = torch.randn(batch, *shape)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = randomise(attn_module(d, shape)).eval()
-            with torch.no_grad():
-                y = m(x)
-    except (RuntimeError, AssertionError, ValueError, ZeroDivisionError, IndexError) as exc:
-        note(f"timm refuses: {type(exc).__name__}: {exc}")
-        return None, None, x
-    return m, y, x
+    return timm_verdict(attn_module, d, shape, batch, (RuntimeError, AssertionError, ValueError, ZeroDivisionError, IndexError,))
 
 
 def _conv_macs(module, x) -> int:

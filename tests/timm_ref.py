@@ -42,6 +42,27 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
+def timm_verdict(make, d: dict, shape, batch: int, refusals: tuple, random: bool = True):
+    """(timm's module or None, its output or None, the input): ``make(d, shape)`` run in eval on a
+    random batch; None, None when timm / torch refuses it with one of ``refusals`` (noted)."""
+    import warnings
+
+    from hypothesis import note
+
+    x = torch.randn(batch, *shape)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = make(d, shape)
+            m = (randomise(m) if random else m).eval()
+            with torch.no_grad():
+                y = m(x)
+    except refusals as exc:
+        note(f"timm refuses: {type(exc).__name__}: {exc}")
+        return None, None, x
+    return m, y, x
+
+
 def assert_same(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor, *, train: bool = False,
                 atol: float = 1e-5) -> None:
     """``ours`` loads ``ref``'s state_dict strictly (same keys, same shapes) and gives the

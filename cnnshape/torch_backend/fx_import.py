@@ -547,14 +547,12 @@ class _Graph:
 
 
 _NOT_A_MERGE = object()
-_METHOD_MERGES = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "sub": "sub", "sub_": "sub",
-                  "div": "mul", "div_": "mul"}
 
 
 def _merged_shape(n, ins):
     """The shape of an elementwise op (broadcast) or a cat, else _NOT_A_MERGE."""
-    kind = R.MERGES.get(n.target) if n.op == "call_function" else _METHOD_MERGES.get(n.target)
-    if kind in ("add", "mul", "sub") or n.target in (operator.truediv, operator.neg):
+    kind = R.merge_kind(n)
+    if kind in ("add", "mul", "sub") or n.target in (operator.truediv, operator.neg, "div", "div_"):
         return _broadcast([s for s in ins if s is not None]) if None not in ins else None
     if kind != "cat":
         return _NOT_A_MERGE
@@ -853,6 +851,17 @@ class Importer:
         u.out = outs[0]
         u.src = ins[0]
 
+    def leaf_call(self, n) -> dict:
+        """The item of the call of a leaf module (a copy, with its site); a module with state
+        called a second time is refused (shared weights)."""
+        module = self.g.modules[n.target]
+        if n.target in self.called and _has_state(module):
+            raise ImportRefused(f"'{n.target}' ({type(module).__name__}) is called twice (shared weights): a spec "
+                                "gives every layer its own parameters", "give each place its own module",
+                                site_of_node(n))
+        self.called[n.target] = n
+        return {**self.g.leaf_items[n.target], "_site": self.g.site_of_module(n.target) or site_of_node(n)}
+
     def scope_items(self, u: _Unit) -> list:
         """The item of a child scope (a module traced through); the items of a torch layer
         subclass (they join the parent's)."""
@@ -1092,17 +1101,9 @@ class _Parser:
 
     def _module_item(self, u) -> dict:
         n = u.out
-        module = self.g.modules[n.target]
-        prev = self.imp.called.get(n.target)
-        if prev is not None and _has_state(module):
-            raise ImportRefused(f"'{n.target}' ({type(module).__name__}) is called twice (shared weights): a spec "
-                                "gives every layer its own parameters", "give each place its own module",
-                                site_of_node(n))
-        self.imp.called[n.target] = n
-        item = dict(self.g.leaf_items[n.target])
+        item = self.imp.leaf_call(n)
         item["_base"] = n.target.split(".")[-1]
         item["_mod"] = n.target
-        item["_site"] = self.g.site_of_module(n.target) or site_of_node(n)
         return item
 
     def _op_items(self, u) -> list:
@@ -1165,13 +1166,9 @@ class _Parser:
 
     # -- merges
     def _merge_kind(self, u) -> str | None:
-        if u.scope is not None or u.out.op not in ("call_function", "call_method"):
+        if u.scope is not None:
             return None
-        target = u.out.target
-        if u.out.op == "call_method":
-            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
-                      "sub": operator.sub, "sub_": operator.isub}.get(target)
-        kind = R.MERGES.get(target)
+        kind = R.merge_kind(u.out)
         if kind is None:
             return None
         if kind == "mul" and self._scale_param(u.out) is not None and len(u.preds) == 1:
@@ -1659,15 +1656,8 @@ class GraphScope:
         self.tensor_name[res] = name
 
     def _module_node(self, n) -> None:
-        module = self.g.modules[n.target]
-        if n.target in self.imp.called and _has_state(module):
-            raise ImportRefused(f"'{n.target}' ({type(module).__name__}) is called twice (shared weights): a spec "
-                                "gives every layer its own parameters", "give each place its own module",
-                                site_of_node(n))
-        self.imp.called[n.target] = n
         ins = [a for a in _tensor_nodes(n) if a in self.g.tensor or a is self.src]
-        item = dict(self.g.leaf_items[n.target])
-        item["_site"] = self.g.site_of_module(n.target) or site_of_node(n)
+        item = self.imp.leaf_call(n)
         rel = self.rel(tuple(n.target.split(".")))
         self.tensor_name[n] = self.emit(item, [self.name_of(a) for a in ins], rel)
 
@@ -1729,11 +1719,7 @@ class GraphScope:
         self.tensor_name[n] = self.emit(item, [self.name_of(ins[0])], self.rel(path))
 
     def _merge_kind(self, n, ins) -> str | None:
-        target = n.target
-        if n.op == "call_method":
-            target = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
-                      "sub": operator.sub, "sub_": operator.isub}.get(target)
-        kind = R.MERGES.get(target)
+        kind = R.merge_kind(n)
         if kind == "cat" or (kind is not None and len(ins) >= 2):
             return kind
         return None

@@ -447,6 +447,16 @@ def _index(call: Call):
 # ------------------------------------------------------------------ merges (blocks)
 merge_rule((operator.add, operator.iadd, torch.add), "add")
 merge_rule((operator.sub, operator.isub, torch.sub), "sub")
+#: tensor methods that are merges, as the function MERGES knows them by
+METHOD_MERGES = {"add": operator.add, "add_": operator.iadd, "mul": operator.mul, "mul_": operator.imul,
+                 "sub": operator.sub, "sub_": operator.isub}
+
+
+def merge_kind(node) -> str | None:
+    """The MERGES kind of a traced call (``a + b``, ``a.mul_(b)``, ``torch.cat``), else None."""
+    if node.op == "call_function":
+        return MERGES.get(node.target)
+    return MERGES.get(METHOD_MERGES.get(node.target)) if node.op == "call_method" else None
 merge_rule((operator.mul, operator.imul, torch.mul), "mul")
 merge_rule((torch.cat, torch.concat, getattr(torch, "concatenate", None)), "cat")
 MERGES.pop(None, None)
